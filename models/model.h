@@ -1,0 +1,37 @@
+/* models/model.h — a loaded model and the architectures Sparrow builds.
+ *
+ * An architecture reads its hyper-parameters from GGUF metadata at load
+ * (validating every value) and builds a graph for a run configuration.
+ * Builders only describe the computation: no math, no I/O. */
+#ifndef SPR_MODELS_MODEL_H
+#define SPR_MODELS_MODEL_H
+
+#include "models/vit/vit.h"
+#include "platform/blob.h"
+#include "runtime/session.h"
+#include "sparrow/sparrow.h"
+
+struct spr_model;
+
+struct spr_arch {
+  const char *name;
+  enum spr_status (*load)(struct spr_model *m, struct spr_error *err);
+  spr_build_fn build;
+};
+
+struct spr_model {
+  struct spr_gguf gguf;
+  struct spr_blob blob; /* mapped file (hosted) or the caller's blob */
+  struct spr_allocator alloc;
+  const struct spr_arch *arch;
+  char arch_name[32];
+  size_t weights_bytes;
+  union {
+    struct spr_vit_hparams vit;
+  } hp;
+};
+
+/* Copies a GGUF string into a NUL-terminated buffer (truncating). */
+void spr_model_str(struct spr_gguf_str s, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,96 @@
+/* ops/params.h — the op list and each op's parameters.
+ *
+ * The comment of each op gives its inputs (src[i]) and output (dst) with
+ * shapes in ggml order (ne[0] first). Optional inputs are -1 when absent. */
+#ifndef SPR_OPS_PARAMS_H
+#define SPR_OPS_PARAMS_H
+
+#include <stdint.h>
+
+enum spr_op {
+  /* dst[M,N] = act(src0[M,K] . src1[N,K]^T + src2[N]) + src3[M,N]
+   * src0 f32 activations (ne {K,M}); src1 weights (ne {K,N}), f32/f16/quant;
+   * src2 optional bias f32 (ne {N}); src3 optional residual f32 (ne {N,M}). */
+  SPR_OP_GEMM = 0,
+  /* dst = (x - mean)/sqrt(var + eps) * src1 + src2 over ne[0]; src1/src2 f32 {D}, src2 optional */
+  SPR_OP_LAYERNORM,
+  /* dst = x / sqrt(mean(x^2) + eps) * src1 over ne[0] */
+  SPR_OP_RMSNORM,
+  /* dst = softmax(x * scale) over ne[0] */
+  SPR_OP_SOFTMAX,
+  /* dst = gelu(x) (erf form) */
+  SPR_OP_GELU,
+  /* dst = x * sigmoid(x) */
+  SPR_OP_SILU,
+  /* dst = src0 + src1; src1 has src0's shape or is {ne0} (broadcast over rows) */
+  SPR_OP_ADD,
+  /* dst = src0 * src1; same broadcasting as ADD */
+  SPR_OP_MUL,
+  /* dst[OH,OW,Cout] = conv(src0[H,W,Cin], src1[Cout,KH,KW,Cin]) + src2[Cout]
+   * NHWC: src0 ne {Cin,W,H}; src1 ne {Cin,KW,KH,Cout}; dst ne {Cout,OW,OH} */
+  SPR_OP_CONV2D,
+  /* depthwise: dst[OH,OW,C] = dwconv(src0[H,W,C], src1[KH,KW,C]) + src2[C]
+   * src1 ne {C,KW,KH} */
+  SPR_OP_DWCONV2D,
+  /* fused multi-head attention with online softmax.
+   * src0 = Q rows, src1 = K rows, src2 = V rows (may be one fused qkv tensor;
+   * column offsets in params). dst ne {n_heads*head_dim, Tq}. */
+  SPR_OP_ATTENTION,
+  /* dst = concat of src0 and src1 along ne[1] (rows); both share ne[0] */
+  SPR_OP_CONCAT_ROWS,
+  /* dst {ne0, 1} = mean of src0's rows */
+  SPR_OP_MEAN_ROWS,
+  /* dst = src0 * scale */
+  SPR_OP_SCALE,
+  SPR_OP_COUNT_
+};
+
+enum spr_act {
+  SPR_ACT_NONE = 0,
+  SPR_ACT_GELU = 1, /* erf form */
+  SPR_ACT_SILU = 2,
+  SPR_ACT_RELU = 3,
+};
+
+struct spr_gemm_params {
+  uint8_t act; /* enum spr_act, applied after bias and before residual */
+};
+
+struct spr_norm_params {
+  float eps;
+};
+
+struct spr_softmax_params {
+  float scale;
+};
+
+struct spr_scale_params {
+  float s;
+};
+
+struct spr_conv_params {
+  uint16_t kh, kw;    /* kernel */
+  uint16_t sh, sw;    /* stride */
+  uint16_t ph, pw;    /* zero padding on top/left (bottom/right as needed) */
+};
+
+struct spr_attn_params {
+  uint16_t n_heads;
+  uint16_t n_kv_heads;  /* GQA: n_heads % n_kv_heads == 0 */
+  uint16_t head_dim;
+  uint8_t causal;
+  float scale;          /* logits = scale * q.k */
+  uint32_t q_col, k_col, v_col; /* element offset of head 0 inside a row of src0/1/2 */
+};
+
+union spr_op_params {
+  struct spr_gemm_params gemm;
+  struct spr_norm_params norm;
+  struct spr_softmax_params softmax;
+  struct spr_scale_params scale;
+  struct spr_conv_params conv;
+  struct spr_attn_params attn;
+  uint8_t raw_[48];
+};
+
+#endif

@@ -1,0 +1,174 @@
+/* platform/threads.c — a fixed worker pool for the executor.
+ *
+ * One dispatch per graph node, so the hand-off must be cheap: workers spin
+ * on a generation counter for a short while (an LLM decode step dispatches
+ * hundreds of nodes back to back) and only then sleep on a condition
+ * variable. The caller is thread 0 and works too. */
+#include "platform/threads.h"
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#if SPR_THREADS
+#include <pthread.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define SPR_PAUSE() __builtin_ia32_pause()
+#elif defined(__aarch64__) || defined(__arm__)
+#define SPR_PAUSE() __asm__ volatile("yield")
+#else
+#define SPR_PAUSE() ((void)0)
+#endif
+
+enum { SPIN_ITERS = 1 << 16 };
+
+struct spr_worker {
+  struct spr_pool *pool;
+  int tid;
+  pthread_t thread;
+};
+
+struct spr_pool {
+  int n_threads;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  alignas(64) _Atomic uint64_t generation;
+  alignas(64) _Atomic int pending;
+  _Atomic int sleepers;
+  _Atomic int stop;
+  spr_task_fn fn;
+  void *ctx;
+  size_t n_tasks;
+  struct spr_worker workers[]; /* n_threads - 1 */
+};
+
+static void run_chunk(struct spr_pool *p, int tid) {
+  const size_t n = p->n_tasks, t = (size_t)p->n_threads;
+  const size_t begin = n * (size_t)tid / t, end = n * ((size_t)tid + 1) / t;
+  if (begin < end) p->fn(p->ctx, begin, end, tid);
+}
+
+static void *worker_main(void *arg) {
+  struct spr_worker *w = arg;
+  struct spr_pool *p = w->pool;
+  uint64_t seen = atomic_load(&p->generation);
+  for (;;) {
+    uint64_t gen;
+    int spins = 0;
+    while ((gen = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen) {
+      if (++spins < SPIN_ITERS) {
+        SPR_PAUSE();
+        continue;
+      }
+      pthread_mutex_lock(&p->mu);
+      atomic_fetch_add(&p->sleepers, 1);
+      while ((gen = atomic_load(&p->generation)) == seen) pthread_cond_wait(&p->cv, &p->mu);
+      atomic_fetch_sub(&p->sleepers, 1);
+      pthread_mutex_unlock(&p->mu);
+      break;
+    }
+    seen = gen;
+    if (atomic_load(&p->stop)) return NULL;
+    run_chunk(p, w->tid);
+    atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+  }
+}
+
+size_t spr_pool_bytes(int n_threads) {
+  if (n_threads <= 1) return 0;
+  return sizeof(struct spr_pool) + (size_t)(n_threads - 1) * sizeof(struct spr_worker);
+}
+
+static void wake_all(struct spr_pool *p) {
+  if (atomic_load(&p->sleepers) > 0) {
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
+}
+
+static void stop_workers(struct spr_pool *p, int n_started) {
+  atomic_store(&p->stop, 1);
+  atomic_fetch_add(&p->generation, 1);
+  pthread_mutex_lock(&p->mu);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < n_started; i++) pthread_join(p->workers[i].thread, NULL);
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+}
+
+enum spr_status spr_pool_create(void *mem, int n_threads, struct spr_pool **out) {
+  *out = NULL;
+  if (n_threads <= 1) return SPR_STATUS_OK;
+  if (mem == NULL || ((uintptr_t)mem & 63) != 0) return SPR_STATUS_INVALID_ARGUMENT;
+  struct spr_pool *p = mem;
+  memset(p, 0, spr_pool_bytes(n_threads));
+  p->n_threads = n_threads;
+  if (pthread_mutex_init(&p->mu, NULL) != 0) return SPR_STATUS_THREAD;
+  if (pthread_cond_init(&p->cv, NULL) != 0) {
+    pthread_mutex_destroy(&p->mu);
+    return SPR_STATUS_THREAD;
+  }
+  atomic_init(&p->generation, 0);
+  atomic_init(&p->pending, 0);
+  atomic_init(&p->sleepers, 0);
+  atomic_init(&p->stop, 0);
+  for (int i = 0; i < n_threads - 1; i++) {
+    p->workers[i].pool = p;
+    p->workers[i].tid = i + 1;
+    if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0) {
+      stop_workers(p, i);
+      return SPR_STATUS_THREAD;
+    }
+  }
+  *out = p;
+  return SPR_STATUS_OK;
+}
+
+void spr_pool_destroy(struct spr_pool *p) {
+  if (p != NULL) stop_workers(p, p->n_threads - 1);
+}
+
+void spr_pool_run(struct spr_pool *p, size_t n_tasks, spr_task_fn fn, void *ctx) {
+  if (n_tasks == 0) return;
+  if (p == NULL) {
+    fn(ctx, 0, n_tasks, 0);
+    return;
+  }
+  p->fn = fn;
+  p->ctx = ctx;
+  p->n_tasks = n_tasks;
+  atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
+  atomic_fetch_add(&p->generation, 1); /* seq_cst: pairs with the sleepers check */
+  wake_all(p);
+  run_chunk(p, 0);
+  while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) SPR_PAUSE();
+}
+
+#else /* !SPR_THREADS */
+
+struct spr_pool {
+  int unused;
+};
+
+size_t spr_pool_bytes(int n_threads) {
+  (void)n_threads;
+  return 0;
+}
+
+enum spr_status spr_pool_create(void *mem, int n_threads, struct spr_pool **out) {
+  (void)mem;
+  *out = NULL;
+  return n_threads <= 1 ? SPR_STATUS_OK : SPR_STATUS_UNSUPPORTED;
+}
+
+void spr_pool_destroy(struct spr_pool *p) { (void)p; }
+
+void spr_pool_run(struct spr_pool *p, size_t n_tasks, spr_task_fn fn, void *ctx) {
+  (void)p;
+  if (n_tasks) fn(ctx, 0, n_tasks, 0);
+}
+#endif

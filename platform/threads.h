@@ -1,0 +1,32 @@
+/* platform/threads.h — a fixed-size worker pool (pthreads, or none).
+ *
+ * The pool lives in caller memory (spr_pool_bytes(n) bytes, in the arena),
+ * so creating it allocates nothing of ours (pthread_create itself maps a
+ * stack; that happens at session creation, never during a run). With
+ * SPR_THREADS off, or n_threads == 1, spr_pool_run runs inline. */
+#ifndef SPR_PLATFORM_THREADS_H
+#define SPR_PLATFORM_THREADS_H
+
+#include <stddef.h>
+
+#include "sparrow/types.h"
+
+struct spr_pool;
+
+/* fn runs tasks [begin, end) on thread `tid` (0 = the calling thread). */
+typedef void (*spr_task_fn)(void *ctx, size_t begin, size_t end, int tid);
+
+/* Bytes of caller memory a pool of n_threads needs (0 for n_threads <= 1). */
+size_t spr_pool_bytes(int n_threads);
+
+/* Starts n_threads-1 workers in mem (aligned to 64). *out is NULL when
+ * n_threads <= 1. THREAD when a worker cannot be created (the workers already
+ * started are joined first). */
+enum spr_status spr_pool_create(void *mem, int n_threads, struct spr_pool **out);
+void spr_pool_destroy(struct spr_pool *p);
+
+/* Splits [0, n_tasks) into contiguous chunks, one per thread, and waits. */
+void spr_pool_run(struct spr_pool *p, size_t n_tasks, spr_task_fn fn, void *ctx);
+
+
+#endif

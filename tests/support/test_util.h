@@ -1,0 +1,16 @@
+/* tests/support/test_util.h — deterministic random data and small helpers for tests.
+ * Include after <cmocka.h>'s prerequisites (stdarg, stddef, setjmp). */
+#ifndef SPR_TESTS_TEST_UTIL_H
+#define SPR_TESTS_TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t spr_test_rng_next(uint64_t *state);
+float spr_test_rng_uniform(uint64_t *state, float lo, float hi);
+/* x[i] uniform in [lo, hi), from a fixed seed. */
+void spr_test_fill(float *x, size_t n, uint64_t seed, float lo, float hi);
+/* 64-byte aligned; free() it. */
+void *spr_test_aligned_alloc(size_t bytes);
+
+#endif
