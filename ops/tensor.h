@@ -48,7 +48,9 @@ struct spr_node {
   int32_t src[SPR_MAX_SRCS];    /* tensor ids; -1 for an absent optional input */
   int32_t dst;
   size_t ws_bytes;              /* workspace (scratch) bytes, set at plan time */
+  uint32_t isa;                 /* ISA mask prepare() was given (for helpers picked at run) */
   const void *impl;             /* ukernel table entry chosen by prepare */
+  const void *impl2;            /* a second choice (fused epilogue, ...) when an op needs one */
   const char *impl_name;
   union spr_op_params p;
 };

@@ -41,6 +41,7 @@ enum spr_status spr_graph_layout(struct spr_graph *g, const struct spr_config *c
   for (int32_t i = 0; i < g->n_nodes; i++) {
     struct spr_node *n = &g->nodes[i];
     const struct spr_op_def *def = spr_op_get((enum spr_op)n->op);
+    n->isa = isa;
     if (def->prepare != NULL) def->prepare(g->tensors, n, isa);
     n->ws_bytes = def->workspace != NULL ? def->workspace(g->tensors, n, cfg->threads) : 0;
     if (n->ws_bytes > scratch) scratch = n->ws_bytes;

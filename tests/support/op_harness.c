@@ -29,7 +29,8 @@ enum spr_status spr_test_op_run(struct spr_tensor *ts, struct spr_node *node, ui
     const enum spr_status s = def->check(ts, node, err);
     if (s != SPR_STATUS_OK) return s;
   }
-  if (def->prepare != NULL) def->prepare(ts, node, spr_cpu_isa() & isa);
+  node->isa = spr_cpu_isa() & isa;
+  if (def->prepare != NULL) def->prepare(ts, node, node->isa);
   if (impl_name != NULL) *impl_name = node->impl_name;
   node->ws_bytes = def->workspace != NULL ? def->workspace(ts, node, n_threads) : 0;
   void *scratch = NULL;
