@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "platform/threads.h"
+#include "sparrow/gguf.h"
 
 void spr_test_tensor(struct spr_tensor *t, enum spr_dtype type, int n_dims, const int64_t *ne, void *data) {
   memset(t, 0, sizeof *t);
