@@ -20,8 +20,9 @@ void spr_test_tensor(struct spr_tensor *t, enum spr_dtype type, int n_dims, cons
   t->layer = -1;
 }
 
-enum spr_status spr_test_op_run(struct spr_tensor *ts, struct spr_node *node, uint32_t isa, int n_threads, int reps,
-                                const char **impl_name, struct spr_error *err) {
+enum spr_status spr_test_op_setup(struct spr_test_op *h, struct spr_tensor *ts, struct spr_node *node, uint32_t isa,
+                                  int n_threads, struct spr_error *err) {
+  memset(h, 0, sizeof *h);
   const struct spr_op_def *def = spr_op_get((enum spr_op)node->op);
   if (def == NULL) return SPR_STATUS_UNSUPPORTED;
   struct spr_error local = {SPR_STATUS_OK, ""};
@@ -32,28 +33,42 @@ enum spr_status spr_test_op_run(struct spr_tensor *ts, struct spr_node *node, ui
   }
   node->isa = spr_cpu_isa() & isa;
   if (def->prepare != NULL) def->prepare(ts, node, node->isa);
-  if (impl_name != NULL) *impl_name = node->impl_name;
   node->ws_bytes = def->workspace != NULL ? def->workspace(ts, node, n_threads) : 0;
-  void *scratch = NULL;
-  if (posix_memalign(&scratch, 64, node->ws_bytes ? node->ws_bytes : 64) != 0) return SPR_STATUS_OUT_OF_MEMORY;
-  void *pool_mem = NULL;
+  if (posix_memalign(&h->scratch, 64, node->ws_bytes ? node->ws_bytes : 64) != 0) return SPR_STATUS_OUT_OF_MEMORY;
   struct spr_pool *pool = NULL;
   if (n_threads > 1) {
-    if (posix_memalign(&pool_mem, 64, spr_pool_bytes(n_threads)) != 0) {
-      free(scratch);
+    if (posix_memalign(&h->pool_mem, 64, spr_pool_bytes(n_threads)) != 0) {
+      spr_test_op_teardown(h);
       return SPR_STATUS_OUT_OF_MEMORY;
     }
-    const enum spr_status s = spr_pool_create(pool_mem, n_threads, &pool);
+    const enum spr_status s = spr_pool_create(h->pool_mem, n_threads, &pool);
     if (s != SPR_STATUS_OK) {
-      free(pool_mem);
-      free(scratch);
+      spr_test_op_teardown(h);
       return s;
     }
   }
-  struct spr_exec x = {ts, pool, n_threads, scratch, node->ws_bytes};
-  for (int r = 0; r < reps; r++) def->run(&x, node);
-  spr_pool_destroy(pool);
-  free(pool_mem);
-  free(scratch);
+  h->ts = ts;
+  h->node = node;
+  h->exec = (struct spr_exec){ts, pool, n_threads, h->scratch, node->ws_bytes};
+  return SPR_STATUS_OK;
+}
+
+void spr_test_op_exec(struct spr_test_op *h) { spr_op_get((enum spr_op)h->node->op)->run(&h->exec, h->node); }
+
+void spr_test_op_teardown(struct spr_test_op *h) {
+  spr_pool_destroy(h->exec.pool);
+  free(h->pool_mem);
+  free(h->scratch);
+  memset(h, 0, sizeof *h);
+}
+
+enum spr_status spr_test_op_run(struct spr_tensor *ts, struct spr_node *node, uint32_t isa, int n_threads, int reps,
+                                const char **impl_name, struct spr_error *err) {
+  struct spr_test_op h;
+  const enum spr_status s = spr_test_op_setup(&h, ts, node, isa, n_threads, err);
+  if (s != SPR_STATUS_OK) return s;
+  if (impl_name != NULL) *impl_name = node->impl_name;
+  for (int r = 0; r < reps; r++) spr_test_op_exec(&h);
+  spr_test_op_teardown(&h);
   return SPR_STATUS_OK;
 }

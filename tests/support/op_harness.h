@@ -3,7 +3,8 @@
  * The caller fills a tensor array (data pointers set, shapes set, roles
  * arbitrary) and a node whose src/dst index that array. The harness runs the
  * op's check, prepare (with isa mask), workspace, allocates the scratch and
- * a pool of n_threads, then runs the op `reps` times. */
+ * a pool of n_threads, then runs the op. It allocates with malloc: it is a
+ * tool for tests and benchmarks, never part of an inference path. */
 #ifndef SPR_TESTS_OP_HARNESS_H
 #define SPR_TESTS_OP_HARNESS_H
 
@@ -14,8 +15,22 @@
 /* Fills t with a contiguous shape (nbytes computed); data left to the caller. */
 void spr_test_tensor(struct spr_tensor *t, enum spr_dtype type, int n_dims, const int64_t *ne, void *data);
 
-/* Returns the op's check status (message in err when non-OK), else runs it.
- * *impl_name (may be NULL) receives the chosen ukernel's name. */
+struct spr_test_op {
+  struct spr_tensor *ts;
+  struct spr_node *node;
+  struct spr_exec exec;
+  void *scratch;
+  void *pool_mem;
+};
+
+/* check + prepare + workspace + scratch + pool. Returns check's status. */
+enum spr_status spr_test_op_setup(struct spr_test_op *h, struct spr_tensor *ts, struct spr_node *node, uint32_t isa,
+                                  int n_threads, struct spr_error *err);
+void spr_test_op_exec(struct spr_test_op *h);
+void spr_test_op_teardown(struct spr_test_op *h);
+
+/* setup, `reps` runs, teardown. *impl_name (may be NULL) receives the
+ * chosen ukernel's name. */
 enum spr_status spr_test_op_run(struct spr_tensor *ts, struct spr_node *node, uint32_t isa, int n_threads, int reps,
                                 const char **impl_name, struct spr_error *err);
 

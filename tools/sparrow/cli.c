@@ -1,0 +1,232 @@
+/* tools/sparrow/cli.c — argument parsing, errors and model/session setup. */
+#include "tools/sparrow/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("sparrow: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return 1;
+}
+
+int cli_fail_status(enum spr_status s, const struct spr_error *err, const char *what) {
+  if (err != NULL && err->msg[0] != '\0') return cli_fail("%s: %s (%s)", what, err->msg, spr_status_name(s));
+  return cli_fail("%s: %s (%s)", what, spr_status_describe(s), spr_status_name(s));
+}
+
+static const struct cli_opt k_common_opts[] = {
+    {"threads", CLI_INT, NULL, "N", "worker threads (default 1)"},
+    {"arena-bytes", CLI_SIZE, NULL, "N", "arena size in bytes (default: exactly the planned size)"},
+    {"isa", CLI_STR, NULL, "NAME", "force a ukernel path: scalar|avx2|avx512|neon|dotprod (default: best)"},
+    {"help", CLI_FLAG, NULL, NULL, "show this help"},
+    {NULL, CLI_FLAG, NULL, NULL, NULL},
+};
+
+static void print_opts(const struct cli_opt *opts) {
+  for (const struct cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+    printf("  %-24s %s\n", left, o->help);
+  }
+}
+
+static void print_help(const char *usage, const char *description, const struct cli_opt *opts) {
+  printf("usage: %s\n\n%s\n", usage, description);
+  if (opts != NULL && opts[0].name != NULL) {
+    printf("\noptions:\n");
+    print_opts(opts);
+  }
+  printf("\ncommon options:\n");
+  print_opts(k_common_opts);
+}
+
+static int parse_value(const struct cli_opt *o, const char *v, void *dst) {
+  char *end = NULL;
+  errno = 0;
+  switch (o->kind) {
+    case CLI_FLAG:
+      *(bool *)dst = true;
+      return 0;
+    case CLI_STR:
+      *(const char **)dst = v;
+      return 0;
+    case CLI_INT: {
+      const long x = strtol(v, &end, 10);
+      if (errno || end == v || *end || x < -2147483647L || x > 2147483647L)
+        return cli_fail("--%s expects an integer, got '%s'", o->name, v) + 1;
+      *(int *)dst = (int)x;
+      return 0;
+    }
+    case CLI_SIZE: {
+      if (v[0] == '-') return cli_fail("--%s expects a non-negative size, got '%s'", o->name, v) + 1;
+      const unsigned long long x = strtoull(v, &end, 10);
+      if (errno || end == v || *end || x > SIZE_MAX)
+        return cli_fail("--%s expects a size in bytes, got '%s'", o->name, v) + 1;
+      *(size_t *)dst = (size_t)x;
+      return 0;
+    }
+    case CLI_FLOAT: {
+      const float x = strtof(v, &end);
+      if (errno || end == v || *end) return cli_fail("--%s expects a number, got '%s'", o->name, v) + 1;
+      *(float *)dst = x;
+      return 0;
+    }
+  }
+  return 2;
+}
+
+int cli_parse(int argc, char **argv, const char *usage, const char *description, const struct cli_opt *opts,
+              struct cli_common *common, const char **pos, int min_pos, int max_pos, int *n_pos) {
+  memset(common, 0, sizeof *common);
+  common->threads = 1;
+  common->isa_mask = SPR_ISA_ALL;
+  void *common_dst[] = {&common->threads, &common->arena_bytes, &common->isa, &common->help};
+  *n_pos = 0;
+  bool only_pos = false;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (only_pos || a[0] != '-' || a[1] == '\0') {
+      if (*n_pos >= max_pos) {
+        cli_fail("unexpected argument '%s' (see --help)", a);
+        return 2;
+      }
+      pos[(*n_pos)++] = a;
+      continue;
+    }
+    if (strcmp(a, "--") == 0) {
+      only_pos = true;
+      continue;
+    }
+    if (a[1] != '-') {
+      cli_fail("unknown option '%s' (options are --long; see --help)", a);
+      return 2;
+    }
+    const char *name = a + 2, *eq = strchr(name, '=');
+    const size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const struct cli_opt *found = NULL;
+    void *dst = NULL;
+    for (const struct cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
+      if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) found = o, dst = o->dst;
+    }
+    for (int k = 0; found == NULL && k_common_opts[k].name != NULL; k++) {
+      if (strlen(k_common_opts[k].name) == len && strncmp(k_common_opts[k].name, name, len) == 0)
+        found = &k_common_opts[k], dst = common_dst[k];
+    }
+    if (found == NULL) {
+      cli_fail("unknown option '--%.*s' (see --help)", (int)len, name);
+      return 2;
+    }
+    const char *v = NULL;
+    if (found->kind == CLI_FLAG) {
+      if (eq) {
+        cli_fail("option --%s takes no value", found->name);
+        return 2;
+      }
+    } else if (eq) {
+      v = eq + 1;
+    } else if (i + 1 < argc) {
+      v = argv[++i];
+    } else {
+      cli_fail("option --%s needs a value", found->name);
+      return 2;
+    }
+    if (parse_value(found, v, dst) != 0) return 2;
+  }
+  if (common->help) {
+    print_help(usage, description, opts);
+    return -1;
+  }
+  if (common->threads < 1 || common->threads > SPR_MAX_THREADS) {
+    cli_fail("--threads must be between 1 and %d, got %d", SPR_MAX_THREADS, common->threads);
+    return 2;
+  }
+  if (common->isa != NULL) {
+    if (spr_isa_mask_parse(common->isa, &common->isa_mask) != SPR_STATUS_OK) {
+      cli_fail("unknown --isa '%s' (scalar, avx2, avx512, neon, dotprod)", common->isa);
+      return 2;
+    }
+    /* The named ISA itself must exist here; what it implies may fall back. */
+    const uint32_t have = spr_cpu_isa();
+    const uint32_t top = strcmp(common->isa, "avx512") == 0   ? SPR_ISA_X86_AVX512F
+                         : strcmp(common->isa, "avx2") == 0    ? SPR_ISA_X86_AVX2
+                         : strcmp(common->isa, "neon") == 0    ? SPR_ISA_ARM_NEON
+                         : strcmp(common->isa, "dotprod") == 0 ? SPR_ISA_ARM_DOTPROD
+                                                               : 0;
+    if (top != 0 && !(have & top)) {
+      cli_fail("--isa %s is not available on this CPU", common->isa);
+      return 2;
+    }
+  }
+  if (*n_pos < min_pos) {
+    cli_fail("missing argument (usage: %s)", usage);
+    return 2;
+  }
+  return 0;
+}
+
+void cli_config(const struct cli_common *c, struct spr_config *cfg) {
+  spr_config_init(cfg);
+  cfg->threads = c->threads;
+  cfg->isa_mask = c->isa_mask;
+}
+
+int cli_open(const char *path, const struct spr_config *cfg, size_t arena_bytes, struct cli_session *out) {
+  memset(out, 0, sizeof *out);
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  enum spr_status s = spr_model_load_file(path, NULL, &out->model, &err);
+  if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, path);
+  s = spr_plan(out->model, cfg, &out->plan, &err);
+  if (s != SPR_STATUS_OK) {
+    cli_close(out);
+    return cli_fail_status(s, &err, "plan");
+  }
+  const size_t bytes = arena_bytes != 0 ? arena_bytes : out->plan.arena_bytes;
+  if (posix_memalign(&out->arena, SPR_ARENA_ALIGN, bytes ? bytes : SPR_ARENA_ALIGN) != 0) {
+    cli_close(out);
+    return cli_fail("cannot allocate an arena of %zu bytes", bytes);
+  }
+  s = spr_session_create(out->model, cfg, out->arena, bytes, &out->session, &err);
+  if (s != SPR_STATUS_OK) {
+    cli_close(out);
+    return cli_fail_status(s, &err, "session");
+  }
+  return 0;
+}
+
+void cli_close(struct cli_session *cs) {
+  spr_session_destroy(cs->session);
+  free(cs->arena);
+  spr_model_free(cs->model);
+  memset(cs, 0, sizeof *cs);
+}
+
+const char *cli_default_vision_model(void) {
+  static const char *const candidates[] = {
+      SPR_SOURCE_DIR "/models/vit-fmnist.gguf",
+      "models/vit-fmnist.gguf",
+  };
+  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+    if (access(candidates[i], R_OK) == 0) return candidates[i];
+  }
+  return candidates[0];
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double cli_median(double *v, size_t n) {
+  if (n == 0) return 0;
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
