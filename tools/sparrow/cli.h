@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sparrow/sparrow.h"
 
@@ -70,6 +71,9 @@ void cli_close(struct cli_session *cs);
 
 /* Default bundled model (relative to the source tree or the install prefix). */
 const char *cli_default_vision_model(void);
+
+/* Writes s as a JSON string literal (quoted, escaped). */
+void cli_json_str(FILE *f, const char *s);
 
 /* Median of n doubles (sorts in place). */
 double cli_median(double *v, size_t n);

@@ -1,0 +1,199 @@
+/* tools/sparrow/cmd_bench_op.c — `sparrow bench-op OP [shape options] [--json]`.
+ *
+ * Times one op on random data outside any model: the median and minimum of
+ * --runs timed runs after warm-up, and GFLOP/s from the op's own flop count
+ * (only the work the op needs). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/common/fp16.h"
+#include "platform/time.h"
+#include "support/op_harness.h"
+#include "tools/sparrow/cli.h"
+
+struct bench_args {
+  int m, k, n, runs, heads, head_dim, tokens;
+  const char *dtype, *size;
+  bool json, causal;
+};
+
+static void fill(float *x, size_t n, uint32_t seed) {
+  for (size_t i = 0; i < n; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    x[i] = (float)((seed >> 8) & 0xffff) / 65536.0f - 0.5f;
+  }
+}
+
+static int parse_size(const char *s, int *h, int *w) {
+  char *end = NULL;
+  const long a = strtol(s, &end, 10);
+  if (end == s || (*end != 'x' && *end != 'X')) return -1;
+  const char *t = end + 1;
+  const long b = strtol(t, &end, 10);
+  if (end == t || *end || a < 1 || b < 1 || a > 65536 || b > 65536) return -1;
+  *h = (int)a;
+  *w = (int)b;
+  return 0;
+}
+
+/* Times h->exec and prints the result line. */
+static int time_and_report(struct spr_test_op *h, const char *op, const char *shape_json, const char *shape_text,
+                           const struct bench_args *a, const struct cli_common *c) {
+  const struct spr_op_def *def = spr_op_get((enum spr_op)h->node->op);
+  const double flops = (double)def->flops(h->ts, h->node);
+  for (int i = 0; i < 3; i++) spr_test_op_exec(h); /* warm-up: caches, page faults, pool spin-up */
+  int runs = a->runs;
+  if (runs <= 0) {
+    const uint64_t t0 = spr_time_ns();
+    spr_test_op_exec(h);
+    const double one = (double)(spr_time_ns() - t0) * 1e-9;
+    runs = one > 0 ? (int)(0.5 / one) : 100; /* about half a second of timed runs */
+    runs = runs < 10 ? 10 : runs > 2000 ? 2000 : runs;
+  }
+  double *ms = malloc((size_t)runs * sizeof *ms);
+  if (ms == NULL) return cli_fail("out of memory");
+  for (int i = 0; i < runs; i++) {
+    const uint64_t t0 = spr_time_ns();
+    spr_test_op_exec(h);
+    ms[i] = (double)(spr_time_ns() - t0) * 1e-6;
+  }
+  const double med = cli_median(ms, (size_t)runs), mn = ms[0];
+  free(ms);
+  const double gflops = flops / (med * 1e-3) / 1e9;
+  if (a->json) {
+    printf("{\"op\": \"%s\", %s, \"threads\": %d, \"ukernel\": ", op, shape_json, c->threads);
+    cli_json_str(stdout, h->node->impl_name ? h->node->impl_name : "-");
+    printf(", \"runs\": %d, \"median_ms\": %.6f, \"min_ms\": %.6f, \"gflops\": %.3f, \"flops\": %.0f}\n", runs, med,
+           mn, gflops, flops);
+  } else {
+    printf("%s %s, %d thread(s), ukernel %s: median %.4f ms, min %.4f ms, %.2f GFLOP/s (%d runs)\n", op,
+           shape_text, c->threads, h->node->impl_name ? h->node->impl_name : "-", med, mn, gflops, runs);
+  }
+  return 0;
+}
+
+static int bench_gemm(const struct bench_args *a, const struct cli_common *c) {
+  if (a->m < 1 || a->k < 1 || a->n < 1) return cli_fail("gemm needs --m, --k and --n >= 1");
+  const bool f16 = a->dtype != NULL && strcmp(a->dtype, "f16") == 0;
+  if (a->dtype != NULL && !f16 && strcmp(a->dtype, "f32") != 0) return cli_fail("--dtype must be f32 or f16");
+  const size_t M = (size_t)a->m, K = (size_t)a->k, N = (size_t)a->n;
+  float *x = malloc(M * K * sizeof(float)), *y = malloc(M * N * sizeof(float)), *b = malloc(N * sizeof(float));
+  void *w = malloc(N * K * (f16 ? 2 : 4));
+  if (!x || !y || !b || !w) return cli_fail("out of memory for a %zux%zux%zu gemm", M, K, N);
+  fill(x, M * K, 1);
+  fill(b, N, 3);
+  if (f16) {
+    float *tmp = malloc(N * K * sizeof(float));
+    if (tmp == NULL) return cli_fail("out of memory");
+    fill(tmp, N * K, 2);
+    for (size_t i = 0; i < N * K; i++) ((uint16_t *)w)[i] = spr_fp16_from_f32(tmp[i]);
+    free(tmp);
+  } else {
+    fill(w, N * K, 2);
+  }
+  struct spr_tensor ts[4];
+  const int64_t nx[2] = {(int64_t)K, (int64_t)M}, nw[2] = {(int64_t)K, (int64_t)N}, nb[1] = {(int64_t)N},
+                ny[2] = {(int64_t)N, (int64_t)M};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nx, x);
+  spr_test_tensor(&ts[1], f16 ? SPR_DTYPE_F16 : SPR_DTYPE_F32, 2, nw, w);
+  spr_test_tensor(&ts[2], SPR_DTYPE_F32, 1, nb, b);
+  spr_test_tensor(&ts[3], SPR_DTYPE_F32, 2, ny, y);
+  ts[1].role = SPR_ROLE_WEIGHT;
+  struct spr_node node = {.op = SPR_OP_GEMM, .n_src = 4, .src = {0, 1, 2, -1, -1, -1}, .dst = 3};
+  struct spr_test_op h;
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  const enum spr_status s = spr_test_op_setup(&h, ts, &node, c->isa_mask, c->threads, &err);
+  int rc;
+  if (s != SPR_STATUS_OK) {
+    rc = cli_fail_status(s, &err, "gemm");
+  } else {
+    char js[160], tx[96];
+    snprintf(js, sizeof js, "\"m\": %d, \"k\": %d, \"n\": %d, \"dtype\": \"%s\"", a->m, a->k, a->n,
+             f16 ? "f16" : "f32");
+    snprintf(tx, sizeof tx, "M=%d K=%d N=%d %s", a->m, a->k, a->n, f16 ? "f16" : "f32");
+    rc = time_and_report(&h, "gemm", js, tx, a, c);
+    spr_test_op_teardown(&h);
+  }
+  free(x);
+  free(y);
+  free(b);
+  free(w);
+  return rc;
+}
+
+static int bench_attention(const struct bench_args *a, const struct cli_common *c) {
+  int T = a->tokens, hh = 0, ww = 0;
+  if (a->size != NULL) {
+    if (parse_size(a->size, &hh, &ww) != 0) return cli_fail("--size expects HxW, got '%s'", a->size);
+    T = hh * ww;
+  }
+  if (T < 1 || a->heads < 1 || a->head_dim < 1) return cli_fail("attention needs --size HxW (or --tokens T), --heads, --head-dim");
+  const int D = a->heads * a->head_dim;
+  const size_t n_qkv = (size_t)T * 3 * (size_t)D;
+  float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
+  if (!qkv || !y) return cli_fail("out of memory");
+  fill(qkv, n_qkv, 5);
+  struct spr_tensor ts[2];
+  const int64_t nq[2] = {3 * D, T}, ny[2] = {D, T};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
+  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ny, y);
+  struct spr_node node = {.op = SPR_OP_ATTENTION, .n_src = 3, .src = {0, 0, 0, -1, -1, -1}, .dst = 1};
+  node.p.attn = (struct spr_attn_params){.n_heads = (uint16_t)a->heads,
+                                         .n_kv_heads = (uint16_t)a->heads,
+                                         .head_dim = (uint16_t)a->head_dim,
+                                         .causal = a->causal,
+                                         .scale = 1.0f / sqrtf((float)a->head_dim),
+                                         .q_col = 0,
+                                         .k_col = (uint32_t)D,
+                                         .v_col = (uint32_t)(2 * D)};
+  struct spr_test_op h;
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  const enum spr_status s = spr_test_op_setup(&h, ts, &node, c->isa_mask, c->threads, &err);
+  int rc;
+  if (s != SPR_STATUS_OK) {
+    rc = cli_fail_status(s, &err, "attention");
+  } else {
+    char js[160], tx[96];
+    snprintf(js, sizeof js, "\"tokens\": %d, \"heads\": %d, \"head_dim\": %d, \"causal\": %s", T, a->heads,
+             a->head_dim, a->causal ? "true" : "false");
+    snprintf(tx, sizeof tx, "T=%d heads=%d head_dim=%d%s", T, a->heads, a->head_dim, a->causal ? " causal" : "");
+    rc = time_and_report(&h, "attention", js, tx, a, c);
+    spr_test_op_teardown(&h);
+  }
+  free(qkv);
+  free(y);
+  return rc;
+}
+
+int cmd_bench_op(int argc, char **argv) {
+  struct bench_args a = {0};
+  const struct cli_opt opts[] = {
+      {"m", CLI_INT, &a.m, "M", "gemm: rows of the activations"},
+      {"k", CLI_INT, &a.k, "K", "gemm: inner dimension"},
+      {"n", CLI_INT, &a.n, "N", "gemm: output features (rows of the weight)"},
+      {"dtype", CLI_STR, &a.dtype, "TYPE", "gemm: weight type f32|f16 (default f32)"},
+      {"size", CLI_STR, &a.size, "HxW", "attention: token grid (T = H*W)"},
+      {"tokens", CLI_INT, &a.tokens, "T", "attention: number of tokens (instead of --size)"},
+      {"heads", CLI_INT, &a.heads, "H", "attention: heads"},
+      {"head-dim", CLI_INT, &a.head_dim, "D", "attention: head dimension"},
+      {"causal", CLI_FLAG, &a.causal, NULL, "attention: causal mask"},
+      {"runs", CLI_INT, &a.runs, "N", "timed runs (default: about 0.5 s worth, 10..2000)"},
+      {"json", CLI_FLAG, &a.json, NULL, "print one JSON object (fields \"median_ms\", \"min_ms\", \"gflops\")"},
+      {NULL, CLI_FLAG, NULL, NULL, NULL},
+  };
+  struct cli_common c;
+  const char *pos[1];
+  int n_pos;
+  const int r = cli_parse(argc, argv,
+                          "sparrow bench-op gemm --m M --k K --n N [--dtype f32|f16] [--json]\n"
+                          "       sparrow bench-op attention --size HxW --heads H --head-dim D [--causal] [--json]",
+                          "Times one op on random data at the given shape and reports the median and minimum\n"
+                          "latency and GFLOP/s (counting only the arithmetic the op needs).",
+                          opts, &c, pos, 1, 1, &n_pos);
+  if (r != 0) return r < 0 ? 0 : r;
+  if (strcmp(pos[0], "gemm") == 0) return bench_gemm(&a, &c);
+  if (strcmp(pos[0], "attention") == 0) return bench_attention(&a, &c);
+  return cli_fail("unknown op '%s' for bench-op (gemm, attention)", pos[0]);
+}
