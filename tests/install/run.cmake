@@ -1,0 +1,23 @@
+# Installs the build tree into a fresh prefix, then configures, builds and
+# runs tests/install/consumer against it with find_package(sparrow).
+# Inputs: -DBIN=<build dir> -DSRC=<source dir> [-DMODEL=<gguf to load>]
+set(prefix ${BIN}/install-test/prefix)
+set(cbin ${BIN}/install-test/consumer)
+file(REMOVE_RECURSE ${BIN}/install-test)
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BIN} --prefix ${prefix} RESULT_VARIABLE rc OUTPUT_QUIET)
+if(rc)
+  message(FATAL_ERROR "install failed: ${rc}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SRC}/tests/install/consumer -B ${cbin} -DCMAKE_PREFIX_PATH=${prefix}
+                RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "configuring the consumer failed: ${rc}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${cbin} RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "building the consumer failed: ${rc}")
+endif()
+execute_process(COMMAND ${cbin}/consumer ${MODEL} RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "the consumer failed: ${rc}")
+endif()
