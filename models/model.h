@@ -10,6 +10,7 @@
 #include "platform/blob.h"
 #include "runtime/session.h"
 #include "sparrow/sparrow.h"
+#include "sparrow/vision.h"
 
 struct spr_model;
 
@@ -17,6 +18,8 @@ struct spr_arch {
   const char *name;
   enum spr_status (*load)(struct spr_model *m, struct spr_error *err);
   spr_build_fn build;
+  /* vision architectures: input geometry and normalization; NULL otherwise */
+  void (*vision)(const struct spr_model *m, struct spr_vision_info *out);
 };
 
 struct spr_model {

@@ -169,4 +169,16 @@ static enum spr_status vit_build(const void *model, const struct spr_config *cfg
   return g->status;
 }
 
-const struct spr_arch spr_arch_vit = {"vit", vit_load, vit_build};
+static void vit_vision(const struct spr_model *m, struct spr_vision_info *out) {
+  const struct spr_vit_hparams *h = &m->hp.vit;
+  memset(out, 0, sizeof *out);
+  out->image_size = h->image_size;
+  out->channels = h->channels;
+  out->n_classes = h->classes;
+  for (uint32_t i = 0; i < h->channels; i++) {
+    out->mean[i] = h->mean[i];
+    out->std[i] = h->std[i];
+  }
+}
+
+const struct spr_arch spr_arch_vit = {"vit", vit_load, vit_build, vit_vision};

@@ -82,5 +82,8 @@ double cli_median(double *v, size_t n);
 int cmd_info(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_bench_op(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_accuracy(int argc, char **argv);
 
 #endif

@@ -7,6 +7,9 @@
 static const struct cli_cmd k_cmds[] = {
     {"info", "metadata, tensors and the ukernel each op uses on this CPU", cmd_info},
     {"plan", "exact arena bytes for a model and run configuration, by part", cmd_plan},
+    {"classify", "classify an image (PNG/JPEG/PPM/PGM) with a vision model", cmd_classify},
+    {"accuracy", "top-1 accuracy of a vision model on an IDX data set", cmd_accuracy},
+    {"bench", "whole-model latency (median/min) and GFLOP/s", cmd_bench},
     {"bench-op", "time one op at a given shape (gemm, attention, ...)", cmd_bench_op},
 };
 

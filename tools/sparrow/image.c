@@ -1,0 +1,132 @@
+/* tools/sparrow/image.c */
+#include "tools/sparrow/image.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <stb_image.h>
+
+#include "sparrow/vision.h"
+#include "tools/sparrow/cli.h"
+
+int cli_image_load(const char *path, int channels, struct cli_image *out) {
+  memset(out, 0, sizeof *out);
+  int w = 0, h = 0, c = 0;
+  if (!stbi_info(path, &w, &h, &c)) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return cli_fail("cannot open image %s", path);
+    fclose(f);
+    return cli_fail("%s is not a readable PNG, JPEG or PPM/PGM image (%s)", path, stbi_failure_reason());
+  }
+  if (w < 1 || h < 1) return cli_fail("%s is empty (%dx%d)", path, w, h);
+  if (w > SPR_VISION_MAX_SIDE || h > SPR_VISION_MAX_SIDE)
+    return cli_fail("%s is %dx%d: images larger than %d pixels per side are refused", path, w, h,
+                    SPR_VISION_MAX_SIDE);
+  out->pixels = stbi_load(path, &out->w, &out->h, &c, channels);
+  if (out->pixels == NULL) return cli_fail("cannot decode %s: %s", path, stbi_failure_reason());
+  out->channels = channels;
+  return 0;
+}
+
+void cli_image_free(struct cli_image *img) {
+  stbi_image_free(img->pixels);
+  memset(img, 0, sizeof *img);
+}
+
+static uint32_t be32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* gzip member: 10-byte header, optional fields, raw deflate, 8-byte trailer. */
+static int gunzip(const uint8_t *in, size_t n, uint8_t **out, size_t *out_n, const char *path) {
+  if (n < 18 || in[2] != 8) return cli_fail("%s: not a deflate gzip stream", path);
+  const uint8_t flg = in[3];
+  size_t at = 10;
+  if (flg & 4) {
+    if (at + 2 > n) return cli_fail("%s: truncated gzip header", path);
+    at += 2 + (size_t)(in[at] | (in[at + 1] << 8));
+  }
+  for (int bit = 8; bit <= 16; bit <<= 1) {
+    if (flg & bit) {
+      while (at < n && in[at] != 0) at++;
+      at++;
+    }
+  }
+  if (flg & 2) at += 2;
+  if (at + 8 > n) return cli_fail("%s: truncated gzip file", path);
+  const uint32_t isize = in[n - 4] | (in[n - 3] << 8) | (in[n - 2] << 16) | ((uint32_t)in[n - 1] << 24);
+  int len = 0;
+  char *d = stbi_zlib_decode_noheader_malloc((const char *)in + at, (int)(n - 8 - at), &len);
+  if (d == NULL) return cli_fail("%s: corrupt gzip data", path);
+  if ((uint32_t)len != isize) {
+    free(d);
+    return cli_fail("%s: gzip size mismatch", path);
+  }
+  *out = (uint8_t *)d;
+  *out_n = (size_t)len;
+  return 0;
+}
+
+int cli_idx_load(const char *path, int want_images, struct cli_idx *out) {
+  memset(out, 0, sizeof *out);
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return cli_fail("cannot open %s", path);
+  if (fseek(f, 0, SEEK_END) != 0) {
+    fclose(f);
+    return cli_fail("cannot read %s", path);
+  }
+  const long sz = ftell(f);
+  rewind(f);
+  if (sz <= 0 || sz > (1L << 30)) {
+    fclose(f);
+    return cli_fail("%s: unexpected size %ld", path, sz);
+  }
+  uint8_t *raw = malloc((size_t)sz);
+  if (raw == NULL || fread(raw, 1, (size_t)sz, f) != (size_t)sz) {
+    fclose(f);
+    free(raw);
+    return cli_fail("cannot read %s", path);
+  }
+  fclose(f);
+  uint8_t *data = raw;
+  size_t n = (size_t)sz;
+  if (n >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
+    uint8_t *unz = NULL;
+    size_t unz_n = 0;
+    const int rc = gunzip(raw, n, &unz, &unz_n, path);
+    free(raw);
+    if (rc) return rc;
+    data = unz;
+    n = unz_n;
+  }
+  out->data = data;
+  out->size = n;
+  const uint32_t magic = n >= 4 ? be32(data) : 0;
+  const uint32_t want = want_images ? 0x803u : 0x801u;
+  if (magic != want) {
+    cli_idx_free(out);
+    return cli_fail("%s: not an IDX %s file (magic 0x%x, expected 0x%x)", path, want_images ? "image" : "label",
+                    magic, want);
+  }
+  const size_t header = want_images ? 16 : 8;
+  if (n < header) {
+    cli_idx_free(out);
+    return cli_fail("%s: truncated IDX header", path);
+  }
+  out->n = be32(data + 4);
+  out->rows = want_images ? be32(data + 8) : 1;
+  out->cols = want_images ? be32(data + 12) : 1;
+  const unsigned long long need = (unsigned long long)out->n * out->rows * out->cols;
+  if (out->rows == 0 || out->cols == 0 || out->rows > 4096 || out->cols > 4096 || need > n - header) {
+    cli_idx_free(out);
+    return cli_fail("%s: IDX dimensions do not match the file size", path);
+  }
+  out->items = data + header;
+  return 0;
+}
+
+void cli_idx_free(struct cli_idx *idx) {
+  free(idx->data);
+  memset(idx, 0, sizeof *idx);
+}

@@ -1,0 +1,31 @@
+/* tools/sparrow/image.h — image files and IDX data sets for the CLI. */
+#ifndef SPR_TOOLS_IMAGE_H
+#define SPR_TOOLS_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An 8-bit image, channels interleaved. */
+struct cli_image {
+  uint8_t *pixels;
+  int w, h, channels;
+};
+
+/* Decodes PNG/JPEG/PPM/PGM converted to `channels` (1 gray, 3 RGB). Checks
+ * the header's size against SPR_VISION_MAX_SIDE before decoding. Returns 0,
+ * or 1 after printing an error. */
+int cli_image_load(const char *path, int channels, struct cli_image *out);
+void cli_image_free(struct cli_image *img);
+
+/* An IDX file (raw or gzip): images (magic 0x803, n x rows x cols, u8) or
+ * labels (0x801, n, u8). */
+struct cli_idx {
+  uint8_t *data; /* whole decompressed file */
+  size_t size;
+  const uint8_t *items; /* first item */
+  uint32_t n, rows, cols; /* rows = cols = 1 for labels */
+};
+int cli_idx_load(const char *path, int want_images, struct cli_idx *out);
+void cli_idx_free(struct cli_idx *idx);
+
+#endif
