@@ -12,11 +12,12 @@
 #include "platform/time.h"
 #include "support/op_harness.h"
 #include "tools/sparrow/cli.h"
+#include "tools/sparrow/xnn_compare.h"
 
 struct bench_args {
   int m, k, n, runs, heads, head_dim, tokens;
   const char *dtype, *size;
-  bool json, causal;
+  bool json, causal, xnnpack;
 };
 
 static void fill(float *x, size_t n, uint32_t seed) {
@@ -40,7 +41,7 @@ static int parse_size(const char *s, int *h, int *w) {
 
 /* Times h->exec and prints the result line. */
 static int time_and_report(struct spr_test_op *h, const char *op, const char *shape_json, const char *shape_text,
-                           const struct bench_args *a, const struct cli_common *c) {
+                           const struct bench_args *a, const struct cli_common *c, const char *extra_json) {
   const struct spr_op_def *def = spr_op_get((enum spr_op)h->node->op);
   const double flops = (double)def->flops(h->ts, h->node);
   for (int i = 0; i < 3; i++) spr_test_op_exec(h); /* warm-up: caches, page faults, pool spin-up */
@@ -65,11 +66,12 @@ static int time_and_report(struct spr_test_op *h, const char *op, const char *sh
   if (a->json) {
     printf("{\"op\": \"%s\", %s, \"threads\": %d, \"ukernel\": ", op, shape_json, c->threads);
     cli_json_str(stdout, h->node->impl_name ? h->node->impl_name : "-");
-    printf(", \"runs\": %d, \"median_ms\": %.6f, \"min_ms\": %.6f, \"gflops\": %.3f, \"flops\": %.0f}\n", runs, med,
-           mn, gflops, flops);
+    printf(", \"runs\": %d, \"median_ms\": %.6f, \"min_ms\": %.6f, \"gflops\": %.3f, \"flops\": %.0f%s}\n", runs, med,
+           mn, gflops, flops, extra_json ? extra_json : "");
   } else {
     printf("%s %s, %d thread(s), ukernel %s: median %.4f ms, min %.4f ms, %.2f GFLOP/s (%d runs)\n", op,
            shape_text, c->threads, h->node->impl_name ? h->node->impl_name : "-", med, mn, gflops, runs);
+    if (extra_json != NULL) printf("  compare:%s\n", extra_json + 1);
   }
   return 0;
 }
@@ -113,7 +115,19 @@ static int bench_gemm(const struct bench_args *a, const struct cli_common *c) {
     snprintf(js, sizeof js, "\"m\": %d, \"k\": %d, \"n\": %d, \"dtype\": \"%s\"", a->m, a->k, a->n,
              f16 ? "f16" : "f32");
     snprintf(tx, sizeof tx, "M=%d K=%d N=%d %s", a->m, a->k, a->n, f16 ? "f16" : "f32");
-    rc = time_and_report(&h, "gemm", js, tx, a, c);
+    char extra[200] = "";
+    if (a->xnnpack) {
+      /* XNNPACK first, so its numbers are measured before ours in the same process. */
+      const int runs = a->runs > 0 ? a->runs : 50;
+      double xm = 0, xmin = 0;
+      const int xr = f16 ? -2 : cli_xnn_gemm(a->m, a->k, a->n, c->threads, x, w, b, y, runs, &xm, &xmin);
+      if (xr == -1) return cli_fail("this build has no XNNPACK (install libxnnpack-dev libpthreadpool-dev)");
+      if (xr == -2) return cli_fail("--xnnpack compares f32 weights only");
+      if (xr != 0) return xr;
+      snprintf(extra, sizeof extra, ", \"xnnpack_median_ms\": %.6f, \"xnnpack_min_ms\": %.6f, \"xnnpack_gflops\": %.3f",
+               xm, xmin, 2.0 * a->m * (double)a->k * a->n / (xm * 1e-3) / 1e9);
+    }
+    rc = time_and_report(&h, "gemm", js, tx, a, c, a->xnnpack ? extra : NULL);
     spr_test_op_teardown(&h);
   }
   free(x);
@@ -159,7 +173,7 @@ static int bench_attention(const struct bench_args *a, const struct cli_common *
     snprintf(js, sizeof js, "\"tokens\": %d, \"heads\": %d, \"head_dim\": %d, \"causal\": %s", T, a->heads,
              a->head_dim, a->causal ? "true" : "false");
     snprintf(tx, sizeof tx, "T=%d heads=%d head_dim=%d%s", T, a->heads, a->head_dim, a->causal ? " causal" : "");
-    rc = time_and_report(&h, "attention", js, tx, a, c);
+    rc = time_and_report(&h, "attention", js, tx, a, c, NULL);
     spr_test_op_teardown(&h);
   }
   free(qkv);
@@ -174,6 +188,7 @@ int cmd_bench_op(int argc, char **argv) {
       {"k", CLI_INT, &a.k, "K", "gemm: inner dimension"},
       {"n", CLI_INT, &a.n, "N", "gemm: output features (rows of the weight)"},
       {"dtype", CLI_STR, &a.dtype, "TYPE", "gemm: weight type f32|f16 (default f32)"},
+      {"xnnpack", CLI_FLAG, &a.xnnpack, NULL, "gemm: also time XNNPACK's fully-connected op on the same data"},
       {"size", CLI_STR, &a.size, "HxW", "attention: token grid (T = H*W)"},
       {"tokens", CLI_INT, &a.tokens, "T", "attention: number of tokens (instead of --size)"},
       {"heads", CLI_INT, &a.heads, "H", "attention: heads"},
