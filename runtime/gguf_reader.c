@@ -244,11 +244,12 @@ static enum spr_status walk_value(struct cur *c, uint32_t type, int depth, const
 /* Reads the key of the KV at c (length 1..65535, inside the blob). */
 static enum spr_status read_key(struct cur *c, struct spr_gguf_str *key, struct kv_ctx *k, struct spr_error *err) {
   uint64_t len;
-  SPR_CHECK(cur_u64(c, &len), SPR_STATUS_TRUNCATED, KV_FMT "key length is cut off at byte %zu", KV_ARGS(k), c->size);
-  SPR_CHECK(len >= 1 && len <= MAX_KEY, SPR_STATUS_BAD_STRING, KV_FMT "key length %llu is not in 1..%d", KV_ARGS(k),
-            (unsigned long long)len, MAX_KEY);
-  SPR_CHECK(len <= cur_left(c), SPR_STATUS_TRUNCATED, KV_FMT "key of %llu bytes at byte %zu runs past the end (%zu)",
-            KV_ARGS(k), (unsigned long long)len, c->pos, c->size);
+  SPR_CHECK(cur_u64(c, &len), SPR_STATUS_TRUNCATED, "kv %llu: key length is cut off at byte %zu",
+            (unsigned long long)k->index, c->size);
+  SPR_CHECK(len >= 1 && len <= MAX_KEY, SPR_STATUS_BAD_STRING, "kv %llu: key length %llu is not in 1..%d",
+            (unsigned long long)k->index, (unsigned long long)len, MAX_KEY);
+  SPR_CHECK(len <= cur_left(c), SPR_STATUS_TRUNCATED, "kv %llu: key of %llu bytes at byte %zu runs past the end (%zu)",
+            (unsigned long long)k->index, (unsigned long long)len, c->pos, c->size);
   key->ptr = (const char *)(c->b + c->pos);
   key->len = len;
   kv_ctx_set_key(k, c->b + c->pos, len);
@@ -413,11 +414,18 @@ static enum spr_status parse_kvs(struct spr_gguf *g, struct cur *c, struct spr_e
     struct kv_ctx k = {i, "", 0};
     struct spr_gguf_kv kv;
     const size_t start = c->pos;
+    /* general.alignment's type is checked before its value is walked. */
+    struct cur probe = *c;
+    struct spr_gguf_str key = {0};
+    uint32_t type = 0;
+    SPR_TRY(read_key(&probe, &key, &k, err));
+    SPR_CHECK(cur_u32(&probe, &type), SPR_STATUS_TRUNCATED, KV_FMT "value type is cut off at byte %zu", KV_ARGS(&k),
+              c->size);
+    const bool is_alignment = spr_gguf_str_eq(key, "general.alignment");
+    SPR_CHECK(!is_alignment || type == SPR_GGUF_U32, SPR_STATUS_BAD_ALIGNMENT, KV_FMT "must have type u32 (4), not %u",
+              KV_ARGS(&k), type);
     SPR_TRY(next_kv(c, &k, &kv, err));
-
-    if (spr_gguf_str_eq(kv.key, "general.alignment")) {
-      SPR_CHECK(kv.type == SPR_GGUF_U32, SPR_STATUS_BAD_ALIGNMENT, KV_FMT "must have type u32 (4), not %u", KV_ARGS(&k),
-                (unsigned)kv.type);
+    if (is_alignment) {
       const uint64_t a = kv.val.u;
       SPR_CHECK(a >= 8 && (a & (a - 1)) == 0, SPR_STATUS_BAD_ALIGNMENT, KV_FMT "%llu is not a power of two >= 8",
                 KV_ARGS(&k), (unsigned long long)a);
