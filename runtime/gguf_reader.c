@@ -584,6 +584,7 @@ static enum spr_status kv_int(const struct spr_gguf *g, const char *key, bool *n
 }
 
 enum spr_status spr_gguf_get_u32(const struct spr_gguf *g, const char *key, uint32_t *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   bool neg;
   uint64_t mag;
   SPR_TRY(kv_int(g, key, &neg, &mag));
@@ -593,6 +594,7 @@ enum spr_status spr_gguf_get_u32(const struct spr_gguf *g, const char *key, uint
 }
 
 enum spr_status spr_gguf_get_i64(const struct spr_gguf *g, const char *key, int64_t *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   bool neg;
   uint64_t mag;
   SPR_TRY(kv_int(g, key, &neg, &mag));
@@ -607,6 +609,7 @@ enum spr_status spr_gguf_get_i64(const struct spr_gguf *g, const char *key, int6
 }
 
 enum spr_status spr_gguf_get_f32(const struct spr_gguf *g, const char *key, float *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   struct spr_gguf_kv kv;
   SPR_TRY(spr_gguf_find_kv(g, key, &kv));
   if (kv.type != SPR_GGUF_F32 && kv.type != SPR_GGUF_F64) return SPR_STATUS_BAD_KV_TYPE;
@@ -619,6 +622,7 @@ enum spr_status spr_gguf_get_f32(const struct spr_gguf *g, const char *key, floa
 }
 
 enum spr_status spr_gguf_get_bool(const struct spr_gguf *g, const char *key, bool *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   struct spr_gguf_kv kv;
   SPR_TRY(spr_gguf_find_kv(g, key, &kv));
   if (kv.type != SPR_GGUF_BOOL) return SPR_STATUS_BAD_KV_TYPE;
@@ -627,6 +631,7 @@ enum spr_status spr_gguf_get_bool(const struct spr_gguf *g, const char *key, boo
 }
 
 enum spr_status spr_gguf_get_str(const struct spr_gguf *g, const char *key, struct spr_gguf_str *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   struct spr_gguf_kv kv;
   SPR_TRY(spr_gguf_find_kv(g, key, &kv));
   if (kv.type != SPR_GGUF_STRING) return SPR_STATUS_BAD_KV_TYPE;
@@ -635,6 +640,7 @@ enum spr_status spr_gguf_get_str(const struct spr_gguf *g, const char *key, stru
 }
 
 enum spr_status spr_gguf_get_u32_or(const struct spr_gguf *g, const char *key, uint32_t def, uint32_t *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   const enum spr_status s = spr_gguf_get_u32(g, key, out);
   if (s == SPR_STATUS_NOT_FOUND) {
     *out = def;
@@ -644,6 +650,7 @@ enum spr_status spr_gguf_get_u32_or(const struct spr_gguf *g, const char *key, u
 }
 
 enum spr_status spr_gguf_get_f32_or(const struct spr_gguf *g, const char *key, float def, float *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   const enum spr_status s = spr_gguf_get_f32(g, key, out);
   if (s == SPR_STATUS_NOT_FOUND) {
     *out = def;
@@ -654,7 +661,7 @@ enum spr_status spr_gguf_get_f32_or(const struct spr_gguf *g, const char *key, f
 
 /* ---- arrays ------------------------------------------------------------------- */
 
-/* Pointer to numeric element i, or NULL when kv is not such an array / i is out of range. */
+/* Locates numeric element i: BAD_KV_TYPE unless kv is a numeric array, INVALID_ARGUMENT past its end. */
 static enum spr_status arr_elem(const struct spr_gguf_kv *kv, uint64_t i, const uint8_t **p, size_t *es) {
   if (kv == NULL || kv->type != SPR_GGUF_ARRAY) return SPR_STATUS_BAD_KV_TYPE;
   *es = type_size(kv->arr_type);
@@ -665,6 +672,7 @@ static enum spr_status arr_elem(const struct spr_gguf_kv *kv, uint64_t i, const 
 }
 
 enum spr_status spr_gguf_arr_get_f64(const struct spr_gguf_kv *kv, uint64_t i, double *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   const uint8_t *p;
   size_t es;
   SPR_TRY(arr_elem(kv, i, &p, &es));
@@ -684,6 +692,7 @@ enum spr_status spr_gguf_arr_get_f64(const struct spr_gguf_kv *kv, uint64_t i, d
 
 /* Integer element types only; a u64 above INT64_MAX is BAD_METADATA. */
 enum spr_status spr_gguf_arr_get_i64(const struct spr_gguf_kv *kv, uint64_t i, int64_t *out) {
+  if (out == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   const uint8_t *p;
   size_t es;
   SPR_TRY(arr_elem(kv, i, &p, &es));
