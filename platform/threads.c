@@ -53,7 +53,9 @@ static void run_chunk(struct spr_pool *p, int tid) {
 static void *worker_main(void *arg) {
   struct spr_worker *w = arg;
   struct spr_pool *p = w->pool;
-  uint64_t seen = atomic_load(&p->generation);
+  /* Not a load: the caller may dispatch (or stop the pool) before this
+   * thread first runs, and that generation must not be missed. */
+  uint64_t seen = 0;
   for (;;) {
     uint64_t gen;
     int spins = 0;
