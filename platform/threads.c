@@ -53,7 +53,9 @@ static void run_chunk(struct spr_pool *p, int tid) {
 static void *worker_main(void *arg) {
   struct spr_worker *w = arg;
   struct spr_pool *p = w->pool;
-  uint64_t seen = atomic_load(&p->generation);
+  /* Not a load: a worker that starts after the first spr_pool_run would read
+   * the new generation, skip that job and leave the caller waiting forever. */
+  uint64_t seen = 0; /* the generation spr_pool_create started at */
   for (;;) {
     uint64_t gen;
     int spins = 0;
