@@ -1,0 +1,12 @@
+/* ops/softmax/softmax_ref.c — softmax oracle: the definition, in double. */
+#include <math.h>
+
+#include "ops/softmax/softmax.h"
+
+void spr_f32_softmax_ref(size_t n, const float *x, float scale, float *y) {
+  double m = -INFINITY;
+  for (size_t i = 0; i < n; i++) m = fmax(m, (double)x[i] * scale);
+  double sum = 0.0;
+  for (size_t i = 0; i < n; i++) sum += exp((double)x[i] * scale - m);
+  for (size_t i = 0; i < n; i++) y[i] = (float)(exp((double)x[i] * scale - m) / sum);
+}
