@@ -53,7 +53,9 @@ static void run_chunk(struct spr_pool *p, int tid) {
 static void *worker_main(void *arg) {
   struct spr_worker *w = arg;
   struct spr_pool *p = w->pool;
-  uint64_t seen = atomic_load(&p->generation);
+  /* The generation at creation, not a fresh load: the first run may bump it
+   * before this thread gets here, and that run must not be missed. */
+  uint64_t seen = 0;
   for (;;) {
     uint64_t gen;
     int spins = 0;
