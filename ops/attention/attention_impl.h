@@ -1,0 +1,297 @@
+/* ops/attention/attention_impl.h — the fused-attention ukernel body, written
+ * once over a small vector vocabulary and compiled once per ISA.
+ *
+ * The including file (f32_attention_<isa>.c) defines, before including:
+ *   av_v                      vector of AV_VL floats
+ *   AV_VL                     lanes per vector
+ *   AV_MV                     query vectors per task (tile = AV_MV * AV_VL)
+ *   AV_NKR                    keys per score register tile (divides SPR_ATTN_KEY_BLOCK)
+ *   AV_CR                     output columns per P.V register tile (divides 16)
+ *   AV_ROW_MAX_LANES          tasks with <= this many lanes use the row path
+ *   AV_UKERNEL                the ukernel's name
+ *   AV_INLINE                 forced-inline qualifier
+ *   av_zero() av_set1(x) av_load(p) av_store(p, v) av_bcast(p) (= set1(*p))
+ *   av_fma(a, b, c) = a*b + c, av_add, av_mul, av_sub, av_max
+ *   av_exp2(x)                2^x for x <= 0 (rel. err < 2e-7 down to 2^-125;
+ *                             exactly 0 for x = -inf, tiny or 0 below -126)
+ *   av_hsum(v)                sum of the lanes (fixed order)
+ *   av_mask_keys(s, j, lim)   s where j <= lim (per lane), else -inf
+ *
+ * Two paths, chosen from the task shape only (so thread count never matters):
+ *
+ * lanes path (many lanes): lane = (query head, query row). Q is packed
+ * transposed and pre-scaled (qT[d][lane] = q * scale * log2 e), so a score
+ * register tile is acc[query vector][key] += qT[d] * broadcast(k[key][d]),
+ * read straight from the caller's K rows; per lane max/sum are plain vector
+ * ops (no horizontal reductions). Scores of one key block go to sT[key][lane],
+ * become probabilities in place, and the P.V register tile is
+ * acc[query vector][column] += sT[key] * broadcast(v[key][column]), rescaled
+ * by alpha once per key block in the transposed accumulator oT[column][lane].
+ *
+ * row path (few lanes, e.g. decode Tq = 1): one lane at a time with head_dim
+ * in the vector lanes: dot products + one horizontal sum per key, probability
+ * vectors over keys, O += p * v rows. K/V rows of a key block are re-read from
+ * L1 by the other lanes of the task (GQA heads share them). */
+
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/attention/attention.h"
+
+#define AV_QB (AV_MV * AV_VL)
+#define AV_NK SPR_ATTN_KEY_BLOCK
+#define AV_LOG2E 1.4426950408889634f
+
+#if AV_QB > SPR_ATTN_MAX_TILE || (AV_NK % AV_NKR) != 0 || (16 % AV_CR) != 0 || AV_VL > 16
+#error "attention ukernel parameters out of range"
+#endif
+
+static inline size_t av_round_up(size_t x, size_t a) {
+  return (x + a - 1) / a * a;
+}
+static inline size_t av_min(size_t a, size_t b) {
+  return a < b ? a : b;
+}
+
+static inline float av_exp2_1(float x) {
+  float tmp[AV_VL];
+  av_store(tmp, av_exp2(av_set1(x)));
+  return tmp[0];
+}
+
+/* acc[r][jj] = sum_d qT[d][r*VL + lane] * kr[jj][d]. */
+AV_INLINE void av_score_tile(size_t mv, size_t hd, const float *qT, const float *const *kr, av_v acc[AV_MV][AV_NKR]) {
+  for (size_t r = 0; r < mv; r++)
+    for (size_t jj = 0; jj < AV_NKR; jj++) acc[r][jj] = av_zero();
+  for (size_t d = 0; d < hd; d++) {
+    av_v qv[AV_MV];
+    for (size_t r = 0; r < mv; r++) qv[r] = av_load(qT + d * AV_QB + r * AV_VL);
+    for (size_t jj = 0; jj < AV_NKR; jj++) {
+      const av_v b = av_bcast(kr[jj] + d);
+      for (size_t r = 0; r < mv; r++) acc[r][jj] = av_fma(qv[r], b, acc[r][jj]);
+    }
+  }
+}
+
+/* oT[c0 + cc][lanes] = alpha * oT[..] + sum_j sT[j][lanes] * v[j][col[cc]] for
+ * cc < AV_CR; v points at key 0 of the block, column 0 of the head. cols[cc]
+ * are the column offsets read (clamped inside the head for a tail tile). */
+AV_INLINE void av_pv_tile(size_t mv, size_t nb, const float *sT, const float *v, size_t vs, const size_t *cols,
+                          const av_v *alpha, float *oT) {
+  av_v acc[AV_MV][AV_CR];
+  for (size_t cc = 0; cc < AV_CR; cc++)
+    for (size_t r = 0; r < mv; r++) acc[r][cc] = av_mul(av_load(oT + cc * AV_QB + r * AV_VL), alpha[r]);
+  for (size_t j = 0; j < nb; j++) {
+    av_v p[AV_MV];
+    for (size_t r = 0; r < mv; r++) p[r] = av_load(sT + j * AV_QB + r * AV_VL);
+    for (size_t cc = 0; cc < AV_CR; cc++) {
+      const av_v b = av_bcast(v + cols[cc]);
+      for (size_t r = 0; r < mv; r++) acc[r][cc] = av_fma(p[r], b, acc[r][cc]);
+    }
+    v += vs;
+  }
+  for (size_t cc = 0; cc < AV_CR; cc++)
+    for (size_t r = 0; r < mv; r++) av_store(oT + cc * AV_QB + r * AV_VL, acc[r][cc]);
+}
+
+AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws) {
+  const size_t hd = t->head_dim, nq = t->nq, n_lanes = t->ng * nq, nk = t->nk;
+  const size_t hdc = av_round_up(hd, AV_CR);
+  float *qT = ws;                 /* [hd][QB]  scaled Q^T, zero in unused lanes */
+  float *sT = qT + hd * AV_QB;    /* [NK][QB]  scores, then probabilities */
+  float *oT = sT + AV_NK * AV_QB; /* [hdc][QB] unnormalized output */
+  float *mrow = oT + hdc * AV_QB; /* [QB] running max (log2 units) */
+  float *lrow = mrow + AV_QB;     /* [QB] running sum */
+  float *lim = lrow + AV_QB;      /* [QB] last visible key (exact in f32: Tk < 2^24) */
+  const float qscale = t->scale * AV_LOG2E;
+
+  for (size_t r = 0; r < mv * AV_VL; r++) {
+    if (r < n_lanes) {
+      const size_t g = r / nq, i = r % nq;
+      const float *qp = t->q + i * t->q_stride + g * hd;
+      for (size_t d = 0; d < hd; d++) qT[d * AV_QB + r] = qp[d] * qscale;
+      lim[r] = (float)(t->lim0 + (int64_t)i);
+    } else {
+      for (size_t d = 0; d < hd; d++) qT[d * AV_QB + r] = 0.0f;
+      lim[r] = (float)nk;
+    }
+    mrow[r] = -FLT_MAX;
+    lrow[r] = 0.0f;
+  }
+  for (size_t c = 0; c < hdc; c++)
+    for (size_t r = 0; r < mv; r++) av_store(oT + c * AV_QB + r * AV_VL, av_zero());
+
+  for (size_t kb = 0; kb < nk; kb += AV_NK) {
+    const size_t nb = av_min(AV_NK, nk - kb);
+    const int diag = (int64_t)(kb + nb - 1) > t->lim0; /* some lane cannot see some key */
+    av_v bmax[AV_MV];
+    for (size_t r = 0; r < mv; r++) bmax[r] = av_set1(-INFINITY);
+
+    for (size_t j0 = 0; j0 < nb; j0 += AV_NKR) {
+      const size_t jr = av_min(AV_NKR, nb - j0);
+      const float *kr[AV_NKR];
+      for (size_t jj = 0; jj < AV_NKR; jj++) kr[jj] = t->k + (kb + j0 + av_min(jj, jr - 1)) * t->k_stride;
+      av_v acc[AV_MV][AV_NKR];
+      av_score_tile(mv, hd, qT, kr, acc);
+      for (size_t jj = 0; jj < AV_NKR; jj++) {
+        if (jj >= jr) break;
+        for (size_t r = 0; r < mv; r++) {
+          av_v s = acc[r][jj];
+          if (diag) s = av_mask_keys(s, (float)(kb + j0 + jj), av_load(lim + r * AV_VL));
+          bmax[r] = av_max(bmax[r], s);
+          av_store(sT + (j0 + jj) * AV_QB + r * AV_VL, s);
+        }
+      }
+    }
+
+    av_v mnew[AV_MV], alpha[AV_MV], lsum[AV_MV];
+    for (size_t r = 0; r < mv; r++) {
+      const av_v mold = av_load(mrow + r * AV_VL);
+      mnew[r] = av_max(mold, bmax[r]);
+      alpha[r] = av_exp2(av_sub(mold, mnew[r]));
+      av_store(mrow + r * AV_VL, mnew[r]);
+      lsum[r] = av_zero();
+    }
+    for (size_t j = 0; j < nb; j++) {
+      for (size_t r = 0; r < mv; r++) {
+        const av_v p = av_exp2(av_sub(av_load(sT + j * AV_QB + r * AV_VL), mnew[r]));
+        av_store(sT + j * AV_QB + r * AV_VL, p);
+        lsum[r] = av_add(lsum[r], p);
+      }
+    }
+    for (size_t r = 0; r < mv; r++) {
+      av_store(lrow + r * AV_VL, av_fma(av_load(lrow + r * AV_VL), alpha[r], lsum[r]));
+    }
+
+    const float *vb = t->v + kb * t->v_stride;
+    size_t c0 = 0;
+    for (; c0 + AV_CR <= hd; c0 += AV_CR) {
+      size_t cols[AV_CR];
+      for (size_t cc = 0; cc < AV_CR; cc++) cols[cc] = cc;
+      av_pv_tile(mv, nb, sT, vb + c0, t->v_stride, cols, alpha, oT + c0 * AV_QB);
+    }
+    if (c0 < hd) {
+      size_t cols[AV_CR];
+      for (size_t cc = 0; cc < AV_CR; cc++) cols[cc] = av_min(c0 + cc, hd - 1) - c0;
+      av_pv_tile(mv, nb, sT, vb + c0, t->v_stride, cols, alpha, oT + c0 * AV_QB);
+    }
+  }
+
+  for (size_t r = 0; r < n_lanes; r++) {
+    const size_t g = r / nq, i = r % nq;
+    float *op = t->o + i * t->o_stride + g * hd;
+    const float inv = 1.0f / lrow[r];
+    for (size_t c = 0; c < hd; c++) op[c] = oT[c * AV_QB + r] * inv;
+  }
+}
+
+static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
+  const size_t hd = t->head_dim, nq = t->nq, n_lanes = t->ng * nq, nk = t->nk;
+  const size_t hdv = av_round_up(hd, AV_VL), hdf = hd / AV_VL * AV_VL;
+  float *qs = ws;                   /* [lanes][hdv] scaled q, zero padded */
+  float *os = qs + n_lanes * hdv;   /* [lanes][hdv] unnormalized output */
+  float *sc = os + n_lanes * hdv;   /* [NK + VL] one lane's scores, then probabilities */
+  float *mrow = sc + AV_NK + AV_VL; /* [lanes] */
+  float *lrow = mrow + n_lanes;     /* [lanes] */
+  const float qscale = t->scale * AV_LOG2E;
+
+  for (size_t r = 0; r < n_lanes; r++) {
+    const size_t g = r / nq, i = r % nq;
+    const float *qp = t->q + i * t->q_stride + g * hd;
+    for (size_t d = 0; d < hdv; d++) {
+      qs[r * hdv + d] = d < hd ? qp[d] * qscale : 0.0f;
+      os[r * hdv + d] = 0.0f;
+    }
+    mrow[r] = -FLT_MAX;
+    lrow[r] = 0.0f;
+  }
+
+  for (size_t kb = 0; kb < nk; kb += AV_NK) {
+    const size_t nb = av_min(AV_NK, nk - kb), nbv = av_round_up(nb, AV_VL);
+    for (size_t r = 0; r < n_lanes; r++) {
+      const int64_t lim = t->lim0 + (int64_t)(r % nq);
+      if ((int64_t)kb > lim) continue; /* nothing visible: alpha = 1, p = 0 */
+      const float *qr = qs + r * hdv;
+      float bmax = -INFINITY;
+      for (size_t j = 0; j < nb; j++) {
+        if ((int64_t)(kb + j) > lim) {
+          sc[j] = -INFINITY;
+          continue;
+        }
+        const float *kr = t->k + (kb + j) * t->k_stride;
+        av_v acc = av_zero();
+        for (size_t c = 0; c < hdf; c += AV_VL) acc = av_fma(av_load(qr + c), av_load(kr + c), acc);
+        float s = av_hsum(acc);
+        for (size_t c = hdf; c < hd; c++) s += qr[c] * kr[c];
+        sc[j] = s;
+        bmax = s > bmax ? s : bmax;
+      }
+      for (size_t j = nb; j < nbv; j++) sc[j] = -INFINITY;
+      const float mnew = mrow[r] > bmax ? mrow[r] : bmax;
+      const float alpha = av_exp2_1(mrow[r] - mnew);
+      mrow[r] = mnew;
+      const av_v mvec = av_set1(mnew);
+      for (size_t j = 0; j < nbv; j += AV_VL) av_store(sc + j, av_exp2(av_sub(av_load(sc + j), mvec)));
+      float lsum = 0.0f;
+      for (size_t j = 0; j < nb; j++) lsum += sc[j];
+      lrow[r] = lrow[r] * alpha + lsum;
+
+      float *orow = os + r * hdv;
+      const float *vb = t->v + kb * t->v_stride;
+      const av_v av_alpha = av_set1(alpha);
+      for (size_t c = 0; c < hdf; c += AV_VL) {
+        av_v acc = av_mul(av_load(orow + c), av_alpha);
+        const float *vr = vb + c;
+        for (size_t j = 0; j < nb; j++, vr += t->v_stride) acc = av_fma(av_set1(sc[j]), av_load(vr), acc);
+        av_store(orow + c, acc);
+      }
+      for (size_t c = hdf; c < hd; c++) {
+        float acc = orow[c] * alpha;
+        for (size_t j = 0; j < nb; j++) acc += sc[j] * vb[j * t->v_stride + c];
+        orow[c] = acc;
+      }
+    }
+  }
+
+  for (size_t r = 0; r < n_lanes; r++) {
+    const size_t g = r / nq, i = r % nq;
+    float *op = t->o + i * t->o_stride + g * hd;
+    const float inv = 1.0f / lrow[r];
+    for (size_t c = 0; c < hd; c++) op[c] = os[r * hdv + c] * inv;
+  }
+}
+
+void AV_UKERNEL(const struct spr_f32_attn_task *t, float *scratch) {
+  const size_t n_lanes = t->ng * t->nq;
+  if (n_lanes <= AV_ROW_MAX_LANES) {
+    av_rows(t, scratch);
+    return;
+  }
+  switch ((n_lanes + AV_VL - 1) / AV_VL) {
+    case 1:
+      av_lanes(1, t, scratch);
+      break;
+#if AV_MV >= 2
+    case 2:
+      av_lanes(2, t, scratch);
+      break;
+#endif
+#if AV_MV >= 3
+    case 3:
+      av_lanes(3, t, scratch);
+      break;
+#endif
+#if AV_MV >= 4
+    case 4:
+      av_lanes(4, t, scratch);
+      break;
+#endif
+#if AV_MV >= 5
+#error "AV_MV > 4 not instantiated"
+#endif
+    default:
+      break;
+  }
+}
