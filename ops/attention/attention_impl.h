@@ -8,6 +8,7 @@
  *   AV_NKR                    keys per score register tile (divides SPR_ATTN_KEY_BLOCK)
  *   AV_CR                     output columns per P.V register tile (divides 16)
  *   AV_ROW_MAX_LANES          tasks with <= this many lanes use the row path
+ *   AV_RG                     row path: vectors per P.V column group (<= 4)
  *   AV_UKERNEL                the ukernel's name
  *   AV_INLINE                 forced-inline qualifier
  *   av_zero() av_set1(x) av_load(p) av_store(p, v) av_bcast(p) (= set1(*p))
@@ -15,6 +16,7 @@
  *   av_exp2(x)                2^x for x <= 0 (rel. err < 2e-7 down to 2^-125;
  *                             exactly 0 for x = -inf, tiny or 0 below -126)
  *   av_hsum(v)                sum of the lanes (fixed order)
+ *   av_hsum4(a, b, c, d, out) out[0..3] = av_hsum of a, b, c, d (fixed order)
  *   av_mask_keys(s, j, lim)   s where j <= lim (per lane), else -inf
  *
  * Two paths, chosen from the task shape only (so thread count never matters):
@@ -28,10 +30,11 @@
  * acc[query vector][column] += sT[key] * broadcast(v[key][column]), rescaled
  * by alpha once per key block in the transposed accumulator oT[column][lane].
  *
- * row path (few lanes, e.g. decode Tq = 1): one lane at a time with head_dim
- * in the vector lanes: dot products + one horizontal sum per key, probability
- * vectors over keys, O += p * v rows. K/V rows of a key block are re-read from
- * L1 by the other lanes of the task (GQA heads share them). */
+ * row path (few lanes, e.g. decode Tq = 1 with a few GQA heads): head_dim in
+ * the vector lanes. For each key, the K row is loaded once and dotted with up
+ * to 4 lanes' q, finished by one 4-way horizontal sum; probabilities are
+ * vectors over keys; O[lane] += p * V row with each V row loaded once for up
+ * to 4 lanes. So K and V are streamed once per task. */
 
 #include <float.h>
 #include <math.h>
@@ -44,7 +47,8 @@
 #define AV_NK SPR_ATTN_KEY_BLOCK
 #define AV_LOG2E 1.4426950408889634f
 
-#if AV_QB > SPR_ATTN_MAX_TILE || (AV_NK % AV_NKR) != 0 || (16 % AV_CR) != 0 || AV_VL > 16
+#if AV_QB > SPR_ATTN_MAX_TILE || (AV_NK % AV_NKR) != 0 || (16 % AV_CR) != 0 || AV_VL > 16 || AV_RG > 4 || \
+    AV_ROW_MAX_LANES > 8
 #error "attention ukernel parameters out of range"
 #endif
 
@@ -187,14 +191,89 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
   }
 }
 
+/* Row path P.V for nl <= 4 lanes and one column group of nv vectors:
+ * o[r][0 .. nv*VL) = alpha[r] * o[r] + sum_{j < n} p[r][j] * v[j][0 .. nv*VL),
+ * each V row loaded once for the nl lanes. p rows are ps floats apart, o rows os. */
+AV_INLINE void av_rows_pv(size_t nl, size_t nv, size_t n, const float *p, size_t ps, const float *v, size_t vs,
+                          const float *alpha, float *o, size_t os) {
+  av_v acc[4][AV_RG];
+  for (size_t r = 0; r < nl; r++) {
+    const av_v a = av_set1(alpha[r]);
+    for (size_t c = 0; c < nv; c++) acc[r][c] = av_mul(av_load(o + r * os + c * AV_VL), a);
+  }
+  for (size_t j = 0; j < n; j++, v += vs) {
+    av_v vv[AV_RG];
+    for (size_t c = 0; c < nv; c++) vv[c] = av_load(v + c * AV_VL);
+    for (size_t r = 0; r < nl; r++) {
+      const av_v pr = av_bcast(p + r * ps + j);
+      for (size_t c = 0; c < nv; c++) acc[r][c] = av_fma(pr, vv[c], acc[r][c]);
+    }
+  }
+  for (size_t r = 0; r < nl; r++)
+    for (size_t c = 0; c < nv; c++) av_store(o + r * os + c * AV_VL, acc[r][c]);
+}
+
+AV_INLINE void av_rows_pv_lanes(size_t nl, size_t hdf, size_t n, const float *p, size_t ps, const float *v, size_t vs,
+                                const float *alpha, float *o, size_t os) {
+  for (size_t c0 = 0; c0 < hdf; c0 += AV_RG * AV_VL) {
+    switch (av_min(AV_RG, (hdf - c0) / AV_VL)) {
+      case 1:
+        av_rows_pv(nl, 1, n, p, ps, v + c0, vs, alpha, o + c0, os);
+        break;
+#if AV_RG >= 2
+      case 2:
+        av_rows_pv(nl, 2, n, p, ps, v + c0, vs, alpha, o + c0, os);
+        break;
+#endif
+#if AV_RG >= 3
+      case 3:
+        av_rows_pv(nl, 3, n, p, ps, v + c0, vs, alpha, o + c0, os);
+        break;
+#endif
+#if AV_RG >= 4
+      case 4:
+        av_rows_pv(nl, 4, n, p, ps, v + c0, vs, alpha, o + c0, os);
+        break;
+#endif
+      default:
+        break;
+    }
+  }
+}
+
+/* Row path scores of keys [0, n) for nl <= 4 lanes: sc[r][j] = q[r] . k[j]
+ * (log2 units), each K row loaded once for the nl lanes; the nl dot
+ * products of a key are finished by one 4-way horizontal sum. */
+AV_INLINE void av_rows_scores(size_t nl, size_t n, size_t hd, const float *qs, size_t hdv, const float *k, size_t ks,
+                              float *sc, size_t ss) {
+  const size_t hdf = hd / AV_VL * AV_VL;
+  for (size_t j = 0; j < n; j++, k += ks) {
+    av_v acc[4];
+    for (size_t r = 0; r < 4; r++) acc[r] = av_zero();
+    for (size_t c = 0; c < hdf; c += AV_VL) {
+      const av_v kv = av_load(k + c);
+      for (size_t r = 0; r < nl; r++) acc[r] = av_fma(av_load(qs + r * hdv + c), kv, acc[r]);
+    }
+    float s4[4];
+    av_hsum4(acc[0], acc[1], acc[2], acc[3], s4);
+    for (size_t r = 0; r < nl; r++) {
+      float s = s4[r];
+      for (size_t c = hdf; c < hd; c++) s += qs[r * hdv + c] * k[c];
+      sc[r * ss + j] = s;
+    }
+  }
+}
+
 static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
-  const size_t hd = t->head_dim, nq = t->nq, n_lanes = t->ng * nq, nk = t->nk;
+  const size_t hd = t->head_dim, nq = t->nq, nk = t->nk, n_lanes = t->ng * nq;
   const size_t hdv = av_round_up(hd, AV_VL), hdf = hd / AV_VL * AV_VL;
-  float *qs = ws;                   /* [lanes][hdv] scaled q, zero padded */
-  float *os = qs + n_lanes * hdv;   /* [lanes][hdv] unnormalized output */
-  float *sc = os + n_lanes * hdv;   /* [NK + VL] one lane's scores, then probabilities */
-  float *mrow = sc + AV_NK + AV_VL; /* [lanes] */
-  float *lrow = mrow + n_lanes;     /* [lanes] */
+  const size_t ss = AV_NK + AV_VL;
+  float *qs = ws;                  /* [lanes][hdv] scaled q, zero padded */
+  float *os = qs + n_lanes * hdv;  /* [lanes][hdv] unnormalized output */
+  float *sc = os + n_lanes * hdv;  /* [lanes][NK + VL] scores, then probabilities */
+  float *mrow = sc + n_lanes * ss; /* [lanes] running max */
+  float *lrow = mrow + n_lanes;    /* [lanes] running sum */
+  float *alpha = lrow + n_lanes;   /* [lanes] this block's rescale */
   const float qscale = t->scale * AV_LOG2E;
 
   for (size_t r = 0; r < n_lanes; r++) {
@@ -210,46 +289,74 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
 
   for (size_t kb = 0; kb < nk; kb += AV_NK) {
     const size_t nb = av_min(AV_NK, nk - kb), nbv = av_round_up(nb, AV_VL);
-    for (size_t r = 0; r < n_lanes; r++) {
-      const int64_t lim = t->lim0 + (int64_t)(r % nq);
-      if ((int64_t)kb > lim) continue; /* nothing visible: alpha = 1, p = 0 */
-      const float *qr = qs + r * hdv;
-      float bmax = -INFINITY;
-      for (size_t j = 0; j < nb; j++) {
-        if ((int64_t)(kb + j) > lim) {
-          sc[j] = -INFINITY;
-          continue;
-        }
-        const float *kr = t->k + (kb + j) * t->k_stride;
-        av_v acc = av_zero();
-        for (size_t c = 0; c < hdf; c += AV_VL) acc = av_fma(av_load(qr + c), av_load(kr + c), acc);
-        float s = av_hsum(acc);
-        for (size_t c = hdf; c < hd; c++) s += qr[c] * kr[c];
-        sc[j] = s;
-        bmax = s > bmax ? s : bmax;
+    const float *kb_rows = t->k + kb * t->k_stride, *vb_rows = t->v + kb * t->v_stride;
+    for (size_t r0 = 0; r0 < n_lanes; r0 += 4) {
+      float *sg = sc + r0 * ss;
+      const float *qg = qs + r0 * hdv;
+      switch (av_min(4, n_lanes - r0)) {
+        case 1:
+          av_rows_scores(1, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
+          break;
+        case 2:
+          av_rows_scores(2, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
+          break;
+        case 3:
+          av_rows_scores(3, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
+          break;
+        default:
+          av_rows_scores(4, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
+          break;
       }
-      for (size_t j = nb; j < nbv; j++) sc[j] = -INFINITY;
+    }
+    for (size_t r = 0; r < n_lanes; r++) {
+      float *sr = sc + r * ss;
+      const int64_t lim = t->lim0 + (int64_t)(r % nq);
+      /* keys [nvis, nbv) are masked (or padding) */
+      const size_t nvis = (int64_t)kb > lim ? 0 : av_min(nb, (size_t)(lim - (int64_t)kb) + 1);
+      for (size_t j = nvis; j < nbv; j++) sr[j] = -INFINITY;
+      av_v bm = av_set1(-INFINITY);
+      for (size_t j = 0; j < nbv; j += AV_VL) bm = av_max(bm, av_load(sr + j));
+      float tmp[AV_VL];
+      av_store(tmp, bm);
+      float bmax = tmp[0];
+      for (size_t l = 1; l < AV_VL; l++) bmax = tmp[l] > bmax ? tmp[l] : bmax;
       const float mnew = mrow[r] > bmax ? mrow[r] : bmax;
-      const float alpha = av_exp2_1(mrow[r] - mnew);
+      alpha[r] = av_exp2_1(mrow[r] - mnew);
       mrow[r] = mnew;
       const av_v mvec = av_set1(mnew);
-      for (size_t j = 0; j < nbv; j += AV_VL) av_store(sc + j, av_exp2(av_sub(av_load(sc + j), mvec)));
-      float lsum = 0.0f;
-      for (size_t j = 0; j < nb; j++) lsum += sc[j];
-      lrow[r] = lrow[r] * alpha + lsum;
-
-      float *orow = os + r * hdv;
-      const float *vb = t->v + kb * t->v_stride;
-      const av_v av_alpha = av_set1(alpha);
-      for (size_t c = 0; c < hdf; c += AV_VL) {
-        av_v acc = av_mul(av_load(orow + c), av_alpha);
-        const float *vr = vb + c;
-        for (size_t j = 0; j < nb; j++, vr += t->v_stride) acc = av_fma(av_set1(sc[j]), av_load(vr), acc);
-        av_store(orow + c, acc);
+      av_v lsum = av_zero();
+      for (size_t j = 0; j < nbv; j += AV_VL) {
+        const av_v p = av_exp2(av_sub(av_load(sr + j), mvec));
+        av_store(sr + j, p);
+        lsum = av_add(lsum, p);
       }
+      lrow[r] = lrow[r] * alpha[r] + av_hsum(lsum);
+    }
+
+    for (size_t r0 = 0; r0 < n_lanes; r0 += 4) {
+      const float *pg = sc + r0 * ss;
+      float *og = os + r0 * hdv;
+      switch (av_min(4, n_lanes - r0)) {
+        case 1:
+          av_rows_pv_lanes(1, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
+          break;
+        case 2:
+          av_rows_pv_lanes(2, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
+          break;
+        case 3:
+          av_rows_pv_lanes(3, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
+          break;
+        default:
+          av_rows_pv_lanes(4, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
+          break;
+      }
+    }
+    for (size_t r = 0; r < n_lanes; r++) {
+      float *orow = os + r * hdv;
+      const float *sr = sc + r * ss;
       for (size_t c = hdf; c < hd; c++) {
-        float acc = orow[c] * alpha;
-        for (size_t j = 0; j < nb; j++) acc += sc[j] * vb[j * t->v_stride + c];
+        float acc = orow[c] * alpha[r];
+        for (size_t j = 0; j < nb; j++) acc += sr[j] * vb_rows[j * t->v_stride + c];
         orow[c] = acc;
       }
     }

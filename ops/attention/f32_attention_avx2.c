@@ -14,7 +14,8 @@ typedef __m256 av_v;
 #define AV_MV 2
 #define AV_NKR 4
 #define AV_CR 4
-#define AV_ROW_MAX_LANES 2
+#define AV_ROW_MAX_LANES 4
+#define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_16__avx2
 #define AV_INLINE static inline __attribute__((always_inline))
 
@@ -56,6 +57,16 @@ static inline float av_hsum(av_v x) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+/* out[i] = sum of the lanes of a, b, c, d: pairs within 128-bit lanes, then
+ * the two 128-bit lanes. */
+static inline void av_hsum4(av_v a, av_v b, av_v c, av_v d, float *out) {
+  const __m256 ab = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+  const __m256 cd = _mm256_add_ps(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+  const __m256d abd = _mm256_castps_pd(ab), cdd = _mm256_castps_pd(cd);
+  const __m256 abcd =
+      _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(abd, cdd)), _mm256_castpd_ps(_mm256_unpackhi_pd(abd, cdd)));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
 }
 static inline av_v av_mask_keys(av_v s, float j, av_v lim) {
   const __m256 hidden = _mm256_cmp_ps(_mm256_set1_ps(j), lim, _CMP_GT_OQ);

@@ -16,6 +16,7 @@ typedef simde_float32x4_t av_v;
 #define AV_NKR 4
 #define AV_CR 4
 #define AV_ROW_MAX_LANES 2
+#define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_16__neon
 #define AV_INLINE static inline __attribute__((always_inline))
 
@@ -56,6 +57,13 @@ static inline float av_hsum(av_v x) {
   simde_float32x2_t s = simde_vadd_f32(simde_vget_low_f32(x), simde_vget_high_f32(x));
   s = simde_vpadd_f32(s, s);
   return simde_vget_lane_f32(s, 0);
+}
+static inline void av_hsum4(av_v a, av_v b, av_v c, av_v d, float *out) {
+  const simde_float32x2_t sa = simde_vadd_f32(simde_vget_low_f32(a), simde_vget_high_f32(a));
+  const simde_float32x2_t sb = simde_vadd_f32(simde_vget_low_f32(b), simde_vget_high_f32(b));
+  const simde_float32x2_t sc = simde_vadd_f32(simde_vget_low_f32(c), simde_vget_high_f32(c));
+  const simde_float32x2_t sd = simde_vadd_f32(simde_vget_low_f32(d), simde_vget_high_f32(d));
+  simde_vst1q_f32(out, simde_vcombine_f32(simde_vpadd_f32(sa, sb), simde_vpadd_f32(sc, sd)));
 }
 static inline av_v av_mask_keys(av_v s, float j, av_v lim) {
   const simde_uint32x4_t hidden = simde_vcgtq_f32(simde_vdupq_n_f32(j), lim);

@@ -8,6 +8,7 @@ typedef float av_v;
 #define AV_NKR 4
 #define AV_CR 4
 #define AV_ROW_MAX_LANES 1
+#define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_4__scalar
 #if defined(__GNUC__)
 #define AV_INLINE static inline __attribute__((always_inline))
@@ -50,6 +51,12 @@ static inline av_v av_exp2(av_v x) {
 }
 static inline float av_hsum(av_v x) {
   return x;
+}
+static inline void av_hsum4(av_v a, av_v b, av_v c, av_v d, float *out) {
+  out[0] = a;
+  out[1] = b;
+  out[2] = c;
+  out[3] = d;
 }
 static inline av_v av_mask_keys(av_v s, float j, av_v lim) {
   return j > lim ? -INFINITY : s;

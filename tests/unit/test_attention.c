@@ -249,6 +249,24 @@ static void test_causal(void **state) {
   run_cases(cs, sizeof cs / sizeof cs[0], "causal");
 }
 
+/* Every lane count 1..27 (query rows x heads of one kv head), so every
+ * row-path lane group (1..4 lanes, 1..2 groups) and every lanes-path vector
+ * count is run, causal and not, with and without a head_dim tail. */
+static void test_lane_counts(void **state) {
+  (void)state;
+  struct attn_case cs[2 * 9 * 3];
+  size_t n = 0;
+  for (int g = 1; g <= 3; g++) {
+    for (int tq = 1; tq <= 9; tq++) {
+      for (int v = 0; v < 2; v++) {
+        const struct attn_case c = {tq, 70 + tq, 2 * g, 2, v ? 64 : 20, v, 0, 0.0f, 0.0f};
+        cs[n++] = c;
+      }
+    }
+  }
+  run_cases(cs, n, "lanes");
+}
+
 /* Logits up to +-2048: softmax must stay finite (no overflow, no NaN). */
 static void test_large_logits(void **state) {
   (void)state;
@@ -422,9 +440,9 @@ static void test_flops(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check),        cmocka_unit_test(test_flops),   cmocka_unit_test(test_sizes),
-      cmocka_unit_test(test_head_dims),    cmocka_unit_test(test_gqa),     cmocka_unit_test(test_causal),
-      cmocka_unit_test(test_large_logits), cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_check),     cmocka_unit_test(test_flops),        cmocka_unit_test(test_sizes),
+      cmocka_unit_test(test_head_dims), cmocka_unit_test(test_gqa),          cmocka_unit_test(test_lane_counts),
+      cmocka_unit_test(test_causal),    cmocka_unit_test(test_large_logits), cmocka_unit_test(test_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
