@@ -10,7 +10,7 @@
  *   AV_ROW_MAX_LANES          tasks with <= this many lanes use the row path
  *   AV_RG                     row path: vectors per P.V column group (<= 4)
  *   AV_UKERNEL                the ukernel's name
- *   AV_INLINE                 forced-inline qualifier
+ *   AV_INLINE, AV_NOINLINE    forced-inline / never-inline qualifiers
  *   av_zero() av_set1(x) av_load(p) av_store(p, v) av_bcast(p) (= set1(*p))
  *   av_fma(a, b, c) = a*b + c, av_add, av_mul, av_sub, av_max
  *   av_exp2(x)                2^x for x <= 0 (rel. err < 2e-7 down to 2^-125;
@@ -100,6 +100,28 @@ AV_INLINE void av_pv_tile(size_t mv, size_t nb, const float *sT, const float *v,
     for (size_t r = 0; r < mv; r++) av_store(oT + cc * AV_QB + r * AV_VL, acc[r][cc]);
 }
 
+/* Online-softmax step of one key block for the lanes path: on entry ab holds
+ * the block's score max per lane; m = max(m, ab), alpha = 2^(m_old - m),
+ * sT[j] = 2^(sT[j] - m), l = l * alpha + sum_j sT[j]; on exit ab = alpha.
+ * Kept out of line so that its constants do not occupy registers in the
+ * register tiles around it. */
+AV_NOINLINE void av_softmax_block(size_t mv, size_t nb, float *sT, float *mrow, float *lrow, float *ab) {
+  for (size_t r = 0; r < mv; r++) {
+    const av_v mold = av_load(mrow + r * AV_VL);
+    const av_v mnew = av_max(mold, av_load(ab + r * AV_VL));
+    av_store(ab + r * AV_VL, av_exp2(av_sub(mold, mnew)));
+    av_store(mrow + r * AV_VL, mnew);
+    float *s = sT + r * AV_VL;
+    av_v lsum = av_zero();
+    for (size_t j = 0; j < nb; j++, s += AV_QB) {
+      const av_v p = av_exp2(av_sub(av_load(s), mnew));
+      av_store(s, p);
+      lsum = av_add(lsum, p);
+    }
+    av_store(lrow + r * AV_VL, av_fma(av_load(lrow + r * AV_VL), av_load(ab + r * AV_VL), lsum));
+  }
+}
+
 AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws) {
   const size_t hd = t->head_dim, nq = t->nq, n_lanes = t->ng * nq, nk = t->nk;
   const size_t hdc = av_round_up(hd, AV_CR);
@@ -109,6 +131,7 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
   float *mrow = oT + hdc * AV_QB; /* [QB] running max (log2 units) */
   float *lrow = mrow + AV_QB;     /* [QB] running sum */
   float *lim = lrow + AV_QB;      /* [QB] last visible key (exact in f32: Tk < 2^24) */
+  float *ab = lim + AV_QB;        /* [QB] block max, then alpha */
   const float qscale = t->scale * AV_LOG2E;
 
   for (size_t r = 0; r < mv * AV_VL; r++) {
@@ -150,24 +173,10 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
       }
     }
 
-    av_v mnew[AV_MV], alpha[AV_MV], lsum[AV_MV];
-    for (size_t r = 0; r < mv; r++) {
-      const av_v mold = av_load(mrow + r * AV_VL);
-      mnew[r] = av_max(mold, bmax[r]);
-      alpha[r] = av_exp2(av_sub(mold, mnew[r]));
-      av_store(mrow + r * AV_VL, mnew[r]);
-      lsum[r] = av_zero();
-    }
-    for (size_t j = 0; j < nb; j++) {
-      for (size_t r = 0; r < mv; r++) {
-        const av_v p = av_exp2(av_sub(av_load(sT + j * AV_QB + r * AV_VL), mnew[r]));
-        av_store(sT + j * AV_QB + r * AV_VL, p);
-        lsum[r] = av_add(lsum[r], p);
-      }
-    }
-    for (size_t r = 0; r < mv; r++) {
-      av_store(lrow + r * AV_VL, av_fma(av_load(lrow + r * AV_VL), alpha[r], lsum[r]));
-    }
+    for (size_t r = 0; r < mv; r++) av_store(ab + r * AV_VL, bmax[r]);
+    av_softmax_block(mv, nb, sT, mrow, lrow, ab);
+    av_v alpha[AV_MV];
+    for (size_t r = 0; r < mv; r++) alpha[r] = av_load(ab + r * AV_VL);
 
     const float *vb = t->v + kb * t->v_stride;
     size_t c0 = 0;

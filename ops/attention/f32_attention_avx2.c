@@ -18,6 +18,7 @@ typedef __m256 av_v;
 #define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_16__avx2
 #define AV_INLINE static inline __attribute__((always_inline))
+#define AV_NOINLINE static __attribute__((noinline))
 
 static inline av_v av_zero(void) {
   return _mm256_setzero_ps();

@@ -19,6 +19,7 @@ typedef simde_float32x4_t av_v;
 #define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_16__neon
 #define AV_INLINE static inline __attribute__((always_inline))
+#define AV_NOINLINE static __attribute__((noinline))
 
 static inline av_v av_zero(void) {
   return simde_vdupq_n_f32(0.0f);

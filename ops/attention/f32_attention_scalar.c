@@ -12,8 +12,10 @@ typedef float av_v;
 #define AV_UKERNEL spr_f32_attention_ukernel_4__scalar
 #if defined(__GNUC__)
 #define AV_INLINE static inline __attribute__((always_inline))
+#define AV_NOINLINE static __attribute__((noinline))
 #else
 #define AV_INLINE static inline
+#define AV_NOINLINE static
 #endif
 
 static inline av_v av_zero(void) {

@@ -5,7 +5,9 @@
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I. -Iinclude -Itests \
  *      tools/bench/bench_attention.c tests/support/op_harness.c build/libsparrow.a \
  *      -lm -lpthread -o build/bench_attention
- *   build/bench_attention [isa]      (isa: scalar | avx2 | avx512 | neon; default: best)
+ *   build/bench_attention [isa [case [threads]]]
+ *     isa: scalar | avx2 | avx512 | neon (default: best); case: index into
+ *     k_cases (default: all); threads: 1 or 2 (default: both)
  *
  * Prints the median wall time of one run of the op and GFLOP/s counted as
  * the op's flops() (4 * heads * head_dim * visible query/key pairs); for the
@@ -184,11 +186,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "unknown isa %s\n", argv[1]);
     return 2;
   }
-  const int only = argc > 2 ? atoi(argv[2]) : -1; /* optional: one case index */
+  const int only = argc > 2 ? atoi(argv[2]) : -1;        /* optional: one case index */
+  const int only_threads = argc > 3 ? atoi(argv[3]) : 0; /* optional: one thread count */
   const double peak0 = peak_gflops();
   for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; i++) {
     if (only >= 0 && (size_t)only != i) continue;
-    for (int t = 1; t <= 2; t++) bench(&k_cases[i], isa, t);
+    for (int t = 1; t <= 2; t++)
+      if (only_threads == 0 || t == only_threads) bench(&k_cases[i], isa, t);
   }
   const double peak1 = peak_gflops();
   if (peak0 > 0.0) printf("single-core AVX-512 FMA peak measured before/after: %.1f / %.1f GFLOP/s\n", peak0, peak1);
