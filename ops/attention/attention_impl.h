@@ -59,6 +59,23 @@ static inline size_t av_min(size_t a, size_t b) {
   return a < b ? a : b;
 }
 
+/* Row path: how many keys ahead K and V rows are prefetched. Rows are
+ * usually far apart (the K/V row of all kv heads), so the hardware stream
+ * prefetchers see one short read per row; software prefetch keeps enough
+ * rows in flight for the row path to stream K/V at memory speed. */
+#define AV_PF_KEYS 8
+#if defined(__GNUC__)
+#define AV_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define AV_PREFETCH(p) ((void)(p))
+#endif
+
+/* Prefetches the n floats at p (one row), one request per 64-byte line. */
+static inline void av_prefetch_row(const float *p, size_t n) {
+  for (size_t c = 0; c < n; c += 16) AV_PREFETCH(p + c);
+  AV_PREFETCH(p + n - 1);
+}
+
 static inline float av_exp2_1(float x) {
   float tmp[AV_VL];
   av_store(tmp, av_exp2(av_set1(x)));
@@ -100,25 +117,28 @@ AV_INLINE void av_pv_tile(size_t mv, size_t nb, const float *sT, const float *v,
     for (size_t r = 0; r < mv; r++) av_store(oT + cc * AV_QB + r * AV_VL, acc[r][cc]);
 }
 
-/* Online-softmax step of one key block for the lanes path: on entry ab holds
- * the block's score max per lane; m = max(m, ab), alpha = 2^(m_old - m),
- * sT[j] = 2^(sT[j] - m), l = l * alpha + sum_j sT[j]; on exit ab = alpha.
- * Kept out of line so that its constants do not occupy registers in the
- * register tiles around it. */
+/* Online-softmax step of one key block (nb keys) for the lanes path, per
+ * lane: m = max(m, max_j sT[j]), alpha = 2^(m_old - m), sT[j] = 2^(sT[j] - m),
+ * l = l * alpha + sum_j sT[j]; alpha is stored to ab. Kept out of line so that
+ * its constants and temporaries do not occupy registers around the register
+ * tiles. */
 AV_NOINLINE void av_softmax_block(size_t mv, size_t nb, float *sT, float *mrow, float *lrow, float *ab) {
   for (size_t r = 0; r < mv; r++) {
-    const av_v mold = av_load(mrow + r * AV_VL);
-    const av_v mnew = av_max(mold, av_load(ab + r * AV_VL));
-    av_store(ab + r * AV_VL, av_exp2(av_sub(mold, mnew)));
-    av_store(mrow + r * AV_VL, mnew);
     float *s = sT + r * AV_VL;
+    av_v bmax = av_load(s);
+    for (size_t j = 1; j < nb; j++) bmax = av_max(bmax, av_load(s + j * AV_QB));
+    const av_v mold = av_load(mrow + r * AV_VL);
+    const av_v mnew = av_max(mold, bmax);
+    const av_v alpha = av_exp2(av_sub(mold, mnew));
+    av_store(ab + r * AV_VL, alpha);
+    av_store(mrow + r * AV_VL, mnew);
     av_v lsum = av_zero();
     for (size_t j = 0; j < nb; j++, s += AV_QB) {
       const av_v p = av_exp2(av_sub(av_load(s), mnew));
       av_store(s, p);
       lsum = av_add(lsum, p);
     }
-    av_store(lrow + r * AV_VL, av_fma(av_load(lrow + r * AV_VL), av_load(ab + r * AV_VL), lsum));
+    av_store(lrow + r * AV_VL, av_fma(av_load(lrow + r * AV_VL), alpha, lsum));
   }
 }
 
@@ -131,7 +151,7 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
   float *mrow = oT + hdc * AV_QB; /* [QB] running max (log2 units) */
   float *lrow = mrow + AV_QB;     /* [QB] running sum */
   float *lim = lrow + AV_QB;      /* [QB] last visible key (exact in f32: Tk < 2^24) */
-  float *ab = lim + AV_QB;        /* [QB] block max, then alpha */
+  float *ab = lim + AV_QB;        /* [QB] alpha of the current key block */
   const float qscale = t->scale * AV_LOG2E;
 
   for (size_t r = 0; r < mv * AV_VL; r++) {
@@ -153,27 +173,24 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
   for (size_t kb = 0; kb < nk; kb += AV_NK) {
     const size_t nb = av_min(AV_NK, nk - kb);
     const int diag = (int64_t)(kb + nb - 1) > t->lim0; /* some lane cannot see some key */
-    av_v bmax[AV_MV];
-    for (size_t r = 0; r < mv; r++) bmax[r] = av_set1(-INFINITY);
-
     for (size_t j0 = 0; j0 < nb; j0 += AV_NKR) {
       const size_t jr = av_min(AV_NKR, nb - j0);
       const float *kr[AV_NKR];
       for (size_t jj = 0; jj < AV_NKR; jj++) kr[jj] = t->k + (kb + j0 + av_min(jj, jr - 1)) * t->k_stride;
       av_v acc[AV_MV][AV_NKR];
       av_score_tile(mv, hd, qT, kr, acc);
+      /* constant indices into acc (no early exit) keep it in registers */
       for (size_t jj = 0; jj < AV_NKR; jj++) {
-        if (jj >= jr) break;
         for (size_t r = 0; r < mv; r++) {
-          av_v s = acc[r][jj];
-          if (diag) s = av_mask_keys(s, (float)(kb + j0 + jj), av_load(lim + r * AV_VL));
-          bmax[r] = av_max(bmax[r], s);
-          av_store(sT + (j0 + jj) * AV_QB + r * AV_VL, s);
+          if (jj < jr) {
+            av_v s = acc[r][jj];
+            if (diag) s = av_mask_keys(s, (float)(kb + j0 + jj), av_load(lim + r * AV_VL));
+            av_store(sT + (j0 + jj) * AV_QB + r * AV_VL, s);
+          }
         }
       }
     }
 
-    for (size_t r = 0; r < mv; r++) av_store(ab + r * AV_VL, bmax[r]);
     av_softmax_block(mv, nb, sT, mrow, lrow, ab);
     av_v alpha[AV_MV];
     for (size_t r = 0; r < mv; r++) alpha[r] = av_load(ab + r * AV_VL);
@@ -211,6 +228,7 @@ AV_INLINE void av_rows_pv(size_t nl, size_t nv, size_t n, const float *p, size_t
     for (size_t c = 0; c < nv; c++) acc[r][c] = av_mul(av_load(o + r * os + c * AV_VL), a);
   }
   for (size_t j = 0; j < n; j++, v += vs) {
+    av_prefetch_row(v + AV_PF_KEYS * vs, nv * AV_VL);
     av_v vv[AV_RG];
     for (size_t c = 0; c < nv; c++) vv[c] = av_load(v + c * AV_VL);
     for (size_t r = 0; r < nl; r++) {
@@ -257,6 +275,7 @@ AV_INLINE void av_rows_scores(size_t nl, size_t n, size_t hd, const float *qs, s
                               float *sc, size_t ss) {
   const size_t hdf = hd / AV_VL * AV_VL;
   for (size_t j = 0; j < n; j++, k += ks) {
+    av_prefetch_row(k + AV_PF_KEYS * ks, hd);
     av_v acc[4];
     for (size_t r = 0; r < 4; r++) acc[r] = av_zero();
     for (size_t c = 0; c < hdf; c += AV_VL) {
