@@ -10,8 +10,9 @@
  *     k_cases (default: all); threads: 1 or 2 (default: both)
  *
  * Prints the median wall time of one run of the op and GFLOP/s counted as
- * the op's flops() (4 * heads * head_dim * visible query/key pairs); for the
- * decode case also the K/V bytes streamed per second. */
+ * the op's flops() (4 * heads * head_dim * visible query/key pairs), the
+ * fastest run (telling on a shared machine, where a second thread may wait
+ * for a core), and for decode cases the K/V bytes streamed per second. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,7 +166,9 @@ static void bench(const struct bench_case *c, uint32_t isa, int n_threads) {
   qsort(ts_ns, (size_t)reps, sizeof ts_ns[0], cmp_u64);
   const double med_s = (double)ts_ns[reps / 2] * 1e-9;
   const double gflops = (double)def->flops(ts, &node) / med_s * 1e-9;
-  printf("%-34s threads=%d %-38s %9.4f ms %8.1f GFLOP/s", c->name, n_threads, impl, med_s * 1e3, gflops);
+  const double min_s = (double)ts_ns[0] * 1e-9;
+  printf("%-34s threads=%d %-38s %9.4f ms %7.1f GFLOP/s (min %.4f ms %6.1f)", c->name, n_threads, impl, med_s * 1e3,
+         gflops, min_s * 1e3, (double)def->flops(ts, &node) / min_s * 1e-9);
   if (c->tq == 1) {
     const double kv_bytes = 2.0 * c->tk * c->nkv * hd * sizeof(float);
     printf("  K/V %.1f GB/s", kv_bytes / med_s * 1e-9);
