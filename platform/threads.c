@@ -53,7 +53,9 @@ static void run_chunk(struct spr_pool *p, int tid) {
 static void *worker_main(void *arg) {
   struct spr_worker *w = arg;
   struct spr_pool *p = w->pool;
-  uint64_t seen = atomic_load(&p->generation);
+  /* generation is 0 until the first run; reading it here would miss a run
+   * started before this thread got scheduled */
+  uint64_t seen = 0;
   for (;;) {
     uint64_t gen;
     int spins = 0;
