@@ -1,0 +1,229 @@
+/* ops/gemm/f32_gemm_avx512.c — AVX-512 GEMM/GEMV ukernels (see gemm.h for the contracts).
+ *
+ * GEMM tile: 16 (m, one zmm of a packed X panel) x 16 (n, broadcasts from the
+ * packed W slice with embedded-broadcast FMAs): 16 accumulators, one X load
+ * and 16 FMAs per k. On cores whose zmm FMAs are split in two 256-bit halves
+ * (Zen 4) a panel with <= 8 valid rows runs on ymm, halving its cost. */
+#if !defined(__AVX512F__)
+#error "this file needs -mavx512f"
+#endif
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/gemm/gemm.h"
+
+/* In-place transpose of a 16x16 tile held in r[0..15] (row i -> column i). */
+static inline void tr16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+    const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  /* rows now hold 4x4 blocks; exchange 128-bit lanes: first across i^4, then i^8 */
+  for (int i = 0; i < 16; i++) t[i] = r[i];
+  for (int i = 0; i < 16; i++) {
+    if (i & 4) continue;
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 4], 0x88);
+    r[i + 4] = _mm512_shuffle_f32x4(t[i], t[i + 4], 0xdd);
+  }
+  for (int i = 0; i < 16; i++) t[i] = r[i];
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+static inline __mmask16 mask16(size_t n) {
+  return (__mmask16)((1u << n) - 1u);
+}
+
+/* Stores tile a[n][m] (already transposed into rows a[m][n]) to C. */
+static inline void store_tile(__m512 a[16], size_t mr, size_t nr, const float *bias, float *c, size_t ldc) {
+  const __mmask16 nm = mask16(nr);
+  const __m512 b = bias != NULL ? _mm512_maskz_loadu_ps(nm, bias) : _mm512_setzero_ps();
+  for (size_t m = 0; m < mr; m++) _mm512_mask_storeu_ps(c + m * ldc, nm, _mm512_add_ps(a[m], b));
+}
+
+static void gemm_zmm(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t mr, size_t nr,
+                     const float *bias, float *c, size_t ldc) {
+  __m512 a[16];
+  if (flags & SPR_GEMM_ACC_LOAD) {
+    for (int r = 0; r < 16; r++) a[r] = _mm512_load_ps(acc + 16 * r);
+  } else {
+    for (int r = 0; r < 16; r++) a[r] = _mm512_setzero_ps();
+  }
+  for (size_t k = 0; k < kc; k++) {
+    const __m512 xv = _mm512_load_ps(xp + 16 * k);
+    const float *w = wp + 16 * k;
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++) a[r] = _mm512_fmadd_ps(xv, _mm512_set1_ps(w[r]), a[r]);
+  }
+  if (!(flags & SPR_GEMM_FINAL)) {
+    for (int r = 0; r < 16; r++) _mm512_store_ps(acc + 16 * r, a[r]);
+    return;
+  }
+  tr16(a);
+  store_tile(a, mr, nr, bias, c, ldc);
+}
+
+/* Same arithmetic per lane as gemm_zmm, on the low 8 lanes only (mr <= 8). */
+static void gemm_ymm(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t mr, size_t nr,
+                     const float *bias, float *c, size_t ldc) {
+  __m256 a[16];
+  if (flags & SPR_GEMM_ACC_LOAD) {
+    for (int r = 0; r < 16; r++) a[r] = _mm256_load_ps(acc + 16 * r);
+  } else {
+    for (int r = 0; r < 16; r++) a[r] = _mm256_setzero_ps();
+  }
+  for (size_t k = 0; k < kc; k++) {
+    const __m256 xv = _mm256_load_ps(xp + 16 * k);
+    const float *w = wp + 16 * k;
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++) a[r] = _mm256_fmadd_ps(xv, _mm256_broadcast_ss(w + r), a[r]);
+  }
+  if (!(flags & SPR_GEMM_FINAL)) {
+    for (int r = 0; r < 16; r++) _mm256_store_ps(acc + 16 * r, a[r]);
+    return;
+  }
+  __m512 z[16];
+  for (int r = 0; r < 16; r++) z[r] = _mm512_zextps256_ps512(a[r]);
+  tr16(z);
+  store_tile(z, mr, nr, bias, c, ldc);
+}
+
+void spr_f32_gemm_ukernel_16x16__avx512f(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags,
+                                         size_t mr, size_t nr, const float *bias, float *c, size_t ldc) {
+  if (mr <= 8) {
+    gemm_ymm(kc, xp, wp, acc, flags, mr, nr, bias, c, ldc);
+  } else {
+    gemm_zmm(kc, xp, wp, acc, flags, mr, nr, bias, c, ldc);
+  }
+}
+
+/* ---- packing: up to 16 rows of k values -> [k][16] ------------------------ */
+
+static inline __m512 load_row_f32(const void *p, __mmask16 km) {
+  return _mm512_maskz_loadu_ps(km, p);
+}
+
+static inline __m512 load_row_f16(const void *p, __mmask16 km) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(km, p));
+}
+
+#define DEFINE_PACK(name, elem_t, load)                                             \
+  static void name(size_t k, size_t rows, const void *src, size_t ld, float *dst) { \
+    const elem_t *s = (const elem_t *)src;                                          \
+    for (size_t k0 = 0; k0 < k; k0 += 16) {                                         \
+      const size_t kb = k - k0 < 16 ? k - k0 : 16;                                  \
+      const __mmask16 km = mask16(kb);                                              \
+      __m512 r[16];                                                                 \
+      for (size_t i = 0; i < 16; i++) {                                             \
+        r[i] = i < rows ? load(s + i * ld + k0, km) : _mm512_setzero_ps();          \
+      }                                                                             \
+      tr16(r);                                                                      \
+      for (size_t j = 0; j < kb; j++) _mm512_store_ps(dst + 16 * (k0 + j), r[j]);   \
+    }                                                                               \
+  }
+
+DEFINE_PACK(pack16_f32, float, load_row_f32)
+DEFINE_PACK(pack16_f16, uint16_t, load_row_f16)
+
+void spr_f32_gemm_packx_ukernel_16__avx512f(size_t k, size_t mr, const float *x, size_t ldx, float *xp) {
+  pack16_f32(k, mr, x, ldx, xp);
+}
+
+void spr_f32_gemm_packw_ukernel_16__avx512f(size_t kc, size_t nr, const void *w, size_t ldw, float *wp) {
+  pack16_f32(kc, nr, w, ldw, wp);
+}
+
+void spr_f16_gemm_packw_ukernel_16__avx512f(size_t kc, size_t nr, const void *w, size_t ldw, float *wp) {
+  pack16_f16(kc, nr, w, ldw, wp);
+}
+
+/* ---- GEMV: 4 W rows at a time, vectorized along k ------------------------- */
+
+/* [sum(a0), sum(a1), sum(a2), sum(a3)] with a fixed reduction tree. */
+static inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  const __m512 x01 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+  const __m512 x23 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+  const __m512d lo = _mm512_unpacklo_pd(_mm512_castps_pd(x01), _mm512_castps_pd(x23));
+  const __m512d hi = _mm512_unpackhi_pd(_mm512_castps_pd(x01), _mm512_castps_pd(x23));
+  const __m512 y = _mm512_add_ps(_mm512_castpd_ps(lo), _mm512_castpd_ps(hi));
+  const __m128 s01 = _mm_add_ps(_mm512_extractf32x4_ps(y, 0), _mm512_extractf32x4_ps(y, 1));
+  const __m128 s23 = _mm_add_ps(_mm512_extractf32x4_ps(y, 2), _mm512_extractf32x4_ps(y, 3));
+  return _mm_add_ps(s01, s23);
+}
+
+/* m x 4 dot products; w[r] are the 4 row pointers (a tail group repeats its
+ * last row so every row is computed by the same instruction sequence). */
+#define DEFINE_GEMV(name, elem_t, load)                                                                  \
+  static inline __attribute__((always_inline)) void name(size_t k, size_t m, const float *x, size_t ldx, \
+                                                         const elem_t *const w[4], __m128 out[4]) {      \
+    __m512 a[4][4];                                                                                      \
+    for (size_t i = 0; i < 4; i++)                                                                       \
+      for (int r = 0; r < 4; r++) a[i][r] = _mm512_setzero_ps();                                         \
+    size_t k0 = 0;                                                                                       \
+    for (; k0 + 16 <= k; k0 += 16) {                                                                     \
+      __m512 wv[4];                                                                                      \
+      for (int r = 0; r < 4; r++) wv[r] = load(w[r] + k0, (__mmask16)0xffff);                            \
+      for (size_t i = 0; i < m; i++) {                                                                   \
+        const __m512 xv = _mm512_loadu_ps(x + i * ldx + k0);                                             \
+        for (int r = 0; r < 4; r++) a[i][r] = _mm512_fmadd_ps(xv, wv[r], a[i][r]);                       \
+      }                                                                                                  \
+    }                                                                                                    \
+    if (k0 < k) {                                                                                        \
+      const __mmask16 km = mask16(k - k0);                                                               \
+      __m512 wv[4];                                                                                      \
+      for (int r = 0; r < 4; r++) wv[r] = load(w[r] + k0, km);                                           \
+      for (size_t i = 0; i < m; i++) {                                                                   \
+        const __m512 xv = _mm512_maskz_loadu_ps(km, x + i * ldx + k0);                                   \
+        for (int r = 0; r < 4; r++) a[i][r] = _mm512_fmadd_ps(xv, wv[r], a[i][r]);                       \
+      }                                                                                                  \
+    }                                                                                                    \
+    for (size_t i = 0; i < m; i++) out[i] = reduce4(a[i][0], a[i][1], a[i][2], a[i][3]);                 \
+  }
+
+DEFINE_GEMV(dot4_f32, float, load_row_f32)
+DEFINE_GEMV(dot4_f16, uint16_t, load_row_f16)
+
+#define DEFINE_GEMV_UKERNEL(name, elem_t, dot)                                                                       \
+  void name(size_t k, size_t m, size_t n, const float *x, size_t ldx, const void *wv, size_t ldw, const float *bias, \
+            float *c, size_t ldc) {                                                                                  \
+    const elem_t *w = (const elem_t *)wv;                                                                            \
+    for (size_t j = 0; j < n; j += 4) {                                                                              \
+      const size_t nr = n - j < 4 ? n - j : 4;                                                                       \
+      const elem_t *rows[4];                                                                                         \
+      for (size_t r = 0; r < 4; r++) rows[r] = w + (j + (r < nr ? r : nr - 1)) * ldw;                                \
+      __m128 s[4];                                                                                                   \
+      switch (m) {                                                                                                   \
+        case 1:                                                                                                      \
+          dot(k, 1, x, ldx, rows, s);                                                                                \
+          break;                                                                                                     \
+        case 2:                                                                                                      \
+          dot(k, 2, x, ldx, rows, s);                                                                                \
+          break;                                                                                                     \
+        case 3:                                                                                                      \
+          dot(k, 3, x, ldx, rows, s);                                                                                \
+          break;                                                                                                     \
+        default:                                                                                                     \
+          dot(k, 4, x, ldx, rows, s);                                                                                \
+          break;                                                                                                     \
+      }                                                                                                              \
+      const __mmask8 nm = (__mmask8)((1u << nr) - 1u);                                                               \
+      const __m128 b = bias != NULL ? _mm_maskz_loadu_ps(nm, bias + j) : _mm_setzero_ps();                           \
+      for (size_t i = 0; i < m; i++) _mm_mask_storeu_ps(c + i * ldc + j, nm, _mm_add_ps(s[i], b));                   \
+    }                                                                                                                \
+  }
+
+DEFINE_GEMV_UKERNEL(spr_f32_gemv_ukernel_4__avx512f, float, dot4_f32)
+DEFINE_GEMV_UKERNEL(spr_f16_gemv_ukernel_4__avx512f, uint16_t, dot4_f16)
