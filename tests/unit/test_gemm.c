@@ -5,13 +5,15 @@
  *     |got - ref| <= 1.25 * (K + 8) * FLT_EPSILON * (sum_k |x_k w_k| + |bias|) + 1e-5 * (1 + |ref|)
  * (1.25: the activations' slopes are below 1.2; the 1e-5 relative term
  * covers vectorized activation approximations and the residual add). */
-#include <cmocka.h>
-#include <float.h>
-#include <math.h>
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stddef.h>
+#include <cmocka.h>
+// clang-format on
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
