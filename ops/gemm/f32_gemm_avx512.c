@@ -11,16 +11,19 @@
 #include <immintrin.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops/gemm/gemm.h"
 
 /* In-place transpose of a 16x16 tile held in r[0..15] (row i -> column i). */
 static inline void tr16(__m512 r[16]) {
   __m512 t[16];
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i += 2) {
     t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
     t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i += 4) {
     const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
     const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
@@ -29,14 +32,18 @@ static inline void tr16(__m512 r[16]) {
     r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
     r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
   }
-  /* rows now hold 4x4 blocks; exchange 128-bit lanes: first across i^4, then i^8 */
+/* rows now hold 4x4 blocks; exchange 128-bit lanes: first across i^4, then i^8 */
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i++) t[i] = r[i];
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i++) {
     if (i & 4) continue;
     r[i] = _mm512_shuffle_f32x4(t[i], t[i + 4], 0x88);
     r[i + 4] = _mm512_shuffle_f32x4(t[i], t[i + 4], 0xdd);
   }
+#pragma GCC unroll 16
   for (int i = 0; i < 16; i++) t[i] = r[i];
+#pragma GCC unroll 16
   for (int i = 0; i < 8; i++) {
     r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
     r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
@@ -58,8 +65,10 @@ static void gemm_zmm(size_t kc, const float *xp, const float *wp, float *acc, un
                      const float *bias, float *c, size_t ldc) {
   __m512 a[16];
   if (flags & SPR_GEMM_ACC_LOAD) {
+#pragma GCC unroll 16
     for (int r = 0; r < 16; r++) a[r] = _mm512_load_ps(acc + 16 * r);
   } else {
+#pragma GCC unroll 16
     for (int r = 0; r < 16; r++) a[r] = _mm512_setzero_ps();
   }
   for (size_t k = 0; k < kc; k++) {
@@ -69,6 +78,7 @@ static void gemm_zmm(size_t kc, const float *xp, const float *wp, float *acc, un
     for (int r = 0; r < 16; r++) a[r] = _mm512_fmadd_ps(xv, _mm512_set1_ps(w[r]), a[r]);
   }
   if (!(flags & SPR_GEMM_FINAL)) {
+#pragma GCC unroll 16
     for (int r = 0; r < 16; r++) _mm512_store_ps(acc + 16 * r, a[r]);
     return;
   }
@@ -81,8 +91,10 @@ static void gemm_ymm(size_t kc, const float *xp, const float *wp, float *acc, un
                      const float *bias, float *c, size_t ldc) {
   __m256 a[16];
   if (flags & SPR_GEMM_ACC_LOAD) {
+#pragma GCC unroll 16
     for (int r = 0; r < 16; r++) a[r] = _mm256_load_ps(acc + 16 * r);
   } else {
+#pragma GCC unroll 16
     for (int r = 0; r < 16; r++) a[r] = _mm256_setzero_ps();
   }
   for (size_t k = 0; k < kc; k++) {
@@ -92,10 +104,12 @@ static void gemm_ymm(size_t kc, const float *xp, const float *wp, float *acc, un
     for (int r = 0; r < 16; r++) a[r] = _mm256_fmadd_ps(xv, _mm256_broadcast_ss(w + r), a[r]);
   }
   if (!(flags & SPR_GEMM_FINAL)) {
+#pragma GCC unroll 16
     for (int r = 0; r < 16; r++) _mm256_store_ps(acc + 16 * r, a[r]);
     return;
   }
   __m512 z[16];
+#pragma GCC unroll 16
   for (int r = 0; r < 16; r++) z[r] = _mm512_zextps256_ps512(a[r]);
   tr16(z);
   store_tile(z, mr, nr, bias, c, ldc);
@@ -120,34 +134,55 @@ static inline __m512 load_row_f16(const void *p, __mmask16 km) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(km, p));
 }
 
-#define DEFINE_PACK(name, elem_t, load)                                             \
-  static void name(size_t k, size_t rows, const void *src, size_t ld, float *dst) { \
-    const elem_t *s = (const elem_t *)src;                                          \
-    for (size_t k0 = 0; k0 < k; k0 += 16) {                                         \
-      const size_t kb = k - k0 < 16 ? k - k0 : 16;                                  \
-      const __mmask16 km = mask16(kb);                                              \
-      __m512 r[16];                                                                 \
-      for (size_t i = 0; i < 16; i++) {                                             \
-        r[i] = i < rows ? load(s + i * ld + k0, km) : _mm512_setzero_ps();          \
-      }                                                                             \
-      tr16(r);                                                                      \
-      for (size_t j = 0; j < kb; j++) _mm512_store_ps(dst + 16 * (k0 + j), r[j]);   \
-    }                                                                               \
-  }
+static inline __m512 load_row(const uint8_t *p, __mmask16 km, int f16) {
+  return f16 ? load_row_f16(p, km) : load_row_f32(p, km);
+}
 
-DEFINE_PACK(pack16_f32, float, load_row_f32)
-DEFINE_PACK(pack16_f16, uint16_t, load_row_f16)
+/* rows (1..16) rows of k values (f32, or f16 when f16) at s with row stride
+ * ld elements -> dst[k][16]; missing rows are zero (their loads are fully
+ * masked, from a clamped address). */
+static inline __attribute__((always_inline)) void pack16(size_t k, size_t rows, const void *src, size_t ld, float *dst,
+                                                         const int f16) {
+  const uint8_t *s = (const uint8_t *)src;
+  const size_t es = f16 ? 2 : 4;
+  size_t k0 = 0;
+  for (; k0 + 16 <= k; k0 += 16) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (size_t i = 0; i < 16; i++) {
+      const size_t ii = i < rows ? i : rows - 1;
+      r[i] = load_row(s + (ii * ld + k0) * es, i < rows ? (__mmask16)0xffff : 0, f16);
+    }
+    tr16(r);
+#pragma GCC unroll 16
+    for (size_t j = 0; j < 16; j++) _mm512_store_ps(dst + 16 * (k0 + j), r[j]);
+  }
+  if (k0 < k) {
+    const __mmask16 km = mask16(k - k0);
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (size_t i = 0; i < 16; i++) {
+      const size_t ii = i < rows ? i : rows - 1;
+      r[i] = load_row(s + (ii * ld + k0) * es, i < rows ? km : 0, f16);
+    }
+    tr16(r);
+    float tmp[16][16] __attribute__((aligned(64)));
+#pragma GCC unroll 16
+    for (size_t j = 0; j < 16; j++) _mm512_store_ps(tmp[j], r[j]);
+    memcpy(dst + 16 * k0, tmp, (k - k0) * sizeof tmp[0]);
+  }
+}
 
 void spr_f32_gemm_packx_ukernel_16__avx512f(size_t k, size_t mr, const float *x, size_t ldx, float *xp) {
-  pack16_f32(k, mr, x, ldx, xp);
+  pack16(k, mr, x, ldx, xp, 0);
 }
 
 void spr_f32_gemm_packw_ukernel_16__avx512f(size_t kc, size_t nr, const void *w, size_t ldw, float *wp) {
-  pack16_f32(kc, nr, w, ldw, wp);
+  pack16(kc, nr, w, ldw, wp, 0);
 }
 
 void spr_f16_gemm_packw_ukernel_16__avx512f(size_t kc, size_t nr, const void *w, size_t ldw, float *wp) {
-  pack16_f16(kc, nr, w, ldw, wp);
+  pack16(kc, nr, w, ldw, wp, 1);
 }
 
 /* ---- GEMV: 4 W rows at a time, vectorized along k ------------------------- */
@@ -165,65 +200,89 @@ static inline __m128 reduce4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
 }
 
 /* m x 4 dot products; w[r] are the 4 row pointers (a tail group repeats its
- * last row so every row is computed by the same instruction sequence). */
-#define DEFINE_GEMV(name, elem_t, load)                                                                  \
-  static inline __attribute__((always_inline)) void name(size_t k, size_t m, const float *x, size_t ldx, \
-                                                         const elem_t *const w[4], __m128 out[4]) {      \
-    __m512 a[4][4];                                                                                      \
-    for (size_t i = 0; i < 4; i++)                                                                       \
-      for (int r = 0; r < 4; r++) a[i][r] = _mm512_setzero_ps();                                         \
-    size_t k0 = 0;                                                                                       \
-    for (; k0 + 16 <= k; k0 += 16) {                                                                     \
-      __m512 wv[4];                                                                                      \
-      for (int r = 0; r < 4; r++) wv[r] = load(w[r] + k0, (__mmask16)0xffff);                            \
-      for (size_t i = 0; i < m; i++) {                                                                   \
-        const __m512 xv = _mm512_loadu_ps(x + i * ldx + k0);                                             \
-        for (int r = 0; r < 4; r++) a[i][r] = _mm512_fmadd_ps(xv, wv[r], a[i][r]);                       \
-      }                                                                                                  \
-    }                                                                                                    \
-    if (k0 < k) {                                                                                        \
-      const __mmask16 km = mask16(k - k0);                                                               \
-      __m512 wv[4];                                                                                      \
-      for (int r = 0; r < 4; r++) wv[r] = load(w[r] + k0, km);                                           \
-      for (size_t i = 0; i < m; i++) {                                                                   \
-        const __m512 xv = _mm512_maskz_loadu_ps(km, x + i * ldx + k0);                                   \
-        for (int r = 0; r < 4; r++) a[i][r] = _mm512_fmadd_ps(xv, wv[r], a[i][r]);                       \
-      }                                                                                                  \
-    }                                                                                                    \
-    for (size_t i = 0; i < m; i++) out[i] = reduce4(a[i][0], a[i][1], a[i][2], a[i][3]);                 \
+ * last row so every row is computed by the same instruction sequence). W
+ * streams from memory once: prefetch PF_BYTES ahead in each row. */
+enum { PF_BYTES = 1024 };
+
+static inline const char *ahead(const uint8_t *p) {
+  return (const char *)((uintptr_t)p + PF_BYTES);
+}
+
+static inline __attribute__((always_inline)) void dot4(size_t k, const int m, const float *x, size_t ldx,
+                                                       const uint8_t *const w[4], __m128 out[4], const int f16) {
+  const size_t es = f16 ? 2 : 4;
+  __m512 a[4][4];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) a[i][r] = _mm512_setzero_ps();
+  size_t k0 = 0;
+  for (; k0 + 16 <= k; k0 += 16) {
+    __m512 wv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+      _mm_prefetch(ahead(w[r] + k0 * es), _MM_HINT_T1);
+      wv[r] = load_row(w[r] + k0 * es, (__mmask16)0xffff, f16);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < m; i++) {
+      const __m512 xv = _mm512_loadu_ps(x + (size_t)i * ldx + k0);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) a[i][r] = _mm512_fmadd_ps(xv, wv[r], a[i][r]);
+    }
   }
-
-DEFINE_GEMV(dot4_f32, float, load_row_f32)
-DEFINE_GEMV(dot4_f16, uint16_t, load_row_f16)
-
-#define DEFINE_GEMV_UKERNEL(name, elem_t, dot)                                                                       \
-  void name(size_t k, size_t m, size_t n, const float *x, size_t ldx, const void *wv, size_t ldw, const float *bias, \
-            float *c, size_t ldc) {                                                                                  \
-    const elem_t *w = (const elem_t *)wv;                                                                            \
-    for (size_t j = 0; j < n; j += 4) {                                                                              \
-      const size_t nr = n - j < 4 ? n - j : 4;                                                                       \
-      const elem_t *rows[4];                                                                                         \
-      for (size_t r = 0; r < 4; r++) rows[r] = w + (j + (r < nr ? r : nr - 1)) * ldw;                                \
-      __m128 s[4];                                                                                                   \
-      switch (m) {                                                                                                   \
-        case 1:                                                                                                      \
-          dot(k, 1, x, ldx, rows, s);                                                                                \
-          break;                                                                                                     \
-        case 2:                                                                                                      \
-          dot(k, 2, x, ldx, rows, s);                                                                                \
-          break;                                                                                                     \
-        case 3:                                                                                                      \
-          dot(k, 3, x, ldx, rows, s);                                                                                \
-          break;                                                                                                     \
-        default:                                                                                                     \
-          dot(k, 4, x, ldx, rows, s);                                                                                \
-          break;                                                                                                     \
-      }                                                                                                              \
-      const __mmask8 nm = (__mmask8)((1u << nr) - 1u);                                                               \
-      const __m128 b = bias != NULL ? _mm_maskz_loadu_ps(nm, bias + j) : _mm_setzero_ps();                           \
-      for (size_t i = 0; i < m; i++) _mm_mask_storeu_ps(c + i * ldc + j, nm, _mm_add_ps(s[i], b));                   \
-    }                                                                                                                \
+  if (k0 < k) {
+    const __mmask16 km = mask16(k - k0);
+    __m512 wv[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) wv[r] = load_row(w[r] + k0 * es, km, f16);
+#pragma GCC unroll 4
+    for (int i = 0; i < m; i++) {
+      const __m512 xv = _mm512_maskz_loadu_ps(km, x + (size_t)i * ldx + k0);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) a[i][r] = _mm512_fmadd_ps(xv, wv[r], a[i][r]);
+    }
   }
+#pragma GCC unroll 4
+  for (int i = 0; i < m; i++) out[i] = reduce4(a[i][0], a[i][1], a[i][2], a[i][3]);
+}
 
-DEFINE_GEMV_UKERNEL(spr_f32_gemv_ukernel_4__avx512f, float, dot4_f32)
-DEFINE_GEMV_UKERNEL(spr_f16_gemv_ukernel_4__avx512f, uint16_t, dot4_f16)
+static inline __attribute__((always_inline)) void gemv(size_t k, size_t m, size_t n, const float *x, size_t ldx,
+                                                       const void *wv, size_t ldw, const float *bias, float *c,
+                                                       size_t ldc, const int f16) {
+  const uint8_t *w = (const uint8_t *)wv;
+  const size_t es = f16 ? 2 : 4;
+  for (size_t j = 0; j < n; j += 4) {
+    const size_t nr = n - j < 4 ? n - j : 4;
+    const uint8_t *rows[4];
+    for (size_t r = 0; r < 4; r++) rows[r] = w + (j + (r < nr ? r : nr - 1)) * ldw * es;
+    __m128 s[4];
+    switch (m) {
+      case 1:
+        dot4(k, 1, x, ldx, rows, s, f16);
+        break;
+      case 2:
+        dot4(k, 2, x, ldx, rows, s, f16);
+        break;
+      case 3:
+        dot4(k, 3, x, ldx, rows, s, f16);
+        break;
+      default:
+        dot4(k, 4, x, ldx, rows, s, f16);
+        break;
+    }
+    const __mmask8 nm = (__mmask8)((1u << nr) - 1u);
+    const __m128 b = bias != NULL ? _mm_maskz_loadu_ps(nm, bias + j) : _mm_setzero_ps();
+    for (size_t i = 0; i < m; i++) _mm_mask_storeu_ps(c + i * ldc + j, nm, _mm_add_ps(s[i], b));
+  }
+}
+
+void spr_f32_gemv_ukernel_4__avx512f(size_t k, size_t m, size_t n, const float *x, size_t ldx, const void *w,
+                                     size_t ldw, const float *bias, float *c, size_t ldc) {
+  gemv(k, m, n, x, ldx, w, ldw, bias, c, ldc, 0);
+}
+
+void spr_f16_gemv_ukernel_4__avx512f(size_t k, size_t m, size_t n, const float *x, size_t ldx, const void *w,
+                                     size_t ldw, const float *bias, float *c, size_t ldc) {
+  gemv(k, m, n, x, ldx, w, ldw, bias, c, ldc, 1);
+}

@@ -15,7 +15,7 @@
 #include "runtime/util.h"
 
 enum {
-  KC_TARGET = 256,         /* K block: a [KC][NR] W slice and a [KC][MR] X slice share L1 */
+  KC_TARGET = 192,         /* K block: a [KC][NR] W slice and a [KC][MR] X slice share L1 */
   NB_TARGET = 64,          /* columns per task (and per act/residual segment) */
   MIN_TASKS = 12,          /* split the panels too when there are fewer n blocks */
   XPACK_FLOATS = 1u << 18, /* packed X per chunk: ~1 MiB, the L2 of a big core */
@@ -127,6 +127,14 @@ static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
   }
 }
 
+/* Prefetches part q of P of the W slice (rows [j, j+nr), k [k0, k0+kc)) so
+ * that the next pack reads cache, not DRAM, while the ukernel computes. */
+static void prefetch_part(const uint8_t *w, size_t ldb, size_t nr, size_t bytes, size_t q, size_t parts) {
+  const size_t r0 = nr * q / parts, r1 = nr * (q + 1) / parts;
+  for (size_t r = r0; r < r1; r++)
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(w + r * ldb + off, 0, 2);
+}
+
 static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
   const struct run_ctx *c = vctx;
   const struct spr_gemm_args *a = c->a;
@@ -134,6 +142,7 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
   const size_t mr = c->g.mr, nr = c->g.nr, k = a->k, n = a->n;
   const size_t esize = a->w_type == SPR_DTYPE_F16 ? 2 : 4;
   const spr_f32_gemm_packw_fn packw = a->w_type == SPR_DTYPE_F16 ? uk->packw_f16 : uk->packw_f32;
+  const uint8_t *w = a->w;
   uint8_t *mem = thread_mem(c, tid);
   float *wp = (float *)mem, *acc = (float *)(mem + c->g.wp_bytes);
   for (size_t t = begin; t < end; t++) {
@@ -144,9 +153,14 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
       const size_t nrj = n1 - j < nr ? n1 - j : nr;
       for (size_t kb = 0; kb < c->g.n_kb; kb++) {
         const size_t k0 = kb * c->g.kc, kc = k - k0 < c->g.kc ? k - k0 : c->g.kc;
-        packw(kc, nrj, (const uint8_t *)a->w + (j * k + k0) * esize, k, wp);
+        packw(kc, nrj, w + (j * k + k0) * esize, k, wp);
+        /* the slice after this one: next K block, else the next NR rows */
+        const size_t nk0 = kb + 1 < c->g.n_kb ? k0 + kc : 0, nj = kb + 1 < c->g.n_kb ? j : j + nr;
+        const size_t nnr = nj < n1 ? (n1 - nj < nr ? n1 - nj : nr) : 0;
+        const size_t nkc = k - nk0 < c->g.kc ? k - nk0 : c->g.kc;
         const unsigned flags = (kb > 0 ? SPR_GEMM_ACC_LOAD : 0u) | (kb + 1 == c->g.n_kb ? SPR_GEMM_FINAL : 0u);
         for (size_t p = p0; p < p1; p++) {
+          if (nnr > 0) prefetch_part(w + (nj * k + nk0) * esize, k * esize, nnr, nkc * esize, p - p0, p1 - p0);
           const size_t rows = c->rows - p * mr < mr ? c->rows - p * mr : mr;
           float *dst = a->dst + (c->m0 + p * mr) * n + j;
           uk->gemm(kc, c->xp + p * mr * k + k0 * mr, wp, acc + (p - p0) * nr * mr, flags, rows, nrj,
