@@ -6,6 +6,7 @@
 
 #include "ops/gemm/gemm.h"
 #include "runtime/error.h"
+#include "runtime/util.h"
 
 const struct spr_dwconv_ukernel spr_dwconv_ukernels[] = {
 #define SPR_UKERNEL(isa, fn, tile) {(isa), (tile), fn, #fn},
@@ -184,6 +185,8 @@ static enum spr_status dwconv2d_check(const struct spr_tensor *ts, const struct 
             "dwconv2d: w {%lld,%lld,%lld,%lld} should be {C=%lld, KW=%u, KH=%u}", (long long)w->ne[0],
             (long long)w->ne[1], (long long)w->ne[2], (long long)w->ne[3], (long long)x->ne[0], (unsigned)p->kw,
             (unsigned)p->kh);
+  SPR_CHECK(p->kh <= SPR_DWCONV_MAX_KH, SPR_STATUS_UNSUPPORTED, "dwconv2d: kernel height %u > %d", (unsigned)p->kh,
+            SPR_DWCONV_MAX_KH);
   return check_common(ts, nd, x->ne[0], err);
 }
 
@@ -194,25 +197,76 @@ static void dwconv2d_prepare(const struct spr_tensor *ts, struct spr_node *nd, u
   nd->impl_name = uk->name;
 }
 
+/* Per-thread scratch: packed kernel [kh][kw][cs], a zero row and a ring of
+ * kh padded input rows, each [w + 2pw][cs] (see conv.h). */
+struct dw_geom {
+  size_t cs, wp, wpk_bytes, row_bytes, thread_bytes;
+};
+
+static struct dw_geom dw_geom(size_t c, size_t w, const struct spr_conv_params *p) {
+  struct dw_geom g;
+  g.cs = (c + 15) / 16 * 16 + 16;
+  g.wp = w + 2u * p->pw;
+  g.wpk_bytes = spr_align_up((size_t)p->kh * p->kw * g.cs * sizeof(float), 64);
+  g.row_bytes = spr_align_up(g.wp * g.cs * sizeof(float), 64);
+  g.thread_bytes = g.wpk_bytes + (1u + p->kh) * g.row_bytes;
+  return g;
+}
+
+static size_t dwconv2d_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
+  const struct spr_tensor *x = &ts[nd->src[0]];
+  const struct dw_geom g = dw_geom((size_t)x->ne[0], (size_t)x->ne[1], &nd->p.conv);
+  return (n_threads > 1 ? (size_t)n_threads : 1u) * g.thread_bytes;
+}
+
 struct dw_ctx {
   const struct spr_dwconv_ukernel *uk;
   const float *x, *wt, *bias;
   float *dst;
+  uint8_t *scratch;
   size_t c, h, w, oh, ow;
   struct spr_conv_params p;
+  struct dw_geom g;
 };
 
+static void zero_pixels(float *row, size_t n, size_t cs) {
+  memset(row, 0, n * cs * sizeof(float));
+}
+
 static void dwconv_rows(void *vctx, size_t begin, size_t end, int tid) {
-  (void)tid;
   const struct dw_ctx *c = vctx;
+  const struct spr_conv_params *p = &c->p;
+  const size_t cs = c->g.cs, kh = p->kh, kw = p->kw, ch = c->c;
+  uint8_t *mem = c->scratch + (size_t)tid * c->g.thread_bytes;
+  float *wpk = (float *)mem, *zero = (float *)(mem + c->g.wpk_bytes);
+  for (size_t t = 0; t < kh * kw; t++) memcpy(wpk + t * cs, c->wt + t * ch, ch * sizeof(float));
+  zero_pixels(zero, c->g.wp, cs);
+  float *ring[SPR_DWCONV_MAX_KH];
+  long tag[SPR_DWCONV_MAX_KH];
+  for (size_t s = 0; s < kh; s++) {
+    ring[s] = (float *)(mem + c->g.wpk_bytes + (1 + s) * c->g.row_bytes);
+    tag[s] = -1;
+    zero_pixels(ring[s], p->pw, cs);
+    zero_pixels(ring[s] + (p->pw + c->w) * cs, p->pw, cs);
+  }
+  const float *rows[SPR_DWCONV_MAX_KH];
   for (size_t oy = begin; oy < end; oy++) {
-    const long y0 = (long)(oy * c->p.sh) - (long)c->p.ph;
-    const long ky0 = y0 < 0 ? -y0 : 0;
-    long ky1 = (long)c->h - y0 < (long)c->p.kh ? (long)c->h - y0 : (long)c->p.kh;
-    if (ky1 < ky0) ky1 = ky0;
-    const float *in = ky1 > ky0 ? c->x + (size_t)(y0 + ky0) * c->w * c->c : c->x;
-    c->uk->fn(c->c, c->ow, c->p.kw, c->p.sw, c->p.pw, c->w, (size_t)ky0, (size_t)ky1, in, c->w * c->c, c->wt, c->bias,
-              c->dst + oy * c->ow * c->c);
+    const long y0 = (long)(oy * p->sh) - (long)p->ph;
+    for (size_t ky = 0; ky < kh; ky++) {
+      const long iy = y0 + (long)ky;
+      if (iy < 0 || iy >= (long)c->h) {
+        rows[ky] = zero;
+        continue;
+      }
+      const size_t s = (size_t)iy % kh;
+      if (tag[s] != iy) {
+        const float *src = c->x + (size_t)iy * c->w * ch;
+        for (size_t ix = 0; ix < c->w; ix++) memcpy(ring[s] + (p->pw + ix) * cs, src + ix * ch, ch * sizeof(float));
+        tag[s] = iy;
+      }
+      rows[ky] = ring[s];
+    }
+    c->uk->fn(ch, c->ow, kh, kw, p->sw, rows, cs, wpk, c->bias, c->dst + oy * c->ow * ch);
   }
 }
 
@@ -225,6 +279,7 @@ static void dwconv2d_run(const struct spr_exec *x, const struct spr_node *nd) {
       .wt = ts[nd->src[1]].data,
       .bias = b != NULL ? b->data : NULL,
       .dst = d->data,
+      .scratch = x->scratch,
       .c = (size_t)tx->ne[0],
       .w = (size_t)tx->ne[1],
       .h = (size_t)tx->ne[2],
@@ -232,6 +287,7 @@ static void dwconv2d_run(const struct spr_exec *x, const struct spr_node *nd) {
       .oh = (size_t)d->ne[2],
       .p = nd->p.conv,
   };
+  c.g = dw_geom(c.c, c.w, &c.p);
   spr_parallel(x, c.oh, dwconv_rows, &c);
 }
 
@@ -243,6 +299,7 @@ static uint64_t dwconv2d_flops(const struct spr_tensor *ts, const struct spr_nod
 const struct spr_op_def spr_op_dwconv2d_def = {
     .name = "dwconv2d",
     .check = dwconv2d_check,
+    .workspace = dwconv2d_workspace,
     .prepare = dwconv2d_prepare,
     .run = dwconv2d_run,
     .flops = dwconv2d_flops,

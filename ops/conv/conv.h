@@ -5,7 +5,13 @@
  * [Cout][KH][KW][Cin] kernel, so W is used in place and X rows are gathered
  * straight from the image into the driver's packed panels.
  *
- * DWCONV2D: one ukernel call computes one output row, vectorized along C. */
+ * DWCONV2D: one ukernel call computes one output row, vectorized along C.
+ * With C a power of two, NHWC pixels sit a power of two apart and a KxK
+ * window overflows the L1 sets it maps to; so each thread copies the input
+ * rows it needs into a ring of zero-padded rows with pixel stride
+ * cs = align16(C) + 16 floats, and the kernel into [KH][KW][cs]. The
+ * ukernel then runs without bounds checks, channel block outer, column
+ * inner, so a block's weights and its window stay in L1. */
 #ifndef SPR_OPS_CONV_CONV_H
 #define SPR_OPS_CONV_CONV_H
 
@@ -14,18 +20,21 @@
 
 #include "ops/op.h"
 
-/* One output row of a depthwise convolution.
- *   in     input row iy0 of the image, [w_in][c]; rows iy0+1.. follow at
- *          in_stride floats; only kernel rows [ky0, ky1) are inside the image
- *          (in points at the row for ky0)
- *   wt     [kh][kw][c] kernel (the full kernel: rows ky0..ky1-1 are used)
+/* Largest kernel height DWCONV2D accepts (row pointers live on the stack). */
+#define SPR_DWCONV_MAX_KH 31
+
+/* One output row of a depthwise convolution over pre-padded rows.
+ *   rows   kh pointers to input rows laid out [wp][cs]: pixel stride cs >= c
+ *          floats, zero padding already in place, so every tap is inside
+ *   wpk    [kh][kw][cs] kernel (channel stride cs like the rows)
  *   bias   [c] or NULL
  *   out    [ow][c]
- * out[ox][ch] = bias[ch] + sum over ky in [ky0,ky1), kx with 0 <= ix < w_in
- * (ix = ox*sw - pw + kx), in order ky then kx, of in[ky][ix][ch] * wt[ky][kx][ch]. */
-typedef void (*spr_f32_dwconv_ukernel_fn)(size_t c, size_t ow, size_t kw, size_t sw, size_t pw, size_t w_in, size_t ky0,
-                                          size_t ky1, const float *in, size_t in_stride, const float *wt,
-                                          const float *bias, float *out);
+ * out[ox][ch] = bias[ch] + sum over ky, then kx, of
+ *               rows[ky][(ox*sw + kx)*cs + ch] * wpk[(ky*kw + kx)*cs + ch]   (ch < c).
+ * Lanes c..cs-1 of rows and wpk may hold anything. */
+typedef void (*spr_f32_dwconv_ukernel_fn)(size_t c, size_t ow, size_t kh, size_t kw, size_t sw,
+                                          const float *const *rows, size_t cs, const float *wpk, const float *bias,
+                                          float *out);
 
 struct spr_dwconv_ukernel {
   uint32_t isa;
@@ -34,9 +43,9 @@ struct spr_dwconv_ukernel {
   const char *name;
 };
 
-#define SPR_UKERNEL(isa, fn, tile)                                                                                    \
-  void fn(size_t c, size_t ow, size_t kw, size_t sw, size_t pw, size_t w_in, size_t ky0, size_t ky1, const float *in, \
-          size_t in_stride, const float *wt, const float *bias, float *out);
+#define SPR_UKERNEL(isa, fn, tile)                                                                                     \
+  void fn(size_t c, size_t ow, size_t kh, size_t kw, size_t sw, const float *const *rows, size_t cs, const float *wpk, \
+          const float *bias, float *out);
 #include "ops/conv/f32_dwconv.inc"
 #undef SPR_UKERNEL
 

@@ -301,6 +301,9 @@ static void e_small(struct spr_tensor *ts, struct spr_node *nd) {
 static void e_batch(struct spr_tensor *ts, struct spr_node *nd) {
   (void)nd, ts[TX].ne[3] = 2;
 }
+static void e_kh_big(struct spr_tensor *ts, struct spr_node *nd) {
+  ts[TW].ne[2] = 32, nd->p.conv.kh = 32;
+}
 static void e_nobias(struct spr_tensor *ts, struct spr_node *nd) {
   (void)ts, nd->src[2] = -1;
 }
@@ -322,6 +325,7 @@ static void test_conv_check(void **state) {
     assert_int_equal(check_with(op, e_wtype), SPR_STATUS_BAD_TENSOR_TYPE);
     assert_int_equal(check_with(op, e_xtype), SPR_STATUS_BAD_TENSOR_TYPE);
     assert_int_equal(check_with(op, e_wf16), op == SPR_OP_CONV2D ? SPR_STATUS_OK : SPR_STATUS_BAD_TENSOR_TYPE);
+    assert_int_equal(check_with(op, e_kh_big), op == SPR_OP_CONV2D ? SPR_STATUS_BAD_SHAPE : SPR_STATUS_UNSUPPORTED);
   }
 }
 
