@@ -40,16 +40,20 @@ static inline void tr8(__m256 r[8]) {
   for (int i = 0; i < 8; i++) r[i] = t[i];
 }
 
-static inline void gemm_tile(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t mr,
-                             size_t nr, const float *bias, float *c, size_t ldc, const int halves) {
+static inline __attribute__((always_inline)) void gemm_tile(size_t kc, const float *xp, const float *wp, float *acc,
+                                                            unsigned flags, size_t mr, size_t nr, const float *bias,
+                                                            float *c, size_t ldc, const int halves) {
   __m256 a[6][2];
+#pragma GCC unroll 6
   for (int r = 0; r < 6; r++)
+#pragma GCC unroll 6
     for (int h = 0; h < halves; h++)
       a[r][h] = (flags & SPR_GEMM_ACC_LOAD) ? _mm256_load_ps(acc + 16 * r + 8 * h) : _mm256_setzero_ps();
   for (size_t k = 0; k < kc; k++) {
     const __m256 x0 = _mm256_load_ps(xp + 16 * k);
     const __m256 x1 = halves > 1 ? _mm256_load_ps(xp + 16 * k + 8) : x0;
     const float *w = wp + 6 * k;
+#pragma GCC unroll 6
     for (int r = 0; r < 6; r++) {
       const __m256 b = _mm256_broadcast_ss(w + r);
       a[r][0] = _mm256_fmadd_ps(x0, b, a[r][0]);
@@ -57,12 +61,16 @@ static inline void gemm_tile(size_t kc, const float *xp, const float *wp, float 
     }
   }
   if (!(flags & SPR_GEMM_FINAL)) {
+#pragma GCC unroll 6
     for (int r = 0; r < 6; r++)
+#pragma GCC unroll 6
       for (int h = 0; h < halves; h++) _mm256_store_ps(acc + 16 * r + 8 * h, a[r][h]);
     return;
   }
   float t[6][16];
+#pragma GCC unroll 6
   for (int r = 0; r < 6; r++)
+#pragma GCC unroll 6
     for (int h = 0; h < halves; h++) _mm256_storeu_ps(&t[r][8 * h], a[r][h]);
   for (size_t i = 0; i < mr; i++)
     for (size_t r = 0; r < nr; r++) c[i * ldc + r] = t[r][i] + (bias != NULL ? bias[r] : 0.0f);

@@ -20,7 +20,9 @@
 void spr_f32_gemm_ukernel_8x8__neon(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t mr,
                                     size_t nr, const float *bias, float *c, size_t ldc) {
   simde_float32x4_t a[8][2];
+#pragma GCC unroll 8
   for (int r = 0; r < 8; r++)
+#pragma GCC unroll 8
     for (int h = 0; h < 2; h++)
       a[r][h] = (flags & SPR_GEMM_ACC_LOAD) ? simde_vld1q_f32(acc + 8 * r + 4 * h) : simde_vdupq_n_f32(0.0f);
   for (size_t k = 0; k < kc; k++) {
@@ -44,12 +46,16 @@ void spr_f32_gemm_ukernel_8x8__neon(size_t kc, const float *xp, const float *wp,
     a[7][1] = FMA_LANE(a[7][1], x1, w1, 3);
   }
   if (!(flags & SPR_GEMM_FINAL)) {
+#pragma GCC unroll 8
     for (int r = 0; r < 8; r++)
+#pragma GCC unroll 8
       for (int h = 0; h < 2; h++) simde_vst1q_f32(acc + 8 * r + 4 * h, a[r][h]);
     return;
   }
   float t[8][8];
+#pragma GCC unroll 8
   for (int r = 0; r < 8; r++)
+#pragma GCC unroll 8
     for (int h = 0; h < 2; h++) simde_vst1q_f32(&t[r][4 * h], a[r][h]);
   for (size_t i = 0; i < mr; i++)
     for (size_t r = 0; r < nr; r++) c[i * ldc + r] = t[r][i] + (bias != NULL ? bias[r] : 0.0f);
