@@ -197,19 +197,21 @@ static void dwconv2d_prepare(const struct spr_tensor *ts, struct spr_node *nd, u
   nd->impl_name = uk->name;
 }
 
-/* Per-thread scratch: packed kernel [kh][kw][cs], a zero row and a ring of
- * kh padded input rows, each [w + 2pw][cs] (see conv.h). */
+/* Per-thread scratch: a zero row [w][cs] (rows above/below the image) and,
+ * when rows are copied (C a multiple of 256, see conv.h), the kernel
+ * [kh][kw][cs] and a ring of kh rows [w][cs]. */
 struct dw_geom {
-  size_t cs, wp, wpk_bytes, row_bytes, thread_bytes;
+  int copy;
+  size_t cs, wpk_bytes, row_bytes, thread_bytes;
 };
 
 static struct dw_geom dw_geom(size_t c, size_t w, const struct spr_conv_params *p) {
   struct dw_geom g;
-  g.cs = (c + 15) / 16 * 16 + 16;
-  g.wp = w + 2u * p->pw;
-  g.wpk_bytes = spr_align_up((size_t)p->kh * p->kw * g.cs * sizeof(float), 64);
-  g.row_bytes = spr_align_up(g.wp * g.cs * sizeof(float), 64);
-  g.thread_bytes = g.wpk_bytes + (1u + p->kh) * g.row_bytes;
+  g.copy = c % 256 == 0;
+  g.cs = g.copy ? c + 16 : c;
+  g.wpk_bytes = g.copy ? spr_align_up((size_t)p->kh * p->kw * g.cs * sizeof(float), 64) : 0;
+  g.row_bytes = spr_align_up(w * g.cs * sizeof(float), 64);
+  g.thread_bytes = g.wpk_bytes + (1u + (g.copy ? p->kh : 0u)) * g.row_bytes;
   return g;
 }
 
@@ -229,25 +231,21 @@ struct dw_ctx {
   struct dw_geom g;
 };
 
-static void zero_pixels(float *row, size_t n, size_t cs) {
-  memset(row, 0, n * cs * sizeof(float));
-}
-
 static void dwconv_rows(void *vctx, size_t begin, size_t end, int tid) {
   const struct dw_ctx *c = vctx;
   const struct spr_conv_params *p = &c->p;
   const size_t cs = c->g.cs, kh = p->kh, kw = p->kw, ch = c->c;
   uint8_t *mem = c->scratch + (size_t)tid * c->g.thread_bytes;
   float *wpk = (float *)mem, *zero = (float *)(mem + c->g.wpk_bytes);
-  for (size_t t = 0; t < kh * kw; t++) memcpy(wpk + t * cs, c->wt + t * ch, ch * sizeof(float));
-  zero_pixels(zero, c->g.wp, cs);
+  memset(zero, 0, c->w * cs * sizeof(float));
   float *ring[SPR_DWCONV_MAX_KH];
   long tag[SPR_DWCONV_MAX_KH];
-  for (size_t s = 0; s < kh; s++) {
-    ring[s] = (float *)(mem + c->g.wpk_bytes + (1 + s) * c->g.row_bytes);
-    tag[s] = -1;
-    zero_pixels(ring[s], p->pw, cs);
-    zero_pixels(ring[s] + (p->pw + c->w) * cs, p->pw, cs);
+  if (c->g.copy) {
+    for (size_t t = 0; t < kh * kw; t++) memcpy(wpk + t * cs, c->wt + t * ch, ch * sizeof(float));
+    for (size_t s = 0; s < kh; s++) {
+      ring[s] = (float *)(mem + c->g.wpk_bytes + (1 + s) * c->g.row_bytes);
+      tag[s] = -1;
+    }
   }
   const float *rows[SPR_DWCONV_MAX_KH];
   for (size_t oy = begin; oy < end; oy++) {
@@ -258,15 +256,20 @@ static void dwconv_rows(void *vctx, size_t begin, size_t end, int tid) {
         rows[ky] = zero;
         continue;
       }
+      const float *src = c->x + (size_t)iy * c->w * ch;
+      if (!c->g.copy) {
+        rows[ky] = src;
+        continue;
+      }
       const size_t s = (size_t)iy % kh;
       if (tag[s] != iy) {
-        const float *src = c->x + (size_t)iy * c->w * ch;
-        for (size_t ix = 0; ix < c->w; ix++) memcpy(ring[s] + (p->pw + ix) * cs, src + ix * ch, ch * sizeof(float));
+        for (size_t ix = 0; ix < c->w; ix++) memcpy(ring[s] + ix * cs, src + ix * ch, ch * sizeof(float));
         tag[s] = iy;
       }
       rows[ky] = ring[s];
     }
-    c->uk->fn(ch, c->ow, kh, kw, p->sw, rows, cs, wpk, c->bias, c->dst + oy * c->ow * ch);
+    c->uk->fn(ch, c->ow, kh, kw, p->sw, p->pw, c->w, rows, cs, c->g.copy ? wpk : c->wt, c->bias,
+              c->dst + oy * c->ow * ch);
   }
 }
 

@@ -6,12 +6,12 @@
  * straight from the image into the driver's packed panels.
  *
  * DWCONV2D: one ukernel call computes one output row, vectorized along C.
- * With C a power of two, NHWC pixels sit a power of two apart and a KxK
- * window overflows the L1 sets it maps to; so each thread copies the input
- * rows it needs into a ring of zero-padded rows with pixel stride
- * cs = align16(C) + 16 floats, and the kernel into [KH][KW][cs]. The
- * ukernel then runs without bounds checks, channel block outer, column
- * inner, so a block's weights and its window stay in L1. */
+ * Rows are read in place, except when C is a multiple of 256: then NHWC
+ * pixels sit 1 KiB-multiples apart, a KxK window overflows the L1 sets it
+ * maps to, and each thread copies the rows it needs into a ring of rows with
+ * pixel stride cs = C + 16 (and the kernel into [KH][KW][cs]). The ukernels
+ * walk channel blocks outer, columns inner, so a block's weights and its
+ * window stay in L1; interior columns skip the clipping. */
 #ifndef SPR_OPS_CONV_CONV_H
 #define SPR_OPS_CONV_CONV_H
 
@@ -23,18 +23,38 @@
 /* Largest kernel height DWCONV2D accepts (row pointers live on the stack). */
 #define SPR_DWCONV_MAX_KH 31
 
-/* One output row of a depthwise convolution over pre-padded rows.
- *   rows   kh pointers to input rows laid out [wp][cs]: pixel stride cs >= c
- *          floats, zero padding already in place, so every tap is inside
+/* One output row of a depthwise convolution.
+ *   rows   kh pointers to input rows [w_in][cs] (pixel stride cs >= c
+ *          floats); a row outside the image points at zeros
  *   wpk    [kh][kw][cs] kernel (channel stride cs like the rows)
  *   bias   [c] or NULL
  *   out    [ow][c]
- * out[ox][ch] = bias[ch] + sum over ky, then kx, of
- *               rows[ky][(ox*sw + kx)*cs + ch] * wpk[(ky*kw + kx)*cs + ch]   (ch < c).
- * Lanes c..cs-1 of rows and wpk may hold anything. */
-typedef void (*spr_f32_dwconv_ukernel_fn)(size_t c, size_t ow, size_t kh, size_t kw, size_t sw,
+ * out[ox][ch] = bias[ch] + sum over ky, then kx with 0 <= ix < w_in
+ * (ix = ox*sw - pw + kx), of rows[ky][ix*cs + ch] * wpk[(ky*kw + kx)*cs + ch]
+ * for ch < c. Lanes c..cs-1 may hold anything. */
+typedef void (*spr_f32_dwconv_ukernel_fn)(size_t c, size_t ow, size_t kh, size_t kw, size_t sw, size_t pw, size_t w_in,
                                           const float *const *rows, size_t cs, const float *wpk, const float *bias,
                                           float *out);
+
+/* Output columns [*lo, *hi) have every tap inside the row (no clipping). */
+static inline void spr_dwconv_interior(size_t ow, size_t kw, size_t sw, size_t pw, size_t w_in, size_t *lo,
+                                       size_t *hi) {
+  size_t l = (pw + sw - 1) / sw, h = w_in + pw >= kw ? (w_in + pw - kw) / sw + 1 : 0;
+  if (h > ow) h = ow;
+  if (l > h) l = h;
+  *lo = l, *hi = h;
+}
+
+/* Taps of output column ox inside the row: kernel columns [*kx0, *kx1),
+ * the first at input column *ix0. */
+static inline void spr_dwconv_clip(size_t ox, size_t kw, size_t sw, size_t pw, size_t w_in, size_t *kx0, size_t *kx1,
+                                   size_t *ix0) {
+  const ptrdiff_t start = (ptrdiff_t)(ox * sw) - (ptrdiff_t)pw, lim = (ptrdiff_t)w_in - start;
+  const size_t a = start < 0 ? (size_t)-start : 0;
+  size_t b = lim <= 0 ? 0 : ((size_t)lim < kw ? (size_t)lim : kw);
+  if (b < a) b = a;
+  *kx0 = a, *kx1 = b, *ix0 = (size_t)(start + (ptrdiff_t)a);
+}
 
 struct spr_dwconv_ukernel {
   uint32_t isa;
@@ -43,9 +63,9 @@ struct spr_dwconv_ukernel {
   const char *name;
 };
 
-#define SPR_UKERNEL(isa, fn, tile)                                                                                     \
-  void fn(size_t c, size_t ow, size_t kh, size_t kw, size_t sw, const float *const *rows, size_t cs, const float *wpk, \
-          const float *bias, float *out);
+#define SPR_UKERNEL(isa, fn, tile)                                                                                \
+  void fn(size_t c, size_t ow, size_t kh, size_t kw, size_t sw, size_t pw, size_t w_in, const float *const *rows, \
+          size_t cs, const float *wpk, const float *bias, float *out);
 #include "ops/conv/f32_dwconv.inc"
 #undef SPR_UKERNEL
 

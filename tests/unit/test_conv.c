@@ -206,10 +206,12 @@ static void test_dwconv2d_ukernels(void **state) {
       printf("skip %s (ISA not on this host)\n", uk->name);
       continue;
     }
-    /* channel counts: 1, tile-1, tile, tile+1, 3*tile+1, odd, and one that fills the widest block */
+    /* channel counts: 1, tile-1, tile, tile+1, 3*tile+1, odd, one that fills the
+     * widest block, and 256 (rows copied to a ring, see conv.h) */
     const size_t t = uk->tile;
-    const size_t cs[] = {1, t > 1 ? t - 1 : 2, t, t + 1, 3 * t + 1, 37, 4 * t + 3};
-    const uint16_t geo[][4] = {{3, 1, 1, 0}, {5, 1, 2, 0}, {3, 2, 1, 0}, {3, 1, 0, 0}, {5, 2, 2, 1}};
+    const size_t cs[] = {1, t > 1 ? t - 1 : 2, t, t + 1, 3 * t + 1, 37, 4 * t + 3, 256};
+    /* {k, stride, pad, non-square}: same padding, stride 2, no padding, padding beyond the kernel reach */
+    const uint16_t geo[][4] = {{3, 1, 1, 0}, {5, 1, 2, 0}, {3, 2, 1, 0}, {3, 1, 0, 0}, {5, 2, 2, 1}, {3, 1, 3, 0}};
     unsigned n = 0;
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
       for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++, n++) {
