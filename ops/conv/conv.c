@@ -126,14 +126,17 @@ static void im2col_rows(const void *vctx, size_t m0, size_t mr, float *rows) {
     for (size_t ky = 0; ky < kh; ky++) {
       float *seg = row + ky * kw * cin;
       const long iy = (long)(oy * c->p.sh + ky) - (long)c->p.ph;
+      const size_t n = kw * cin;
       if (iy < 0 || iy >= (long)c->d.h || kx1 <= kx0) {
-        memset(seg, 0, kw * cin * sizeof(float));
+        for (size_t j = 0; j < n; j++) seg[j] = 0.0f;
         continue;
       }
-      memset(seg, 0, (size_t)kx0 * cin * sizeof(float));
-      memcpy(seg + (size_t)kx0 * cin, c->x + ((size_t)iy * c->d.w + (size_t)(x0 + kx0)) * cin,
-             (size_t)(kx1 - kx0) * cin * sizeof(float));
-      memset(seg + (size_t)kx1 * cin, 0, (kw - (size_t)kx1) * cin * sizeof(float));
+      /* plain loops: segments are often a few floats (Cin = 3), too short for memcpy calls */
+      const size_t a = (size_t)kx0 * cin, b = (size_t)kx1 * cin;
+      const float *src = c->x + ((size_t)iy * c->d.w + (size_t)(x0 + kx0)) * cin - a;
+      for (size_t j = 0; j < a; j++) seg[j] = 0.0f;
+      for (size_t j = a; j < b; j++) seg[j] = src[j];
+      for (size_t j = b; j < n; j++) seg[j] = 0.0f;
     }
   }
 }
