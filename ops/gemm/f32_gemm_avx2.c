@@ -137,6 +137,9 @@ void spr_f16_gemm_packw_ukernel_6__avx2(size_t kc, size_t nr, const void *w, siz
 
 /* ---- GEMV: 4 W rows x up to 2 X rows per pass, vectorized along k ---------------- */
 
+/* W streams from memory once: prefetch this far ahead in each row. */
+enum { PF_BYTES = 1024 };
+
 /* [sum(a0), sum(a1), sum(a2), sum(a3)] with a fixed reduction tree. */
 static inline __m128 reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
   const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
@@ -152,7 +155,10 @@ static inline __m128 reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
     for (size_t k0 = 0; k0 < k; k0 += 8) {                                                                       \
       const size_t kb = k - k0 < 8 ? k - k0 : 8;                                                                 \
       __m256 wv[4];                                                                                              \
-      for (int r = 0; r < 4; r++) wv[r] = load(w[r] + k0, kb);                                                   \
+      for (int r = 0; r < 4; r++) {                                                                              \
+        _mm_prefetch((const char *)((uintptr_t)(w[r] + k0) + PF_BYTES), _MM_HINT_T1);                            \
+        wv[r] = load(w[r] + k0, kb);                                                                             \
+      }                                                                                                          \
       for (int i = 0; i < m; i++) {                                                                              \
         const __m256 xv = load8_f32(x + (size_t)i * ldx + k0, kb);                                               \
         for (int r = 0; r < 4; r++) a[i][r] = _mm256_fmadd_ps(xv, wv[r], a[i][r]);                               \
