@@ -3,7 +3,8 @@
  * GEMM tile: 16 (m, one zmm of a packed X panel) x 16 (n, broadcasts from the
  * packed W slice with embedded-broadcast FMAs): 16 accumulators, one X load
  * and 16 FMAs per k. On cores whose zmm FMAs are split in two 256-bit halves
- * (Zen 4) a panel with <= 8 valid rows runs on ymm, halving its cost. */
+ * (Zen 4) a panel with 7-8 valid rows runs on ymm, halving its cost; one
+ * with <= 6 rows is vectorized along n instead (gemm_rows). */
 #if !defined(__AVX512F__)
 #error "this file needs -mavx512f"
 #endif
@@ -115,8 +116,69 @@ static void gemm_ymm(size_t kc, const float *xp, const float *wp, float *acc, un
   store_tile(z, mr, nr, bias, c, ldc);
 }
 
+/* A panel with only R <= 6 valid rows: vectorize along n instead (one FMA
+ * of a W vector per row and k, no transpose). Two chains per row (even and
+ * odd k) hide the FMA latency; acc holds them as [2R][16] between K blocks. */
+static inline __attribute__((always_inline)) void gemm_rows(size_t kc, const float *xp, const float *wp, float *acc,
+                                                            unsigned flags, size_t nr, const float *bias, float *c,
+                                                            size_t ldc, const int R) {
+  __m512 a[6][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++)
+      a[i][h] = (flags & SPR_GEMM_ACC_LOAD) ? _mm512_load_ps(acc + 16 * (2 * i + h)) : _mm512_setzero_ps();
+  size_t k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    const __m512 w0 = _mm512_load_ps(wp + 16 * k), w1 = _mm512_load_ps(wp + 16 * k + 16);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) {
+      a[i][0] = _mm512_fmadd_ps(_mm512_set1_ps(xp[16 * k + i]), w0, a[i][0]);
+      a[i][1] = _mm512_fmadd_ps(_mm512_set1_ps(xp[16 * k + 16 + i]), w1, a[i][1]);
+    }
+  }
+  if (k < kc) {
+    const __m512 w0 = _mm512_load_ps(wp + 16 * k);
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++) a[i][0] = _mm512_fmadd_ps(_mm512_set1_ps(xp[16 * k + i]), w0, a[i][0]);
+  }
+  if (!(flags & SPR_GEMM_FINAL)) {
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++) _mm512_store_ps(acc + 16 * (2 * i + h), a[i][h]);
+    return;
+  }
+  const __mmask16 nm = mask16(nr);
+  const __m512 b = bias != NULL ? _mm512_maskz_loadu_ps(nm, bias) : _mm512_setzero_ps();
+#pragma GCC unroll 6
+  for (int i = 0; i < R; i++) _mm512_mask_storeu_ps(c + i * ldc, nm, _mm512_add_ps(_mm512_add_ps(a[i][0], a[i][1]), b));
+}
+
 void spr_f32_gemm_ukernel_16x16__avx512f(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags,
                                          size_t mr, size_t nr, const float *bias, float *c, size_t ldc) {
+  switch (mr) {
+    case 1:
+      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 1);
+      return;
+    case 2:
+      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 2);
+      return;
+    case 3:
+      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 3);
+      return;
+    case 4:
+      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 4);
+      return;
+    case 5:
+      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 5);
+      return;
+    case 6:
+      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 6);
+      return;
+    default:
+      break;
+  }
   if (mr <= 8) {
     gemm_ymm(kc, xp, wp, acc, flags, mr, nr, bias, c, ldc);
   } else {

@@ -38,8 +38,9 @@
 /* One NR x MR tile of C^T over kc values of K.
  *   xp   [kc][MR]  packed X panel slice, 64-byte aligned
  *   wp   [kc][NR]  packed W slice, 64-byte aligned
- *   acc  [NR][MR]  partial sums (C^T layout), 64-byte aligned; read when
- *                  ACC_LOAD, written when not FINAL
+ *   acc  NR*MR floats of partial sums between K blocks of the same tile
+ *                  (layout private to the ukernel), 64-byte aligned; read
+ *                  when ACC_LOAD, written when not FINAL
  *   FINAL: c[m*ldc + n] = tile[n][m] + bias[n] for m < mr, n < nr
  *          (bias may be NULL); mr <= MR, nr <= NR, both >= 1. */
 typedef void (*spr_f32_gemm_ukernel_fn)(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags,
