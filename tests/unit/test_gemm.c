@@ -132,11 +132,12 @@ static void test_gemm_ukernels(void **state) {
       continue;
     }
     const size_t mr = uk->mr, nr = uk->nr;
-    const size_t ms[] = {1, mr - 1 ? mr - 1 : 2, mr, mr + 1, 3 * mr + 1, 23};
+    /* + 2*MR+3, 4*MR+6: partial panels of 3 and 6 rows (AVX-512 row-vectorized tails) */
+    const size_t ms[] = {1, mr - 1 ? mr - 1 : 2, mr, mr + 1, 3 * mr + 1, 23, 2 * mr + 3, 4 * mr + 6};
     const size_t ns[] = {1, nr - 1 ? nr - 1 : 2, nr, nr + 1, 3 * nr + 1, 19};
     const size_t ks[] = {1, 7, 16, 17, 49, 300, 529}; /* 300, 529: several K blocks */
     unsigned c = 0;
-    for (size_t a = 0; a < 6; a++) {
+    for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++) {
       for (size_t b = 0; b < 6; b++) {
         for (size_t d = 0; d < 7; d++, c++) {
           enum spr_dtype wt;
