@@ -1,10 +1,9 @@
 /* ops/gemm/f32_gemm_avx512.c — AVX-512 GEMM/GEMV ukernels (see gemm.h for the contracts).
  *
- * GEMM tile: 16 (m, one zmm of a packed X panel) x 16 (n, broadcasts from the
- * packed W slice with embedded-broadcast FMAs): 16 accumulators, one X load
- * and 16 FMAs per k. On cores whose zmm FMAs are split in two 256-bit halves
- * (Zen 4) a panel with 7-8 valid rows runs on ymm, halving its cost; one
- * with <= 6 rows is vectorized along n instead (gemm_rows). */
+ * GEMM tile: up to 16 rows (m, x broadcast from the packed X panel with
+ * embedded-broadcast FMAs) x 16 columns (n, one zmm of the packed W slice):
+ * 16 accumulators, one W load and 16 FMAs per k, and the tile is stored
+ * straight into C's rows. A panel with R < 16 valid rows costs R FMAs per k. */
 #if !defined(__AVX512F__)
 #error "this file needs -mavx512f"
 #endif
@@ -56,133 +55,77 @@ static inline __mmask16 mask16(size_t n) {
 }
 
 /* Stores tile a[n][m] (already transposed into rows a[m][n]) to C. */
-static inline void store_tile(__m512 a[16], size_t mr, size_t nr, const float *bias, float *c, size_t ldc) {
-  const __mmask16 nm = mask16(nr);
-  const __m512 b = bias != NULL ? _mm512_maskz_loadu_ps(nm, bias) : _mm512_setzero_ps();
-  for (size_t m = 0; m < mr; m++) _mm512_mask_storeu_ps(c + m * ldc, nm, _mm512_add_ps(a[m], b));
-}
-
-static void gemm_zmm(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t mr, size_t nr,
-                     const float *bias, float *c, size_t ldc) {
-  __m512 a[16];
-  if (flags & SPR_GEMM_ACC_LOAD) {
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; r++) a[r] = _mm512_load_ps(acc + 16 * r);
-  } else {
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; r++) a[r] = _mm512_setzero_ps();
-  }
-  for (size_t k = 0; k < kc; k++) {
-    const __m512 xv = _mm512_load_ps(xp + 16 * k);
-    const float *w = wp + 16 * k;
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; r++) a[r] = _mm512_fmadd_ps(xv, _mm512_set1_ps(w[r]), a[r]);
-  }
-  if (!(flags & SPR_GEMM_FINAL)) {
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; r++) _mm512_store_ps(acc + 16 * r, a[r]);
-    return;
-  }
-  tr16(a);
-  store_tile(a, mr, nr, bias, c, ldc);
-}
-
-/* Same arithmetic per lane as gemm_zmm, on the low 8 lanes only (mr <= 8). */
-static void gemm_ymm(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t mr, size_t nr,
-                     const float *bias, float *c, size_t ldc) {
-  __m256 a[16];
-  if (flags & SPR_GEMM_ACC_LOAD) {
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; r++) a[r] = _mm256_load_ps(acc + 16 * r);
-  } else {
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; r++) a[r] = _mm256_setzero_ps();
-  }
-  for (size_t k = 0; k < kc; k++) {
-    const __m256 xv = _mm256_load_ps(xp + 16 * k);
-    const float *w = wp + 16 * k;
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; r++) a[r] = _mm256_fmadd_ps(xv, _mm256_broadcast_ss(w + r), a[r]);
-  }
-  if (!(flags & SPR_GEMM_FINAL)) {
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; r++) _mm256_store_ps(acc + 16 * r, a[r]);
-    return;
-  }
-  __m512 z[16];
-#pragma GCC unroll 16
-  for (int r = 0; r < 16; r++) z[r] = _mm512_zextps256_ps512(a[r]);
-  tr16(z);
-  store_tile(z, mr, nr, bias, c, ldc);
-}
-
-/* A panel with only R <= 6 valid rows: vectorize along n instead (one FMA
- * of a W vector per row and k, no transpose). Two chains per row (even and
- * odd k) hide the FMA latency; acc holds them as [2R][16] between K blocks. */
+/* Tile = R rows (m) of 16 columns (n): acc row i = sum_k x[i][k] * W[k][0..15],
+ * one W vector load and R FMAs with x broadcast from the packed panel per k.
+ * The result is already in C's layout (no transpose). Panels with R <= 6
+ * rows run CH = 2 chains per row (even and odd k) to hide the FMA latency.
+ * acc holds the chains as [R*CH][16] between K blocks. */
 static inline __attribute__((always_inline)) void gemm_rows(size_t kc, const float *xp, const float *wp, float *acc,
                                                             unsigned flags, size_t nr, const float *bias, float *c,
-                                                            size_t ldc, const int R) {
-  __m512 a[6][2];
-#pragma GCC unroll 6
+                                                            size_t ldc, const int R, const int CH) {
+  __m512 a[16][2];
+#pragma GCC unroll 16
   for (int i = 0; i < R; i++)
 #pragma GCC unroll 2
-    for (int h = 0; h < 2; h++)
-      a[i][h] = (flags & SPR_GEMM_ACC_LOAD) ? _mm512_load_ps(acc + 16 * (2 * i + h)) : _mm512_setzero_ps();
+    for (int h = 0; h < CH; h++)
+      a[i][h] = (flags & SPR_GEMM_ACC_LOAD) ? _mm512_load_ps(acc + 16 * (CH * i + h)) : _mm512_setzero_ps();
   size_t k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    const __m512 w0 = _mm512_load_ps(wp + 16 * k), w1 = _mm512_load_ps(wp + 16 * k + 16);
-#pragma GCC unroll 6
-    for (int i = 0; i < R; i++) {
-      a[i][0] = _mm512_fmadd_ps(_mm512_set1_ps(xp[16 * k + i]), w0, a[i][0]);
-      a[i][1] = _mm512_fmadd_ps(_mm512_set1_ps(xp[16 * k + 16 + i]), w1, a[i][1]);
+  for (; k + (size_t)CH <= kc; k += (size_t)CH) {
+#pragma GCC unroll 2
+    for (int h = 0; h < CH; h++) {
+      const __m512 w = _mm512_load_ps(wp + 16 * (k + (size_t)h));
+      const float *x = xp + 16 * (k + (size_t)h);
+#pragma GCC unroll 16
+      for (int i = 0; i < R; i++) a[i][h] = _mm512_fmadd_ps(_mm512_set1_ps(x[i]), w, a[i][h]);
     }
   }
-  if (k < kc) {
-    const __m512 w0 = _mm512_load_ps(wp + 16 * k);
-#pragma GCC unroll 6
-    for (int i = 0; i < R; i++) a[i][0] = _mm512_fmadd_ps(_mm512_set1_ps(xp[16 * k + i]), w0, a[i][0]);
+  if (k < kc) { /* CH == 2, odd kc: the last k goes to chain 0 */
+    const __m512 w = _mm512_load_ps(wp + 16 * k);
+#pragma GCC unroll 16
+    for (int i = 0; i < R; i++) a[i][0] = _mm512_fmadd_ps(_mm512_set1_ps(xp[16 * k + (size_t)i]), w, a[i][0]);
   }
   if (!(flags & SPR_GEMM_FINAL)) {
-#pragma GCC unroll 6
+#pragma GCC unroll 16
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 2
-      for (int h = 0; h < 2; h++) _mm512_store_ps(acc + 16 * (2 * i + h), a[i][h]);
+      for (int h = 0; h < CH; h++) _mm512_store_ps(acc + 16 * (CH * i + h), a[i][h]);
     return;
   }
   const __mmask16 nm = mask16(nr);
   const __m512 b = bias != NULL ? _mm512_maskz_loadu_ps(nm, bias) : _mm512_setzero_ps();
-#pragma GCC unroll 6
-  for (int i = 0; i < R; i++) _mm512_mask_storeu_ps(c + i * ldc, nm, _mm512_add_ps(_mm512_add_ps(a[i][0], a[i][1]), b));
+#pragma GCC unroll 16
+  for (int i = 0; i < R; i++) {
+    const __m512 v = CH == 2 ? _mm512_add_ps(a[i][0], a[i][1]) : a[i][0];
+    _mm512_mask_storeu_ps(c + (size_t)i * ldc, nm, _mm512_add_ps(v, b));
+  }
 }
+
+#define ROWS_CASE(r, ch)                                        \
+  case r:                                                       \
+    gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, r, ch); \
+    return;
 
 void spr_f32_gemm_ukernel_16x16__avx512f(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags,
                                          size_t mr, size_t nr, const float *bias, float *c, size_t ldc) {
   switch (mr) {
-    case 1:
-      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 1);
-      return;
-    case 2:
-      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 2);
-      return;
-    case 3:
-      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 3);
-      return;
-    case 4:
-      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 4);
-      return;
-    case 5:
-      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 5);
-      return;
-    case 6:
-      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 6);
-      return;
+    ROWS_CASE(1, 2)
+    ROWS_CASE(2, 2)
+    ROWS_CASE(3, 2)
+    ROWS_CASE(4, 2)
+    ROWS_CASE(5, 2)
+    ROWS_CASE(6, 2)
+    ROWS_CASE(7, 1)
+    ROWS_CASE(8, 1)
+    ROWS_CASE(9, 1)
+    ROWS_CASE(10, 1)
+    ROWS_CASE(11, 1)
+    ROWS_CASE(12, 1)
+    ROWS_CASE(13, 1)
+    ROWS_CASE(14, 1)
+    ROWS_CASE(15, 1)
     default:
-      break;
-  }
-  if (mr <= 8) {
-    gemm_ymm(kc, xp, wp, acc, flags, mr, nr, bias, c, ldc);
-  } else {
-    gemm_zmm(kc, xp, wp, acc, flags, mr, nr, bias, c, ldc);
+      gemm_rows(kc, xp, wp, acc, flags, nr, bias, c, ldc, 16, 1);
+      return;
   }
 }
 

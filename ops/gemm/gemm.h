@@ -4,14 +4,18 @@
  * X f32 (row stride K), W f32 or f16 with row n holding K contiguous values
  * (PyTorch nn.Linear layout, zero-copy view of the model file).
  *
- * Why C^T tiles: W must not be repacked persistently and its rows are
- * K-contiguous, so the ukernel vectorizes along M. X is packed once per call
- * into panels [K][MR] (MR rows of X interleaved, zero-padded), W is packed per
- * call and per thread in small slices [KC][NR] (this also converts f16 and
- * zero-pads the N tail), and the ukernel computes an NR x MR tile of C^T as
- * NR broadcasts of W times MR-wide vectors of X. The finished tile is
- * transposed when stored into C. A W slice (KC x NR) stays in L1 while the
- * X panels of the current row chunk stream past it from L2.
+ * Packing: W must not be repacked persistently (zero-copy weights) and its
+ * rows are K-contiguous, so both operands are packed per call into scratch:
+ * X once per row chunk into panels [K][MR] (MR rows interleaved, zero
+ * padded), W per thread in small slices [KC][NR] (NR rows interleaved; this
+ * also converts f16 and zero-pads the N tail). A W slice stays in L1 while
+ * the chunk's X panels stream past it from L2; the next slice's W rows are
+ * prefetched meanwhile. The ukernel then computes an MR x NR tile of C from
+ * the two packed slices; which operand it vectorizes is its own choice
+ * (AVX-512: NR = 16 columns of W in one zmm, X broadcast by row, results in
+ * C's layout; AVX2/NEON/scalar: MR lanes of X, W broadcast, tile transposed
+ * through a small buffer when stored). Row tails cost what they use
+ * (AVX-512: R valid rows cost R FMAs per k).
  *
  * For M <= SPR_GEMV_MAX_M a GEMV ukernel vectorized along K streams W rows
  * directly (memory bound: one pass over W for all M rows).
@@ -35,14 +39,14 @@
 #define SPR_GEMM_ACC_LOAD 1u /* start from acc (else from zero) */
 #define SPR_GEMM_FINAL 2u    /* store the tile to C (+ bias); else store it back to acc */
 
-/* One NR x MR tile of C^T over kc values of K.
+/* One MR x NR tile of C over kc values of K.
  *   xp   [kc][MR]  packed X panel slice, 64-byte aligned
  *   wp   [kc][NR]  packed W slice, 64-byte aligned
  *   acc  NR*MR floats of partial sums between K blocks of the same tile
  *                  (layout private to the ukernel), 64-byte aligned; read
  *                  when ACC_LOAD, written when not FINAL
- *   FINAL: c[m*ldc + n] = tile[n][m] + bias[n] for m < mr, n < nr
- *          (bias may be NULL); mr <= MR, nr <= NR, both >= 1. */
+ *   FINAL: c[m*ldc + n] = sum_k xp[k][m] * wp[k][n] (+ acc) + bias[n]
+ *          for m < mr, n < nr (bias may be NULL); 1 <= mr <= MR, 1 <= nr <= NR. */
 typedef void (*spr_f32_gemm_ukernel_fn)(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags,
                                         size_t mr, size_t nr, const float *bias, float *c, size_t ldc);
 
