@@ -1,8 +1,9 @@
 /* ops/gemm/f32_gemm_avx2.c — AVX2+FMA GEMM/GEMV ukernels (see gemm.h for the contracts).
  *
- * GEMM tile: 16 (m, two ymm of a packed X panel) x 6 (n, broadcasts from the
- * packed W slice): 12 accumulators + 2 X vectors + 1 broadcast fit the 16
- * ymm registers; per k 2 loads + 6 broadcasts feed 12 FMAs. */
+ * GEMM tile: rows of the 16-row X panel in groups of 6 (x broadcast) x 16
+ * columns (two ymm of the packed W slice): 12 accumulators + 2 W vectors + 1
+ * broadcast fit the 16 ymm registers; per k 2 loads + 6 broadcasts feed 12
+ * FMAs, and rows land in C's layout. */
 #if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
 #error "this file needs -mavx2 -mfma -mf16c"
 #endif
@@ -40,49 +41,81 @@ static inline void tr8(__m256 r[8]) {
   for (int i = 0; i < 8; i++) r[i] = t[i];
 }
 
-static inline __attribute__((always_inline)) void gemm_tile(size_t kc, const float *xp, const float *wp, float *acc,
-                                                            unsigned flags, size_t mr, size_t nr, const float *bias,
-                                                            float *c, size_t ldc, const int halves) {
+/* R (<= 6) rows of the tile starting at panel row i0: acc row i = sum_k
+ * x[i0+i][k] * W[k][0..15] in two ymm; per k 2 W loads, R broadcasts of x,
+ * 2R FMAs; the result is already in C's layout. acc holds rows [16][16]. */
+static inline __attribute__((always_inline)) void rows6(size_t kc, const float *xp, const float *wp, float *acc,
+                                                        unsigned flags, size_t i0, size_t nr, const float *bias,
+                                                        float *c, size_t ldc, const int R) {
   __m256 a[6][2];
 #pragma GCC unroll 6
-  for (int r = 0; r < 6; r++)
-#pragma GCC unroll 6
-    for (int h = 0; h < halves; h++)
-      a[r][h] = (flags & SPR_GEMM_ACC_LOAD) ? _mm256_load_ps(acc + 16 * r + 8 * h) : _mm256_setzero_ps();
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++)
+      a[i][h] = (flags & SPR_GEMM_ACC_LOAD) ? _mm256_load_ps(acc + 16 * (i0 + (size_t)i) + 8 * h) : _mm256_setzero_ps();
   for (size_t k = 0; k < kc; k++) {
-    const __m256 x0 = _mm256_load_ps(xp + 16 * k);
-    const __m256 x1 = halves > 1 ? _mm256_load_ps(xp + 16 * k + 8) : x0;
-    const float *w = wp + 6 * k;
+    const __m256 w0 = _mm256_load_ps(wp + 16 * k), w1 = _mm256_load_ps(wp + 16 * k + 8);
+    const float *x = xp + 16 * k + i0;
 #pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
-      const __m256 b = _mm256_broadcast_ss(w + r);
-      a[r][0] = _mm256_fmadd_ps(x0, b, a[r][0]);
-      if (halves > 1) a[r][1] = _mm256_fmadd_ps(x1, b, a[r][1]);
+    for (int i = 0; i < R; i++) {
+      const __m256 b = _mm256_broadcast_ss(x + i);
+      a[i][0] = _mm256_fmadd_ps(b, w0, a[i][0]);
+      a[i][1] = _mm256_fmadd_ps(b, w1, a[i][1]);
     }
   }
   if (!(flags & SPR_GEMM_FINAL)) {
 #pragma GCC unroll 6
-    for (int r = 0; r < 6; r++)
-#pragma GCC unroll 6
-      for (int h = 0; h < halves; h++) _mm256_store_ps(acc + 16 * r + 8 * h, a[r][h]);
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++) _mm256_store_ps(acc + 16 * (i0 + (size_t)i) + 8 * h, a[i][h]);
     return;
   }
-  float t[6][16];
+  const size_t n0 = nr < 8 ? nr : 8, n1 = nr - n0;
+  const __m256i m0 = lanes(n0), m1 = lanes(n1);
+  const __m256 b0 = bias != NULL ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
+  const __m256 b1 = bias != NULL && n1 > 0 ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
 #pragma GCC unroll 6
-  for (int r = 0; r < 6; r++)
-#pragma GCC unroll 6
-    for (int h = 0; h < halves; h++) _mm256_storeu_ps(&t[r][8 * h], a[r][h]);
-  for (size_t i = 0; i < mr; i++)
-    for (size_t r = 0; r < nr; r++) c[i * ldc + r] = t[r][i] + (bias != NULL ? bias[r] : 0.0f);
+  for (int i = 0; i < R; i++) {
+    float *row = c + (i0 + (size_t)i) * ldc;
+    if (nr == 16) {
+      _mm256_storeu_ps(row, _mm256_add_ps(a[i][0], b0));
+      _mm256_storeu_ps(row + 8, _mm256_add_ps(a[i][1], b1));
+    } else {
+      _mm256_maskstore_ps(row, m0, _mm256_add_ps(a[i][0], b0));
+      if (n1 > 0) _mm256_maskstore_ps(row + 8, m1, _mm256_add_ps(a[i][1], b1));
+    }
+  }
 }
 
-void spr_f32_gemm_ukernel_16x6__avx2(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t mr,
-                                     size_t nr, const float *bias, float *c, size_t ldc) {
-  if (mr <= 8) {
-    gemm_tile(kc, xp, wp, acc, flags, mr, nr, bias, c, ldc, 1);
-  } else {
-    gemm_tile(kc, xp, wp, acc, flags, mr, nr, bias, c, ldc, 2);
+static inline void rows_any(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t i0,
+                            size_t r, size_t nr, const float *bias, float *c, size_t ldc) {
+  switch (r) {
+    case 1:
+      rows6(kc, xp, wp, acc, flags, i0, nr, bias, c, ldc, 1);
+      break;
+    case 2:
+      rows6(kc, xp, wp, acc, flags, i0, nr, bias, c, ldc, 2);
+      break;
+    case 3:
+      rows6(kc, xp, wp, acc, flags, i0, nr, bias, c, ldc, 3);
+      break;
+    case 4:
+      rows6(kc, xp, wp, acc, flags, i0, nr, bias, c, ldc, 4);
+      break;
+    case 5:
+      rows6(kc, xp, wp, acc, flags, i0, nr, bias, c, ldc, 5);
+      break;
+    default:
+      rows6(kc, xp, wp, acc, flags, i0, nr, bias, c, ldc, 6);
+      break;
   }
+}
+
+/* A 16-row panel runs as row groups of 6, 6 and 4 over the same W slice (L1). */
+void spr_f32_gemm_ukernel_16x16__avx2(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags,
+                                      size_t mr, size_t nr, const float *bias, float *c, size_t ldc) {
+  for (size_t i0 = 0; i0 < mr; i0 += 6)
+    rows_any(kc, xp, wp, acc, flags, i0, mr - i0 < 6 ? mr - i0 : 6, nr, bias, c, ldc);
 }
 
 /* ---- packing ------------------------------------------------------------------ */
@@ -127,12 +160,16 @@ void spr_f32_gemm_packx_ukernel_16__avx2(size_t k, size_t mr, const float *x, si
   pack8_f32(k, mr > 8 ? mr - 8 : 0, x + 8 * ldx, ldx, xp + 8, 16, 8);
 }
 
-void spr_f32_gemm_packw_ukernel_6__avx2(size_t kc, size_t nr, const void *w, size_t ldw, float *wp) {
-  pack8_f32(kc, nr, (const float *)w, ldw, wp, 6, 6);
+void spr_f32_gemm_packw_ukernel_16__avx2(size_t kc, size_t nr, const void *w, size_t ldw, float *wp) {
+  const float *s = (const float *)w;
+  pack8_f32(kc, nr < 8 ? nr : 8, s, ldw, wp, 16, 8);
+  pack8_f32(kc, nr > 8 ? nr - 8 : 0, s + 8 * ldw, ldw, wp + 8, 16, 8);
 }
 
-void spr_f16_gemm_packw_ukernel_6__avx2(size_t kc, size_t nr, const void *w, size_t ldw, float *wp) {
-  pack8_f16(kc, nr, (const uint16_t *)w, ldw, wp, 6, 6);
+void spr_f16_gemm_packw_ukernel_16__avx2(size_t kc, size_t nr, const void *w, size_t ldw, float *wp) {
+  const uint16_t *s = (const uint16_t *)w;
+  pack8_f16(kc, nr < 8 ? nr : 8, s, ldw, wp, 16, 8);
+  pack8_f16(kc, nr > 8 ? nr - 8 : 0, s + 8 * ldw, ldw, wp + 8, 16, 8);
 }
 
 /* ---- GEMV: 4 W rows x up to 2 X rows per pass, vectorized along k ---------------- */

@@ -132,8 +132,8 @@ static void test_gemm_ukernels(void **state) {
       continue;
     }
     const size_t mr = uk->mr, nr = uk->nr;
-    /* + 2*MR+3, 4*MR+6: partial panels of 3 and 6 rows (AVX-512 row-vectorized tails) */
-    const size_t ms[] = {1, mr - 1 ? mr - 1 : 2, mr, mr + 1, 3 * mr + 1, 23, 2 * mr + 3, 4 * mr + 6};
+    /* + partial last panels of 2, 3, 5 and 6 rows (the row-group tails of the x86 ukernels) */
+    const size_t ms[] = {1, mr - 1 ? mr - 1 : 2, mr, mr + 1, 3 * mr + 1, 23, mr + 2, 2 * mr + 3, mr + 5, 4 * mr + 6};
     const size_t ns[] = {1, nr - 1 ? nr - 1 : 2, nr, nr + 1, 3 * nr + 1, 19};
     const size_t ks[] = {1, 7, 16, 17, 49, 300, 529}; /* 300, 529: several K blocks */
     unsigned c = 0;
