@@ -1,8 +1,8 @@
 /* ops/gemm/f32_gemm_neon.c — NEON GEMM/GEMV ukernels, written with SIMDe (see gemm.h).
  *
- * GEMM tile: 8 (m, two q registers of a packed X panel) x 8 (n, two q
- * registers of the packed W slice used by lane): 16 accumulators, per k 4
- * loads and 16 FMAs by lane. */
+ * GEMM tile: 8 rows (lanes of two q registers of the packed X panel, used by
+ * lane) x 8 columns (two q registers of the packed W slice): 16
+ * accumulators, per k 4 loads and 16 FMAs by lane; rows land in C's layout. */
 #if !defined(__ARM_NEON) && !SPR_NEON_EMULATED
 #error "this file needs NEON (or SPR_NEON_EMULATED)"
 #endif
@@ -15,50 +15,64 @@
 #include "ops/common/fp16.h"
 #include "ops/gemm/gemm.h"
 
-#define FMA_LANE(a, x, w, l) simde_vfmaq_laneq_f32((a), (x), (w), (l))
+#define FMA_LANE(a, w, x, l) simde_vfmaq_laneq_f32((a), (w), (x), (l))
 
+/* Tile rows i (x lane i of the packed panel) x 8 columns (two q of the
+ * packed W slice): a[i][h] += w_h * x[i]; rows land in C's layout. acc
+ * holds rows [8][8] between K blocks. */
 void spr_f32_gemm_ukernel_8x8__neon(size_t kc, const float *xp, const float *wp, float *acc, unsigned flags, size_t mr,
                                     size_t nr, const float *bias, float *c, size_t ldc) {
   simde_float32x4_t a[8][2];
 #pragma GCC unroll 8
-  for (int r = 0; r < 8; r++)
-#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++)
+#pragma GCC unroll 2
     for (int h = 0; h < 2; h++)
-      a[r][h] = (flags & SPR_GEMM_ACC_LOAD) ? simde_vld1q_f32(acc + 8 * r + 4 * h) : simde_vdupq_n_f32(0.0f);
+      a[i][h] = (flags & SPR_GEMM_ACC_LOAD) ? simde_vld1q_f32(acc + 8 * i + 4 * h) : simde_vdupq_n_f32(0.0f);
   for (size_t k = 0; k < kc; k++) {
     const simde_float32x4_t x0 = simde_vld1q_f32(xp + 8 * k), x1 = simde_vld1q_f32(xp + 8 * k + 4);
     const simde_float32x4_t w0 = simde_vld1q_f32(wp + 8 * k), w1 = simde_vld1q_f32(wp + 8 * k + 4);
-    a[0][0] = FMA_LANE(a[0][0], x0, w0, 0);
-    a[0][1] = FMA_LANE(a[0][1], x1, w0, 0);
-    a[1][0] = FMA_LANE(a[1][0], x0, w0, 1);
-    a[1][1] = FMA_LANE(a[1][1], x1, w0, 1);
-    a[2][0] = FMA_LANE(a[2][0], x0, w0, 2);
-    a[2][1] = FMA_LANE(a[2][1], x1, w0, 2);
-    a[3][0] = FMA_LANE(a[3][0], x0, w0, 3);
-    a[3][1] = FMA_LANE(a[3][1], x1, w0, 3);
-    a[4][0] = FMA_LANE(a[4][0], x0, w1, 0);
-    a[4][1] = FMA_LANE(a[4][1], x1, w1, 0);
-    a[5][0] = FMA_LANE(a[5][0], x0, w1, 1);
-    a[5][1] = FMA_LANE(a[5][1], x1, w1, 1);
-    a[6][0] = FMA_LANE(a[6][0], x0, w1, 2);
-    a[6][1] = FMA_LANE(a[6][1], x1, w1, 2);
-    a[7][0] = FMA_LANE(a[7][0], x0, w1, 3);
-    a[7][1] = FMA_LANE(a[7][1], x1, w1, 3);
+    a[0][0] = FMA_LANE(a[0][0], w0, x0, 0);
+    a[0][1] = FMA_LANE(a[0][1], w1, x0, 0);
+    a[1][0] = FMA_LANE(a[1][0], w0, x0, 1);
+    a[1][1] = FMA_LANE(a[1][1], w1, x0, 1);
+    a[2][0] = FMA_LANE(a[2][0], w0, x0, 2);
+    a[2][1] = FMA_LANE(a[2][1], w1, x0, 2);
+    a[3][0] = FMA_LANE(a[3][0], w0, x0, 3);
+    a[3][1] = FMA_LANE(a[3][1], w1, x0, 3);
+    a[4][0] = FMA_LANE(a[4][0], w0, x1, 0);
+    a[4][1] = FMA_LANE(a[4][1], w1, x1, 0);
+    a[5][0] = FMA_LANE(a[5][0], w0, x1, 1);
+    a[5][1] = FMA_LANE(a[5][1], w1, x1, 1);
+    a[6][0] = FMA_LANE(a[6][0], w0, x1, 2);
+    a[6][1] = FMA_LANE(a[6][1], w1, x1, 2);
+    a[7][0] = FMA_LANE(a[7][0], w0, x1, 3);
+    a[7][1] = FMA_LANE(a[7][1], w1, x1, 3);
   }
   if (!(flags & SPR_GEMM_FINAL)) {
 #pragma GCC unroll 8
-    for (int r = 0; r < 8; r++)
-#pragma GCC unroll 8
-      for (int h = 0; h < 2; h++) simde_vst1q_f32(acc + 8 * r + 4 * h, a[r][h]);
+    for (int i = 0; i < 8; i++)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++) simde_vst1q_f32(acc + 8 * i + 4 * h, a[i][h]);
     return;
   }
-  float t[8][8];
+  float b[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  if (bias != NULL) memcpy(b, bias, nr * sizeof(float));
+  const simde_float32x4_t b0 = simde_vld1q_f32(b), b1 = simde_vld1q_f32(b + 4);
 #pragma GCC unroll 8
-  for (int r = 0; r < 8; r++)
-#pragma GCC unroll 8
-    for (int h = 0; h < 2; h++) simde_vst1q_f32(&t[r][4 * h], a[r][h]);
-  for (size_t i = 0; i < mr; i++)
-    for (size_t r = 0; r < nr; r++) c[i * ldc + r] = t[r][i] + (bias != NULL ? bias[r] : 0.0f);
+  for (int i = 0; i < 8; i++) {
+    if ((size_t)i >= mr) break;
+    float *row = c + (size_t)i * ldc;
+    const simde_float32x4_t v0 = simde_vaddq_f32(a[i][0], b0), v1 = simde_vaddq_f32(a[i][1], b1);
+    if (nr == 8) {
+      simde_vst1q_f32(row, v0);
+      simde_vst1q_f32(row + 4, v1);
+    } else {
+      float t[8];
+      simde_vst1q_f32(t, v0);
+      simde_vst1q_f32(t + 4, v1);
+      memcpy(row, t, nr * sizeof(float));
+    }
+  }
 }
 
 /* ---- packing (a strided copy; the ukernel dominates) -------------------------- */
