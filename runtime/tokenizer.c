@@ -4,10 +4,11 @@
  * and special ids and counts what the tables need (shared with
  * spr_tokenizer_bytes); fill() then builds the tables in caller memory.
  * Encoding lives in tokenizer_encode.c. */
+#include "runtime/tokenizer.h"
+
 #include <string.h>
 
 #include "runtime/error.h"
-#include "runtime/tokenizer.h"
 #include "runtime/unicode.h"
 #include "runtime/util.h"
 
@@ -101,9 +102,9 @@ static bool plan_layout(const struct meta *m, struct layout *L) {
   if (L->tok_cap == 0 || (m->kind == SPR_TOKENIZER_BPE && L->merge_cap == 0)) return false;
   size_t pos = 0, sz;
   const size_t n = m->n_vocab;
-#define ADD(field, count, elem)                                                              \
-  do {                                                                                        \
-    L->field = pos;                                                                           \
+#define ADD(field, count, elem)                                                                         \
+  do {                                                                                                  \
+    L->field = pos;                                                                                     \
     if (!spr_mul_ok((count), (elem), &sz) || !spr_add_ok(pos, spr_align_up(sz, 8), &pos)) return false; \
   } while (0)
   ADD(off, n, 4);
@@ -139,12 +140,12 @@ static enum spr_status get_num_array(const struct spr_gguf *g, const char *key, 
   *present = false;
   if (s == SPR_STATUS_NOT_FOUND) return SPR_STATUS_OK;
   if (s != SPR_STATUS_OK) return SPR_FAIL(s, "tokenizer: cannot read %s (%s)", key, spr_status_name(s));
-  const bool ok_type = kv->type == SPR_GGUF_ARRAY &&
-                       (kv->arr_type == SPR_GGUF_I32 || (allow_f32 && kv->arr_type == SPR_GGUF_F32));
+  const bool ok_type =
+      kv->type == SPR_GGUF_ARRAY && (kv->arr_type == SPR_GGUF_I32 || (allow_f32 && kv->arr_type == SPR_GGUF_F32));
   SPR_CHECK(ok_type, SPR_STATUS_BAD_KV_TYPE, "tokenizer: %s must be an array of %s", key,
             allow_f32 ? "f32 (or i32)" : "i32");
-  SPR_CHECK(kv->arr_n == n, SPR_STATUS_BAD_METADATA, "tokenizer: %s has %llu entries but the vocab has %u tokens",
-            key, (unsigned long long)kv->arr_n, n);
+  SPR_CHECK(kv->arr_n == n, SPR_STATUS_BAD_METADATA, "tokenizer: %s has %llu entries but the vocab has %u tokens", key,
+            (unsigned long long)kv->arr_n, n);
   *present = true;
   return SPR_STATUS_OK;
 }
@@ -165,8 +166,7 @@ static enum spr_status get_special_id(const struct spr_gguf *g, const char *key,
   return SPR_STATUS_OK;
 }
 
-static enum spr_status get_flag(const struct spr_gguf *g, const char *key, bool def, bool *out,
-                                struct spr_error *err) {
+static enum spr_status get_flag(const struct spr_gguf *g, const char *key, bool def, bool *out, struct spr_error *err) {
   const enum spr_status s = spr_gguf_get_bool(g, key, out);
   if (s == SPR_STATUS_NOT_FOUND) {
     *out = def;
@@ -204,7 +204,8 @@ static enum spr_status read_meta(const struct spr_gguf *g, struct meta *m, struc
               "tokenizer: gpt2 model without " KEY_PRE " (llama.cpp's 'default' pre-tokenizer) is not supported");
     SPR_CHECK(s == SPR_STATUS_OK, s, "tokenizer: " KEY_PRE " must be a string");
     bool known = false;
-    for (size_t i = 0; i < sizeof k_gpt2_pre / sizeof k_gpt2_pre[0]; i++) known = known || spr_gguf_str_eq(pre, k_gpt2_pre[i]);
+    for (size_t i = 0; i < sizeof k_gpt2_pre / sizeof k_gpt2_pre[0]; i++)
+      known = known || spr_gguf_str_eq(pre, k_gpt2_pre[i]);
     SPR_CHECK(known, SPR_STATUS_UNSUPPORTED,
               "tokenizer: pre-tokenizer '%.*s' is not supported (only the GPT-2 regex: gpt-2, phi-2, mpt, olmo)",
               (int)(pre.len > 40 ? 40 : pre.len), pre.ptr);
@@ -231,8 +232,8 @@ static enum spr_status read_meta(const struct spr_gguf *g, struct meta *m, struc
 
   if (m->kind == SPR_TOKENIZER_BPE) {
     SPR_TRY(get_string_array(g, KEY_MERGES, &m->merges, err));
-    SPR_CHECK(m->merges.arr_n <= (uint64_t)INT32_MAX / 2, SPR_STATUS_UNSUPPORTED,
-              "tokenizer: %llu merges are too many", (unsigned long long)m->merges.arr_n);
+    SPR_CHECK(m->merges.arr_n <= (uint64_t)INT32_MAX / 2, SPR_STATUS_UNSUPPORTED, "tokenizer: %llu merges are too many",
+              (unsigned long long)m->merges.arr_n);
     m->n_merges = (uint32_t)m->merges.arr_n;
   }
 
@@ -260,8 +261,12 @@ size_t spr_tokenizer_bytes(const struct spr_gguf *g) {
 
 /* ---- init ---------------------------------------------------------------------- */
 
-static bool is_hex(uint8_t c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-static uint8_t hex_val(uint8_t c) { return (uint8_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10); }
+static bool is_hex(uint8_t c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+static uint8_t hex_val(uint8_t c) {
+  return (uint8_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+}
 
 /* True when s is "<0xHH>"; *b receives the byte. */
 static bool parse_byte_token(const uint8_t *s, size_t n, uint8_t *b) {
@@ -375,8 +380,7 @@ static enum spr_status fill(struct spr_tokenizer *t, uint8_t *mem, const struct 
       }
       const uint32_t j = hash[h] - 1;
       SPR_CHECK(!(len[j] == s.len && memcmp(g->base + off[j], s.ptr, s.len) == 0), SPR_STATUS_DUPLICATE,
-                "tokenizer: tokens %u and %u have the same text '%.*s'", j, i, (int)(s.len > 40 ? 40 : s.len),
-                s.ptr);
+                "tokenizer: tokens %u and %u have the same text '%.*s'", j, i, (int)(s.len > 40 ? 40 : s.len), s.ptr);
     }
   }
 
@@ -448,8 +452,7 @@ enum spr_status spr_tokenizer_init(struct spr_tokenizer *t, void *mem, size_t by
   SPR_CHECK(mem != NULL || L.total == 0, SPR_STATUS_INVALID_ARGUMENT, "tokenizer: NULL memory");
   SPR_CHECK(((uintptr_t)mem & (SPR_TOKENIZER_ALIGN - 1)) == 0, SPR_STATUS_MISALIGNED,
             "tokenizer: memory must be %u-byte aligned", SPR_TOKENIZER_ALIGN);
-  SPR_CHECK(bytes >= L.total, SPR_STATUS_INVALID_ARGUMENT, "tokenizer: %zu bytes given, %zu needed", bytes,
-            L.total);
+  SPR_CHECK(bytes >= L.total, SPR_STATUS_INVALID_ARGUMENT, "tokenizer: %zu bytes given, %zu needed", bytes, L.total);
   const enum spr_status s = fill(t, (uint8_t *)mem, &m, &L, g, err);
   if (s != SPR_STATUS_OK) memset(t, 0, sizeof *t);
   return s;
@@ -457,13 +460,27 @@ enum spr_status spr_tokenizer_init(struct spr_tokenizer *t, void *mem, size_t by
 
 /* ---- accessors ------------------------------------------------------------------ */
 
-uint32_t spr_tokenizer_n_vocab(const struct spr_tokenizer *t) { return t->n_vocab; }
-int32_t spr_tokenizer_bos(const struct spr_tokenizer *t) { return t->bos; }
-int32_t spr_tokenizer_eos(const struct spr_tokenizer *t) { return t->eos; }
-int32_t spr_tokenizer_unk(const struct spr_tokenizer *t) { return t->unk; }
-int32_t spr_tokenizer_pad(const struct spr_tokenizer *t) { return t->pad; }
-bool spr_tokenizer_add_bos_default(const struct spr_tokenizer *t) { return t->add_bos; }
-enum spr_tokenizer_kind spr_tokenizer_kind(const struct spr_tokenizer *t) { return t->kind; }
+uint32_t spr_tokenizer_n_vocab(const struct spr_tokenizer *t) {
+  return t->n_vocab;
+}
+int32_t spr_tokenizer_bos(const struct spr_tokenizer *t) {
+  return t->bos;
+}
+int32_t spr_tokenizer_eos(const struct spr_tokenizer *t) {
+  return t->eos;
+}
+int32_t spr_tokenizer_unk(const struct spr_tokenizer *t) {
+  return t->unk;
+}
+int32_t spr_tokenizer_pad(const struct spr_tokenizer *t) {
+  return t->pad;
+}
+bool spr_tokenizer_add_bos_default(const struct spr_tokenizer *t) {
+  return t->add_bos;
+}
+enum spr_tokenizer_kind spr_tokenizer_kind(const struct spr_tokenizer *t) {
+  return t->kind;
+}
 
 static bool id_ok(const struct spr_tokenizer *t, int32_t id) {
   return t != NULL && t->n_vocab > 0 && id >= 0 && (uint32_t)id < t->n_vocab;
@@ -558,8 +575,8 @@ enum spr_status spr_tokenizer_piece(const struct spr_tokenizer *t, int32_t id, c
   return SPR_STATUS_OK;
 }
 
-enum spr_status spr_tokenizer_decode(const struct spr_tokenizer *t, const int32_t *tokens, size_t n_tokens,
-                                     char *buf, size_t len, size_t *n) {
+enum spr_status spr_tokenizer_decode(const struct spr_tokenizer *t, const int32_t *tokens, size_t n_tokens, char *buf,
+                                     size_t len, size_t *n) {
   if (t == NULL || t->n_vocab == 0 || n == NULL || (tokens == NULL && n_tokens > 0) || (buf == NULL && len > 0))
     return SPR_STATUS_INVALID_ARGUMENT;
   for (size_t i = 0; i < n_tokens; i++) {

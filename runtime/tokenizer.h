@@ -91,8 +91,8 @@
 extern "C" {
 #endif
 
-#define SPR_TOKEN_NONE (-1)     /* "no such token" (e.g. a model without unk) */
-#define SPR_TOKENIZER_ALIGN 8u  /* alignment of the init memory and of work */
+#define SPR_TOKEN_NONE (-1)    /* "no such token" (e.g. a model without unk) */
+#define SPR_TOKENIZER_ALIGN 8u /* alignment of the init memory and of work */
 /* Longest text encode accepts (bytes); longer input is INVALID_ARGUMENT. */
 #define SPR_TOKENIZER_MAX_TEXT ((size_t)1 << 28)
 
@@ -123,28 +123,28 @@ enum spr_tokenize_flags {
  * accessors). Pointers refer to the init memory and to the GGUF blob. */
 struct spr_tokenizer {
   enum spr_tokenizer_kind kind;
-  const uint8_t *base;  /* the GGUF blob; token i's text is base + tok_off[i] */
+  const uint8_t *base; /* the GGUF blob; token i's text is base + tok_off[i] */
   uint32_t n_vocab;
-  uint32_t n_merges;    /* BPE: merge ranks indexed (0 for SPM) */
-  uint32_t n_special;   /* entries in special[] */
-  uint32_t n_user_defined; /* user-defined tokens among special[] */
+  uint32_t n_merges;          /* BPE: merge ranks indexed (0 for SPM) */
+  uint32_t n_special;         /* entries in special[] */
+  uint32_t n_user_defined;    /* user-defined tokens among special[] */
   int32_t bos, eos, unk, pad; /* SPR_TOKEN_NONE when absent */
   bool add_bos, add_eos, add_space_prefix;
-  uint32_t max_token_len;  /* longest token text (bytes) */
-  uint32_t max_merge_len;  /* BPE: longest merge string "l r" (bytes) */
-  uint32_t tok_mask;       /* tok_hash has tok_mask + 1 slots (power of two) */
-  uint32_t merge_mask;     /* merge_hash has merge_mask + 1 slots (0 slots if SPM) */
-  const uint32_t *tok_off;   /* [n_vocab] offset of the text from base */
-  const uint32_t *tok_len;   /* [n_vocab] text length in bytes */
-  const uint8_t *tok_type;   /* [n_vocab] enum spr_token_type */
-  const float *score;        /* [n_vocab] SPM merge scores (NULL for BPE) */
-  const uint32_t *tok_hash;  /* [tok_mask+1] id + 1, 0 = empty slot */
-  const uint32_t *merge_off; /* [n_merges] offset of merge string i (rank i) from base */
-  const uint32_t *merge_len; /* [n_merges] its length */
-  const uint32_t *merge_hash;/* [merge_mask+1] rank + 1, 0 = empty slot */
-  const int32_t *special;    /* [n_special] control/unknown/user-defined ids, longest text first */
-  const int32_t *byte_tok;   /* [256] SPM byte fallback for each byte (<0xXX>, else the 1-byte
-                                token, else unk, else SPR_TOKEN_NONE); BPE: the 1-byte token */
+  uint32_t max_token_len;     /* longest token text (bytes) */
+  uint32_t max_merge_len;     /* BPE: longest merge string "l r" (bytes) */
+  uint32_t tok_mask;          /* tok_hash has tok_mask + 1 slots (power of two) */
+  uint32_t merge_mask;        /* merge_hash has merge_mask + 1 slots (0 slots if SPM) */
+  const uint32_t *tok_off;    /* [n_vocab] offset of the text from base */
+  const uint32_t *tok_len;    /* [n_vocab] text length in bytes */
+  const uint8_t *tok_type;    /* [n_vocab] enum spr_token_type */
+  const float *score;         /* [n_vocab] SPM merge scores (NULL for BPE) */
+  const uint32_t *tok_hash;   /* [tok_mask+1] id + 1, 0 = empty slot */
+  const uint32_t *merge_off;  /* [n_merges] offset of merge string i (rank i) from base */
+  const uint32_t *merge_len;  /* [n_merges] its length */
+  const uint32_t *merge_hash; /* [merge_mask+1] rank + 1, 0 = empty slot */
+  const int32_t *special;     /* [n_special] control/unknown/user-defined ids, longest text first */
+  const int32_t *byte_tok;    /* [256] SPM byte fallback for each byte (<0xXX>, else the 1-byte
+                                 token, else unk, else SPR_TOKEN_NONE); BPE: the 1-byte token */
 };
 
 /* Bytes of init memory the tokenizer of g needs; 0 when the metadata is too
@@ -175,7 +175,8 @@ size_t spr_tokenizer_work_bytes(const struct spr_tokenizer *t, size_t text_len);
  *   MISALIGNED        work not 8-byte aligned
  *   UNSUPPORTED       add_bos with no bos token
  *   BAD_INPUT         SPM: a byte needs the fallback but the vocab has no
- *                     byte token for it and no unk token */
+ *                     byte token for it and no unk token (cannot happen with
+ *                     llama.cpp's default unk id 0; llama.cpp throws here) */
 enum spr_status spr_tokenizer_encode(const struct spr_tokenizer *t, const char *text, size_t len, bool add_bos,
                                      int32_t *tokens, size_t max_tokens, size_t *n_tokens, void *work,
                                      size_t work_bytes);
@@ -196,12 +197,15 @@ enum spr_status spr_tokenizer_piece(const struct spr_tokenizer *t, int32_t id, c
 
 /* Concatenated pieces of tokens[0..n_tokens); for SPM with add_space_prefix,
  * the first non-empty piece loses one leading ' ' (the prefix encode added),
- * so decode(encode(s)) == s for every s a vocab can represent. Writes *n
+ * so decode(encode(s)) == s for every valid UTF-8 s a vocab can represent
+ * (SPM, as llama.cpp, groups an invalid lead byte with the next bytes of the
+ * ESCAPED text, so a following space can come back as raw U+2581 bytes;
+ * BPE reads invalid bytes as U+FFFD). Writes *n
  * bytes (no NUL). INVALID_ARGUMENT for any id out of range (nothing
  * written); CAPACITY with *n = bytes needed when len is too small (buf
  * contents then unspecified). */
-enum spr_status spr_tokenizer_decode(const struct spr_tokenizer *t, const int32_t *tokens, size_t n_tokens,
-                                     char *buf, size_t len, size_t *n);
+enum spr_status spr_tokenizer_decode(const struct spr_tokenizer *t, const int32_t *tokens, size_t n_tokens, char *buf,
+                                     size_t len, size_t *n);
 
 /* The raw vocab text of a token (zero-copy into the blob, not
  * NUL-terminated) and its type. INVALID_ARGUMENT for an id out of range. */

@@ -59,8 +59,8 @@ static bool plan_work(const struct spr_tokenizer *t, size_t len, struct work_lay
   const size_t n_frag = t->n_special > 0 ? 2 * len + 1 : 0;
   const size_t n_sym = spm ? len + 1 : 3 * len;
 #define ADD(field, count, elem)                                                                         \
-  do {                                                                                                   \
-    w->field = pos;                                                                                      \
+  do {                                                                                                  \
+    w->field = pos;                                                                                     \
     if (!spr_mul_ok((count), (elem), &sz) || !spr_add_ok(pos, spr_align_up(sz, 8), &pos)) return false; \
   } while (0)
   ADD(frag, n_frag, sizeof(struct frag));
@@ -284,10 +284,10 @@ static inline int cls_at(const uint32_t *cp, size_t n, size_t pos) {
  * Calls bpe_word for each match, in order. */
 static void gpt2_split(struct bpe_ctx *c, const uint32_t *cp, size_t n) {
   size_t start = 0, pos = 0;
-#define EMIT(end)                                                  \
-  do {                                                             \
-    if ((end) > start) bpe_word(c, cp + start, (end) - start);     \
-    start = pos = (end);                                           \
+#define EMIT(end)                                            \
+  do {                                                       \
+    if ((end) > start) bpe_word(c, cp + start, (end)-start); \
+    start = pos = (end);                                     \
   } while (0)
   while (pos < n) {
     const uint32_t ch = cp[pos];
@@ -431,8 +431,8 @@ enum spr_status spr_tokenizer_encode_ex(const struct spr_tokenizer *t, const cha
         continue;
       }
       if (t->kind == SPR_TOKENIZER_SPM) {
-        const enum spr_status st = spm_fragment(t, s + f[i].off, f[i].len, t->add_space_prefix && prev_special,
-                                                wb + w.a, sym, heap, &o);
+        const enum spr_status st =
+            spm_fragment(t, s + f[i].off, f[i].len, t->add_space_prefix && prev_special, wb + w.a, sym, heap, &o);
         if (st != SPR_STATUS_OK) return st;
       } else {
         bpe_fragment(&bc, s + f[i].off, f[i].len, (uint32_t *)(void *)(wb + w.a));
@@ -448,6 +448,6 @@ enum spr_status spr_tokenizer_encode_ex(const struct spr_tokenizer *t, const cha
 enum spr_status spr_tokenizer_encode(const struct spr_tokenizer *t, const char *text, size_t len, bool add_bos,
                                      int32_t *tokens, size_t max_tokens, size_t *n_tokens, void *work,
                                      size_t work_bytes) {
-  return spr_tokenizer_encode_ex(t, text, len, add_bos ? SPR_TOKENIZE_ADD_BOS : 0u, tokens, max_tokens, n_tokens,
-                                 work, work_bytes);
+  return spr_tokenizer_encode_ex(t, text, len, add_bos ? SPR_TOKENIZE_ADD_BOS : 0u, tokens, max_tokens, n_tokens, work,
+                                 work_bytes);
 }

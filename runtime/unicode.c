@@ -17,7 +17,9 @@ enum spr_unicode_class spr_unicode_class(uint32_t cp) {
   return (enum spr_unicode_class)(spr_unicode_class_runs[lo] & 3u);
 }
 
-static inline int is_cont(uint8_t b) { return (b & 0xC0u) == 0x80u; }
+static inline int is_cont(uint8_t b) {
+  return (b & 0xC0u) == 0x80u;
+}
 
 uint32_t spr_utf8_decode(const uint8_t *s, size_t n, size_t *adv) {
   const uint8_t b0 = s[0];
