@@ -72,6 +72,8 @@
  *   - Decode does not apply llama.cpp's clean_up_tokenization_spaces (gpt2),
  *     so decode(encode(s)) == s; it also strips the SPM space prefix after a
  *     leading BOS (llama.cpp keeps it there).
+ *   - SPM: a byte with neither a <0xXX> nor a 1-byte token becomes unk
+ *     (llama.cpp throws).
  *   - BPE: a 4-byte UTF-8 form above U+10FFFF becomes U+FFFD per byte
  *     (llama.cpp throws on it). A BPE token character that is not a GPT-2
  *     byte image decodes to its own UTF-8 (llama.cpp writes "[UNK_BYTE_..]").
@@ -156,9 +158,10 @@ size_t spr_tokenizer_bytes(const struct spr_gguf *g);
 enum spr_status spr_tokenizer_init(struct spr_tokenizer *t, void *mem, size_t bytes, const struct spr_gguf *g,
                                    struct spr_error *err);
 
-/* Scratch bytes encode needs for any text of text_len bytes (SPM ~40 bytes
- * per input byte, BPE ~100; plus 16 per byte when the vocab has special
- * tokens that can split the text). 0 when text_len > SPR_TOKENIZER_MAX_TEXT. */
+/* Scratch bytes encode needs for any text of text_len bytes: per input byte
+ * about 35 (SPM) or 106 (BPE: an invalid byte can become 3 symbols), plus 32
+ * when the vocab has control/unknown/user-defined tokens (text fragments).
+ * 0 when text_len is 0 (work may then be NULL) or > SPR_TOKENIZER_MAX_TEXT. */
 size_t spr_tokenizer_work_bytes(const struct spr_tokenizer *t, size_t text_len);
 
 /* Tokenizes text[0..len) (any bytes; invalid UTF-8 never fails: SPM falls

@@ -236,7 +236,7 @@ struct vocab {
   int32_t bos, eos, unk;   /* < 0: key omitted */
   uint32_t n_scores_delta; /* scores array length = n + delta (mismatch tests) */
   const char *pre;
-  const char *merges[16];
+  const char *merges[40];
   uint32_t n_merges;
 };
 
@@ -947,11 +947,40 @@ static size_t naive_bpe_word(const struct strtab *vocab, const struct strtab *me
     memmove(sn + best + 1, sn + best + 2, (ns - best - 2) * sizeof sn[0]);
     ns--;
   }
+  size_t n_out = 0;
   for (size_t i = 0; i < ns; i++) {
-    out[i] = strtab_find(vocab, map + off[i], sn[i]);
-    assert_true(out[i] >= 0); /* GPT-2 merges always produce tokens */
+    const int32_t id = strtab_find(vocab, map + off[i], sn[i]);
+    if (id >= 0) {
+      out[n_out++] = id;
+      continue;
+    }
+    for (size_t j = 0; j < sn[i]; j++) { /* llama.cpp: each byte of the mapped text as a 1-byte token */
+      const int32_t b = strtab_find(vocab, map + off[i] + j, 1);
+      if (b >= 0) out[n_out++] = b;
+    }
   }
-  return ns;
+  return n_out;
+}
+
+/* Random one-word inputs (optional leading space + a run from one set) against the oracle. */
+static void bpe_vs_naive(struct tk *k, const char *const *sets, int n_sets, int trials, uint64_t rng) {
+  struct strtab vocab, merges;
+  strtab_build(&vocab, &k->g, "tokenizer.ggml.tokens");
+  strtab_build(&merges, &k->g, "tokenizer.ggml.merges");
+  for (int trial = 0; trial < trials; trial++) {
+    const char *set = sets[trial % n_sets];
+    const size_t set_n = strlen(set);
+    char s[300];
+    size_t n = 0;
+    if (spr_test_rng_next(&rng) & 1) s[n++] = ' ';
+    const size_t len = 1 + spr_test_rng_next(&rng) % (trial < trials * 5 / 6 ? 12 : 200);
+    for (size_t i = 0; i < len; i++) s[n++] = set[spr_test_rng_next(&rng) % set_n];
+    int32_t want[600];
+    const size_t n_want = naive_bpe_word(&vocab, &merges, s, n, want);
+    expect_ids(&k->t, s, n, 0, want, n_want);
+  }
+  strtab_free(&vocab);
+  strtab_free(&merges);
 }
 
 static void test_gpt2_vs_naive(void **state) {
@@ -963,31 +992,101 @@ static void test_gpt2_vs_naive(void **state) {
   if (blob == NULL) skip();
   struct tk k;
   assert_int_equal(tk_open(&k, blob, size, NULL), SPR_STATUS_OK);
-  struct strtab vocab, merges;
-  strtab_build(&vocab, &k.g, "tokenizer.ggml.tokens");
-  strtab_build(&merges, &k.g, "tokenizer.ggml.merges");
-  uint64_t rng = 7;
-  /* " " + letters is one pre-tokenized word (' ?\p{L}+'); so are runs of digits and of punctuation */
+  /* " " + letters is one pre-tokenized word (' ?\p{L}+'); so are runs of digits and of punctuation
+   * (no apostrophe: "'s" etc. would split) */
   static const char *const sets[] = {"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789",
                                      "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~"};
-  for (int trial = 0; trial < 600; trial++) {
-    const char *set = sets[trial % 3];
-    const size_t set_n = strlen(set);
-    char s[300];
-    size_t n = 0;
-    if (spr_test_rng_next(&rng) & 1) s[n++] = ' ';
-    const size_t len = 1 + spr_test_rng_next(&rng) % (trial < 500 ? 12 : 200);
-    for (size_t i = 0; i < len; i++) s[n++] = set[spr_test_rng_next(&rng) % set_n];
-    if (trial % 3 == 2) { /* keep "'s" etc. out of the punctuation run */
-      for (size_t i = 0; i < n; i++)
-        if (s[i] == '\'') s[i] = '"';
-    }
-    int32_t want[600];
-    const size_t n_want = naive_bpe_word(&vocab, &merges, s, n, want);
-    expect_ids(&k.t, s, n, 0, want, n_want);
+  bpe_vs_naive(&k, sets, 3, 600, 7);
+  tk_close(&k);
+}
+
+/* A small byte-level BPE vocab: the 256 byte characters, a few merges (some whose result is not a
+ * token, which falls back to 1-byte tokens of the mapped text as llama.cpp), and a control token. */
+#define G "\xc4\xa0" /* Ġ = mapped ' ' */
+static void v_bpe(struct vocab *v) {
+  memset(v, 0, sizeof *v);
+  v->model = "gpt2";
+  v->pre = "gpt-2";
+  for (int b = 0; b < 256; b++) {
+    const size_t l = spr_utf8_encode(spr_gpt2_byte_to_cp((uint8_t)b), (uint8_t *)v->bytes_names[b]);
+    v->bytes_names[b][l] = 0;
+    v_add(v, v->bytes_names[b], 0, SPR_TOKEN_TYPE_NORMAL);
   }
-  strtab_free(&vocab);
-  strtab_free(&merges);
+  static const char *const merged[] = {"he",    "ll", "hell",    "hello", G "t", G "th", G "the", "or", G "w",
+                                       G "wor", "ld", G "world", "12",    "123", "..",   G "..",  "lo", "el"};
+  for (size_t i = 0; i < sizeof merged / sizeof merged[0]; i++) v_add(v, merged[i], 0, SPR_TOKEN_TYPE_NORMAL);
+  v_add(v, "<|endoftext|>", 0, SPR_TOKEN_TYPE_CONTROL);
+  v->bos = v->eos = (int32_t)v->n - 1;
+  v->unk = -1;
+  static const char *const merges[] = {"h e",
+                                       "l l",
+                                       "he ll",
+                                       "hell o",
+                                       G " t",
+                                       G "t h",
+                                       G "th e",
+                                       "o r",
+                                       G " w",
+                                       G "w or",
+                                       "l d",
+                                       G "wor ld",
+                                       "1 2",
+                                       "12 3",
+                                       ". .",
+                                       G " ..",
+                                       "x y" /* xy: not a token */,
+                                       G " x" /* Ġx: not a token */,
+                                       "l o",
+                                       "e l",
+                                       "h e" /* repeated: keeps rank 0 */,
+                                       "bad" /* no separator */};
+  for (size_t i = 0; i < sizeof merges / sizeof merges[0]; i++) v->merges[v->n_merges++] = merges[i];
+  v->flags = OMIT_SCORES;
+}
+
+static void test_bpe_synthetic(void **state) {
+  (void)state;
+  struct vocab v;
+  v_bpe(&v);
+  struct tk k;
+  v_open(&k, &v);
+  const struct spr_tokenizer *t = &k.t;
+  assert_int_equal(spr_tokenizer_kind(t), SPR_TOKENIZER_BPE);
+  assert_false(spr_tokenizer_add_bos_default(t));
+  assert_int_equal(spr_tokenizer_unk(t), SPR_TOKEN_NONE);
+  /* "hello world": "hello" ' world'; ranks: h e < l l < he ll < hell o */
+  const int32_t hw[] = {id_of(t, "hello"), id_of(t, G "world")};
+  expect_ids(t, "hello world", 11, 0, hw, 2);
+  /* "hel": he (rank 0) beats el (rank 19) -> he l */
+  const int32_t hel[] = {id_of(t, "he"), 'l'}; /* token i < 256 is the character of byte i */
+  expect_ids(t, "hel", 3, 0, hel, 2);
+  /* "xy" merges into a non-token: falls back to 1-byte tokens x, y */
+  const int32_t xy[] = {'x', 'y'};
+  expect_ids(t, "xy", 2, 0, xy, 2);
+  /* " x" merges into "Ġx" (not a token): the 2-byte Ġ has no 1-byte token and is dropped */
+  const int32_t sx[] = {'x'};
+  expect_ids(t, " x", 2, 0, sx, 1);
+  /* pre-tokenizer: "'s" "123" " .." "  \n" (a final whitespace run stays whole) */
+  const int32_t c[] = {'\'', 's', id_of(t, "123"), id_of(t, G ".."), ' ', ' ', '\n'};
+  expect_ids(t, "'s123 ..  \n", 11, 0, c, 7);
+  /* "a  b": "a", " " (\s+(?!\S) leaves one space), " b" */
+  const int32_t ab[] = {'a', ' ', ' ', 'b'};
+  expect_ids(t, "a  b", 4, 0, ab, 4);
+  /* control token only with PARSE_SPECIAL; its piece is empty */
+  const int32_t eot[] = {id_of(t, "hello"), (int32_t)v.n - 1, id_of(t, "he")};
+  expect_ids(t, "hello<|endoftext|>he", 20, SPR_TOKENIZE_PARSE_SPECIAL, eot, 3);
+  /* round trips of valid UTF-8 */
+  static const char *const rt[] = {"",
+                                   " ",
+                                   "hello world",
+                                   "  \n\n y",
+                                   "\xc3\xa9t\xc3\xa9 \xe4\xb8\xad\xf0\x9f\x98\x80",
+                                   "it's 123..45",
+                                   "\t\r\n",
+                                   "<|endoftext|>"};
+  for (size_t i = 0; i < sizeof rt / sizeof rt[0]; i++) expect_roundtrip(t, rt[i], strlen(rt[i]));
+  static const char *const sets[] = {"helowrdtxy", "0123", ".!?"};
+  bpe_vs_naive(&k, sets, 3, 600, 11);
   tk_close(&k);
 }
 
@@ -1067,6 +1166,78 @@ static void test_gpt2_random(void **state) {
   assert_int_equal(dn, 0);
   free(s);
   tk_close(&k);
+}
+
+/* ---- mutated metadata: init either fails cleanly or yields a working tokenizer ---------- */
+
+static int g_fuzz_parsed, g_fuzz_inited;
+
+static void fuzz_one(const uint8_t *base, size_t size, uint64_t *rng) {
+  uint8_t *b = malloc(size);
+  memcpy(b, base, size);
+  const int n_mut = 1 + (int)(spr_test_rng_next(rng) % 3);
+  for (int m = 0; m < n_mut; m++) {
+    const size_t at = 24 + (size_t)(spr_test_rng_next(rng) % (size - 24));
+    const uint64_t r = spr_test_rng_next(rng);
+    b[at] = (r & 1) ? (uint8_t)(r >> 8) : (uint8_t)(b[at] ^ (1u << ((r >> 8) & 7)));
+  }
+  struct spr_gguf g;
+  if (spr_gguf_parse(b, size, &g, NULL) == SPR_STATUS_OK) {
+    g_fuzz_parsed++;
+    const size_t bytes = spr_tokenizer_bytes(&g);
+    void *mem = malloc(bytes > 0 ? bytes : 1);
+    struct spr_tokenizer t;
+    struct spr_error err = {0};
+    const enum spr_status st = spr_tokenizer_init(&t, mem, bytes, &g, &err);
+    if (st == SPR_STATUS_OK) {
+      g_fuzz_inited++;
+      assert_true(bytes > 0);
+      for (int k = 0; k < 3; k++) {
+        char text[48];
+        const size_t n = spr_test_rng_next(rng) % sizeof text;
+        for (size_t i = 0; i < n; i++) text[i] = (char)(spr_test_rng_next(rng) & 0xFF);
+        int32_t *ids;
+        size_t n_ids;
+        const enum spr_status es = enc(&t, text, n, SPR_TOKENIZE_PARSE_SPECIAL, &ids, &n_ids);
+        assert_true(es == SPR_STATUS_OK || es == SPR_STATUS_BAD_INPUT);
+        if (es == SPR_STATUS_OK) {
+          size_t dn;
+          free(dec(&t, ids, n_ids, &dn));
+        }
+        free(ids);
+      }
+      char piece[64];
+      size_t pn;
+      for (int32_t id = 0; id < (int32_t)spr_tokenizer_n_vocab(&t); id += 7) {
+        const enum spr_status ps = spr_tokenizer_piece(&t, id, piece, sizeof piece, &pn);
+        assert_true(ps == SPR_STATUS_OK || ps == SPR_STATUS_CAPACITY);
+      }
+    } else {
+      assert_true(err.msg[0] != 0);
+      assert_int_equal(err.status, st);
+    }
+    free(mem);
+  }
+  free(b);
+}
+
+static void test_fuzz_metadata(void **state) {
+  (void)state;
+  struct vocab v;
+  size_t size_spm, size_bpe;
+  v_spm(&v, 0);
+  uint8_t *spm = v_build(&v, &size_spm);
+  v_bpe(&v);
+  uint8_t *bpe = v_build(&v, &size_bpe);
+  uint64_t rng = 2024;
+  for (int i = 0; i < 1500; i++) {
+    fuzz_one(spm, size_spm, &rng);
+    fuzz_one(bpe, size_bpe, &rng);
+  }
+  fprintf(stderr, "3000 mutated files: %d parse, %d init\n", g_fuzz_parsed, g_fuzz_inited);
+  assert_true(g_fuzz_inited > 100);
+  free(spm);
+  free(bpe);
 }
 
 /* ---- timing ------------------------------------------------------------------ */
@@ -1201,6 +1372,8 @@ int main(void) {
       cmocka_unit_test(test_metadata_errors),
       cmocka_unit_test(test_conformance_spm),
       cmocka_unit_test(test_conformance_gpt2),
+      cmocka_unit_test(test_bpe_synthetic),
+      cmocka_unit_test(test_fuzz_metadata),
       cmocka_unit_test(test_gpt2_vs_naive),
       cmocka_unit_test(test_gpt2_random),
       cmocka_unit_test(test_timing_spm),
