@@ -71,7 +71,9 @@
  *     are not applied: types come only from tokenizer.ggml.token_type.
  *   - Decode does not apply llama.cpp's clean_up_tokenization_spaces (gpt2),
  *     so decode(encode(s)) == s; it also strips the SPM space prefix after a
- *     leading BOS (llama.cpp keeps it there).
+ *     leading BOS (llama.cpp keeps it there), and never strips for gpt2
+ *     (llama.cpp does when a gpt2 file sets add_space_prefix, which its BPE
+ *     encoder ignores).
  *   - SPM: a byte with neither a <0xXX> nor a 1-byte token becomes unk
  *     (llama.cpp throws).
  *   - BPE: a 4-byte UTF-8 form above U+10FFFF becomes U+FFFD per byte
