@@ -20,8 +20,15 @@
 #include "platform/threads.h"
 #include "sparrow/types.h"
 
+/* Values that change from run to run of the same graph (LLM steps). */
+struct spr_run_state {
+  int32_t n_past;   /* tokens already in the KV cache before this step */
+  int32_t n_tokens; /* rows of the SPR_TENSOR_DYN_ROWS tensors in this step */
+};
+
 struct spr_exec {
   struct spr_tensor *tensors; /* data pointers resolved */
+  const struct spr_run_state *run;
   struct spr_pool *pool;      /* NULL: serial */
   int n_threads;
   uint8_t *scratch;           /* node->ws_bytes usable, SPR_ARENA_ALIGN aligned */
@@ -55,6 +62,10 @@ extern const struct spr_op_def spr_op_concat_rows_def;/* ops/eltwise */
 extern const struct spr_op_def spr_op_mean_rows_def;  /* ops/eltwise */
 extern const struct spr_op_def spr_op_scale_def;      /* ops/eltwise */
 extern const struct spr_op_def spr_op_attention_def;  /* ops/attention */
+extern const struct spr_op_def spr_op_get_rows_def;   /* ops/llm */
+extern const struct spr_op_def spr_op_rope_def;       /* ops/llm */
+extern const struct spr_op_def spr_op_kv_store_def;   /* ops/llm */
+extern const struct spr_op_def spr_op_last_row_def;   /* ops/llm */
 
 /* Runs fn over [0, n_tasks) split into one contiguous chunk per thread:
  * thread t gets [n*t/T, n*(t+1)/T). Chunks depend only on n_tasks and T;

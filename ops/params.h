@@ -42,6 +42,20 @@ enum spr_op {
   SPR_OP_MEAN_ROWS,
   /* dst = src0 * scale */
   SPR_OP_SCALE,
+  /* dst[D, T] = rows src1[t] of table src0 {D, V} (f32/f16/q8_0/q4_0/q4_k/q6_k,
+   * dequantized); src1 i32 {T} token ids (validated by the caller) */
+  SPR_OP_GET_ROWS,
+  /* rotary position embedding on f32 src0 {n_heads*head_dim, T}: within each
+   * head the first n_rot dims are rotated in adjacent pairs (2i, 2i+1) by
+   * angle pos * freq_scale * freq_base^(-2i/n_rot), pos = run->n_past + row;
+   * other dims copied. dst has src0's shape. */
+  SPR_OP_ROPE,
+  /* KV cache write: row t of f32 src0 {W, T} goes to row slot(run->n_past + t)
+   * of dst (a STATE tensor {W, capacity}, f32 or f16), see spr_kv_slot(). dst
+   * is the cache itself (written in place; the node's output). */
+  SPR_OP_KV_STORE,
+  /* dst {D, 1} = row run->n_tokens - 1 of src0 {D, T} (the last token's) */
+  SPR_OP_LAST_ROW,
   SPR_OP_COUNT_
 };
 
@@ -81,7 +95,33 @@ struct spr_attn_params {
   uint8_t causal;
   float scale;          /* logits = scale * q.k */
   uint32_t q_col, k_col, v_col; /* element offset of head 0 inside a row of src0/1/2 */
+  /* kv_cache = 1: src1/src2 are KV caches (STATE tensors, f32 or f16, rows =
+   * capacity) written by SPR_OP_KV_STORE; the query of row t is at absolute
+   * position i = run->n_past + t and sees the keys at positions j <= i, and
+   * when window > 0 only those with j < sinks or j > i - window; key j lives in
+   * cache row spr_kv_slot(j, ...). causal must be 1. */
+  uint8_t kv_cache;
+  uint32_t window, sinks, ring; /* ring: rows of the circular part (see spr_kv_slot) */
 };
+
+struct spr_rope_params {
+  uint16_t n_heads, head_dim, n_rot;
+  float freq_base, freq_scale;
+};
+
+/* Cache geometry shared by KV_STORE and cached ATTENTION. */
+struct spr_kv_params {
+  uint32_t window, sinks, ring;
+};
+
+/* Row of the KV cache that holds absolute position p. Without a window the
+ * cache is linear. With one, the first `sinks` positions are kept forever and
+ * the rest rotate through `ring` rows (ring = window + batch - 1, so a
+ * prefill step never overwrites a key one of its own queries still needs). */
+static inline uint32_t spr_kv_slot(uint32_t p, uint32_t window, uint32_t sinks, uint32_t ring) {
+  if (window == 0 || p < sinks) return p;
+  return sinks + (p - sinks) % ring;
+}
 
 union spr_op_params {
   struct spr_gemm_params gemm;
@@ -90,6 +130,8 @@ union spr_op_params {
   struct spr_scale_params scale;
   struct spr_conv_params conv;
   struct spr_attn_params attn;
+  struct spr_rope_params rope;
+  struct spr_kv_params kv;
   uint8_t raw_[48];
 };
 

@@ -16,6 +16,10 @@ static const struct spr_op_def *const k_ops[SPR_OP_COUNT_] = {
     [SPR_OP_CONCAT_ROWS] = &spr_op_concat_rows_def,
     [SPR_OP_MEAN_ROWS] = &spr_op_mean_rows_def,
     [SPR_OP_SCALE] = &spr_op_scale_def,
+    [SPR_OP_GET_ROWS] = &spr_op_get_rows_def,
+    [SPR_OP_ROPE] = &spr_op_rope_def,
+    [SPR_OP_KV_STORE] = &spr_op_kv_store_def,
+    [SPR_OP_LAST_ROW] = &spr_op_last_row_def,
 };
 
 const struct spr_op_def *spr_op_get(enum spr_op op) {

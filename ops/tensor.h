@@ -25,10 +25,19 @@ enum spr_tensor_role {
   SPR_ROLE_VIEW,       /* byte range of tensor `parent` */
 };
 
+/* Tensor flags. */
+enum {
+  /* ne[1] is a capacity: before each run the session sets ne[1] (and nbytes)
+   * to the run's n_tokens (LLM steps of 1..batch tokens share one graph).
+   * Planning and check() see the capacity. */
+  SPR_TENSOR_DYN_ROWS = 1u << 0,
+};
+
 struct spr_tensor {
   enum spr_dtype type;
   uint8_t role;                 /* enum spr_tensor_role */
   uint8_t n_dims;
+  uint8_t flags;                /* SPR_TENSOR_* */
   int64_t ne[SPR_MAX_DIMS];
   size_t nbytes;
   void *data;                   /* resolved at bind time for non-weights */
@@ -36,6 +45,7 @@ struct spr_tensor {
   int32_t parent;               /* VIEW: the aliased tensor; else -1 */
   int32_t first_use, last_use;  /* node index range (planner) */
   int32_t plan_next;            /* planner's intrusive list link */
+  int32_t max_rows;             /* SPR_TENSOR_DYN_ROWS: the ne[1] capacity */
   const char *name;             /* weights: GGUF name (name_len bytes, in the mapping);
                                    others: static string, NUL-terminated */
   uint16_t name_len;            /* 0: name is NUL-terminated */

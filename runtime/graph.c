@@ -52,6 +52,17 @@ static size_t free_bytes(const struct spr_graph *g) {
   return node_start > tensor_end ? (size_t)(node_start - tensor_end) : 0;
 }
 
+void spr_g_dyn_rows(struct spr_graph *g, int32_t id) {
+  if (g->status != SPR_STATUS_OK || id < 0) return;
+  struct spr_tensor *t = spr_graph_tensor(g, id);
+  if (t->role == SPR_ROLE_WEIGHT || t->role == SPR_ROLE_VIEW || t->role == SPR_ROLE_STATE) {
+    spr_graph_fail(g, SPR_STATUS_INVALID_ARGUMENT, "only activations can have dynamic rows");
+    return;
+  }
+  t->flags |= SPR_TENSOR_DYN_ROWS;
+  t->max_rows = (int32_t)t->ne[1];
+}
+
 void spr_tensor_name(const struct spr_tensor *t, char *buf, size_t len) {
   if (len == 0) return;
   const char *name = t->name != NULL ? t->name : "?";

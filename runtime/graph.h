@@ -59,6 +59,9 @@ int32_t spr_graph_fail(struct spr_graph *g, enum spr_status s, const char *fmt, 
 #endif
     ;
 
+/* Marks an activation's ne[1] as dynamic (see SPR_TENSOR_DYN_ROWS). */
+void spr_g_dyn_rows(struct spr_graph *g, int32_t id);
+
 /* Formats a tensor's display name ("blk.3.attn_out", "token_embd.weight"). */
 void spr_tensor_name(const struct spr_tensor *t, char *buf, size_t len);
 

@@ -220,6 +220,24 @@ enum spr_status spr_session_node(const struct spr_session *s, uint32_t index, st
   return SPR_STATUS_OK;
 }
 
+enum spr_status spr_session_set_step(struct spr_session *s, int32_t n_past, int32_t n_tokens) {
+  if (s == NULL || n_past < 0 || n_tokens < 1) return SPR_STATUS_INVALID_ARGUMENT;
+  struct spr_graph *g = &s->graph;
+  for (int32_t i = 0; i < g->n_tensors; i++) {
+    const struct spr_tensor *t = &g->tensors[i];
+    if ((t->flags & SPR_TENSOR_DYN_ROWS) && n_tokens > t->max_rows) return SPR_STATUS_CAPACITY;
+  }
+  for (int32_t i = 0; i < g->n_tensors; i++) {
+    struct spr_tensor *t = &g->tensors[i];
+    if (!(t->flags & SPR_TENSOR_DYN_ROWS)) continue;
+    t->ne[1] = n_tokens;
+    t->nbytes = spr_tensor_nbytes(t->type, t->ne, SPR_MAX_DIMS);
+  }
+  s->run.n_past = n_past;
+  s->run.n_tokens = n_tokens;
+  return SPR_STATUS_OK;
+}
+
 void spr_session_set_observer(struct spr_session *s, spr_node_observer_fn fn, void *user) {
   if (s == NULL) return;
   s->observer = fn;
@@ -230,6 +248,7 @@ enum spr_status spr_session_run(struct spr_session *s) {
   if (s == NULL) return SPR_STATUS_INVALID_ARGUMENT;
   struct spr_exec x = {
       .tensors = s->graph.tensors,
+      .run = &s->run,
       .pool = s->pool,
       .n_threads = s->cfg.threads,
       .scratch = s->arena + s->layout.scratch_off,

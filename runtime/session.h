@@ -30,6 +30,7 @@ struct spr_session {
   struct spr_graph graph;
   struct spr_layout layout;
   struct spr_pool *pool;
+  struct spr_run_state run;
   struct spr_error last_error;
   spr_node_observer_fn observer;
   void *observer_user;
@@ -53,5 +54,12 @@ enum spr_status spr_plan_graph(const struct spr_gguf *gguf, spr_build_fn build, 
 enum spr_status spr_session_bind(const struct spr_gguf *gguf, spr_build_fn build, const void *model,
                                  const struct spr_config *cfg, const struct spr_allocator *alloc, void *arena,
                                  size_t arena_bytes, struct spr_session **out, struct spr_error *err);
+
+/* Sets the run state of the next runs: n_past tokens already cached and
+ * n_tokens rows for the SPR_TENSOR_DYN_ROWS tensors (1..their capacity). */
+enum spr_status spr_session_set_step(struct spr_session *s, int32_t n_past, int32_t n_tokens);
+
+/* The session's graph (for model layers that need their tensors). */
+static inline struct spr_graph *spr_session_graph(struct spr_session *s) { return &s->graph; }
 
 #endif

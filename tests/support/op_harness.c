@@ -49,7 +49,12 @@ enum spr_status spr_test_op_setup(struct spr_test_op *h, struct spr_tensor *ts, 
   }
   h->ts = ts;
   h->node = node;
-  h->exec = (struct spr_exec){ts, pool, n_threads, h->scratch, node->ws_bytes};
+  h->exec = (struct spr_exec){.tensors = ts,
+                              .run = &h->run,
+                              .pool = pool,
+                              .n_threads = n_threads,
+                              .scratch = h->scratch,
+                              .scratch_bytes = node->ws_bytes};
   return SPR_STATUS_OK;
 }
 

@@ -19,6 +19,7 @@ struct spr_test_op {
   struct spr_tensor *ts;
   struct spr_node *node;
   struct spr_exec exec;
+  struct spr_run_state run; /* exec.run points here; set n_past/n_tokens before exec */
   void *scratch;
   void *pool_mem;
 };
@@ -29,7 +30,7 @@ enum spr_status spr_test_op_setup(struct spr_test_op *h, struct spr_tensor *ts, 
 void spr_test_op_exec(struct spr_test_op *h);
 void spr_test_op_teardown(struct spr_test_op *h);
 
-/* setup, `reps` runs, teardown. *impl_name (may be NULL) receives the
+/* setup, `reps` runs, teardown (run state: n_past 0, n_tokens 0). *impl_name (may be NULL) receives the
  * chosen ukernel's name. */
 enum spr_status spr_test_op_run(struct spr_tensor *ts, struct spr_node *node, uint32_t isa, int n_threads, int reps,
                                 const char **impl_name, struct spr_error *err);

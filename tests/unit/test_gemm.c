@@ -106,7 +106,7 @@ static void run_driver(struct prob *p, const struct spr_gemm_ukernel *uk, const 
   };
   const size_t ws = spr_gemm_driver_workspace(uk, p->m, p->n, p->k, gv != NULL ? SPR_GEMM_WS_GEMV : 0, 1);
   void *scratch = spr_test_aligned_alloc(ws ? ws : 64);
-  const struct spr_exec x = {NULL, NULL, 1, scratch, ws};
+  const struct spr_exec x = {.tensors = NULL, .pool = NULL, .n_threads = 1, .scratch = scratch, .scratch_bytes = ws};
   spr_gemm_driver_run(&x, uk, gv, &a);
   free(scratch);
 }

@@ -149,7 +149,7 @@ static void bench(const struct bench_case *c, uint32_t isa, int n_threads) {
     fprintf(stderr, "no pool\n");
     exit(1);
   }
-  struct spr_exec x = {ts, pool, n_threads, scratch, node.ws_bytes};
+  struct spr_exec x = {.tensors = ts, .pool = pool, .n_threads = n_threads, .scratch = scratch, .scratch_bytes = node.ws_bytes};
   def->run(&x, &node); /* warm-up */
   uint64_t t0 = spr_time_ns();
   def->run(&x, &node);

@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
   struct spr_pool *pool = NULL;
   void *pool_mem = threads > 1 ? xalloc(spr_pool_bytes(threads)) : NULL;
   if (spr_pool_create(pool_mem, threads, &pool) != SPR_STATUS_OK) return 1;
-  const struct spr_exec ex = {ts, pool, threads, scratch, nd.ws_bytes};
+  const struct spr_exec ex = {.tensors = ts, .pool = pool, .n_threads = threads, .scratch = scratch, .scratch_bytes = nd.ws_bytes};
   uint64_t *t = xalloc(sizeof(uint64_t) * (size_t)reps), *tc = xalloc(sizeof(uint64_t) * (size_t)reps);
   for (int r = 0; r < 3; r++) def->run(&ex, &nd);
   for (int r = 0; r < reps; r++) {

@@ -167,7 +167,7 @@ int main(int argc, char **argv) {
   struct spr_pool *pool = NULL;
   void *pool_mem = o.threads > 1 ? xalloc(spr_pool_bytes(o.threads)) : NULL;
   if (spr_pool_create(pool_mem, o.threads, &pool) != SPR_STATUS_OK) return 1;
-  const struct spr_exec ex = {ts, pool, o.threads, scratch, nd.ws_bytes};
+  const struct spr_exec ex = {.tensors = ts, .pool = pool, .n_threads = o.threads, .scratch = scratch, .scratch_bytes = nd.ws_bytes};
   uint64_t *t = xalloc(sizeof(uint64_t) * (size_t)o.reps), *tc = xalloc(sizeof(uint64_t) * (size_t)o.reps);
   for (int r = 0; r < 3; r++) def->run(&ex, &nd);
   for (int r = 0; r < o.reps; r++) {
