@@ -10,7 +10,18 @@
 
 static const struct spr_arch *const k_archs[] = {
     &spr_arch_vit,
+    &spr_arch_llama,
 };
+
+enum spr_status spr_model_get_u32(const struct spr_gguf *g, const char *key, uint32_t lo, uint32_t hi,
+                                  uint32_t *out, struct spr_error *err) {
+  const enum spr_status s = spr_gguf_get_u32(g, key, out);
+  SPR_CHECK(s != SPR_STATUS_NOT_FOUND, SPR_STATUS_MISSING_KEY, "metadata key %s is missing", key);
+  SPR_CHECK(s == SPR_STATUS_OK, s, "metadata key %s has the wrong type", key);
+  SPR_CHECK(*out >= lo && *out <= hi, SPR_STATUS_BAD_METADATA, "%s = %u is out of range [%u, %u]", key, *out, lo,
+            hi);
+  return SPR_STATUS_OK;
+}
 
 void spr_model_str(struct spr_gguf_str s, char *buf, size_t len) {
   if (len == 0) return;
@@ -125,6 +136,7 @@ enum spr_status spr_model_load_file(const char *path, const struct spr_load_opti
 
 void spr_model_free(struct spr_model *m) {
   if (m == NULL) return;
+  if (m->arch != NULL && m->arch->unload != NULL) m->arch->unload(m);
   spr_blob_unmap(&m->blob);
   if (m->alloc.release != NULL) m->alloc.release(m->alloc.user, m);
 }

@@ -6,6 +6,7 @@
 #ifndef SPR_MODELS_MODEL_H
 #define SPR_MODELS_MODEL_H
 
+#include "models/llama/llama.h"
 #include "models/vit/vit.h"
 #include "platform/blob.h"
 #include "runtime/session.h"
@@ -20,6 +21,8 @@ struct spr_arch {
   spr_build_fn build;
   /* vision architectures: input geometry and normalization; NULL otherwise */
   void (*vision)(const struct spr_model *m, struct spr_vision_info *out);
+  /* releases what load allocated (may be NULL) */
+  void (*unload)(struct spr_model *m);
 };
 
 struct spr_model {
@@ -31,8 +34,13 @@ struct spr_model {
   size_t weights_bytes;
   union {
     struct spr_vit_hparams vit;
+    struct spr_llama_hparams llama;
   } hp;
 };
+
+/* Reads a required u32 key within [lo, hi] (MISSING_KEY / BAD_METADATA). */
+enum spr_status spr_model_get_u32(const struct spr_gguf *g, const char *key, uint32_t lo, uint32_t hi,
+                                  uint32_t *out, struct spr_error *err);
 
 /* Copies a GGUF string into a NUL-terminated buffer (truncating). */
 void spr_model_str(struct spr_gguf_str s, char *buf, size_t len);

@@ -31,6 +31,7 @@ struct spr_graph {
   bool finalized;
   int32_t inputs[SPR_GRAPH_MAX_IO], outputs[SPR_GRAPH_MAX_IO];
   int32_t n_inputs, n_outputs;
+  int32_t aux[4];              /* model-defined slots (tensor ids, sizes) */
   const struct spr_gguf *gguf; /* weights are looked up here */
   enum spr_status status;      /* sticky first error */
   struct spr_error *err;

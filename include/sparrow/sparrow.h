@@ -76,7 +76,12 @@ struct spr_config {
   uint32_t isa_mask;   /* allowed ISAs (default SPR_ISA_ALL) */
   int image_size;      /* vision: input side in pixels (default: model's) */
   int ctx;             /* LLM: context length (default: min(model's, 2048)) */
-  int batch;           /* LLM: max tokens per prefill step (default 64) */
+  int batch;           /* LLM: max tokens per prefill step (default min(64, ctx)) */
+  int kv_f32;          /* LLM: 1 keeps the KV cache in f32 (default 0: f16) */
+  int window;          /* LLM: > 0 keeps only the last `window` keys (+ sinks): */
+  int sinks;           /*      causal sliding-window attention with attention sinks; */
+                       /*      KV memory is constant in the generated length */
+  int logits_all;      /* LLM: 1 outputs logits for every token of a step (perplexity) */
 };
 void spr_config_init(struct spr_config *c);
 

@@ -13,16 +13,6 @@
 #define LINEAR_TYPES ((1u << SPR_DTYPE_F32) | (1u << SPR_DTYPE_F16) | (1u << SPR_DTYPE_Q8_0) | (1u << SPR_DTYPE_Q4_0))
 #define CONV_TYPES ((1u << SPR_DTYPE_F32) | (1u << SPR_DTYPE_F16))
 
-static enum spr_status get_u32(const struct spr_gguf *g, const char *key, uint32_t lo, uint32_t hi, uint32_t *out,
-                               struct spr_error *err) {
-  const enum spr_status s = spr_gguf_get_u32(g, key, out);
-  SPR_CHECK(s != SPR_STATUS_NOT_FOUND, SPR_STATUS_MISSING_KEY, "metadata key %s is missing", key);
-  SPR_CHECK(s == SPR_STATUS_OK, s, "metadata key %s has the wrong type", key);
-  SPR_CHECK(*out >= lo && *out <= hi, SPR_STATUS_BAD_METADATA, "%s = %u is out of range [%u, %u]", key, *out, lo,
-            hi);
-  return SPR_STATUS_OK;
-}
-
 static enum spr_status get_channel_array(const struct spr_gguf *g, const char *key, uint32_t c, float def,
                                          float *out, struct spr_error *err) {
   for (uint32_t i = 0; i < c; i++) out[i] = def;
@@ -45,14 +35,14 @@ static enum spr_status vit_load(struct spr_model *m, struct spr_error *err) {
   const struct spr_gguf *g = &m->gguf;
   struct spr_vit_hparams *h = &m->hp.vit;
   memset(h, 0, sizeof *h);
-  SPR_TRY(get_u32(g, "vit.image_size", 1, 8192, &h->image_size, err));
-  SPR_TRY(get_u32(g, "vit.num_channels", 1, SPR_VIT_MAX_CHANNELS, &h->channels, err));
-  SPR_TRY(get_u32(g, "vit.patch_size", 1, 1024, &h->patch, err));
-  SPR_TRY(get_u32(g, "vit.embedding_length", 1, 65536, &h->dim, err));
-  SPR_TRY(get_u32(g, "vit.block_count", 1, 1024, &h->depth, err));
-  SPR_TRY(get_u32(g, "vit.attention.head_count", 1, 1024, &h->heads, err));
-  SPR_TRY(get_u32(g, "vit.feed_forward_length", 1, 1 << 20, &h->ffn, err));
-  SPR_TRY(get_u32(g, "vit.num_classes", 1, 1 << 20, &h->classes, err));
+  SPR_TRY(spr_model_get_u32(g, "vit.image_size", 1, 8192, &h->image_size, err));
+  SPR_TRY(spr_model_get_u32(g, "vit.num_channels", 1, SPR_VIT_MAX_CHANNELS, &h->channels, err));
+  SPR_TRY(spr_model_get_u32(g, "vit.patch_size", 1, 1024, &h->patch, err));
+  SPR_TRY(spr_model_get_u32(g, "vit.embedding_length", 1, 65536, &h->dim, err));
+  SPR_TRY(spr_model_get_u32(g, "vit.block_count", 1, 1024, &h->depth, err));
+  SPR_TRY(spr_model_get_u32(g, "vit.attention.head_count", 1, 1024, &h->heads, err));
+  SPR_TRY(spr_model_get_u32(g, "vit.feed_forward_length", 1, 1 << 20, &h->ffn, err));
+  SPR_TRY(spr_model_get_u32(g, "vit.num_classes", 1, 1 << 20, &h->classes, err));
   SPR_CHECK(h->dim % h->heads == 0, SPR_STATUS_BAD_METADATA, "embedding_length %u is not a multiple of %u heads",
             h->dim, h->heads);
   SPR_CHECK(h->dim / h->heads <= 1024, SPR_STATUS_BAD_METADATA, "head dim %u is too large", h->dim / h->heads);
@@ -181,4 +171,4 @@ static void vit_vision(const struct spr_model *m, struct spr_vision_info *out) {
   }
 }
 
-const struct spr_arch spr_arch_vit = {"vit", vit_load, vit_build, vit_vision};
+const struct spr_arch spr_arch_vit = {"vit", vit_load, vit_build, vit_vision, NULL};

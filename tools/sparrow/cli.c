@@ -31,11 +31,23 @@ static const struct cli_opt k_common_opts[] = {
     {NULL, CLI_FLAG, NULL, NULL, NULL},
 };
 
+/* "p|prompt": short alias before the bar. */
+static const char *long_name(const char *name) {
+  const char *bar = strchr(name, '|');
+  return bar ? bar + 1 : name;
+}
+
+static int has_short(const char *name, char c) { return name[0] == c && name[1] == '|'; }
+
 static void print_opts(const struct cli_opt *opts) {
   for (const struct cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
     char left[64];
-    snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-    printf("  %-24s %s\n", left, o->help);
+    if (strchr(o->name, '|'))
+      snprintf(left, sizeof left, "-%c, --%s%s%s", o->name[0], long_name(o->name), o->arg ? " " : "",
+               o->arg ? o->arg : "");
+    else
+      snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+    printf("  %-26s %s\n", left, o->help);
   }
 }
 
@@ -62,21 +74,21 @@ static int parse_value(const struct cli_opt *o, const char *v, void *dst) {
     case CLI_INT: {
       const long x = strtol(v, &end, 10);
       if (errno || end == v || *end || x < -2147483647L || x > 2147483647L)
-        return cli_fail("--%s expects an integer, got '%s'", o->name, v) + 1;
+        return cli_fail("--%s expects an integer, got '%s'", long_name(o->name), v) + 1;
       *(int *)dst = (int)x;
       return 0;
     }
     case CLI_SIZE: {
-      if (v[0] == '-') return cli_fail("--%s expects a non-negative size, got '%s'", o->name, v) + 1;
+      if (v[0] == '-') return cli_fail("--%s expects a non-negative size, got '%s'", long_name(o->name), v) + 1;
       const unsigned long long x = strtoull(v, &end, 10);
       if (errno || end == v || *end || x > SIZE_MAX)
-        return cli_fail("--%s expects a size in bytes, got '%s'", o->name, v) + 1;
+        return cli_fail("--%s expects a size in bytes, got '%s'", long_name(o->name), v) + 1;
       *(size_t *)dst = (size_t)x;
       return 0;
     }
     case CLI_FLOAT: {
       const float x = strtof(v, &end);
-      if (errno || end == v || *end) return cli_fail("--%s expects a number, got '%s'", o->name, v) + 1;
+      if (errno || end == v || *end) return cli_fail("--%s expects a number, got '%s'", long_name(o->name), v) + 1;
       *(float *)dst = x;
       return 0;
     }
@@ -106,16 +118,30 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
       only_pos = true;
       continue;
     }
-    if (a[1] != '-') {
-      cli_fail("unknown option '%s' (options are --long; see --help)", a);
-      return 2;
-    }
-    const char *name = a + 2, *eq = strchr(name, '=');
-    const size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const struct cli_opt *found = NULL;
     void *dst = NULL;
-    for (const struct cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
-      if (strlen(o->name) == len && strncmp(o->name, name, len) == 0) found = o, dst = o->dst;
+    const char *name, *eq;
+    size_t len;
+    if (a[1] != '-') {
+      /* -x VALUE: a short alias */
+      for (const struct cli_opt *o = opts; a[2] == '\0' && o != NULL && o->name != NULL; o++) {
+        if (has_short(o->name, a[1])) found = o, dst = o->dst;
+      }
+      if (found == NULL) {
+        cli_fail("unknown option '%s' (see --help)", a);
+        return 2;
+      }
+      name = long_name(found->name);
+      eq = NULL;
+      len = strlen(name);
+    } else {
+      name = a + 2;
+      eq = strchr(name, '=');
+      len = eq ? (size_t)(eq - name) : strlen(name);
+    }
+    for (const struct cli_opt *o = opts; found == NULL && o != NULL && o->name != NULL; o++) {
+      const char *ln = long_name(o->name);
+      if (strlen(ln) == len && strncmp(ln, name, len) == 0) found = o, dst = o->dst;
     }
     for (int k = 0; found == NULL && k_common_opts[k].name != NULL; k++) {
       if (strlen(k_common_opts[k].name) == len && strncmp(k_common_opts[k].name, name, len) == 0)
@@ -128,7 +154,7 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
     const char *v = NULL;
     if (found->kind == CLI_FLAG) {
       if (eq) {
-        cli_fail("option --%s takes no value", found->name);
+        cli_fail("option --%s takes no value", long_name(found->name));
         return 2;
       }
     } else if (eq) {
@@ -136,7 +162,7 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
     } else if (i + 1 < argc) {
       v = argv[++i];
     } else {
-      cli_fail("option --%s needs a value", found->name);
+      cli_fail("option --%s needs a value", long_name(found->name));
       return 2;
     }
     if (parse_value(found, v, dst) != 0) return 2;

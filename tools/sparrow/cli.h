@@ -18,7 +18,7 @@
 enum cli_kind { CLI_FLAG, CLI_STR, CLI_INT, CLI_SIZE, CLI_FLOAT };
 
 struct cli_opt {
-  const char *name; /* without the leading "--" */
+  const char *name; /* without the leading "--"; "p|prompt" also accepts -p */
   enum cli_kind kind;
   void *dst;        /* bool*, const char**, int*, size_t*, float* */
   const char *arg;  /* placeholder shown in help ("N"), NULL for flags */
@@ -85,5 +85,7 @@ int cmd_bench_op(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_accuracy(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 
 #endif

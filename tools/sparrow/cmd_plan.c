@@ -2,31 +2,34 @@
 #include <stdio.h>
 
 #include "tools/sparrow/cli.h"
+#include "tools/sparrow/llm_cli.h"
 
 static double mib(size_t b) { return (double)b / 1048576.0; }
 
 int cmd_plan(int argc, char **argv) {
   bool json = false;
-  int image = 0, ctx = 0;
+  int image = 0;
   const char *header = NULL;
+  struct cli_llm_opts lo = {0};
   const struct cli_opt opts[] = {
       {"json", CLI_FLAG, &json, NULL, "print JSON (integer field \"arena_bytes\" plus the breakdown)"},
       {"image", CLI_INT, &image, "N", "vision: input side in pixels (default: the model's)"},
-      {"ctx", CLI_INT, &ctx, "N", "LLM: context length"},
+      CLI_LLM_OPTS(lo),
       {"emit-header", CLI_STR, &header, "FILE", "write a C header defining SPR_ARENA_BYTES for this plan"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
   const char *pos[1];
   int n_pos;
-  const int r = cli_parse(argc, argv, "sparrow plan MODEL [--json] [--image N] [--ctx N] [--emit-header FILE]",
+  const int r = cli_parse(argc, argv, "sparrow plan MODEL [--json] [--image N] [--ctx N --batch N --window W --sinks S] [--emit-header FILE]",
                           "Computes the exact arena a run of MODEL needs with these options (threads and ISA\n"
                           "change scratch and pool sizes): a session over that many bytes runs, one byte less\n"
                           "is refused with ARENA_TOO_SMALL. Weights stay in the file mapping and are listed\n"
                           "separately.",
                           opts, &c, pos, 1, 1, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
-  if (image < 0 || ctx < 0) return cli_fail("--image and --ctx must not be negative");
+  if (image < 0 || lo.ctx < 0 || lo.batch < 0 || lo.window < 0 || lo.sinks < 0)
+    return cli_fail("--image, --ctx, --batch, --window and --sinks must not be negative");
 
   struct spr_error err = {SPR_STATUS_OK, ""};
   struct spr_model *m = NULL;
@@ -35,7 +38,11 @@ int cmd_plan(int argc, char **argv) {
   struct spr_config cfg;
   cli_config(&c, &cfg);
   cfg.image_size = image;
-  cfg.ctx = ctx;
+  cfg.ctx = lo.ctx;
+  cfg.batch = lo.batch;
+  cfg.window = lo.window;
+  cfg.sinks = lo.sinks;
+  cfg.kv_f32 = lo.kv_f32_flag;
   struct spr_plan p;
   s = spr_plan(m, &cfg, &p, &err);
   spr_model_free(m);

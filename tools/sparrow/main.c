@@ -9,7 +9,9 @@ static const struct cli_cmd k_cmds[] = {
     {"plan", "exact arena bytes for a model and run configuration, by part", cmd_plan},
     {"classify", "classify an image (PNG/JPEG/PPM/PGM) with a vision model", cmd_classify},
     {"accuracy", "top-1 accuracy of a vision model on an IDX data set", cmd_accuracy},
-    {"bench", "whole-model latency (median/min) and GFLOP/s", cmd_bench},
+    {"generate", "generate text with a llama-architecture LLM", cmd_generate},
+    {"perplexity", "perplexity of an LLM on a text file", cmd_perplexity},
+    {"bench", "whole-model latency (vision) or prefill/decode tok/s (LLM)", cmd_bench},
     {"bench-op", "time one op at a given shape (gemm, attention, ...)", cmd_bench_op},
 };
 
