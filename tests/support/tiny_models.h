@@ -22,4 +22,18 @@ void spr_tiny_vit_defaults(struct spr_tiny_vit *c);
 /* Writes the model to a malloc'd, 64-byte aligned buffer (free with free()). */
 enum spr_status spr_tiny_vit_write(const struct spr_tiny_vit *c, void **buf, size_t *size);
 
+struct spr_tiny_llama {
+  int dim, layers, heads, kv_heads, ffn, vocab, ctx;
+  bool tied;          /* no output.weight */
+  bool tokenizer;     /* write a small "llama" (SentencePiece-style) vocabulary */
+  float freq_base;
+  enum spr_dtype matmul_type; /* F32 or F16 */
+  uint64_t seed;
+};
+
+/* Defaults: dim 32, 2 layers, 4 heads, 2 kv heads, ffn 64, vocab 300 (with a
+ * tokenizer: 3 control tokens, 256 byte tokens, 41 word pieces), ctx 64. */
+void spr_tiny_llama_defaults(struct spr_tiny_llama *c);
+enum spr_status spr_tiny_llama_write(const struct spr_tiny_llama *c, void **buf, size_t *size);
+
 #endif
