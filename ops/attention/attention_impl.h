@@ -143,6 +143,20 @@ AV_NOINLINE void av_softmax_block(size_t mv, size_t nb, float *sT, float *mrow, 
   }
 }
 
+/* Lanes path, lower limit: hides keys j in [j_from, j_to) (sequence
+ * indices, the block starts at jb) from the lanes with j < lo, i.e.
+ * -j > nlo; out of line, off the register tiles' path. */
+static inline int64_t av_min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+AV_NOINLINE void av_mask_low(size_t mv, int64_t jb, int64_t j_from, int64_t j_to, const float *nlo, float *sT) {
+  for (int64_t j = j_from; j < j_to; j++) {
+    float *s = sT + (size_t)(j - jb) * AV_QB;
+    for (size_t r = 0; r < mv; r++)
+      av_store(s + r * AV_VL, av_mask_keys(av_load(s + r * AV_VL), -(float)j, av_load(nlo + r * AV_VL)));
+  }
+}
+
 AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws) {
   const size_t hd = t->head_dim, nq = t->nq, n_lanes = t->ng * nq, nk = t->nk;
   const size_t hdc = av_round_up(hd, AV_CR);
@@ -183,7 +197,6 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
     const int64_t jb = (int64_t)(t->kbase + kb);     /* sequence index of the block's first key */
     const int diag = jb + (int64_t)nb - 1 > t->lim0; /* some lane cannot see some key */
     const int64_t lo_from = jb > ns ? jb : ns;
-    const int low = lo_from < jb + (int64_t)nb && lo_from < lo_end;
     for (size_t j0 = 0; j0 < nb; j0 += AV_NKR) {
       const size_t jr = av_min(AV_NKR, nb - j0);
       const float *kr[AV_NKR];
@@ -195,14 +208,14 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
         for (size_t r = 0; r < mv; r++) {
           if (jj < jr) {
             av_v s = acc[r][jj];
-            const int64_t j = jb + (int64_t)(j0 + jj);
-            if (diag) s = av_mask_keys(s, (float)j, av_load(lim + r * AV_VL));
-            if (low && j >= ns) s = av_mask_keys(s, -(float)j, av_load(nlo + r * AV_VL)); /* j < lo0 + i */
+            if (diag) s = av_mask_keys(s, (float)(jb + (int64_t)(j0 + jj)), av_load(lim + r * AV_VL));
             av_store(sT + (j0 + jj) * AV_QB + r * AV_VL, s);
           }
         }
       }
     }
+    if (lo_from < jb + (int64_t)nb && lo_from < lo_end)
+      av_mask_low(mv, jb, lo_from, av_min64(jb + (int64_t)nb, lo_end), nlo, sT);
 
     av_softmax_block(mv, nb, sT, mrow, lrow, ab);
     av_v alpha[AV_MV];
