@@ -31,10 +31,13 @@
 /* Cached attention (p.attn.kv_cache = 1, ops/params.h): src1/src2 are KV
  * caches ({>= k_col + n_kv_heads*head_dim, capacity}, f32 or f16 each)
  * written by SPR_OP_KV_STORE; the query of row t is at absolute position
- * n_past + t (run state). A task's key sequence is its visible positions in
- * increasing order: [0, last query's position] without a window; with one,
- * the sinks [0, min(sinks, ...)) then the contiguous range from the first
- * query's window start to the last query's position. Keys are read straight
+ * n_past + t (run state). A task's key sequence is the positions its
+ * queries see, in increasing order: [0, last query's position] without a
+ * window; with one, the sinks [0, min(sinks, last + 1)) then the contiguous
+ * range from the first query's window start to the last query's position
+ * (later queries hide the keys older than their own window through the
+ * ukernel's lower limit, earlier ones the newer keys through the causal
+ * limit). Keys are read straight
  * from an f32 cache without a window (row = position, as the non-cached
  * path); otherwise the op gathers them (rows spr_kv_slot(position), f16
  * converted exactly to f32) into per-thread buffers a chunk of keys at a

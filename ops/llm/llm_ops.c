@@ -66,9 +66,12 @@ static enum spr_status need_f32(const struct spr_tensor *t, const char *what, st
 /* One table row of d elements to f32. */
 typedef void (*get_row_fn)(const void *row, size_t d, float *y);
 
+/* One table type. Quantized types (dequantizers from ops/quant) are added
+ * here as {type, block elements, block bytes, row dequantizer, name}; check()
+ * then also has to require D % block == 0. */
 struct get_rows_impl {
   enum spr_dtype type;
-  size_t row_bytes_per_elem; /* bytes per element of a table row */
+  size_t blck, blck_bytes; /* a row of d elements is d / blck * blck_bytes bytes */
   get_row_fn fn;
   const char *name;
 };
@@ -83,8 +86,8 @@ static void get_row_f16(const void *row, size_t d, float *y) {
 }
 
 static const struct get_rows_impl k_get_rows[] = {
-    {SPR_DTYPE_F32, sizeof(float), get_row_f32, "get_rows_f32"},
-    {SPR_DTYPE_F16, sizeof(uint16_t), get_row_f16, "get_rows_f16"},
+    {SPR_DTYPE_F32, 1, sizeof(float), get_row_f32, "get_rows_f32"},
+    {SPR_DTYPE_F16, 1, sizeof(uint16_t), get_row_f16, "get_rows_f16"},
 };
 
 static const struct get_rows_impl *get_rows_find(enum spr_dtype type) {
@@ -151,7 +154,7 @@ static void get_rows_run(const struct spr_exec *x, const struct spr_node *n) {
   c.table = tab->data;
   c.d = (size_t)tab->ne[0];
   c.n_rows = (size_t)tab->ne[1];
-  c.row_bytes = c.d * c.impl->row_bytes_per_elem;
+  c.row_bytes = c.d / c.impl->blck * c.impl->blck_bytes;
   c.ids = ids->data;
   c.y = x->tensors[n->dst].data;
   spr_parallel(x, (size_t)spr_tensor_nelem(ids), get_rows_tasks, &c);
