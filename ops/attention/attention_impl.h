@@ -17,7 +17,8 @@
  *                             exactly 0 for x = -inf, tiny or 0 below -126)
  *   av_hsum(v)                sum of the lanes (fixed order)
  *   av_hsum4(a, b, c, d, out) out[0..3] = av_hsum of a, b, c, d (fixed order)
- *   av_mask_keys(s, j, lim)   s where j <= lim (per lane), else -inf
+ *   av_mask_keys(s, j, lim)   s where j <= lim (per lane), else -inf (with -j and
+ *                             -lo it also applies the lower limit j >= lo)
  *
  * Two paths, chosen from the task shape only (so thread count never matters):
  *
@@ -142,6 +143,20 @@ AV_NOINLINE void av_softmax_block(size_t mv, size_t nb, float *sT, float *mrow, 
   }
 }
 
+/* Lanes path, lower limit: hides keys j in [j_from, j_to) (sequence
+ * indices, the block starts at jb) from the lanes with j < lo, i.e.
+ * -j > nlo; out of line, off the register tiles' path. */
+static inline int64_t av_min64(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+AV_NOINLINE void av_mask_low(size_t mv, int64_t jb, int64_t j_from, int64_t j_to, const float *nlo, float *sT) {
+  for (int64_t j = j_from; j < j_to; j++) {
+    float *s = sT + (size_t)(j - jb) * AV_QB;
+    for (size_t r = 0; r < mv; r++)
+      av_store(s + r * AV_VL, av_mask_keys(av_load(s + r * AV_VL), -(float)j, av_load(nlo + r * AV_VL)));
+  }
+}
+
 AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws) {
   const size_t hd = t->head_dim, nq = t->nq, n_lanes = t->ng * nq, nk = t->nk;
   const size_t hdc = av_round_up(hd, AV_CR);
@@ -150,29 +165,38 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
   float *oT = sT + AV_NK * AV_QB; /* [hdc][QB] unnormalized output */
   float *mrow = oT + hdc * AV_QB; /* [QB] running max (log2 units) */
   float *lrow = mrow + AV_QB;     /* [QB] running sum */
-  float *lim = lrow + AV_QB;      /* [QB] last visible key (exact in f32: Tk < 2^24) */
+  float *lim = lrow + AV_QB;      /* [QB] last visible key (exact in f32: indices < 2^24) */
   float *ab = lim + AV_QB;        /* [QB] alpha of the current key block */
+  float *nlo = ab + AV_QB;        /* [QB] minus the first visible key >= ns */
   const float qscale = t->scale * AV_LOG2E;
 
-  for (size_t r = 0; r < mv * AV_VL; r++) {
-    if (r < n_lanes) {
-      const size_t g = r / nq, i = r % nq;
-      const float *qp = t->q + i * t->q_stride + g * hd;
-      for (size_t d = 0; d < hd; d++) qT[d * AV_QB + r] = qp[d] * qscale;
-      lim[r] = (float)(t->lim0 + (int64_t)i);
-    } else {
-      for (size_t d = 0; d < hd; d++) qT[d * AV_QB + r] = 0.0f;
-      lim[r] = (float)nk;
+  if (t->first) {
+    for (size_t r = 0; r < mv * AV_VL; r++) {
+      if (r < n_lanes) {
+        const size_t g = r / nq, i = r % nq;
+        const float *qp = t->q + i * t->q_stride + g * hd;
+        for (size_t d = 0; d < hd; d++) qT[d * AV_QB + r] = qp[d] * qscale;
+        lim[r] = (float)(t->lim0 + (int64_t)i);
+        nlo[r] = -(float)(t->lo0 + (int64_t)i);
+      } else {
+        for (size_t d = 0; d < hd; d++) qT[d * AV_QB + r] = 0.0f;
+        lim[r] = FLT_MAX;
+        nlo[r] = FLT_MAX;
+      }
+      mrow[r] = -FLT_MAX;
+      lrow[r] = 0.0f;
     }
-    mrow[r] = -FLT_MAX;
-    lrow[r] = 0.0f;
+    for (size_t c = 0; c < hdc; c++)
+      for (size_t r = 0; r < mv; r++) av_store(oT + c * AV_QB + r * AV_VL, av_zero());
   }
-  for (size_t c = 0; c < hdc; c++)
-    for (size_t r = 0; r < mv; r++) av_store(oT + c * AV_QB + r * AV_VL, av_zero());
 
+  /* keys in [ns, lo_end) are hidden from some lane by the lower limit */
+  const int64_t ns = (int64_t)t->ns, lo_end = t->lo0 + (int64_t)nq - 1;
   for (size_t kb = 0; kb < nk; kb += AV_NK) {
     const size_t nb = av_min(AV_NK, nk - kb);
-    const int diag = (int64_t)(kb + nb - 1) > t->lim0; /* some lane cannot see some key */
+    const int64_t jb = (int64_t)(t->kbase + kb);     /* sequence index of the block's first key */
+    const int diag = jb + (int64_t)nb - 1 > t->lim0; /* some lane cannot see some key */
+    const int64_t lo_from = jb > ns ? jb : ns;
     for (size_t j0 = 0; j0 < nb; j0 += AV_NKR) {
       const size_t jr = av_min(AV_NKR, nb - j0);
       const float *kr[AV_NKR];
@@ -184,12 +208,14 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
         for (size_t r = 0; r < mv; r++) {
           if (jj < jr) {
             av_v s = acc[r][jj];
-            if (diag) s = av_mask_keys(s, (float)(kb + j0 + jj), av_load(lim + r * AV_VL));
+            if (diag) s = av_mask_keys(s, (float)(jb + (int64_t)(j0 + jj)), av_load(lim + r * AV_VL));
             av_store(sT + (j0 + jj) * AV_QB + r * AV_VL, s);
           }
         }
       }
     }
+    if (lo_from < jb + (int64_t)nb && lo_from < lo_end)
+      av_mask_low(mv, jb, lo_from, av_min64(jb + (int64_t)nb, lo_end), nlo, sT);
 
     av_softmax_block(mv, nb, sT, mrow, lrow, ab);
     av_v alpha[AV_MV];
@@ -209,6 +235,7 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
     }
   }
 
+  if (!t->last) return;
   for (size_t r = 0; r < n_lanes; r++) {
     const size_t g = r / nq, i = r % nq;
     float *op = t->o + i * t->o_stride + g * hd;
@@ -304,19 +331,23 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
   float *alpha = lrow + n_lanes;   /* [lanes] this block's rescale */
   const float qscale = t->scale * AV_LOG2E;
 
-  for (size_t r = 0; r < n_lanes; r++) {
-    const size_t g = r / nq, i = r % nq;
-    const float *qp = t->q + i * t->q_stride + g * hd;
-    for (size_t d = 0; d < hdv; d++) {
-      qs[r * hdv + d] = d < hd ? qp[d] * qscale : 0.0f;
-      os[r * hdv + d] = 0.0f;
+  if (t->first) {
+    for (size_t r = 0; r < n_lanes; r++) {
+      const size_t g = r / nq, i = r % nq;
+      const float *qp = t->q + i * t->q_stride + g * hd;
+      for (size_t d = 0; d < hdv; d++) {
+        qs[r * hdv + d] = d < hd ? qp[d] * qscale : 0.0f;
+        os[r * hdv + d] = 0.0f;
+      }
+      mrow[r] = -FLT_MAX;
+      lrow[r] = 0.0f;
     }
-    mrow[r] = -FLT_MAX;
-    lrow[r] = 0.0f;
   }
 
+  const int64_t ns = (int64_t)t->ns;
   for (size_t kb = 0; kb < nk; kb += AV_NK) {
     const size_t nb = av_min(AV_NK, nk - kb), nbv = av_round_up(nb, AV_VL);
+    const int64_t jb = (int64_t)(t->kbase + kb); /* sequence index of the block's first key */
     const float *kb_rows = t->k + kb * t->k_stride, *vb_rows = t->v + kb * t->v_stride;
     for (size_t r0 = 0; r0 < n_lanes; r0 += 4) {
       float *sg = sc + r0 * ss;
@@ -338,10 +369,13 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
     }
     for (size_t r = 0; r < n_lanes; r++) {
       float *sr = sc + r * ss;
-      const int64_t lim = t->lim0 + (int64_t)(r % nq);
+      const int64_t lim = t->lim0 + (int64_t)(r % nq), lo = t->lo0 + (int64_t)(r % nq);
       /* keys [nvis, nbv) are masked (or padding) */
-      const size_t nvis = (int64_t)kb > lim ? 0 : av_min(nb, (size_t)(lim - (int64_t)kb) + 1);
+      const size_t nvis = jb > lim ? 0 : av_min(nb, (size_t)(lim - jb) + 1);
       for (size_t j = nvis; j < nbv; j++) sr[j] = -INFINITY;
+      /* and keys in [ns, lo) by the lower limit */
+      const int64_t h0 = jb > ns ? jb : ns, h1 = jb + (int64_t)nvis < lo ? jb + (int64_t)nvis : lo;
+      for (int64_t j = h0; j < h1; j++) sr[j - jb] = -INFINITY;
       av_v bm = av_set1(-INFINITY);
       for (size_t j = 0; j < nbv; j += AV_VL) bm = av_max(bm, av_load(sr + j));
       float tmp[AV_VL];
@@ -390,6 +424,7 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
     }
   }
 
+  if (!t->last) return;
   for (size_t r = 0; r < n_lanes; r++) {
     const size_t g = r / nq, i = r % nq;
     float *op = t->o + i * t->o_stride + g * hd;

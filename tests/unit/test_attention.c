@@ -8,7 +8,16 @@
  * relative error of p), the f32 exp2 polynomial (< 2e-7 relative) and f32
  * sums. We accept |out - ref| <= 2e-5 + 1e-6 * L, where L = |scale| *
  * head_dim * max|q| * max|k| bounds every |logit| (L <= 8 for the ordinary
- * cases: 2.8e-5; the large-logit case has L = 2048: 2.1e-3). */
+ * cases: 2.8e-5; the large-logit case has L = 2048: 2.1e-3).
+ *
+ * Cached mode (p.kv_cache): sequences of steps run as the LLM runs them:
+ * each step writes its K/V rows with SPR_OP_KV_STORE (f32 or f16 cache,
+ * linear or windowed ring = window + batch - 1, wrapping several times),
+ * then attends its queries; every step is compared with
+ * spr_f32_attention_cached_ref (by absolute position, over the values the
+ * cache holds) at the same tolerance. Unwritten cache rows hold NaN, so a
+ * read of a row the step must not use shows up. A window covering the whole
+ * sequence must give the bits of no window; 1 vs 2 threads bit-identical. */
 // clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,7 +31,9 @@
 #include <string.h>
 
 #include "ops/attention/attention.h"
+#include "ops/common/fp16.h"
 #include "ops/op.h"
+#include "sparrow/gguf.h"
 #include "support/op_harness.h"
 #include "support/test_util.h"
 
@@ -311,6 +322,347 @@ static void test_threads(void **state) {
   }
 }
 
+/* ---- cached mode ------------------------------------------------------------ */
+
+struct cached_cfg {
+  int nh, nkv, hd;
+  enum spr_dtype kv_type;
+  uint32_t window, sinks; /* ring = window + batch - 1 */
+  int batch;              /* Q / output capacity (largest step) */
+};
+
+/* One sequence: its steps (tokens per step) and all its data. */
+struct cached_seq {
+  const struct cached_cfg *cfg;
+  const int *steps;
+  size_t n_steps;
+  size_t n_pos; /* positions in all */
+  size_t cap;   /* cache rows */
+  struct spr_attn_params p;
+  float *q, *k, *v; /* [n_pos][row] of every position */
+  float *kh, *vh;   /* the values the cache holds (f16-rounded for an f16 cache) */
+  float *ref;       /* [n_pos][nh*hd] the oracle's output of every position */
+};
+
+static void cached_name(const struct cached_seq *s, char *buf, size_t len) {
+  const struct cached_cfg *c = s->cfg;
+  int o = snprintf(buf, len, "heads=%d/%d hd=%d %s window=%u sinks=%u ring=%u steps=", c->nh, c->nkv, c->hd,
+                   spr_dtype_name(c->kv_type), (unsigned)c->window, (unsigned)c->sinks, (unsigned)s->p.ring);
+  for (size_t i = 0; i < s->n_steps && o > 0 && (size_t)o < len; i++)
+    o += snprintf(buf + o, len - (size_t)o, "%s%d", i ? "," : "", s->steps[i]);
+}
+
+static void cached_seq_init(struct cached_seq *s, const struct cached_cfg *c, const int *steps, size_t n_steps,
+                            uint64_t seed) {
+  memset(s, 0, sizeof *s);
+  s->cfg = c;
+  s->steps = steps;
+  s->n_steps = n_steps;
+  for (size_t i = 0; i < n_steps; i++) s->n_pos += (size_t)steps[i];
+  s->p.n_heads = (uint16_t)c->nh;
+  s->p.n_kv_heads = (uint16_t)c->nkv;
+  s->p.head_dim = (uint16_t)c->hd;
+  s->p.causal = 1;
+  s->p.scale = 1.0f / sqrtf((float)c->hd);
+  s->p.kv_cache = 1;
+  s->p.window = c->window;
+  s->p.sinks = c->window ? c->sinks : 0;
+  s->p.ring = c->window ? c->window + (uint32_t)c->batch - 1 : 0;
+  /* 2 rows more than the geometry uses: they are never written (NaN), so a
+   * read past the ring's end shows up */
+  s->cap = c->window ? s->p.sinks + s->p.ring + 2 : s->n_pos + 3;
+  const size_t qrow = (size_t)c->nh * (size_t)c->hd, kvrow = (size_t)c->nkv * (size_t)c->hd;
+  s->q = malloc(s->n_pos * qrow * sizeof(float));
+  s->k = malloc(s->n_pos * kvrow * sizeof(float));
+  s->v = malloc(s->n_pos * kvrow * sizeof(float));
+  s->kh = malloc(s->n_pos * kvrow * sizeof(float));
+  s->vh = malloc(s->n_pos * kvrow * sizeof(float));
+  s->ref = malloc(s->n_pos * qrow * sizeof(float));
+  double *scores = malloc(s->n_pos * sizeof(double));
+  assert_true(s->q && s->k && s->v && s->kh && s->vh && s->ref && scores);
+  spr_test_fill(s->q, s->n_pos * qrow, seed, -1.0f, 1.0f);
+  spr_test_fill(s->k, s->n_pos * kvrow, seed + 1, -1.0f, 1.0f);
+  spr_test_fill(s->v, s->n_pos * kvrow, seed + 2, -1.0f, 1.0f);
+  for (size_t i = 0; i < s->n_pos * kvrow; i++) {
+    const int h = c->kv_type == SPR_DTYPE_F16;
+    s->kh[i] = h ? spr_fp16_to_f32(spr_fp16_from_f32(s->k[i])) : s->k[i];
+    s->vh[i] = h ? spr_fp16_to_f32(spr_fp16_from_f32(s->v[i])) : s->v[i];
+  }
+  size_t n_past = 0;
+  for (size_t st = 0; st < n_steps; st++) {
+    spr_f32_attention_cached_ref(&s->p, n_past, (size_t)steps[st], s->q + n_past * qrow, qrow, s->kh, s->vh, kvrow,
+                                 s->ref + n_past * qrow, scores);
+    n_past += (size_t)steps[st];
+  }
+  free(scores);
+}
+
+static void cached_seq_free(struct cached_seq *s) {
+  free(s->q);
+  free(s->k);
+  free(s->v);
+  free(s->kh);
+  free(s->vh);
+  free(s->ref);
+}
+
+static void set_rows(struct spr_tensor *t, int64_t rows) {
+  t->ne[1] = rows;
+  t->nbytes = spr_tensor_nbytes(t->type, t->ne, SPR_MAX_DIMS);
+}
+
+/* Runs the sequence with kernel k on n_threads, step by step as the LLM
+ * does (KV_STORE K, KV_STORE V, ATTENTION); out receives every position's
+ * output ([n_pos][nh*hd], may be NULL). Returns the max abs error. */
+static double cached_run(const struct kernel *k, const struct cached_seq *s, int n_threads, float *out) {
+  const struct cached_cfg *c = s->cfg;
+  const size_t qrow = (size_t)c->nh * (size_t)c->hd, kvrow = (size_t)c->nkv * (size_t)c->hd, B = (size_t)c->batch;
+  const size_t esz = c->kv_type == SPR_DTYPE_F16 ? 2 : 4;
+  float *qb = spr_test_aligned_alloc(B * qrow * sizeof(float)), *ob = spr_test_aligned_alloc(B * qrow * sizeof(float));
+  float *kb = spr_test_aligned_alloc(B * kvrow * sizeof(float)),
+        *vb = spr_test_aligned_alloc(B * kvrow * sizeof(float));
+  void *kc = spr_test_aligned_alloc(s->cap * kvrow * esz), *vc = spr_test_aligned_alloc(s->cap * kvrow * esz);
+  assert_true(qb && ob && kb && vb && kc && vc);
+  memset(kc, 0xff, s->cap * kvrow * esz); /* NaN in f32 and f16 */
+  memset(vc, 0xff, s->cap * kvrow * esz);
+  struct spr_tensor ts[6];
+  const int64_t ne_q[2] = {(int64_t)qrow, (int64_t)B}, ne_kv[2] = {(int64_t)kvrow, (int64_t)B},
+                ne_c[2] = {(int64_t)kvrow, (int64_t)s->cap};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_q, qb);
+  spr_test_tensor(&ts[1], c->kv_type, 2, ne_c, kc);
+  spr_test_tensor(&ts[2], c->kv_type, 2, ne_c, vc);
+  spr_test_tensor(&ts[3], SPR_DTYPE_F32, 2, ne_q, ob);
+  spr_test_tensor(&ts[4], SPR_DTYPE_F32, 2, ne_kv, kb);
+  spr_test_tensor(&ts[5], SPR_DTYPE_F32, 2, ne_kv, vb);
+  const int dyn[4] = {0, 3, 4, 5};
+  for (int i = 0; i < 4; i++) {
+    ts[dyn[i]].flags = SPR_TENSOR_DYN_ROWS;
+    ts[dyn[i]].max_rows = (int32_t)B;
+  }
+  ts[1].role = ts[2].role = SPR_ROLE_STATE;
+  struct spr_node nodes[3];
+  memset(nodes, 0, sizeof nodes);
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < SPR_MAX_SRCS; j++) nodes[i].src[j] = -1;
+  const struct spr_kv_params kvp = {s->p.window, s->p.sinks, s->p.ring};
+  nodes[0].op = nodes[1].op = SPR_OP_KV_STORE;
+  nodes[0].n_src = nodes[1].n_src = 1;
+  nodes[0].src[0] = 4;
+  nodes[0].dst = 1;
+  nodes[1].src[0] = 5;
+  nodes[1].dst = 2;
+  nodes[0].p.kv = nodes[1].p.kv = kvp;
+  nodes[2].op = SPR_OP_ATTENTION;
+  nodes[2].n_src = 3;
+  nodes[2].src[0] = 0;
+  nodes[2].src[1] = 1;
+  nodes[2].src[2] = 2;
+  nodes[2].dst = 3;
+  nodes[2].p.attn = s->p;
+  char name[256];
+  cached_name(s, name, sizeof name);
+  struct spr_test_op h[3];
+  for (int i = 0; i < 3; i++) {
+    struct spr_error err = {SPR_STATUS_OK, ""};
+    const enum spr_status st = spr_test_op_setup(&h[i], ts, &nodes[i], i == 2 ? k->isa : SPR_ISA_ALL, n_threads, &err);
+    if (st != SPR_STATUS_OK) fail_msg("%s %s: node %d status %d (%s)", k->name, name, i, (int)st, err.msg);
+  }
+  if (nodes[2].impl_name == NULL || strcmp(nodes[2].impl_name, k->name) != 0)
+    fail_msg("isa mask 0x%x chose %s, expected %s", (unsigned)k->isa, nodes[2].impl_name, k->name);
+  const double tol = 2e-5 + 1e-6 * (double)s->p.scale * c->hd;
+  double max_err = 0.0;
+  size_t n_past = 0;
+  for (size_t st = 0; st < s->n_steps; st++) {
+    const size_t nt = (size_t)s->steps[st];
+    memcpy(qb, s->q + n_past * qrow, nt * qrow * sizeof(float));
+    memcpy(kb, s->k + n_past * kvrow, nt * kvrow * sizeof(float));
+    memcpy(vb, s->v + n_past * kvrow, nt * kvrow * sizeof(float));
+    for (int i = 0; i < 4; i++) set_rows(&ts[dyn[i]], (int64_t)nt);
+    for (int i = 0; i < 3; i++) {
+      h[i].run.n_past = (int32_t)n_past;
+      h[i].run.n_tokens = (int32_t)nt;
+      spr_test_op_exec(&h[i]);
+    }
+    for (size_t t = 0; t < nt; t++) {
+      for (size_t j = 0; j < qrow; j++) {
+        const float got = ob[t * qrow + j], want = s->ref[(n_past + t) * qrow + j];
+        const double e = fabs((double)got - (double)want);
+        if (!(e <= tol))
+          fail_msg(
+              "%s %s threads=%d: step %zu (n_past %zu, %zu rows) row %zu col %zu (head %zu) got %.9g want %.9g "
+              "(err %.3g > tol %.3g)",
+              k->name, name, n_threads, st, n_past, nt, t, j, j / (size_t)c->hd, (double)got, (double)want, e, tol);
+        if (e > max_err) max_err = e;
+      }
+    }
+    if (out != NULL) memcpy(out + n_past * qrow, ob, nt * qrow * sizeof(float));
+    n_past += nt;
+  }
+  for (int i = 0; i < 3; i++) spr_test_op_teardown(&h[i]);
+  free(qb);
+  free(ob);
+  free(kb);
+  free(vb);
+  free(kc);
+  free(vc);
+  return max_err;
+}
+
+/* Every (n_past, Tq) in {0, 5, 63} x {1, 7, 64}: a prefill of n_past
+ * tokens, the step under test, then steps that run the ring past its wrap
+ * (positions beyond sinks + ring for every windowed geometry below); steps
+ * of 2 and 3 rows give tasks of a few lanes (the row path) with a window. */
+static const int k_sched[9][6] = {
+    {1, 64, 2, 27, 1, 0}, {7, 64, 3, 27, 0, 0}, {64, 3, 27, 1, 0, 0}, {5, 1, 64, 2, 28, 0}, {5, 7, 64, 3, 27, 0},
+    {5, 64, 2, 28, 1, 0}, {63, 1, 64, 1, 0, 0}, {63, 7, 64, 2, 0, 0}, {63, 64, 1, 7, 3, 0},
+};
+
+static size_t sched_len(const int *s) {
+  size_t n = 0;
+  while (n < 6 && s[n] > 0) n++;
+  return n;
+}
+
+static void test_cached(void **state) {
+  (void)state;
+  const int gqa[2][3] = {{4, 2, 16}, {8, 1, 16}};
+  const uint32_t win[5][2] = {{0, 0}, {4, 0}, {4, 2}, {16, 0}, {16, 2}};
+  const enum spr_dtype types[2] = {SPR_DTYPE_F32, SPR_DTYPE_F16};
+  double worst[N_KERNELS] = {0};
+  int n_seq = 0;
+  for (int ti = 0; ti < 2; ti++) {
+    for (int gi = 0; gi < 2; gi++) {
+      for (int wi = 0; wi < 5; wi++) {
+        const struct cached_cfg cfg = {gqa[gi][0], gqa[gi][1], gqa[gi][2], types[ti], win[wi][0], win[wi][1], 64};
+        for (int si = 0; si < 9; si++) {
+          struct cached_seq s;
+          cached_seq_init(&s, &cfg, k_sched[si], sched_len(k_sched[si]), 500u + (uint64_t)(si * 7 + wi));
+          for (size_t ki = 0; ki < N_KERNELS; ki++) {
+            if (!kernel_available(&k_kernels[ki])) continue;
+            const double e = cached_run(&k_kernels[ki], &s, 1, NULL);
+            if (e > worst[ki]) worst[ki] = e;
+          }
+          cached_seq_free(&s);
+          n_seq++;
+        }
+      }
+    }
+  }
+  for (size_t ki = 0; ki < N_KERNELS; ki++) {
+    if (!kernel_available(&k_kernels[ki])) {
+      print_message("  skip %s (ISA not available)\n", k_kernels[ki].name);
+      continue;
+    }
+    print_message("  %-40s cached     %3d sequences, max abs err %.3g\n", k_kernels[ki].name, n_seq, worst[ki]);
+  }
+}
+
+/* Decode-like shapes: head_dim 64 (TinyLlama's 8 query heads per kv head)
+ * and 20, caches longer than a gather chunk, single-token steps after a
+ * prefill. */
+static void test_cached_decode(void **state) {
+  (void)state;
+  static const int steps_a[] = {64, 64, 64, 1, 1, 3, 1};
+  static const int steps_b[] = {40, 1, 1, 1, 2, 1, 1};
+  const struct cached_cfg cfgs[] = {
+      {8, 1, 64, SPR_DTYPE_F16, 0, 0, 64}, {8, 1, 64, SPR_DTYPE_F32, 0, 0, 64}, {8, 2, 64, SPR_DTYPE_F16, 150, 4, 64},
+      {6, 3, 20, SPR_DTYPE_F16, 0, 0, 64}, {6, 3, 20, SPR_DTYPE_F32, 9, 1, 40},
+  };
+  for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+    struct cached_seq s;
+    const int *steps = i < 3 ? steps_a : steps_b;
+    const size_t n = i < 3 ? sizeof steps_a / sizeof steps_a[0] : sizeof steps_b / sizeof steps_b[0];
+    cached_seq_init(&s, &cfgs[i], steps, n, 900u + i);
+    for (size_t ki = 0; ki < N_KERNELS; ki++)
+      if (kernel_available(&k_kernels[ki])) cached_run(&k_kernels[ki], &s, 1, NULL);
+    cached_seq_free(&s);
+  }
+}
+
+/* A window that covers the whole sequence gives the bits of no window, and
+ * 1 and 2 threads give the same bits (windowed and not). */
+static void test_cached_exact(void **state) {
+  (void)state;
+  static const int steps[] = {5, 64, 1, 7, 40, 1};
+  const size_t n_steps = sizeof steps / sizeof steps[0];
+  const enum spr_dtype types[2] = {SPR_DTYPE_F32, SPR_DTYPE_F16};
+  for (int ti = 0; ti < 2; ti++) {
+    /* no window; windows 512 (> the 118 positions) with 0 and 2 sinks; window 4 with 2 sinks */
+    const struct cached_cfg cfgs[4] = {{8, 2, 16, types[ti], 0, 0, 64},
+                                       {8, 2, 16, types[ti], 512, 0, 64},
+                                       {8, 2, 16, types[ti], 512, 2, 64},
+                                       {8, 2, 16, types[ti], 4, 2, 64}};
+    struct cached_seq s[4];
+    for (int i = 0; i < 4; i++) cached_seq_init(&s[i], &cfgs[i], steps, n_steps, 77);
+    const size_t n = s[0].n_pos * 8 * 16;
+    float *o0 = malloc(n * sizeof(float)), *o1 = malloc(n * sizeof(float));
+    assert_true(o0 && o1);
+    for (size_t ki = 0; ki < N_KERNELS; ki++) {
+      const struct kernel *k = &k_kernels[ki];
+      if (!kernel_available(k)) continue;
+      cached_run(k, &s[0], 1, o0);
+      for (int i = 1; i <= 2; i++) {
+        cached_run(k, &s[i], 1, o1);
+        if (memcmp(o0, o1, n * sizeof(float)) != 0)
+          fail_msg("%s %s: window 512 sinks %u differs from no window", k->name, spr_dtype_name(types[ti]),
+                   (unsigned)cfgs[i].sinks);
+      }
+      cached_run(k, &s[1], 2, o1);
+      if (memcmp(o0, o1, n * sizeof(float)) != 0)
+        fail_msg("%s %s window 512: 1 and 2 threads differ", k->name, spr_dtype_name(types[ti]));
+      cached_run(k, &s[3], 1, o0);
+      cached_run(k, &s[3], 2, o1);
+      if (memcmp(o0, o1, n * sizeof(float)) != 0)
+        fail_msg("%s %s window 4: 1 and 2 threads differ", k->name, spr_dtype_name(types[ti]));
+    }
+    for (int i = 0; i < 4; i++) cached_seq_free(&s[i]);
+    free(o0);
+    free(o1);
+  }
+}
+
+/* The f16 -> f32 row converters: every f16 value, then sizes and strides. */
+static void test_f16_rows(void **state) {
+  (void)state;
+  static const struct spr_f16_rows_ukernel cvts[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), fn, (tile), #fn},
+#include "ops/attention/f16_rows.inc"
+#undef SPR_UKERNEL
+  };
+  uint16_t *x = malloc(65536 * sizeof(uint16_t));
+  float *y = malloc(65536 * sizeof(float));
+  assert_true(x && y);
+  for (size_t i = 0; i < 65536; i++) x[i] = (uint16_t)i;
+  for (size_t ki = 0; ki < sizeof cvts / sizeof cvts[0]; ki++) {
+    const struct spr_f16_rows_ukernel *k = &cvts[ki];
+    if ((spr_cpu_isa() & k->isa) != k->isa) {
+      print_message("  skip %s (ISA not available)\n", k->name);
+      continue;
+    }
+    k->fn(256, 256, x, 256, y, 256);
+    for (size_t i = 0; i < 65536; i++) {
+      const float want = spr_fp16_to_f32((uint16_t)i);
+      if (isnan(want) ? !isnan(y[i]) : memcmp(&y[i], &want, sizeof want) != 0)
+        fail_msg("%s: f16 0x%04zx -> %g, want %g", k->name, i, (double)y[i], (double)want);
+    }
+    const size_t t = k->tile, sizes[6] = {1, t > 1 ? t - 1 : 2, t, t + 1, 3 * t + 1, 37};
+    for (int si = 0; si < 6; si++) {
+      const size_t n = sizes[si], rows = 5, xs = n + 3, ys = n + 1;
+      for (size_t i = 0; i < rows * ys; i++) y[i] = -7.0f;
+      k->fn(rows, n, x + 1000, xs, y, ys);
+      for (size_t r = 0; r < rows; r++)
+        for (size_t cc = 0; cc < ys; cc++) {
+          const float want = cc < n ? spr_fp16_to_f32(x[1000 + r * xs + cc]) : -7.0f;
+          if (memcmp(&y[r * ys + cc], &want, sizeof want) != 0)
+            fail_msg("%s n=%zu: row %zu col %zu got %g want %g", k->name, n, r, cc, (double)y[r * ys + cc],
+                     (double)want);
+        }
+    }
+  }
+  free(x);
+  free(y);
+}
+
 /* check() rejects inconsistent nodes. */
 static void test_check(void **state) {
   (void)state;
@@ -410,6 +762,45 @@ static void test_check(void **state) {
   RESET();
   n.src[2] = -1;
   EXPECT(SPR_STATUS_INVALID_ARGUMENT);
+
+  /* cached mode: K/V caches of 7 rows, f32 or f16 */
+#define RESET_CACHED()     \
+  do {                     \
+    RESET();               \
+    n.p.attn.kv_cache = 1; \
+    n.p.attn.causal = 1;   \
+  } while (0)
+  RESET_CACHED();
+  EXPECT(SPR_STATUS_OK);
+  n.src[1] = 4; /* f16 K */
+  EXPECT(SPR_STATUS_OK);
+  n.src[2] = 4; /* f16 V */
+  EXPECT(SPR_STATUS_OK);
+  n.p.attn.window = 4;
+  n.p.attn.sinks = 1;
+  n.p.attn.ring = 6;
+  EXPECT(SPR_STATUS_OK);
+  n.p.attn.ring = 0;
+  EXPECT(SPR_STATUS_INVALID_ARGUMENT);
+  n.p.attn.ring = 6;
+  n.p.attn.window = 0xffffffffu;
+  EXPECT(SPR_STATUS_UNSUPPORTED);
+  RESET_CACHED();
+  ts[1].ne[1] = ts[2].ne[1] = 3; /* fewer cache rows than the step's queries: allowed (rows are a run-time matter) */
+  EXPECT(SPR_STATUS_OK);
+  RESET_CACHED();
+  n.p.attn.causal = 0;
+  EXPECT(SPR_STATUS_INVALID_ARGUMENT);
+  RESET_CACHED();
+  ts[0].type = SPR_DTYPE_F16; /* Q must be f32 */
+  EXPECT(SPR_STATUS_UNSUPPORTED);
+  RESET_CACHED();
+  ts[1].type = SPR_DTYPE_Q8_0;
+  EXPECT(SPR_STATUS_UNSUPPORTED);
+  RESET_CACHED();
+  ts[2].ne[1] = 6; /* K rows != V rows */
+  EXPECT(SPR_STATUS_INVALID_ARGUMENT);
+#undef RESET_CACHED
 #undef EXPECT
 #undef RESET
 }
@@ -436,13 +827,21 @@ static void test_flops(void **state) {
   assert_int_equal(def->flops(ts, &n), 4ull * 3 * 64 * 10 * 30);
   n.p.attn.causal = 1; /* query i sees i + 21 keys: sum 21..30 = 255 */
   assert_int_equal(def->flops(ts, &n), 4ull * 3 * 64 * 255);
+  n.p.attn.kv_cache = 1; /* the step that fills the 30-row cache: n_past 20, the same pairs */
+  assert_int_equal(def->flops(ts, &n), 4ull * 3 * 64 * 255);
+  n.p.attn.window = 8; /* min(i + 1, sinks + window) = 10 keys per query */
+  n.p.attn.sinks = 2;
+  n.p.attn.ring = 17;
+  assert_int_equal(def->flops(ts, &n), 4ull * 3 * 64 * 100);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check),     cmocka_unit_test(test_flops),        cmocka_unit_test(test_sizes),
-      cmocka_unit_test(test_head_dims), cmocka_unit_test(test_gqa),          cmocka_unit_test(test_lane_counts),
-      cmocka_unit_test(test_causal),    cmocka_unit_test(test_large_logits), cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_check),        cmocka_unit_test(test_flops),        cmocka_unit_test(test_sizes),
+      cmocka_unit_test(test_head_dims),    cmocka_unit_test(test_gqa),          cmocka_unit_test(test_lane_counts),
+      cmocka_unit_test(test_causal),       cmocka_unit_test(test_large_logits), cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_f16_rows),     cmocka_unit_test(test_cached),       cmocka_unit_test(test_cached_decode),
+      cmocka_unit_test(test_cached_exact),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/common/fp16.h"
 #include "ops/op.h"
 #include "platform/threads.h"
 #include "platform/time.h"
@@ -25,6 +26,8 @@
 struct bench_case {
   const char *name;
   int tq, tk, nh, nkv, hd, causal, fused;
+  int kv;                 /* cached mode: 0 off, 1 f32 cache, 2 f16 cache ({nkv*hd, tk} rows, n_past = tk - tq) */
+  uint32_t window, sinks; /* cached mode: ring = window + tq - 1, capacity sinks + ring */
 };
 
 static const struct bench_case k_cases[] = {
@@ -36,6 +39,16 @@ static const struct bench_case k_cases[] = {
     {"decode G=2 1x2048 16/8x64 causal", 1, 2048, 16, 8, 64, 1, 0},
     {"decode G=4 1x2048 32/8x64 causal", 1, 2048, 32, 8, 64, 1, 0},
     {"prefill    128x512 32/4x64 causal", 128, 512, 32, 4, 64, 1, 0},
+    /* cached attention at TinyLlama's shapes (32 heads / 4 kv heads x 64) */
+    {"cached f16 decode  Tk=128", 1, 128, 32, 4, 64, 1, 0, 2},
+    {"cached f16 decode  Tk=512", 1, 512, 32, 4, 64, 1, 0, 2},
+    {"cached f16 decode  Tk=2048", 1, 2048, 32, 4, 64, 1, 0, 2},
+    {"cached f32 decode  Tk=2048", 1, 2048, 32, 4, 64, 1, 0, 1},
+    {"cached f16 prefill 64 Tk=128", 64, 128, 32, 4, 64, 1, 0, 2},
+    {"cached f16 prefill 64 Tk=512", 64, 512, 32, 4, 64, 1, 0, 2},
+    {"cached f16 prefill 64 Tk=2048", 64, 2048, 32, 4, 64, 1, 0, 2},
+    {"cached f32 prefill 64 Tk=2048", 64, 2048, 32, 4, 64, 1, 0, 1},
+    {"cached f16 decode  W=512+4 @2048", 1, 2048, 32, 4, 64, 1, 0, 2, 512, 4},
 };
 
 /* Single-core FMA peak measured now (the machine may be shared): 12
@@ -116,13 +129,26 @@ static void bench(const struct bench_case *c, uint32_t isa, int n_threads) {
     const int64_t ne[2] = {row, c->tq};
     for (int s = 0; s < 3; s++) spr_test_tensor(&ts[s], SPR_DTYPE_F32, 2, ne, buf[0]);
   } else {
-    const int rows[3] = {c->tq, c->tk, c->tk}, cols[3] = {c->nh * hd, c->nkv * hd, c->nkv * hd};
+    int rows[3] = {c->tq, c->tk, c->tk};
+    const int cols[3] = {c->nh * hd, c->nkv * hd, c->nkv * hd};
+    if (c->kv && c->window) rows[1] = rows[2] = (int)(c->sinks + c->window + (uint32_t)c->tq - 1);
     for (int s = 0; s < 3; s++) {
       const size_t n = (size_t)rows[s] * (size_t)cols[s];
       buf[s] = xalloc(n * sizeof(float));
       for (size_t i = 0; i < n; i++) buf[s][i] = frand(&seed);
       const int64_t ne[2] = {cols[s], rows[s]};
-      spr_test_tensor(&ts[s], SPR_DTYPE_F32, 2, ne, buf[s]);
+      const int f16 = s > 0 && c->kv == 2;
+      if (f16) { /* f16 cache: the same values, converted in place */
+        uint16_t *h = (uint16_t *)(void *)buf[s];
+        for (size_t i = 0; i < n; i++) h[i] = spr_fp16_from_f32(buf[s][i]);
+      }
+      spr_test_tensor(&ts[s], f16 ? SPR_DTYPE_F16 : SPR_DTYPE_F32, 2, ne, buf[s]);
+    }
+    if (c->kv) {
+      p->kv_cache = 1;
+      p->window = c->window;
+      p->sinks = c->sinks;
+      p->ring = c->window ? c->window + (uint32_t)c->tq - 1 : 0;
     }
   }
   float *out = xalloc((size_t)c->nh * (size_t)hd * (size_t)c->tq * sizeof(float));
@@ -149,7 +175,13 @@ static void bench(const struct bench_case *c, uint32_t isa, int n_threads) {
     fprintf(stderr, "no pool\n");
     exit(1);
   }
-  struct spr_exec x = {.tensors = ts, .pool = pool, .n_threads = n_threads, .scratch = scratch, .scratch_bytes = node.ws_bytes};
+  const struct spr_run_state run = {c->tk - c->tq, c->tq}; /* cached mode: the step that ends at position tk - 1 */
+  struct spr_exec x = {.tensors = ts,
+                       .run = &run,
+                       .pool = pool,
+                       .n_threads = n_threads,
+                       .scratch = scratch,
+                       .scratch_bytes = node.ws_bytes};
   def->run(&x, &node); /* warm-up */
   uint64_t t0 = spr_time_ns();
   def->run(&x, &node);
@@ -170,7 +202,8 @@ static void bench(const struct bench_case *c, uint32_t isa, int n_threads) {
   printf("%-34s threads=%d %-38s %9.4f ms %7.1f GFLOP/s (min %.4f ms %6.1f)", c->name, n_threads, impl, med_s * 1e3,
          gflops, min_s * 1e3, (double)def->flops(ts, &node) / min_s * 1e-9);
   if (c->tq == 1) {
-    const double kv_bytes = 2.0 * c->tk * c->nkv * hd * sizeof(float);
+    const double tk_read = c->kv && c->window ? (double)(c->window + c->sinks) : (double)c->tk;
+    const double kv_bytes = 2.0 * tk_read * c->nkv * hd * (c->kv == 2 ? 2.0 : 4.0);
     printf("  K/V %.1f GB/s", kv_bytes / med_s * 1e-9);
   }
   printf("  (%d reps)\n", reps);
