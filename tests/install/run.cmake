@@ -1,6 +1,7 @@
 # Installs the build tree into a fresh prefix, then configures, builds and
 # runs tests/install/consumer against it with find_package(sparrow).
-# Inputs: -DBIN=<build dir> -DSRC=<source dir> [-DMODEL=<gguf to load>]
+# Inputs: -DBIN=<build dir> -DSRC=<source dir> [-DMODEL=<gguf to load>] [-DSAN=ON: the
+# library was built with ASan+UBSan, so the consumer must link their runtimes too]
 set(prefix ${BIN}/install-test/prefix)
 set(cbin ${BIN}/install-test/consumer)
 file(REMOVE_RECURSE ${BIN}/install-test)
@@ -8,8 +9,12 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install ${BIN} --prefix ${prefix} RES
 if(rc)
   message(FATAL_ERROR "install failed: ${rc}")
 endif()
+set(extra)
+if(SAN)
+  list(APPEND extra "-DCMAKE_C_FLAGS=-fsanitize=address,undefined" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined")
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${SRC}/tests/install/consumer -B ${cbin} -DCMAKE_PREFIX_PATH=${prefix}
-                RESULT_VARIABLE rc)
+                        ${extra} RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring the consumer failed: ${rc}")
 endif()
