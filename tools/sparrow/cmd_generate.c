@@ -61,10 +61,14 @@ const char *cli_default_llm_model(void) {
   return candidates[0];
 }
 
-static void print_piece(const struct cli_session *cs, int32_t tok) {
+/* strip_space: the first piece of a text SentencePiece started with its
+ * visible space (an empty prompt); the space is not part of the text. */
+static void print_piece(const struct cli_session *cs, int32_t tok, bool strip_space) {
   char buf[256];
   size_t n = 0;
-  if (spr_llm_token_piece(cs->model, tok, buf, sizeof buf, &n) == SPR_STATUS_OK) fwrite(buf, 1, n, stdout);
+  if (spr_llm_token_piece(cs->model, tok, buf, sizeof buf, &n) != SPR_STATUS_OK) return;
+  const size_t skip = strip_space && n > 0 && buf[0] == ' ' ? 1 : 0;
+  fwrite(buf + skip, 1, n - skip, stdout);
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -150,7 +154,7 @@ int cmd_generate(int argc, char **argv) {
     const int32_t tok = spr_llm_sample(cs.session, &sp, hist, n_hist);
     if (tok == info.eos) break;
     hist[n_hist++] = tok;
-    print_piece(&cs, tok);
+    print_piece(&cs, tok, generated == 0 && prompt[0] == '\0');
     fflush(stdout);
     if (cap != UINT32_MAX && spr_llm_position(cs.session) >= cap) {
       fprintf(stderr, "\n[context of %u tokens is full]", cap);
