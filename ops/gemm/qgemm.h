@@ -137,6 +137,10 @@ size_t spr_x8_k_xbytes_plain(size_t kb);
  * qs[32], the f32 value of its fp16 scale, and the sum of qs. */
 void spr_x8_0_quantize_block(const float *x, int8_t *qs, float *d, int32_t *s);
 
+/* The same values from the AVX-512 packers' vectorized quantizers (tests). */
+void spr_x8_0_quantize_block__avx512vnni(const float *x, int8_t *qs, float *d, int32_t *s);
+void spr_x8_k_quantize_block__avx512vnni(const float *x, struct spr_block_q8_k *y);
+
 /* ---- the driver ------------------------------------------------------------------ */
 
 /* Scratch bytes for a problem of m rows, n outputs, k inputs (any thread count). */
