@@ -372,6 +372,53 @@ static void test_workspace(void **state) {
   }
 }
 
+/* Random blocks of several kinds (ties, NaN, Inf, tiny, zeros, |max| ties). */
+#if SPR_ENABLE_AVX2 || SPR_ENABLE_AVX512
+static void special_row(float *x, int n, int rep, uint64_t *st) {
+  const int kind = rep % 8;
+  const float mag = ldexpf(1.0f, (int)(spr_test_rng_next(st) % 60) - 30);
+  for (int i = 0; i < n; i++) {
+    float v = spr_test_rng_uniform(st, -mag, mag);
+    if (kind == 1) v = (float)((int)(spr_test_rng_next(st) % 255) - 127) * 0.5f; /* ties */
+    if (kind == 2 && i % 9 == 0) v = NAN;
+    if (kind == 3 && i % 13 == 0) v = -INFINITY;
+    if (kind == 4) v *= 1e-38f;
+    if (kind == 5 && i % 3) v = 0.0f;
+    x[i] = v;
+  }
+  if (kind == 1) x[0] = 127.0f;
+  if (kind == 6) x[7] = -mag, x[3] = mag; /* |max| ties: first wins */
+}
+#endif
+
+/* The AVX2 packers give the plain packers' bytes (same layout). */
+static void test_simd_packers(void **state) {
+  (void)state;
+#if SPR_ENABLE_AVX2
+  if (!host_has(SPR_ISA_X86_AVX2)) {
+    printf("skip: no AVX2\n");
+    return;
+  }
+  enum { KB = 8 };
+  float x[256 * KB];
+  uint64_t st = 9;
+  const size_t bytes = spr_x8_k_xbytes_plain(KB) + spr_x8_0_xbytes_plain(8 * KB);
+  uint8_t *a = spr_test_aligned_alloc(bytes), *b = spr_test_aligned_alloc(bytes);
+  for (int rep = 0; rep < 400; rep++) {
+    special_row(x, 256 * KB, rep, &st);
+    memset(a, 0, bytes), memset(b, 0, bytes);
+    spr_x8_0_packx_plain(8 * KB, 0, 8 * KB, x, a);
+    spr_x8_0_packx_plain__avx2(8 * KB, 0, 8 * KB, x, b);
+    if (memcmp(a, b, spr_x8_0_xbytes_plain(8 * KB)) != 0) fail_msg("x8_0 avx2 packer differs: rep %d", rep);
+    memset(a, 0, bytes), memset(b, 0, bytes);
+    spr_x8_k_packx_plain(KB, 0, KB, x, a);
+    spr_x8_k_packx_plain__avx2(KB, 0, KB, x, b);
+    if (memcmp(a, b, spr_x8_k_xbytes_plain(KB)) != 0) fail_msg("x8_k avx2 packer differs: rep %d", rep);
+  }
+  free(a), free(b);
+#endif
+}
+
 /* The AVX-512 packers' vectorized activation quantizers give the reference's bytes. */
 static void test_simd_quantizers(void **state) {
   (void)state;
@@ -383,19 +430,7 @@ static void test_simd_quantizers(void **state) {
   float x[256];
   uint64_t st = 5;
   for (int rep = 0; rep < 3000; rep++) {
-    const int kind = rep % 8;
-    const float mag = ldexpf(1.0f, (int)(spr_test_rng_next(&st) % 60) - 30);
-    for (int i = 0; i < 256; i++) {
-      float v = spr_test_rng_uniform(&st, -mag, mag);
-      if (kind == 1) v = (float)((int)(spr_test_rng_next(&st) % 255) - 127) * 0.5f; /* ties */
-      if (kind == 2 && i % 9 == 0) v = NAN;
-      if (kind == 3 && i % 13 == 0) v = -INFINITY;
-      if (kind == 4) v *= 1e-38f;
-      if (kind == 5 && i % 3) v = 0.0f;
-      if (kind == 6 && i == 7) v = -mag, x[3] = mag; /* |max| ties: first wins */
-      x[i] = v;
-    }
-    if (kind == 1) x[0] = 127.0f;
+    special_row(x, 256, rep, &st);
     for (int b = 0; b < 8; b++) {
       int8_t qa[32], qb[32];
       float da, db;
@@ -416,8 +451,9 @@ static void test_simd_quantizers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check),   cmocka_unit_test(test_workspace), cmocka_unit_test(test_ukernels),
-      cmocka_unit_test(test_op_isas), cmocka_unit_test(test_threads),   cmocka_unit_test(test_simd_quantizers),
+      cmocka_unit_test(test_check),        cmocka_unit_test(test_workspace), cmocka_unit_test(test_ukernels),
+      cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),   cmocka_unit_test(test_simd_quantizers),
+      cmocka_unit_test(test_simd_packers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
