@@ -85,5 +85,6 @@ int cmd_bench_op(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
 int cmd_accuracy(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const struct cli_cmd k_cmds[] = {
     {"accuracy", "top-1 accuracy of a vision model on an IDX data set", cmd_accuracy},
     {"bench", "whole-model latency (median/min) and GFLOP/s", cmd_bench},
     {"bench-op", "time one op at a given shape (gemm, attention, ...)", cmd_bench_op},
+    {"quantize", "convert a GGUF model's weights to q8_0/q4_0/q4_k/q6_k/f16/f32", cmd_quantize},
 };
 
 static void usage(FILE *f) {
