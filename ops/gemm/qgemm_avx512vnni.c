@@ -58,8 +58,35 @@ INLINE float half_at(const uint8_t *p) {
   return _cvtsh_ss(h);
 }
 
+/* The 16-lane sums of 8 accumulators v[0..7] as 8 floats (a tree of
+ * cross-register shuffles instead of 8 separate reductions). */
+INLINE __m256 reduce8(const __m512 v[8]) {
+  __m512 t[4], u[2];
+  for (int k = 0; k < 4; k++) /* 256-bit halves: [v2k folded | v2k+1 folded] */
+    t[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                         _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+  for (int k = 0; k < 2; k++) /* 128-bit quarters: v4k, v4k+1, v4k+2, v4k+3 folded to 4 lanes */
+    u[k] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * k], t[2 * k + 1], 0x88),
+                         _mm512_shuffle_f32x4(t[2 * k], t[2 * k + 1], 0xDD));
+  /* quarter q: [a0+a2, b0+b2, a1+a3, b1+b3] with a = v_q, b = v_(q+4), then + its 64-bit swap */
+  __m512 w = _mm512_add_ps(_mm512_unpacklo_ps(u[0], u[1]), _mm512_unpackhi_ps(u[0], u[1]));
+  w = _mm512_add_ps(w, _mm512_permute_ps(w, 0x4E));
+  /* lane 4q = sum v_q, lane 4q+1 = sum v_(q+4) */
+  return _mm512_castps512_ps256(
+      _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), w));
+}
+
 /* Sums of the f32 accumulators (na per output) + bias into C. */
 INLINE void store_tile(int mr, size_t nr, int na, __m512 acc[4][2][2], const float *bias, float *c, size_t ldc) {
+  if (mr == 4 && nr == 2 && na == 1) {
+    const __m512 v[8] = {acc[0][0][0], acc[0][1][0], acc[1][0][0], acc[1][1][0],
+                         acc[2][0][0], acc[2][1][0], acc[3][0][0], acc[3][1][0]};
+    float r[8];
+    _mm256_storeu_ps(r, reduce8(v));
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 2; j++) c[i * ldc + j] = r[2 * i + j] + (bias != NULL ? bias[j] : 0.0f);
+    return;
+  }
   for (int i = 0; i < mr; i++) {
     for (size_t j = 0; j < nr; j++) {
       const __m512 a = na > 1 ? _mm512_add_ps(acc[i][j][0], acc[i][j][1]) : acc[i][j][0];
@@ -236,6 +263,21 @@ INLINE void q4_0_group(const int MR, const int NJ, const int NA, const int TAIL,
     const __m256 dx = _mm256_loadu_ps((const float *)(xq + (size_t)i * ldx + dx_off) + 8 * g);
     for (int j = 0; j < NJ; j++) {
       const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(u[j].d, dx));
+#if COMBINE
+      __m512i t[2];
+      for (int h = 0; h < 2; h++) {
+        t[h] = _mm512_load_si512(xg + 192 * h + 128);
+        t[h] = _mm512_dpbusd_epi32(t[h], u[j].lo[h], _mm512_load_si512(xg + 192 * h));
+        t[h] = _mm512_dpbusd_epi32(t[h], u[j].hi[h], _mm512_load_si512(xg + 192 * h + 64));
+      }
+      const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+      const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+      const __m512i tt =
+          _mm512_add_epi32(_mm512_permutex2var_epi32(t[0], ie, t[1]), _mm512_permutex2var_epi32(t[0], io, t[1]));
+      const __m512i sidx2 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+      const int a = NA > 1 ? (int)(g & 1) : 0;
+      acc[i][j][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tt), _mm512_permutexvar_ps(sidx2, s), acc[i][j][a]);
+#else
       for (int h = 0; h < 2; h++) {
         __m512i t = _mm512_load_si512(xg + 192 * h + 128);
         t = _mm512_dpbusd_epi32(t, u[j].lo[h], _mm512_load_si512(xg + 192 * h));
@@ -243,6 +285,7 @@ INLINE void q4_0_group(const int MR, const int NJ, const int NA, const int TAIL,
         const int a = NA > 1 ? h : 0;
         acc[i][j][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_permutexvar_ps(sidx[h], s), acc[i][j][a]);
       }
+#endif
     }
   }
 }
@@ -321,6 +364,18 @@ void spr_x8_0_packx_q8_0__avx512vnni(size_t kb, size_t b0, size_t b1, const floa
   }
 }
 
+/* pair q of a 272-byte group: words 34q+1 .. 34q+16 and 34q+18 .. 34q+33, from zmm q and q+1
+ * (word 2q + 1 + t + (t >= 16) of the pair's two registers) */
+#define PIDX(q)                                                                                                     \
+  {                                                                                                                 \
+    2 * q + 1, 2 * q + 2, 2 * q + 3, 2 * q + 4, 2 * q + 5, 2 * q + 6, 2 * q + 7, 2 * q + 8, 2 * q + 9, 2 * q + 10,  \
+        2 * q + 11, 2 * q + 12, 2 * q + 13, 2 * q + 14, 2 * q + 15, 2 * q + 16, 2 * q + 18, 2 * q + 19, 2 * q + 20, \
+        2 * q + 21, 2 * q + 22, 2 * q + 23, 2 * q + 24, 2 * q + 25, 2 * q + 26, 2 * q + 27, 2 * q + 28, 2 * q + 29, \
+        2 * q + 30, 2 * q + 31, 2 * q + 32, 2 * q + 33                                                              \
+  }
+static const int16_t k_q8_0_pidx[4][32] = {PIDX(0), PIDX(1), PIDX(2), PIDX(3)};
+#undef PIDX
+
 struct q8_0_w {
   __m512i u[4]; /* codes + 128 of blocks (2q, 2q+1) */
   __m256 d;
@@ -350,13 +405,14 @@ INLINE void q8_0_group(const int MR, const int NJ, const int NA, const int TAIL,
     if (!TAIL) prefetch_w(wr[j] + 272 * g, 272);
     q8_0_unpack(wr[j] + 272 * g, TAIL, bytes, pidx, didx, &u[j]);
   }
-  const int pairs = TAIL ? (int)((bytes / 34 + 1) / 2) : 4;
+  /* a tail group still runs 4 pairs: its missing blocks are zero codes (128 after the flip)
+   * against zero activations, zero corrections and zero scales, so they add exactly 0 */
   for (int i = 0; i < MR; i++) {
     const uint8_t *xg = xq + (size_t)i * ldx + 4 * 128 * g;
     const __m256 dx = _mm256_loadu_ps((const float *)(xq + (size_t)i * ldx + dx_off) + 8 * g);
     for (int j = 0; j < NJ; j++) {
       const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(u[j].d, dx));
-      for (int q = 0; q < pairs; q++) {
+      for (int q = 0; q < 4; q++) {
         const __m512i t =
             _mm512_dpbusd_epi32(_mm512_load_si512(xg + 128 * q + 64), u[j].u[q], _mm512_load_si512(xg + 128 * q));
         const int a = NA > 1 ? (q & 1) : 0;
@@ -370,12 +426,9 @@ INLINE void q8_0_tile(const int MR, const int NJ, const int NA, size_t kb, size_
                       const uint8_t *xq, size_t ldx, const float *bias, float *c, size_t ldc) {
   const size_t kb8 = kb8_of(kb), full = kb / 8, dx_off = kb8 / 2 * 128;
   const uint8_t *wr[2] = {w, NJ > 1 && nr > 1 ? w + ldw : w};
-  /* pair q of a 272-byte group: words 34q+1 .. 34q+16 and 34q+18 .. 34q+33, from zmm q and q+1 */
   __m512i pidx[4], didx[2], sidx[4];
   for (int q = 0; q < 4; q++) {
-    int16_t ix[32];
-    for (int t = 0; t < 32; t++) ix[t] = (int16_t)(2 * q + 1 + t + (t >= 16));
-    pidx[q] = _mm512_loadu_si512(ix);
+    pidx[q] = _mm512_loadu_si512(k_q8_0_pidx[q]);
     sidx[q] = _mm512_set_epi32(2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1,
                                2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q);
   }
