@@ -177,31 +177,96 @@ INLINE void store_tile(int mr, size_t nr, int na, __m256 acc[2][2][2], const flo
   for (int i_ = 0; i_ < 2; i_++) \
     for (int j_ = 0; j_ < 2; j_++) acc[i_][j_][0] = acc[i_][j_][1] = _mm256_setzero_ps();
 
+/* Q4_0 packed activations, per pair of blocks (96 bytes): lo[32] = x_b[0..15] |
+ * x_b+1[0..15], hi[32] = x_b[16..31] | x_b+1[16..31], corr[32] = 4 int32
+ * lanes per block of -2 * sum(x_b); then f32 d[kb8]; padding blocks zero.
+ * A weight pair's 32 code bytes (one ymm) then give both blocks' low
+ * nibbles with one and, the high ones with a shift and an and. */
+
+static size_t kb8_of(size_t kb) {
+  return (kb + 7) / 8 * 8;
+}
+
+size_t spr_x8_0_xbytes_q4_0__avx2(size_t kb) {
+  return kb8_of(kb) / 2 * 96 + spr_align_up(kb8_of(kb) * 4, 64);
+}
+
+void spr_x8_0_packx_q4_0__avx2(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
+  uint8_t *row = xq;
+  const size_t kb8 = kb8_of(kb);
+  float *d = (float *)(row + kb8 / 2 * 96);
+  for (size_t b = b0; b < b1; b++) {
+    int8_t qs[32];
+    int32_t sum;
+    x8_0_block_avx2(x + 32 * b, qs, &d[b], &sum);
+    uint8_t *p = row + b / 2 * 96 + 16 * (b % 2);
+    memcpy(p, qs, 16);
+    memcpy(p + 32, qs + 16, 16);
+    _mm_storeu_si128((__m128i *)(p + 64), _mm_set1_epi32(-2 * sum));
+  }
+  if (b1 == kb) {
+    for (size_t b = kb; b < kb8; b++) {
+      uint8_t *p = row + b / 2 * 96 + 16 * (b % 2);
+      memset(p, 0, 16), memset(p + 32, 0, 16), memset(p + 64, 0, 16);
+      d[b] = 0.0f;
+    }
+  }
+}
+
+/* The 8 fp16 scales of a group of 8 blocks (n valid) as f32. */
+INLINE __m256 q4_0_d8(const uint8_t *p, size_t n) {
+  uint64_t lo = 0, hi = 0; /* assembled in integer registers (no store-to-load forwarding stall) */
+  for (size_t t = 0; t < n; t++) {
+    uint16_t h;
+    memcpy(&h, p + 18 * t, 2);
+    if (t < 4)
+      lo |= (uint64_t)h << (16 * t);
+    else
+      hi |= (uint64_t)h << (16 * (t - 4));
+  }
+  return _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+}
+
 INLINE void q4_0_tile(const int MR, const int NJ, const int NA, size_t kb, size_t nr, const uint8_t *w, size_t ldw,
                       const uint8_t *xq, size_t ldx, const float *bias, float *c, size_t ldc) {
   const uint8_t *wr[2] = {w, NJ > 1 && nr > 1 ? w + ldw : w};
+  const size_t kb8 = kb8_of(kb), d_off = kb8 / 2 * 96;
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   __m256 acc[2][2][2];
   ZERO_ACC(acc)
-  for (size_t b = 0; b < kb; b++) {
-    __m256i q[2];
-    float dw[2];
+  for (size_t g = 0; g < kb8 / 8; g++) {
+    const size_t nblk = kb - 8 * g < 8 ? kb - 8 * g : 8;
+    __m256 dw[2];
     for (int j = 0; j < NJ; j++) {
-      const uint8_t *blk = wr[j] + 18 * b;
-      prefetch_w(blk, 18);
-      const __m128i r = _mm_loadu_si128((const __m128i *)(blk + 2));
-      q[j] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(r, 4), r), m4);
-      dw[j] = half_at(blk);
+      if (nblk == 8) prefetch_w(wr[j] + 144 * g, 144);
+      dw[j] = q4_0_d8(wr[j] + 144 * g, nblk);
     }
-    for (int i = 0; i < MR; i++) {
-      const uint8_t *xr = xq + (size_t)i * ldx;
-      const __m256i xv = _mm256_load_si256((const __m256i *)(xr + 32 * b));
-      const float dx = spr_x8_0_plain_d(xr, kb)[b];
-      const __m256i sx = _mm256_set1_epi32(spr_x8_0_plain_s(xr, kb)[b]);
+    for (int q = 0; q < 4; q++) {
+      const size_t b = 8 * g + 2 * q;
+      if (b >= kb) break;
+      __m256i lo[2], hi[2];
       for (int j = 0; j < NJ; j++) {
-        const __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q[j], xv), ones), sx);
-        const int a = NA > 1 ? (int)(b & 1) : 0;
-        acc[i][j][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw[j] * dx), acc[i][j][a]);
+        const uint8_t *p = wr[j] + 18 * b + 2;
+        const __m128i r0 = _mm_loadu_si128((const __m128i *)p);
+        const __m128i r1 = b + 1 < kb ? _mm_loadu_si128((const __m128i *)(p + 18)) : _mm_setzero_si128();
+        const __m256i v = _mm256_set_m128i(r1, r0);
+        lo[j] = _mm256_and_si256(v, m4);
+        hi[j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      }
+      const __m256i sidx = _mm256_setr_epi32(2 * q, 2 * q, 2 * q, 2 * q, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1);
+      for (int i = 0; i < MR; i++) {
+        const uint8_t *xp = xq + (size_t)i * ldx + (4 * g + (size_t)q) * 96;
+        const __m256i xl = _mm256_load_si256((const __m256i *)xp), xh = _mm256_load_si256((const __m256i *)(xp + 32));
+        const __m256i corr = _mm256_load_si256((const __m256i *)(xp + 64));
+        const __m256 dx = _mm256_loadu_ps((const float *)(xq + (size_t)i * ldx + d_off) + 8 * g);
+        for (int j = 0; j < NJ; j++) {
+          /* pairs <= 2 * 15 * 127 each, two of them < 2^15 */
+          const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[j], xl), _mm256_maddubs_epi16(hi[j], xh));
+          const __m256i p32 = _mm256_add_epi32(_mm256_madd_epi16(p16, ones), corr);
+          const __m256 sc = _mm256_permutevar8x32_ps(_mm256_mul_ps(dw[j], dx), sidx);
+          const int a = NA > 1 ? (q & 1) : 0;
+          acc[i][j][a] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), sc, acc[i][j][a]);
+        }
       }
     }
   }
@@ -242,56 +307,72 @@ INLINE void q8_0_tile(const int MR, const int NJ, const int NA, size_t kb, size_
 
 DEFINE_UKERNEL(spr_q8_0_gemm_ukernel_2x2__avx2, q8_0_tile)
 
+/* The 8 6-bit scales and mins of a Q4_K block as int16 words in both 128-bit
+ * lanes (ggml's get_scale_min_k4, on 32-bit words). */
+INLINE void q4_k_scales(const uint8_t *blk, __m256i *sc, __m256i *mn) {
+  uint32_t s[3];
+  memcpy(s, blk + 4, 12);
+  const uint32_t sc_lo = s[0] & 0x3f3f3f3fu, sc_hi = (s[2] & 0x0f0f0f0fu) | (((s[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m_lo = s[1] & 0x3f3f3f3fu, m_hi = ((s[2] >> 4) & 0x0f0f0f0fu) | (((s[1] >> 6) & 0x03030303u) << 4);
+  *sc = _mm256_broadcastsi128_si256(
+      _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)((uint64_t)sc_lo | (uint64_t)sc_hi << 32))));
+  *mn = _mm256_broadcastsi128_si256(
+      _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)((uint64_t)m_lo | (uint64_t)m_hi << 32))));
+}
+
+/* pshufb patterns: word k of a lane in all 8 words */
+#define WORD_BCAST(k) _mm256_set1_epi16((short)((2 * (k)) | ((2 * (k) + 1) << 8)))
+
 INLINE void q4_k_tile(const int MR, const int NJ, const int NA, size_t kb, size_t nr, const uint8_t *w, size_t ldw,
                       const uint8_t *xq, size_t ldx, const float *bias, float *c, size_t ldc) {
   (void)NA;
   const uint8_t *wr[2] = {w, NJ > 1 && nr > 1 ? w + ldw : w};
   const __m256i m4 = _mm256_set1_epi8(0x0F);
-  __m256 acc[2][2][2];
+  /* [m0 m0 m1 m1 m2 m2 m3 m3 | m4 m4 m5 m5 m6 m6 m7 m7] against the 16 bsums (both lanes hold m0..m7) */
+  const __m256i pair_idx = _mm256_setr_epi8(0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11,
+                                            12, 13, 12, 13, 14, 15, 14, 15);
+  __m256 acc[2][2][2], macc[2][2];
   ZERO_ACC(acc)
-  float mins[4] = {0, 0, 0, 0}; /* [i][j]: sum over blocks of dmin * dx * sum_s m_s bsum_s */
+  for (int i = 0; i < 2; i++) macc[i][0] = macc[i][1] = _mm256_setzero_ps();
   for (size_t b = 0; b < kb; b++) {
-    __m256i lo[2][4], hi[2][4], sc[2][8];
-    uint8_t mn[2][8];
+    __m256i q[2][4], sc[2], mp[2];
     float dw[2], dmw[2];
     for (int j = 0; j < NJ; j++) {
       const uint8_t *blk = wr[j] + 144 * b;
       prefetch_w(blk, 144);
-      for (int cc = 0; cc < 4; cc++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * cc));
-        lo[j][cc] = _mm256_and_si256(q, m4);
-        hi[j][cc] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      }
-      for (int s = 0; s < 8; s++) {
-        uint8_t scv;
-        spr_q4_k_scale_min(s, blk + 4, &scv, &mn[j][s]);
-        sc[j][s] = _mm256_set1_epi16(scv);
-      }
+      for (int cc = 0; cc < 4; cc++) q[j][cc] = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * cc));
+      __m256i mn;
+      q4_k_scales(blk, &sc[j], &mn);
+      mp[j] = _mm256_shuffle_epi8(mn, pair_idx); /* low lane m0..m3 paired, high lane m4..m7 */
       dw[j] = half_at(blk);
       dmw[j] = half_at(blk + 2);
     }
     for (int i = 0; i < MR; i++) {
       const uint8_t *xr = xq + (size_t)i * ldx;
       const int8_t *xb = (const int8_t *)xr + 256 * b;
-      const int16_t *bs = spr_x8_k_plain_bsums(xr, kb) + 16 * b;
+      const __m256i bs = _mm256_loadu_si256((const __m256i *)(spr_x8_k_plain_bsums(xr, kb) + 16 * b));
       const float dx = spr_x8_k_plain_d(xr, kb)[b];
-      __m256i xv[8];
-      for (int v = 0; v < 8; v++) xv[v] = _mm256_load_si256((const __m256i *)(xb + 32 * v));
       for (int j = 0; j < NJ; j++) {
         __m256i t0 = _mm256_setzero_si256(), t1 = _mm256_setzero_si256();
         for (int cc = 0; cc < 4; cc++) {
-          t0 = _mm256_add_epi32(t0, _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j][cc], xv[2 * cc]), sc[j][2 * cc]));
-          t1 = _mm256_add_epi32(t1,
-                                _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j][cc], xv[2 * cc + 1]), sc[j][2 * cc + 1]));
+          const __m256i lo = _mm256_and_si256(q[j][cc], m4), hi = _mm256_and_si256(_mm256_srli_epi16(q[j][cc], 4), m4);
+          const __m256i x0 = _mm256_load_si256((const __m256i *)(xb + 64 * cc));
+          const __m256i x1 = _mm256_load_si256((const __m256i *)(xb + 64 * cc + 32));
+          const __m256i s0 = _mm256_shuffle_epi8(sc[j], WORD_BCAST(2 * cc));
+          const __m256i s1 = _mm256_shuffle_epi8(sc[j], WORD_BCAST(2 * cc + 1));
+          t0 = _mm256_add_epi32(t0, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), s0));
+          t1 = _mm256_add_epi32(t1, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), s1));
         }
         acc[i][j][0] =
             _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(t0, t1)), _mm256_set1_ps(dw[j] * dx), acc[i][j][0]);
-        int32_t ms = 0;
-        for (int s = 0; s < 8; s++) ms += mn[j][s] * (bs[2 * s] + bs[2 * s + 1]);
-        mins[2 * i + j] += (dmw[j] * dx) * (float)ms;
+        macc[i][j] =
+            _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mp[j])), _mm256_set1_ps(dmw[j] * dx), macc[i][j]);
       }
     }
   }
+  float mins[4];
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 2; j++) mins[2 * i + j] = hsum_ps(macc[i][j]);
   store_tile(MR, NJ < (int)nr ? (size_t)NJ : nr, 1, acc, mins, bias, c, ldc);
 }
 
