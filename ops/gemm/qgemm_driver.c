@@ -127,7 +127,11 @@ void spr_qgemm_driver_run(const struct spr_exec *x, const struct spr_qgemm_ukern
     if (groups > c.tiles) groups = c.tiles;
     c.tpg = cdiv(c.tiles, groups);
     c.n_groups = cdiv(c.tiles, c.tpg);
-    spr_parallel(x, c.rows * c.g.n_seg, pack_task, &c);
+    /* a lone decode row of <= 2048 values is quantized by the caller (no pool round trip) */
+    if (c.rows * c.g.n_seg == 1)
+      pack_task(&c, 0, 1, 0);
+    else
+      spr_parallel(x, c.rows * c.g.n_seg, pack_task, &c);
     spr_parallel(x, c.g.n_nb * c.n_groups, compute_task, &c);
   }
 }
