@@ -2,6 +2,8 @@
  * the ukernel tables generated from the .inc lists. */
 #include "ops/gemm/gemm.h"
 
+#include "ops/gemm/qgemm.h"
+
 #include "runtime/error.h"
 
 const struct spr_gemm_ukernel spr_gemm_ukernels[] = {
@@ -46,16 +48,18 @@ static enum spr_status gemm_check(const struct spr_tensor *ts, const struct spr_
   const struct spr_tensor *b = opt_src(ts, nd, 2), *r = opt_src(ts, nd, 3);
   SPR_CHECK(x->type == SPR_DTYPE_F32 && d->type == SPR_DTYPE_F32, SPR_STATUS_BAD_TENSOR_TYPE,
             "gemm: x and dst must be f32 (x %s, dst %s)", spr_dtype_name(x->type), spr_dtype_name(d->type));
-  SPR_CHECK(w->type != SPR_DTYPE_Q8_0 && w->type != SPR_DTYPE_Q4_0, SPR_STATUS_UNSUPPORTED,
-            "gemm: %s weights are not supported yet", spr_dtype_name(w->type));
-  SPR_CHECK(w->type == SPR_DTYPE_F32 || w->type == SPR_DTYPE_F16, SPR_STATUS_BAD_TENSOR_TYPE,
-            "gemm: weight type %s (want f32 or f16)", spr_dtype_name(w->type));
+  SPR_CHECK(w->type == SPR_DTYPE_F32 || w->type == SPR_DTYPE_F16 || spr_qgemm_supports(w->type),
+            SPR_STATUS_BAD_TENSOR_TYPE, "gemm: weight type %s (want f32, f16, q8_0, q4_0, q4_k or q6_k)",
+            spr_dtype_name(w->type));
   for (int i = 0; i < SPR_MAX_DIMS; i++) {
     SPR_CHECK(x->ne[i] >= 1 && w->ne[i] >= 1 && d->ne[i] >= 1, SPR_STATUS_BAD_DIMS, "gemm: empty dimension");
   }
   SPR_CHECK(w->ne[0] == x->ne[0] && w->ne[2] == 1 && w->ne[3] == 1, SPR_STATUS_BAD_SHAPE,
             "gemm: w {%lld,%lld,%lld,%lld} does not match x rows of %lld", (long long)w->ne[0], (long long)w->ne[1],
             (long long)w->ne[2], (long long)w->ne[3], (long long)x->ne[0]);
+  SPR_CHECK(w->ne[0] % (int64_t)spr_dtype_block_elems(w->type) == 0, SPR_STATUS_BAD_SHAPE,
+            "gemm: %s weights need K = %lld to be a multiple of %zu", spr_dtype_name(w->type), (long long)w->ne[0],
+            spr_dtype_block_elems(w->type));
   SPR_CHECK(d->ne[0] == w->ne[1] && d->ne[1] == x->ne[1] && d->ne[2] == x->ne[2] && d->ne[3] == x->ne[3],
             SPR_STATUS_BAD_SHAPE, "gemm: dst shape is not {N=%lld, rows of x}", (long long)w->ne[1]);
   if (b != NULL) {
@@ -76,6 +80,17 @@ static size_t gemm_workspace(const struct spr_tensor *ts, const struct spr_node 
   const struct spr_tensor *x = &ts[nd->src[0]], *w = &ts[nd->src[1]];
   /* plan time may precede prepare: size for every ukernel this build has */
   size_t most = 0;
+  if (spr_qgemm_supports(w->type)) {
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *t = spr_qgemm_table(w->type, &count);
+    for (size_t i = 0; i < count; i++) {
+      const size_t b = spr_qgemm_driver_workspace(&t[i], w->type, (size_t)spr_tensor_rows(x), (size_t)w->ne[1],
+                                                  (size_t)x->ne[0]);
+      if (b > most) most = b;
+    }
+    (void)n_threads; /* the quantized path needs no per-thread scratch */
+    return most;
+  }
   for (size_t i = 0; i < spr_gemm_ukernels_count; i++) {
     const size_t b = spr_gemm_driver_workspace(&spr_gemm_ukernels[i], (size_t)spr_tensor_rows(x), (size_t)w->ne[1],
                                                (size_t)x->ne[0], SPR_GEMM_WS_GEMV, n_threads);
@@ -85,6 +100,14 @@ static size_t gemm_workspace(const struct spr_tensor *ts, const struct spr_node 
 }
 
 static void gemm_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
+  const enum spr_dtype wt = ts[nd->src[1]].type;
+  if (spr_qgemm_supports(wt)) {
+    const struct spr_qgemm_ukernel *qk = spr_qgemm_select(wt, isa);
+    nd->impl = qk;
+    nd->impl2 = NULL;
+    nd->impl_name = qk->name;
+    return;
+  }
   const struct spr_gemm_ukernel *uk = spr_gemm_select(isa);
   const struct spr_gemv_ukernel *gv = spr_gemv_select(isa);
   nd->impl = uk;
@@ -108,6 +131,10 @@ static void gemm_run(const struct spr_exec *x, const struct spr_node *nd) {
       .dst = ts[nd->dst].data,
       .act = spr_f32_act_select((enum spr_act)nd->p.gemm.act, nd->isa, NULL),
   };
+  if (spr_qgemm_supports(tw->type)) {
+    spr_qgemm_driver_run(x, nd->impl, &a);
+    return;
+  }
   spr_gemm_driver_run(x, nd->impl, nd->impl2, &a);
 }
 

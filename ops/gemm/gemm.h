@@ -144,6 +144,10 @@ size_t spr_gemm_driver_workspace(const struct spr_gemm_ukernel *uk, size_t m, si
 void spr_gemm_driver_run(const struct spr_exec *x, const struct spr_gemm_ukernel *uk, const struct spr_gemv_ukernel *gv,
                          const struct spr_gemm_args *a);
 
+/* The epilogue of every GEMM path (f32/f16 here, quantized in qgemm.h):
+ * a->act then a->residual on rows [m0, m1) x columns [n0, n1) of a->dst. */
+void spr_gemm_finish_rows(const struct spr_gemm_args *a, size_t m0, size_t m1, size_t n0, size_t n1);
+
 /* ---- oracle ------------------------------------------------------------- */
 
 /* Obvious triple loop, double accumulation; w f32 or f16; act applied with

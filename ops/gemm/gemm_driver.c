@@ -81,7 +81,7 @@ size_t spr_gemm_driver_workspace(const struct spr_gemm_ukernel *uk, size_t m, si
 
 /* ---- epilogue: act then residual on one row segment ------------------------ */
 
-static void finish_rows(const struct spr_gemm_args *a, size_t m0, size_t m1, size_t n0, size_t n1) {
+void spr_gemm_finish_rows(const struct spr_gemm_args *a, size_t m0, size_t m1, size_t n0, size_t n1) {
   if (a->act == NULL && a->residual == NULL) return;
   for (size_t m = m0; m < m1; m++) {
     float *c = a->dst + m * a->n + n0;
@@ -169,7 +169,7 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
       }
     }
     const size_t m_end = c->m0 + p1 * mr < c->m0 + c->rows ? c->m0 + p1 * mr : c->m0 + c->rows;
-    finish_rows(a, c->m0 + p0 * mr, m_end, n0, n1);
+    spr_gemm_finish_rows(a, c->m0 + p0 * mr, m_end, n0, n1);
   }
 }
 
@@ -185,7 +185,7 @@ static void gemv_task(void *vctx, size_t begin, size_t end, int tid) {
     const size_t n0 = t * GEMV_NB, n1 = n0 + GEMV_NB < a->n ? n0 + GEMV_NB : a->n;
     fn(a->k, a->m, n1 - n0, a->x, a->k, (const uint8_t *)a->w + n0 * a->k * esize, a->k,
        a->bias != NULL ? a->bias + n0 : NULL, a->dst + n0, a->n);
-    finish_rows(a, 0, a->m, n0, n1);
+    spr_gemm_finish_rows(a, 0, a->m, n0, n1);
   }
 }
 

@@ -87,5 +87,6 @@ int cmd_classify(int argc, char **argv);
 int cmd_accuracy(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 #endif

@@ -1,0 +1,104 @@
+/* ops/gemm/qgemm.c — the quantized-weight ukernel tables (generated from the
+ * .inc lists), selection, and the plain activation packers (see qgemm.h). */
+#include "ops/gemm/qgemm.h"
+
+#include <string.h>
+
+#include "ops/common/fp16.h"
+
+#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes) \
+  {(isa), (mr), (nr), (pack_blocks), gemm, packx, xbytes, #gemm},
+
+const struct spr_qgemm_ukernel spr_q8_0_gemm_ukernels[] = {
+#include "ops/gemm/q8_0_gemm.inc"
+};
+const size_t spr_q8_0_gemm_ukernels_count = sizeof spr_q8_0_gemm_ukernels / sizeof spr_q8_0_gemm_ukernels[0];
+
+const struct spr_qgemm_ukernel spr_q4_0_gemm_ukernels[] = {
+#include "ops/gemm/q4_0_gemm.inc"
+};
+const size_t spr_q4_0_gemm_ukernels_count = sizeof spr_q4_0_gemm_ukernels / sizeof spr_q4_0_gemm_ukernels[0];
+
+const struct spr_qgemm_ukernel spr_q4_k_gemm_ukernels[] = {
+#include "ops/gemm/q4_k_gemm.inc"
+};
+const size_t spr_q4_k_gemm_ukernels_count = sizeof spr_q4_k_gemm_ukernels / sizeof spr_q4_k_gemm_ukernels[0];
+
+const struct spr_qgemm_ukernel spr_q6_k_gemm_ukernels[] = {
+#include "ops/gemm/q6_k_gemm.inc"
+};
+const size_t spr_q6_k_gemm_ukernels_count = sizeof spr_q6_k_gemm_ukernels / sizeof spr_q6_k_gemm_ukernels[0];
+#undef SPR_QGEMM_UKERNEL
+
+bool spr_qgemm_supports(enum spr_dtype w_type) {
+  return w_type == SPR_DTYPE_Q8_0 || w_type == SPR_DTYPE_Q4_0 || w_type == SPR_DTYPE_Q4_K || w_type == SPR_DTYPE_Q6_K;
+}
+
+const struct spr_qgemm_ukernel *spr_qgemm_table(enum spr_dtype w_type, size_t *count) {
+  switch (w_type) {
+    case SPR_DTYPE_Q8_0:
+      *count = spr_q8_0_gemm_ukernels_count;
+      return spr_q8_0_gemm_ukernels;
+    case SPR_DTYPE_Q4_0:
+      *count = spr_q4_0_gemm_ukernels_count;
+      return spr_q4_0_gemm_ukernels;
+    case SPR_DTYPE_Q4_K:
+      *count = spr_q4_k_gemm_ukernels_count;
+      return spr_q4_k_gemm_ukernels;
+    case SPR_DTYPE_Q6_K:
+      *count = spr_q6_k_gemm_ukernels_count;
+      return spr_q6_k_gemm_ukernels;
+    default:
+      *count = 0;
+      return NULL;
+  }
+}
+
+const struct spr_qgemm_ukernel *spr_qgemm_select(enum spr_dtype w_type, uint32_t isa) {
+  size_t n = 0;
+  const struct spr_qgemm_ukernel *t = spr_qgemm_table(w_type, &n);
+  for (size_t i = 0; i < n; i++) {
+    if ((t[i].isa & ~isa) == 0) return &t[i];
+  }
+  return n > 0 ? &t[n - 1] : NULL;
+}
+
+/* ---- plain packers --------------------------------------------------------------- */
+
+void spr_x8_0_quantize_block(const float *x, int8_t *qs, float *d, int32_t *s) {
+  struct spr_block_q8_0 b;
+  spr_quantize_row_q8_0_ref(x, &b, SPR_QK8_0);
+  int32_t sum = 0;
+  for (int t = 0; t < SPR_QK8_0; t++) sum += b.qs[t];
+  memcpy(qs, b.qs, SPR_QK8_0);
+  *d = spr_fp16_to_f32(b.d);
+  *s = sum;
+}
+
+size_t spr_x8_0_xbytes_plain(size_t kb) {
+  return spr_x8_0_plain_qs_bytes(kb) + 2 * spr_x8_0_plain_d_bytes(kb);
+}
+
+void spr_x8_0_packx_plain(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
+  int8_t *qs = xq;
+  float *d = (float *)spr_x8_0_plain_d(xq, kb);
+  int32_t *s = (int32_t *)spr_x8_0_plain_s(xq, kb);
+  for (size_t b = b0; b < b1; b++) spr_x8_0_quantize_block(x + b * SPR_QK8_0, qs + b * SPR_QK8_0, &d[b], &s[b]);
+}
+
+size_t spr_x8_k_xbytes_plain(size_t kb) {
+  return spr_x8_k_plain_qs_bytes(kb) + spr_x8_k_plain_d_bytes(kb) + spr_align_up(kb * 32, 64);
+}
+
+void spr_x8_k_packx_plain(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
+  int8_t *qs = xq;
+  float *d = (float *)spr_x8_k_plain_d(xq, kb);
+  int16_t *bs = (int16_t *)spr_x8_k_plain_bsums(xq, kb);
+  for (size_t b = b0; b < b1; b++) {
+    struct spr_block_q8_k blk;
+    spr_quantize_row_q8_k_ref(x + b * SPR_QK_K, &blk, SPR_QK_K);
+    memcpy(qs + b * SPR_QK_K, blk.qs, SPR_QK_K);
+    d[b] = blk.d;
+    memcpy(bs + b * 16, blk.bsums, sizeof blk.bsums);
+  }
+}

@@ -1,0 +1,164 @@
+/* ops/gemm/qgemm.h — GEMM/GEMV with quantized weights (internal to ops/).
+ *
+ * Problem: C[M,N] = act(X[M,K] . W[N,K]^T + bias[N]) + R[M,N] with W in a
+ * ggml block format (Q8_0, Q4_0, Q4_K, Q6_K), a zero-copy view of the model
+ * file (row n = K/QK consecutive blocks). As in ggml, the activations are
+ * quantized on the fly into the weight type's dot-product partner
+ * ("vec_dot_type"): Q8_0 blocks of 32 for Q8_0/Q4_0 weights, Q8_K blocks of
+ * 256 for Q4_K/Q6_K. The dot products run on integers (int8 x int8 or
+ * uint8 x int8 summed in int32, exact), and each block's integer sum is
+ * scaled in f32 by the product of the two block scales:
+ *   Q8_0/Q4_0:  c += (dw_b * dx_b) * sum_t qw_t qx_t          (qw of Q4_0 = nibble - 8)
+ *   Q4_K:       c += (d * dx) * sum_s sc_s sum_t q_t qx_t - (dmin * dx) * sum_s m_s sum_t qx_t
+ *   Q6_K:       c += (d * dx) * sum_g sc_g sum_t (q_t - 32) qx_t
+ * (dx of Q8_0 activations is the fp16-rounded scale, as ggml's vec_dot.)
+ *
+ * Quantized activations: each ukernel entry names its own X packer and row
+ * size, because SIMD kernels want the activations laid out to match how
+ * they unpack the weights (and some precomputed per-block sums). Every
+ * packer produces the SAME int8 values and scales as ggml's reference
+ * quantizer (spr_quantize_row_q8_0_ref / _q8_k_ref); only the layout differs.
+ * The "plain" layouts, used by the scalar/AVX2/NEON kernels:
+ *   x8_0 row (kb blocks):  i8 qs[kb][32] | f32 d[kb] | i32 s[kb]        (sections 64-aligned)
+ *                          d = fp16->f32 of the block's fp16 scale, s = sum of the block's qs
+ *   x8_k row (kb blocks):  i8 qs[kb][256] | f32 d[kb] | i16 bsums[kb][16]
+ *
+ * Tiles: a ukernel computes an mr x nr tile (mr <= MR activation rows, nr <=
+ * NR weight rows) over the whole K, so each weight block is read once per
+ * tile of rows and each output element is produced by one ukernel call.
+ * The driver splits N into 64-row blocks (tasks) and M into row chunks
+ * whose quantized rows fit L2; tile bounds depend on the shapes only, so
+ * results are bit-identical for any thread count. For M = 1 (decode) this
+ * is a GEMV threaded by whole 64-row chunks of W. */
+#ifndef SPR_OPS_GEMM_QGEMM_H
+#define SPR_OPS_GEMM_QGEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/gemm/gemm.h"
+#include "ops/quant/quant.h"
+#include "runtime/util.h"
+
+/* c[i*ldc + j] = sum_k x_i[k] w_j[k] (quantized as above) + bias[j] for
+ * i < mr, j < nr (1 <= mr <= MR, 1 <= nr <= NR).
+ *   kb   weight blocks per row (K / QK of the weight type)
+ *   w    first weight row; row j at w + j*ldw bytes (no alignment assumed)
+ *   xq   first packed activation row; row i at xq + i*ldx bytes (64-aligned)
+ *   bias NULL or nr floats */
+typedef void (*spr_qgemm_ukernel_fn)(size_t kb, size_t mr, size_t nr, const void *w, size_t ldw, const void *xq,
+                                     size_t ldx, const float *bias, float *c, size_t ldc);
+
+/* Quantizes blocks [b0, b1) of one activation row x (kb blocks in all) into
+ * the packed row xq (which holds the whole row). b0 is a multiple of the
+ * entry's pack_blocks; b1 too, or b1 == kb. */
+typedef void (*spr_qgemm_packx_fn)(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+
+/* Bytes of one packed activation row of kb blocks (a multiple of 64). */
+typedef size_t (*spr_qgemm_xbytes_fn)(size_t kb);
+
+struct spr_qgemm_ukernel {
+  uint32_t isa;
+  uint8_t mr, nr;
+  uint8_t pack_blocks;
+  spr_qgemm_ukernel_fn gemm;
+  spr_qgemm_packx_fn packx;
+  spr_qgemm_xbytes_fn xbytes;
+  const char *name;
+};
+
+/* ---- the ukernel declarations (one per line of the .inc lists) ---------- */
+#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes)                              \
+  void gemm(size_t kb, size_t mr_, size_t nr_, const void *w, size_t ldw, const void *xq, size_t ldx, \
+            const float *bias, float *c, size_t ldc);                                                 \
+  void packx(size_t kb, size_t b0, size_t b1, const float *x, void *xq);                              \
+  size_t xbytes(size_t kb);
+#include "ops/gemm/q4_0_gemm.inc"
+#include "ops/gemm/q4_k_gemm.inc"
+#include "ops/gemm/q6_k_gemm.inc"
+#include "ops/gemm/q8_0_gemm.inc"
+#undef SPR_QGEMM_UKERNEL
+
+/* The tables generated from the lists (order = preference, scalar last). */
+extern const struct spr_qgemm_ukernel spr_q8_0_gemm_ukernels[];
+extern const size_t spr_q8_0_gemm_ukernels_count;
+extern const struct spr_qgemm_ukernel spr_q4_0_gemm_ukernels[];
+extern const size_t spr_q4_0_gemm_ukernels_count;
+extern const struct spr_qgemm_ukernel spr_q4_k_gemm_ukernels[];
+extern const size_t spr_q4_k_gemm_ukernels_count;
+extern const struct spr_qgemm_ukernel spr_q6_k_gemm_ukernels[];
+extern const size_t spr_q6_k_gemm_ukernels_count;
+
+/* True for the weight types this file handles (Q8_0, Q4_0, Q4_K, Q6_K). */
+bool spr_qgemm_supports(enum spr_dtype w_type);
+
+/* The table of w_type (NULL, count 0 when unsupported). */
+const struct spr_qgemm_ukernel *spr_qgemm_table(enum spr_dtype w_type, size_t *count);
+
+/* First entry of w_type's table whose ISA bits are all in isa (scalar last);
+ * NULL when w_type is unsupported. */
+const struct spr_qgemm_ukernel *spr_qgemm_select(enum spr_dtype w_type, uint32_t isa);
+
+/* ---- plain packed-activation layouts (see above) ------------------------------ */
+
+static inline size_t spr_x8_0_plain_qs_bytes(size_t kb) {
+  return spr_align_up(kb * 32, 64);
+}
+static inline size_t spr_x8_0_plain_d_bytes(size_t kb) {
+  return spr_align_up(kb * 4, 64);
+}
+static inline const float *spr_x8_0_plain_d(const void *xq, size_t kb) {
+  return (const float *)((const uint8_t *)xq + spr_x8_0_plain_qs_bytes(kb));
+}
+static inline const int32_t *spr_x8_0_plain_s(const void *xq, size_t kb) {
+  return (const int32_t *)((const uint8_t *)xq + spr_x8_0_plain_qs_bytes(kb) + spr_x8_0_plain_d_bytes(kb));
+}
+
+static inline size_t spr_x8_k_plain_qs_bytes(size_t kb) {
+  return spr_align_up(kb * 256, 64);
+}
+static inline size_t spr_x8_k_plain_d_bytes(size_t kb) {
+  return spr_align_up(kb * 4, 64);
+}
+static inline const float *spr_x8_k_plain_d(const void *xq, size_t kb) {
+  return (const float *)((const uint8_t *)xq + spr_x8_k_plain_qs_bytes(kb));
+}
+static inline const int16_t *spr_x8_k_plain_bsums(const void *xq, size_t kb) {
+  return (const int16_t *)((const uint8_t *)xq + spr_x8_k_plain_qs_bytes(kb) + spr_x8_k_plain_d_bytes(kb));
+}
+
+void spr_x8_0_packx_plain(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+size_t spr_x8_0_xbytes_plain(size_t kb);
+void spr_x8_k_packx_plain(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+size_t spr_x8_k_xbytes_plain(size_t kb);
+
+/* One Q8_0 block of activations as ggml's reference quantizer makes it:
+ * qs[32], the f32 value of its fp16 scale, and the sum of qs. */
+void spr_x8_0_quantize_block(const float *x, int8_t *qs, float *d, int32_t *s);
+
+/* The same values from the AVX-512 packers' vectorized quantizers (tests). */
+void spr_x8_0_quantize_block__avx512vnni(const float *x, int8_t *qs, float *d, int32_t *s);
+void spr_x8_k_quantize_block__avx512vnni(const float *x, struct spr_block_q8_k *y);
+
+/* ---- the driver ------------------------------------------------------------------ */
+
+/* Scratch bytes for a problem of m rows, n outputs, k inputs (any thread count). */
+size_t spr_qgemm_driver_workspace(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
+                                  size_t k);
+
+/* Runs a (a->x plain, a->w_type quantized, K a multiple of the block) on x's
+ * pool with x's scratch (>= the workspace above). */
+void spr_qgemm_driver_run(const struct spr_exec *x, const struct spr_qgemm_ukernel *uk, const struct spr_gemm_args *a);
+
+/* ---- oracle ------------------------------------------------------------------------ */
+
+/* Each activation row quantized to the weight type's vec_dot_type with the
+ * reference quantizer and dequantized, each weight row dequantized, then an
+ * obvious loop with double accumulation, bias, the scalar activation oracle
+ * and the residual. The SIMD kernels agree with it to f32 rounding of the
+ * block-scale products and of the sum over blocks. Never dispatched. */
+void spr_qgemm_ref(enum spr_dtype w_type, size_t m, size_t n, size_t k, const float *x, const void *w,
+                   const float *bias, enum spr_act act, const float *residual, float *dst);
+
+#endif

@@ -1,0 +1,18 @@
+/* ops/gemm/qgemm_neon.c — NEON quantized GEMM ukernels (ARMv8.0 / ARMv7 with
+ * NEON; SIMDe). The int8 dot: vmull_s8 + vmlal_s8 into int16, vpadalq_s16
+ * into int32 (see qgemm_neon_impl.h). */
+#if !defined(__ARM_NEON) && !SPR_NEON_EMULATED
+#error "this file needs NEON (or SPR_NEON_EMULATED)"
+#endif
+
+#include <simde/arm/neon.h>
+
+static inline simde_int32x4_t qdot_neon(simde_int32x4_t acc, simde_int8x16_t a, simde_int8x16_t b) {
+  simde_int16x8_t p = simde_vmull_s8(simde_vget_low_s8(a), simde_vget_low_s8(b));
+  p = simde_vmlal_s8(p, simde_vget_high_s8(a), simde_vget_high_s8(b));
+  return simde_vpadalq_s16(acc, p);
+}
+
+#define QDOT(acc, a, b) qdot_neon((acc), (a), (b))
+#define QNAME(t) spr_##t##_gemm_ukernel_2x2__neon
+#include "ops/gemm/qgemm_neon_impl.h"

@@ -1,0 +1,459 @@
+/* tests/unit/test_quant_gemm.c — SPR_OP_GEMM with Q8_0 / Q4_0 / Q4_K / Q6_K weights.
+ *
+ * Every quantized GEMM ukernel runs through the driver against spr_qgemm_ref
+ * (activations quantized and dequantized the same way, weights dequantized,
+ * double accumulation). The kernels compute each block's integer sum
+ * exactly and then round: the block-scale product, the int->f32 conversion
+ * (|sum| >= 2^24 only for extreme Q4_K blocks), the product, and the sum
+ * over blocks in f32; the oracle rounds each dequantized value (up to three
+ * roundings for the K-quants). So we allow
+ *     |got - ref| <= 1.25 * 4 * (nb + 8) * FLT_EPSILON * A + 1e-5 * (1 + |ref|)
+ * where nb = blocks per row and A = sum_k |xd_k| * |w|_k, with |w|_k the
+ * magnitude of weight k before the cancellation of the Q4_K min term
+ * (|d sc q| + |dmin m|); 1.25 covers the activations' slopes and 1e-5 their
+ * vectorized approximations and the residual add.
+ *
+ * Against plain f32 math (unquantized x times dequantized W, double), the
+ * activation quantization adds at most e_b = amax_b * (0.5/127 + 2^-11)
+ * (Q8_0: half a step plus the fp16 rounding of the scale; Q8_K: half a
+ * step) per value of block b, so the bound there is the one above plus
+ * sum_b e_b * sum_{k in b} |w_k|. */
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+// clang-format on
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/common/fp16.h"
+#include "ops/gemm/qgemm.h"
+#include "runtime/error.h"
+#include "support/op_harness.h"
+#include "support/test_util.h"
+
+static const enum spr_dtype k_types[] = {SPR_DTYPE_Q8_0, SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K, SPR_DTYPE_Q6_K};
+
+static bool host_has(uint32_t isa) {
+  return (isa & ~spr_cpu_isa()) == 0;
+}
+
+/* Magnitudes of the dequantized weights of one row, before the Q4_K min
+ * term cancels: |d sc q| + |dmin m| for Q4_K, |w| otherwise. */
+static void weight_mag(enum spr_dtype t, const uint8_t *row, size_t k, float *mag) {
+  spr_dequantize_row_get(t)(row, mag, (int64_t)k);
+  if (t != SPR_DTYPE_Q4_K) {
+    for (size_t i = 0; i < k; i++) mag[i] = fabsf(mag[i]);
+    return;
+  }
+  for (size_t b = 0; b < k / 256; b++) {
+    const struct spr_block_q4_k *blk = (const struct spr_block_q4_k *)(row + 144 * b);
+    const float d = spr_fp16_to_f32(blk->d), dmin = spr_fp16_to_f32(blk->dmin);
+    for (int j = 0; j < 8; j++) {
+      uint8_t sc, m;
+      spr_q4_k_scale_min(j, blk->scales, &sc, &m);
+      for (int l = 0; l < 32; l++) {
+        const int v = 256 * (int)b + 32 * j + l, c = (32 * j + l) / 64, lo = ((32 * j + l) % 64) < 32;
+        const int q = lo ? blk->qs[32 * c + l] & 0xF : blk->qs[32 * c + l] >> 4;
+        mag[v] = fabsf(d * sc * q) + fabsf(dmin * m);
+      }
+    }
+  }
+}
+
+struct prob {
+  enum spr_dtype wt;
+  size_t m, n, k, qk, nb, row_bytes;
+  enum spr_act act;
+  bool has_bias, has_res;
+  float *x, *bias, *res, *dst, *ref, *tol, *f32ref, *f32tol;
+  uint8_t *w;
+};
+
+/* Quantizes random weights with the reference quantizer, then overwrites the
+ * codes (never the fp16 scales) of about one block in four with random bytes
+ * so every code value (Q8_0's -128, all Q4_K/Q6_K scales) is exercised. */
+static void make_weights(struct prob *p, uint64_t seed) {
+  float *wf = malloc(p->n * p->k * sizeof(float));
+  spr_test_fill(wf, p->n * p->k, seed, -1.0f, 1.0f);
+  for (size_t i = 0; i < p->n * p->k; i += 37) wf[i] *= 3.0f;
+  spr_quantize_row_get(p->wt)(wf, p->w, (int64_t)(p->n * p->k));
+  const size_t bb = spr_dtype_block_bytes(p->wt), nblk = p->n * p->nb;
+  size_t c0 = 0, c1 = bb; /* the code bytes of a block */
+  switch (p->wt) {
+    case SPR_DTYPE_Q8_0:
+    case SPR_DTYPE_Q4_0:
+      c0 = 2;
+      break;
+    case SPR_DTYPE_Q4_K:
+      c0 = 4;
+      break;
+    case SPR_DTYPE_Q6_K:
+      c1 = 208;
+      break;
+    default:
+      break;
+  }
+  uint64_t s = seed * 7 + 3;
+  for (size_t b = 0; b < nblk; b++) {
+    if (spr_test_rng_next(&s) % 4 != 0) continue;
+    for (size_t i = c0; i < c1; i++) p->w[b * bb + i] = (uint8_t)spr_test_rng_next(&s);
+  }
+  free(wf);
+}
+
+static void prob_init(struct prob *p, enum spr_dtype wt, size_t m, size_t n, size_t k, bool bias, enum spr_act act,
+                      bool res, uint64_t seed, bool with_ref) {
+  memset(p, 0, sizeof *p);
+  p->wt = wt, p->m = m, p->n = n, p->k = k, p->act = act, p->has_bias = bias, p->has_res = res;
+  p->qk = spr_dtype_block_elems(wt);
+  p->nb = k / p->qk;
+  p->row_bytes = p->nb * spr_dtype_block_bytes(wt);
+  p->x = spr_test_aligned_alloc(m * k * sizeof(float));
+  p->w = malloc(n * p->row_bytes); /* exact size: ASan catches any read past the weights */
+  p->bias = bias ? spr_test_aligned_alloc(n * sizeof(float)) : NULL;
+  p->res = res ? spr_test_aligned_alloc(m * n * sizeof(float)) : NULL;
+  p->dst = spr_test_aligned_alloc(m * n * sizeof(float));
+  spr_test_fill(p->x, m * k, seed, -1.0f, 1.0f);
+  for (size_t i = 0; i < m * k; i += 53) p->x[i] *= 4.0f;
+  if (k >= 64 && m > 1) memset(p->x + k + 32, 0, 32 * sizeof(float)); /* a zero activation block */
+  make_weights(p, seed + 1);
+  if (bias) spr_test_fill(p->bias, n, seed + 2, -1.0f, 1.0f);
+  if (res) spr_test_fill(p->res, m * n, seed + 3, -1.0f, 1.0f);
+  for (size_t i = 0; i < m * n; i++) p->dst[i] = NAN;
+  if (!with_ref) return;
+  p->ref = spr_test_aligned_alloc(m * n * sizeof(float));
+  p->tol = spr_test_aligned_alloc(m * n * sizeof(float));
+  p->f32ref = spr_test_aligned_alloc(m * n * sizeof(float));
+  p->f32tol = spr_test_aligned_alloc(m * n * sizeof(float));
+  spr_qgemm_ref(wt, m, n, k, p->x, p->w, p->bias, act, p->res, p->ref);
+  float *wd = malloc(n * k * sizeof(float)), *wm = malloc(n * k * sizeof(float));
+  float *xd = malloc(m * k * sizeof(float)), *eb = malloc(m * p->nb * sizeof(float));
+  spr_dequantize_row_get(wt)(p->w, wd, (int64_t)(n * k));
+  for (size_t j = 0; j < n; j++) weight_mag(wt, p->w + j * p->row_bytes, k, wm + j * k);
+  for (size_t i = 0; i < m; i++) {
+    for (size_t b = 0; b < p->nb; b++) {
+      const float *xb = p->x + i * k + b * p->qk;
+      float *xdb = xd + i * k + b * p->qk, amax = 0;
+      if (p->qk == 256) {
+        struct spr_block_q8_k q;
+        spr_quantize_row_q8_k_ref(xb, &q, 256);
+        spr_dequantize_row_q8_k(&q, xdb, 256);
+      } else {
+        struct spr_block_q8_0 q;
+        spr_quantize_row_q8_0_ref(xb, &q, 32);
+        spr_dequantize_row_q8_0(&q, xdb, 32);
+      }
+      for (size_t t = 0; t < p->qk; t++) amax = fmaxf(amax, fabsf(xb[t]));
+      eb[i * p->nb + b] = amax * (0.5f / 127.0f + 0x1p-11f);
+    }
+  }
+  /* the plain f32 result: unquantized x times dequantized W */
+  spr_f32_gemm_ref(m, n, k, p->x, wd, SPR_DTYPE_F32, p->bias, act, p->res, p->f32ref);
+  for (size_t i = 0; i < m; i++) {
+    for (size_t j = 0; j < n; j++) {
+      double a = bias ? fabs((double)p->bias[j]) : 0.0, q = 0.0;
+      for (size_t kk = 0; kk < k; kk++) {
+        a += fabs((double)xd[i * k + kk]) * wm[j * k + kk];
+        q += (double)eb[i * p->nb + kk / p->qk] * fabs((double)wd[j * k + kk]);
+      }
+      const double base = 1.25 * 4.0 * (double)(p->nb + 8) * FLT_EPSILON * a;
+      p->tol[i * n + j] = (float)(base + 1e-5 * (1.0 + fabs(p->ref[i * n + j])));
+      p->f32tol[i * n + j] = (float)(base + 1.25 * q * (1 + 1e-6) + 1e-5 * (1.0 + fabs(p->f32ref[i * n + j])));
+    }
+  }
+  free(wd), free(wm), free(xd), free(eb);
+}
+
+static void prob_free(struct prob *p) {
+  free(p->x), free(p->w), free(p->bias), free(p->res), free(p->dst), free(p->ref), free(p->tol), free(p->f32ref),
+      free(p->f32tol);
+}
+
+static void prob_expect(const struct prob *p, const char *kernel) {
+  for (size_t i = 0; i < p->m * p->n; i++) {
+    const float got = p->dst[i];
+    if (!(fabsf(got - p->ref[i]) <= p->tol[i]))
+      fail_msg("%s %s M=%zu N=%zu K=%zu act=%d bias=%d res=%d: dst[%zu][%zu] = %.9g, ref %.9g (tol %.3g)", kernel,
+               spr_dtype_name(p->wt), p->m, p->n, p->k, (int)p->act, (int)p->has_bias, (int)p->has_res, i / p->n,
+               i % p->n, (double)got, (double)p->ref[i], (double)p->tol[i]);
+    if (!(fabsf(got - p->f32ref[i]) <= p->f32tol[i]))
+      fail_msg("%s %s M=%zu N=%zu K=%zu: dst[%zu][%zu] = %.9g, plain f32 %.9g (tol %.3g)", kernel,
+               spr_dtype_name(p->wt), p->m, p->n, p->k, i / p->n, i % p->n, (double)got, (double)p->f32ref[i],
+               (double)p->f32tol[i]);
+  }
+}
+
+/* Runs p through the quantized driver with one ukernel, one thread. */
+static void run_driver(struct prob *p, const struct spr_qgemm_ukernel *uk, uint32_t isa) {
+  const struct spr_gemm_args a = {
+      .m = p->m,
+      .n = p->n,
+      .k = p->k,
+      .x = p->x,
+      .w = p->w,
+      .w_type = p->wt,
+      .bias = p->bias,
+      .residual = p->res,
+      .dst = p->dst,
+      .act = spr_f32_act_select(p->act, isa, NULL),
+  };
+  const size_t ws = spr_qgemm_driver_workspace(uk, p->wt, p->m, p->n, p->k);
+  void *scratch = spr_test_aligned_alloc(ws ? ws : 64);
+  memset(scratch, 0xA5, ws); /* packers must write every byte kernels read */
+  const struct spr_exec x = {.tensors = NULL, .pool = NULL, .n_threads = 1, .scratch = scratch, .scratch_bytes = ws};
+  spr_qgemm_driver_run(&x, uk, &a);
+  free(scratch);
+}
+
+static void test_ukernels(void **state) {
+  (void)state;
+  unsigned c = 0;
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    const enum spr_dtype wt = k_types[ti];
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *tab = spr_qgemm_table(wt, &count);
+    assert_true(count >= 1 && tab[count - 1].isa == 0);
+    const size_t qk = spr_dtype_block_elems(wt);
+    const size_t kbs32[] = {1, 2, 3, 7}, kbs256[] = {1, 2};
+    const size_t *kbs = qk == 32 ? kbs32 : kbs256, nkb = qk == 32 ? 4 : 2;
+    for (size_t u = 0; u < count; u++) {
+      const struct spr_qgemm_ukernel *uk = &tab[u];
+      if (!host_has(uk->isa)) {
+        printf("skip %s (ISA not on this host)\n", uk->name);
+        continue;
+      }
+      const size_t mr = uk->mr, nr = uk->nr;
+      const size_t ms[] = {1, mr > 1 ? mr - 1 : 2, mr, mr + 1, 3 * mr + 1, 7};
+      const size_t ns[] = {1, nr > 1 ? nr - 1 : 2, nr, nr + 1, 3 * nr + 1, 67}; /* 67: two n blocks */
+      for (size_t a = 0; a < 6; a++) {
+        for (size_t b = 0; b < 6; b++) {
+          for (size_t d = 0; d < nkb; d++, c++) {
+            struct prob p;
+            prob_init(&p, wt, ms[a], ns[b], kbs[d] * qk, (c & 1) != 0, (enum spr_act)((c >> 1) % 4),
+                      ((c >> 3) & 1) != 0, 1000 + c, true);
+            run_driver(&p, uk, uk->isa);
+            prob_expect(&p, uk->name);
+            prob_free(&p);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* ---- through the op ----------------------------------------------------------------------- */
+
+enum { TX, TW, TB, TR, TD, NT };
+
+static void op_tensors(struct prob *p, struct spr_tensor *ts, struct spr_node *nd) {
+  const int64_t xne[2] = {(int64_t)p->k, (int64_t)p->m}, wne[2] = {(int64_t)p->k, (int64_t)p->n};
+  const int64_t bne[1] = {(int64_t)p->n}, dne[2] = {(int64_t)p->n, (int64_t)p->m};
+  spr_test_tensor(&ts[TX], SPR_DTYPE_F32, 2, xne, p->x);
+  spr_test_tensor(&ts[TW], p->wt, 2, wne, p->w);
+  spr_test_tensor(&ts[TB], SPR_DTYPE_F32, 1, bne, p->bias);
+  spr_test_tensor(&ts[TR], SPR_DTYPE_F32, 2, dne, p->res);
+  spr_test_tensor(&ts[TD], SPR_DTYPE_F32, 2, dne, p->dst);
+  memset(nd, 0, sizeof *nd);
+  nd->op = SPR_OP_GEMM;
+  nd->n_src = 4;
+  nd->src[0] = TX, nd->src[1] = TW, nd->src[2] = p->has_bias ? TB : -1, nd->src[3] = p->has_res ? TR : -1;
+  nd->dst = TD;
+  nd->p.gemm.act = (uint8_t)p->act;
+}
+
+static enum spr_status op_run(struct prob *p, uint32_t isa, int threads, const char **name) {
+  struct spr_tensor ts[NT];
+  struct spr_node nd;
+  op_tensors(p, ts, &nd);
+  struct spr_error err;
+  const enum spr_status s = spr_test_op_run(ts, &nd, isa, threads, 1, name, &err);
+  if (s != SPR_STATUS_OK) printf("op_run: %s\n", err.msg);
+  return s;
+}
+
+/* Each ISA through the op (the mask selects that table entry). */
+static void test_op_isas(void **state) {
+  (void)state;
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    const enum spr_dtype wt = k_types[ti];
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *tab = spr_qgemm_table(wt, &count);
+    for (size_t u = 0; u < count; u++) {
+      if (!host_has(tab[u].isa)) continue;
+      const size_t ms[] = {1, 9};
+      for (size_t i = 0; i < 2; i++) {
+        struct prob p;
+        prob_init(&p, wt, ms[i], 45, 2 * 256, true, SPR_ACT_GELU, true, 77 + i, true);
+        const char *name = NULL;
+        assert_int_equal(op_run(&p, tab[u].isa, 1, &name), SPR_STATUS_OK);
+        assert_string_equal(name, spr_qgemm_select(wt, tab[u].isa)->name);
+        prob_expect(&p, name);
+        prob_free(&p);
+      }
+    }
+  }
+}
+
+/* 1 vs 2 threads: bit-identical; shapes with several n blocks, row groups,
+ * pack segments and (the K = 8192 ones) row chunks. */
+static void test_threads(void **state) {
+  (void)state;
+  const size_t shapes[][3] = {{1, 300, 2048}, {37, 130, 512}, {4, 70, 4096}, {150, 20, 8192}, {100, 8, 256}};
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+      struct prob p;
+      prob_init(&p, k_types[ti], shapes[s][0], shapes[s][1], shapes[s][2], true, SPR_ACT_SILU, (s & 1) == 0, 300 + s,
+                false);
+      const char *name = NULL;
+      assert_int_equal(op_run(&p, SPR_ISA_ALL, 1, &name), SPR_STATUS_OK);
+      float *one = spr_test_aligned_alloc(p.m * p.n * sizeof(float));
+      memcpy(one, p.dst, p.m * p.n * sizeof(float));
+      assert_int_equal(op_run(&p, SPR_ISA_ALL, 2, &name), SPR_STATUS_OK);
+      for (size_t i = 0; i < p.m * p.n; i++) {
+        if (memcmp(&one[i], &p.dst[i], sizeof(float)) != 0)
+          fail_msg("%s %s M=%zu N=%zu K=%zu: 1 vs 2 threads differ at [%zu][%zu]: %.9g vs %.9g", name,
+                   spr_dtype_name(p.wt), p.m, p.n, p.k, i / p.n, i % p.n, (double)one[i], (double)p.dst[i]);
+      }
+      free(one);
+      prob_free(&p);
+    }
+  }
+}
+
+/* check() accepts the quantized types and still rejects K not a multiple of the block. */
+static void test_check(void **state) {
+  (void)state;
+  static float buf[1 << 14];
+  const int64_t ks[] = {256, 288, 48};
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    for (size_t ki = 0; ki < 3; ki++) {
+      struct spr_tensor ts[NT];
+      const int64_t xne[2] = {ks[ki], 3}, wne[2] = {ks[ki], 5}, dne[2] = {5, 3};
+      spr_test_tensor(&ts[TX], SPR_DTYPE_F32, 2, xne, buf);
+      spr_test_tensor(&ts[TW], SPR_DTYPE_F32, 2, wne, buf);
+      ts[TW].type = k_types[ti];
+      spr_test_tensor(&ts[TD], SPR_DTYPE_F32, 2, dne, buf);
+      struct spr_node nd;
+      memset(&nd, 0, sizeof nd);
+      nd.op = SPR_OP_GEMM, nd.n_src = 2, nd.src[0] = TX, nd.src[1] = TW, nd.dst = TD;
+      struct spr_error err = {SPR_STATUS_OK, ""};
+      const enum spr_status s = spr_op_get(SPR_OP_GEMM)->check(ts, &nd, &err);
+      const bool ok = ks[ki] % (int64_t)spr_dtype_block_elems(k_types[ti]) == 0;
+      if (s != (ok ? SPR_STATUS_OK : SPR_STATUS_BAD_SHAPE))
+        fail_msg("%s K=%lld: check %s (%s)", spr_dtype_name(k_types[ti]), (long long)ks[ki], spr_status_name(s),
+                 err.msg);
+    }
+  }
+}
+
+/* The op's workspace covers every ukernel of the type. */
+static void test_workspace(void **state) {
+  (void)state;
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    struct spr_tensor ts[NT];
+    const int64_t xne[2] = {2048, 197}, wne[2] = {2048, 5632}, dne[2] = {5632, 197};
+    spr_test_tensor(&ts[TX], SPR_DTYPE_F32, 2, xne, NULL);
+    spr_test_tensor(&ts[TW], k_types[ti], 2, wne, NULL);
+    spr_test_tensor(&ts[TD], SPR_DTYPE_F32, 2, dne, NULL);
+    struct spr_node nd;
+    memset(&nd, 0, sizeof nd);
+    nd.op = SPR_OP_GEMM, nd.n_src = 2, nd.src[0] = TX, nd.src[1] = TW, nd.dst = TD;
+    const size_t ws = spr_op_get(SPR_OP_GEMM)->workspace(ts, &nd, 2);
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *tab = spr_qgemm_table(k_types[ti], &count);
+    for (size_t u = 0; u < count; u++)
+      assert_true(ws >= spr_qgemm_driver_workspace(&tab[u], k_types[ti], 197, 5632, 2048));
+  }
+}
+
+/* Random blocks of several kinds (ties, NaN, Inf, tiny, zeros, |max| ties). */
+#if SPR_ENABLE_AVX2 || SPR_ENABLE_AVX512
+static void special_row(float *x, int n, int rep, uint64_t *st) {
+  const int kind = rep % 8;
+  const float mag = ldexpf(1.0f, (int)(spr_test_rng_next(st) % 60) - 30);
+  for (int i = 0; i < n; i++) {
+    float v = spr_test_rng_uniform(st, -mag, mag);
+    if (kind == 1) v = (float)((int)(spr_test_rng_next(st) % 255) - 127) * 0.5f; /* ties */
+    if (kind == 2 && i % 9 == 0) v = NAN;
+    if (kind == 3 && i % 13 == 0) v = -INFINITY;
+    if (kind == 4) v *= 1e-38f;
+    if (kind == 5 && i % 3) v = 0.0f;
+    x[i] = v;
+  }
+  if (kind == 1) x[0] = 127.0f;
+  if (kind == 6) x[7] = -mag, x[3] = mag; /* |max| ties: first wins */
+}
+#endif
+
+/* The AVX2 packers give the plain packers' bytes (same layout). */
+static void test_simd_packers(void **state) {
+  (void)state;
+#if SPR_ENABLE_AVX2
+  if (!host_has(SPR_ISA_X86_AVX2)) {
+    printf("skip: no AVX2\n");
+    return;
+  }
+  enum { KB = 8 };
+  float x[256 * KB];
+  uint64_t st = 9;
+  const size_t bytes = spr_x8_k_xbytes_plain(KB) + spr_x8_0_xbytes_plain(8 * KB);
+  uint8_t *a = spr_test_aligned_alloc(bytes), *b = spr_test_aligned_alloc(bytes);
+  for (int rep = 0; rep < 400; rep++) {
+    special_row(x, 256 * KB, rep, &st);
+    memset(a, 0, bytes), memset(b, 0, bytes);
+    spr_x8_0_packx_plain(8 * KB, 0, 8 * KB, x, a);
+    spr_x8_0_packx_plain__avx2(8 * KB, 0, 8 * KB, x, b);
+    if (memcmp(a, b, spr_x8_0_xbytes_plain(8 * KB)) != 0) fail_msg("x8_0 avx2 packer differs: rep %d", rep);
+    memset(a, 0, bytes), memset(b, 0, bytes);
+    spr_x8_k_packx_plain(KB, 0, KB, x, a);
+    spr_x8_k_packx_plain__avx2(KB, 0, KB, x, b);
+    if (memcmp(a, b, spr_x8_k_xbytes_plain(KB)) != 0) fail_msg("x8_k avx2 packer differs: rep %d", rep);
+  }
+  free(a), free(b);
+#endif
+}
+
+/* The AVX-512 packers' vectorized activation quantizers give the reference's bytes. */
+static void test_simd_quantizers(void **state) {
+  (void)state;
+#if SPR_ENABLE_AVX512
+  if (!host_has(SPR_ISA_X86_AVX512F | SPR_ISA_X86_AVX512VNNI)) {
+    printf("skip: no AVX-512 VNNI\n");
+    return;
+  }
+  float x[256];
+  uint64_t st = 5;
+  for (int rep = 0; rep < 3000; rep++) {
+    special_row(x, 256, rep, &st);
+    for (int b = 0; b < 8; b++) {
+      int8_t qa[32], qb[32];
+      float da, db;
+      int32_t sa, sb;
+      spr_x8_0_quantize_block(x + 32 * b, qa, &da, &sa);
+      spr_x8_0_quantize_block__avx512vnni(x + 32 * b, qb, &db, &sb);
+      if (memcmp(qa, qb, 32) != 0 || memcmp(&da, &db, 4) != 0 || sa != sb)
+        fail_msg("x8_0 avx512 quantizer differs: rep %d block %d", rep, b);
+    }
+    struct spr_block_q8_k ka, kb;
+    memset(&ka, 0, sizeof ka), memset(&kb, 0, sizeof kb);
+    spr_quantize_row_q8_k_ref(x, &ka, 256);
+    spr_x8_k_quantize_block__avx512vnni(x, &kb);
+    if (memcmp(&ka, &kb, sizeof ka) != 0) fail_msg("x8_k avx512 quantizer differs: rep %d", rep);
+  }
+#endif
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_check),        cmocka_unit_test(test_workspace), cmocka_unit_test(test_ukernels),
+      cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),   cmocka_unit_test(test_simd_quantizers),
+      cmocka_unit_test(test_simd_packers),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,47 @@
+/* tools/sparrow/cmd_quantize.c — `sparrow quantize IN.gguf OUT.gguf TYPE [--all]`. */
+#include <stdio.h>
+
+#include "tools/sparrow/cli.h"
+#include "tools/sparrow/quantize.h"
+
+int cmd_quantize(int argc, char **argv) {
+  bool all = false;
+  const struct cli_opt opts[] = {
+      {"all", CLI_FLAG, &all, NULL, "convert every 2-D .weight tensor (no name exclusions)"},
+      {NULL, CLI_FLAG, NULL, NULL, NULL},
+  };
+  struct cli_common c;
+  const char *pos[3];
+  int n_pos = 0;
+  const int r = cli_parse(
+      argc, argv, "sparrow quantize IN.gguf OUT.gguf TYPE [--all] [--threads N]",
+      "Converts the weight matrices of a GGUF model (any architecture) to TYPE and copies everything else.\n"
+      "TYPE: q8_0, q4_0, q4_k, q6_k (ggml block formats, bit-exact with ggml's reference quantizers), f16, f32.\n"
+      "\n"
+      "Which tensors change:\n"
+      "  - 2-D tensors whose name ends in \".weight\"; 1-D tensors (norms, biases), 3-D/4-D tensors\n"
+      "    (depthwise kernels) and integer tensors are copied unchanged;\n"
+      "  - without --all, 2-D weights whose name contains norm, bias, pos_embd, cls_token, dist_token,\n"
+      "    patch_embd, rpb, lepe or pos_embed stay as they are (small or precision-critical);\n"
+      "  - llama models (general.architecture = llama) with q4_0 or q4_k: output.weight (token_embd.weight\n"
+      "    when there is no output.weight) is stored as Q6_K (Q8_0 if its rows are not a multiple of 256),\n"
+      "    as llama.cpp does;\n"
+      "  - a tensor whose rows (ne[0]) are not a multiple of the block (32; 256 for q4_k/q6_k) is kept\n"
+      "    as it is, with a note;\n"
+      "  - an already quantized tensor of another type is dequantized and requantized (a warning is\n"
+      "    printed: the two quantization errors add up).\n"
+      "Metadata is copied; general.file_type is set to llama.cpp's ftype (f32 0, f16 1, q4_0 2, q8_0 7,\n"
+      "q4_k 15 = MOSTLY_Q4_K_M: Q4_K with a Q6_K output, without llama.cpp's extra Q6_K layers, q6_k 18)\n"
+      "and general.quantization_version to 2. --threads converts rows in parallel (same output).",
+      opts, &c, pos, 3, 3, &n_pos);
+  if (r != 0) return r < 0 ? 0 : r;
+  enum spr_dtype type;
+  if (!spr_quantize_parse_type(pos[2], &type))
+    return cli_fail("unknown type '%s' (q8_0, q4_0, q4_k, q6_k, f16, f32)", pos[2]) + 1;
+  const struct spr_quantize_opts o = {type, all, c.threads, stdout};
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  const enum spr_status s = spr_quantize_file(pos[0], pos[1], &o, NULL, &err);
+  if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, "quantize");
+  printf("wrote %s (%s)\n", pos[1], spr_dtype_name(type));
+  return 0;
+}
