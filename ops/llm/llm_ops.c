@@ -12,6 +12,7 @@
 #include "ops/common/fp16.h"
 #include "ops/llm/llm.h"
 #include "ops/op.h"
+#include "ops/quant/quant.h"
 #include "runtime/error.h"
 #include "runtime/util.h"
 
@@ -85,9 +86,23 @@ static void get_row_f16(const void *row, size_t d, float *y) {
   for (size_t i = 0; i < d; i++) y[i] = spr_fp16_to_f32(h[i]);
 }
 
+#define DEQUANT_ROW(t)                                             \
+  static void get_row_##t(const void *row, size_t d, float *y) { \
+    spr_dequantize_row_##t(row, y, (int64_t)d);                  \
+  }
+DEQUANT_ROW(q8_0)
+DEQUANT_ROW(q4_0)
+DEQUANT_ROW(q4_k)
+DEQUANT_ROW(q6_k)
+#undef DEQUANT_ROW
+
 static const struct get_rows_impl k_get_rows[] = {
     {SPR_DTYPE_F32, 1, sizeof(float), get_row_f32, "get_rows_f32"},
     {SPR_DTYPE_F16, 1, sizeof(uint16_t), get_row_f16, "get_rows_f16"},
+    {SPR_DTYPE_Q8_0, 32, 34, get_row_q8_0, "get_rows_q8_0"},
+    {SPR_DTYPE_Q4_0, 32, 18, get_row_q4_0, "get_rows_q4_0"},
+    {SPR_DTYPE_Q4_K, 256, 144, get_row_q4_k, "get_rows_q4_k"},
+    {SPR_DTYPE_Q6_K, 256, 210, get_row_q6_k, "get_rows_q6_k"},
 };
 
 static const struct get_rows_impl *get_rows_find(enum spr_dtype type) {
@@ -107,8 +122,11 @@ static enum spr_status get_rows_check(const struct spr_tensor *ts, const struct 
   SPR_CHECK(n->n_src >= 2 && n->src[0] >= 0 && n->src[1] >= 0 && n->dst >= 0, SPR_STATUS_INVALID_ARGUMENT,
             "needs a table and token ids");
   const struct spr_tensor *tab = &ts[n->src[0]], *ids = &ts[n->src[1]], *y = &ts[n->dst];
-  SPR_CHECK(get_rows_find(tab->type) != NULL, SPR_STATUS_UNSUPPORTED, "table type %s is not supported (f32, f16)",
-            spr_dtype_name(tab->type));
+  const struct get_rows_impl *impl = get_rows_find(tab->type);
+  SPR_CHECK(impl != NULL, SPR_STATUS_UNSUPPORTED,
+            "table type %s is not supported (f32, f16, q8_0, q4_0, q4_k, q6_k)", spr_dtype_name(tab->type));
+  SPR_CHECK(tab->ne[0] % (int64_t)impl->blck == 0, SPR_STATUS_BAD_SHAPE, "row length %lld is not a multiple of %zu",
+            (long long)tab->ne[0], impl->blck);
   SPR_CHECK(is_2d(tab), SPR_STATUS_BAD_SHAPE, "table must be a non-empty 2-D tensor {D, V}");
   SPR_CHECK(ids->type == SPR_DTYPE_I32, SPR_STATUS_BAD_TENSOR_TYPE, "token ids must be i32 (are %s)",
             spr_dtype_name(ids->type));

@@ -34,6 +34,7 @@
 #include "ops/common/fp16.h"
 #include "ops/llm/llm.h"
 #include "ops/op.h"
+#include "ops/quant/quant.h"
 #include "sparrow/gguf.h"
 #include "support/op_harness.h"
 #include "support/test_util.h"
@@ -479,8 +480,8 @@ static void test_check(void **state) {
   const enum spr_dtype quant[4] = {SPR_DTYPE_Q8_0, SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K, SPR_DTYPE_Q6_K};
   for (int i = 0; i < 4; i++) {
     GR_RESET();
-    ts[0].type = quant[i]; /* not yet: the dequantizers are wired in later */
-    EXPECT(gr, SPR_STATUS_UNSUPPORTED);
+    ts[0].type = quant[i]; /* rows of 8 are not whole quantization blocks */
+    EXPECT(gr, SPR_STATUS_BAD_SHAPE);
   }
   GR_RESET();
   ts[1].type = SPR_DTYPE_F32;
@@ -597,8 +598,46 @@ static void test_check(void **state) {
 #undef LR_RESET
 }
 
+/* Quantized tables: every row equals ops/quant's dequantizer output. */
+static void test_get_rows_quantized(void **state) {
+  (void)state;
+  enum { D = 512, V = 7, T = 5 };
+  const enum spr_dtype types[4] = {SPR_DTYPE_Q8_0, SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K, SPR_DTYPE_Q6_K};
+  static float src[V * D], want[D], got[T * D];
+  static uint8_t table[V * D * 2];
+  spr_test_fill(src, V * D, 11, -2.0f, 2.0f);
+  const int32_t ids[T] = {6, 0, 3, 3, 1};
+  for (int k = 0; k < 4; k++) {
+    const int64_t ne_tab[2] = {D, V}, ne_ids[1] = {T}, ne_y[2] = {D, T};
+    const size_t row_bytes = spr_tensor_nbytes(types[k], ne_tab, 1);
+    for (int r = 0; r < V; r++) {
+      const float *x = src + r * D;
+      uint8_t *y = table + r * row_bytes;
+      switch (types[k]) {
+        case SPR_DTYPE_Q8_0: spr_quantize_row_q8_0_ref(x, y, D); break;
+        case SPR_DTYPE_Q4_0: spr_quantize_row_q4_0_ref(x, y, D); break;
+        case SPR_DTYPE_Q4_K: spr_quantize_row_q4_k_ref(x, y, D); break;
+        default: spr_quantize_row_q6_k_ref(x, y, D); break;
+      }
+    }
+    struct spr_tensor ts[3];
+    spr_test_tensor(&ts[0], types[k], 2, ne_tab, table);
+    spr_test_tensor(&ts[1], SPR_DTYPE_I32, 1, ne_ids, (void *)ids);
+    spr_test_tensor(&ts[2], SPR_DTYPE_F32, 2, ne_y, got);
+    struct spr_node n;
+    node_init(&n, SPR_OP_GET_ROWS, 2, 2);
+    const char *impl = NULL;
+    assert_int_equal(spr_test_op_run(ts, &n, SPR_ISA_ALL, 1, 1, &impl, NULL), SPR_STATUS_OK);
+    for (int t = 0; t < T; t++) {
+      assert_int_equal(spr_dequantize_row(types[k], table + (size_t)ids[t] * row_bytes, want, D), SPR_STATUS_OK);
+      if (memcmp(want, got + t * D, sizeof want) != 0) fail_msg("%s: row %d (id %d) differs", impl, t, ids[t]);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_get_rows_quantized),
       cmocka_unit_test(test_check),   cmocka_unit_test(test_get_rows), cmocka_unit_test(test_get_rows_dynamic),
       cmocka_unit_test(test_rope),    cmocka_unit_test(test_kv_store), cmocka_unit_test(test_last_row),
       cmocka_unit_test(test_threads),
