@@ -161,10 +161,12 @@ size_t spr_pool_bytes(int n_threads) {
   return 0;
 }
 
+/* Serial build: every dispatch runs inline on the caller (tid 0). */
 enum spr_status spr_pool_create(void *mem, int n_threads, struct spr_pool **out) {
   (void)mem;
+  (void)n_threads;
   *out = NULL;
-  return n_threads <= 1 ? SPR_STATUS_OK : SPR_STATUS_UNSUPPORTED;
+  return SPR_STATUS_OK;
 }
 
 void spr_pool_destroy(struct spr_pool *p) { (void)p; }

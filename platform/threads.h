@@ -3,7 +3,8 @@
  * The pool lives in caller memory (spr_pool_bytes(n) bytes, in the arena),
  * so creating it allocates nothing of ours (pthread_create itself maps a
  * stack; that happens at session creation, never during a run). With
- * SPR_THREADS off, or n_threads == 1, spr_pool_run runs inline. */
+ * SPR_THREADS off (any n_threads: the pool is NULL), or n_threads == 1,
+ * spr_pool_run runs inline on the caller with tid 0. */
 #ifndef SPR_PLATFORM_THREADS_H
 #define SPR_PLATFORM_THREADS_H
 

@@ -25,7 +25,7 @@ enum spr_status spr_config_resolve(const struct spr_config *in, struct spr_confi
   SPR_CHECK(c.threads >= 1 && c.threads <= SPR_MAX_THREADS, SPR_STATUS_INVALID_ARGUMENT,
             "threads must be 1..%d, got %d", SPR_MAX_THREADS, c.threads);
 #if !SPR_THREADS
-  SPR_CHECK(c.threads == 1, SPR_STATUS_UNSUPPORTED, "this build has no threads (SPR_THREADS=OFF): use 1 thread");
+  c.threads = 1; /* the serial executor: any thread count runs on the caller's thread */
 #endif
   SPR_CHECK(c.image_size >= 0 && c.ctx >= 0 && c.batch >= 0, SPR_STATUS_INVALID_ARGUMENT,
             "image size, context and batch must not be negative");
