@@ -677,6 +677,7 @@ enum spr_status spr_gguf_arr_get_f64(const struct spr_gguf_kv *kv, uint64_t i, d
   size_t es;
   SPR_TRY(arr_elem(kv, i, &p, &es));
   struct spr_gguf_kv v;
+  memset(&v, 0, sizeof v); /* GCC 12 (arm) cannot see that decode_scalar sets the member read */
   decode_scalar(kv->arr_type, p, &v);
   switch (kv->arr_type) {
     case SPR_GGUF_F32:
@@ -698,6 +699,7 @@ enum spr_status spr_gguf_arr_get_i64(const struct spr_gguf_kv *kv, uint64_t i, i
   SPR_TRY(arr_elem(kv, i, &p, &es));
   if (!type_is_int(kv->arr_type)) return SPR_STATUS_BAD_KV_TYPE;
   struct spr_gguf_kv v;
+  memset(&v, 0, sizeof v); /* GCC 12 (arm) cannot see that decode_scalar sets the member read */
   decode_scalar(kv->arr_type, p, &v);
   if (type_is_unsigned(kv->arr_type)) {
     if (v.val.u > (uint64_t)INT64_MAX) return SPR_STATUS_BAD_METADATA;

@@ -1,5 +1,12 @@
 # Tests that are not cmocka executables.
+# Cross builds: the consumer is built with the same toolchain file and run
+# under the same emulator (the list is passed with | for ;).
+set(spr_install_cross)
+if(CMAKE_CROSSCOMPILING)
+  string(REPLACE ";" "|" spr_emu "${CMAKE_CROSSCOMPILING_EMULATOR}")
+  set(spr_install_cross -DTOOLCHAIN=${CMAKE_TOOLCHAIN_FILE} -DEMULATOR=${spr_emu})
+endif()
 add_test(NAME install_find_package
-         COMMAND ${CMAKE_COMMAND} -DBIN=${CMAKE_BINARY_DIR} -DSRC=${PROJECT_SOURCE_DIR} -DSAN=${SPR_SANITIZE} -P
-                 ${PROJECT_SOURCE_DIR}/tests/install/run.cmake)
+         COMMAND ${CMAKE_COMMAND} -DBIN=${CMAKE_BINARY_DIR} -DSRC=${PROJECT_SOURCE_DIR} -DSAN=${SPR_SANITIZE}
+                 ${spr_install_cross} -P ${PROJECT_SOURCE_DIR}/tests/install/run.cmake)
 set_tests_properties(install_find_package PROPERTIES TIMEOUT 300)
