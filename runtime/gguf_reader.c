@@ -520,6 +520,7 @@ static enum spr_status parse(const uint8_t *b, size_t size, struct spr_gguf *g, 
     if (!tensor_in_blob(g, &t)) {
       int64_t ne[SPR_GGUF_MAX_DIMS];
       for (int d = 0; d < SPR_GGUF_MAX_DIMS; d++) ne[d] = (int64_t)t.ne[d];
+      (void)ne; /* only the message reads it (SPR_NO_ERROR_STRINGS drops messages) */
       return SPR_FAIL(SPR_STATUS_TRUNCATED,
                       T_FMT "%zu bytes of data at %zu + offset %llu run past the end of the file (%zu)", T_ARGS(i, &t),
                       spr_tensor_nbytes((enum spr_dtype)t.type, ne, t.n_dims), data_offset,

@@ -10,7 +10,7 @@
 set(SPR_CROSS_TRIPLE arm-linux-gnueabihf)
 set(SPR_CROSS_PROCESSOR armv7-a)
 set(SPR_QEMU arm)
-set(SPR_QEMU_CPU_DEFAULT cortex-a15)
+set(SPR_QEMU_CPU_DEFAULT cortex-a7) # Raspberry Pi 2 class: NEON + VFPv4
 set(CMAKE_C_FLAGS_INIT "-march=armv7-a -mfpu=neon-vfpv4 -mfloat-abi=hard")
 include(${CMAKE_CURRENT_LIST_DIR}/linux-cross-common.cmake)
 

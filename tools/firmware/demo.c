@@ -135,10 +135,18 @@ int main(void) {
   for (uint32_t i = 1; i < n; i++) best = logits[i] > logits[best] ? i : best;
   char label[64];
   spr_vision_label(m, best, label, sizeof label);
-  struct spr_node_info info;
-  spr_session_node(sess, 0, &info);
-  spr_fw_printf("image: %s (%dx%dx%d), ukernels: %s ...\n", SPR_FW_IMAGE_NAME, SPR_FW_IMAGE_W, SPR_FW_IMAGE_H,
-                SPR_FW_IMAGE_C, info.ukernel ? info.ukernel : "-");
+  spr_fw_printf("image: %s (%dx%dx%d)\nukernels:", SPR_FW_IMAGE_NAME, SPR_FW_IMAGE_W, SPR_FW_IMAGE_H, SPR_FW_IMAGE_C);
+  for (uint32_t i = 0; i < spr_session_n_nodes(sess); i++) { /* each distinct one, in first-use order */
+    struct spr_node_info info, prev;
+    spr_session_node(sess, i, &info);
+    int seen = info.ukernel == NULL;
+    for (uint32_t j = 0; j < i && !seen; j++) {
+      spr_session_node(sess, j, &prev);
+      seen = prev.ukernel != NULL && strcmp(prev.ukernel, info.ukernel) == 0;
+    }
+    if (!seen) spr_fw_printf(" %s", info.ukernel);
+  }
+  spr_fw_puts("\n");
   print_milli("logits:", logits[0]);
   for (uint32_t i = 1; i < n; i++) print_milli(" ", logits[i]);
   spr_fw_puts("\n");
