@@ -158,7 +158,7 @@ class RefViT(nn.Module):
 
     def patchify(self, img):
         bsz, c, s, _ = img.shape
-        if c != self.channels or s != self.image_size or img.shape[3] != s:
+        if not torch.jit.is_tracing() and (c != self.channels or s != self.image_size or img.shape[3] != s):
             raise ValueError("expected images of shape [B,%d,%d,%d], got %s" %
                              (self.channels, self.image_size, self.image_size, tuple(img.shape)))
         g, p = self.grid, self.patch
