@@ -14,7 +14,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vit_model import RefViT  # noqa: E402
 
 try:
-    import torchvision  # noqa: F401
     from torchvision.models.vision_transformer import VisionTransformer
 except ImportError:  # pragma: no cover
     VisionTransformer = None
