@@ -25,6 +25,7 @@ Math (B images, T = prefix + (S/P)^2 tokens, D dims, H heads, hd = D/H):
 import math
 from collections import OrderedDict
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -316,12 +317,17 @@ class RefViT(nn.Module):
         def t(name, shape):
             if name not in tensors:
                 raise KeyError("tensor %s is missing" % name)
-            a = torch.from_numpy(tensors[name].astype("float32"))
-            if tuple(a.shape) != tuple(shape):
-                a = a.reshape(shape) if a.numel() == math.prod(shape) else None
-                if a is None:
-                    raise ValueError("tensor %s has shape %s, expected %s" % (name, tensors[name].shape, shape))
-            return a
+            a = tensors[name]
+            # ggml allows trailing ne of 1 to be omitted, i.e. leading numpy dims of 1
+            have = tuple(a.shape)
+            while len(have) > len(shape) and have[0] == 1:
+                have = have[1:]
+            if have != tuple(shape):
+                raise ValueError("tensor %s has numpy shape %s, expected %s" % (name, tuple(a.shape), shape))
+            return torch.from_numpy(np.array(a, dtype=np.float32).reshape(shape))
+
+        def t_or_zero(name, shape):  # optional biases
+            return t(name, shape) if name in tensors else torch.zeros(shape)
 
         D, C, P, F, K = m.dim, m.channels, m.patch, m.ffn, m.classes
         with torch.no_grad():
@@ -339,20 +345,20 @@ class RefViT(nn.Module):
                 if b.qkv_b is not None:
                     b.qkv_b.copy_(t(pre + "attn_qkv.bias", (3 * D,)))
                 b.out_w.copy_(t(pre + "attn_out.weight", (D, D)))
-                b.out_b.copy_(t(pre + "attn_out.bias", (D,)) if pre + "attn_out.bias" in tensors else 0)
+                b.out_b.copy_(t_or_zero(pre + "attn_out.bias", (D,)))
                 b.ln2_w.copy_(t(pre + "ln2.weight", (D,)))
                 b.ln2_b.copy_(t(pre + "ln2.bias", (D,)))
                 b.up_w.copy_(t(pre + "ffn_up.weight", (F, D)))
-                b.up_b.copy_(t(pre + "ffn_up.bias", (F,)) if pre + "ffn_up.bias" in tensors else 0)
+                b.up_b.copy_(t_or_zero(pre + "ffn_up.bias", (F,)))
                 b.down_w.copy_(t(pre + "ffn_down.weight", (D, F)))
-                b.down_b.copy_(t(pre + "ffn_down.bias", (D,)) if pre + "ffn_down.bias" in tensors else 0)
+                b.down_b.copy_(t_or_zero(pre + "ffn_down.bias", (D,)))
             m.norm_w.copy_(t("norm.weight", (D,)))
             m.norm_b.copy_(t("norm.bias", (D,)))
             m.head_w.copy_(t("head.weight", (K, D)))
-            m.head_b.copy_(t("head.bias", (K,)) if "head.bias" in tensors else 0)
+            m.head_b.copy_(t_or_zero("head.bias", (K,)))
             if m.distilled:
                 m.head_dist_w.copy_(t("head_dist.weight", (K, D)))
-                m.head_dist_b.copy_(t("head_dist.bias", (K,)) if "head_dist.bias" in tensors else 0)
+                m.head_dist_b.copy_(t_or_zero("head_dist.bias", (K,)))
         return m
 
 
