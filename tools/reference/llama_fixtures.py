@@ -178,10 +178,19 @@ def make_stories(out, shared, verbose=True):
         print("stories260K: %d ids, greedy text matches DESIGN.md; min top-1/top-2 logit gap %.4f" % (len(ids), margin))
 
 
+def find_shared():
+    """$SPARROW_SHARED, else ../shared next to the checkout (or next to its worktree folder)."""
+    for c in (os.environ.get("SPARROW_SHARED"), os.path.join(ROOT, "..", "shared"),
+              os.path.join(ROOT, "..", "..", "shared")):
+        if c and os.path.isdir(c):
+            return c
+    return os.path.join(ROOT, "..", "shared")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "llama"))
-    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    ap.add_argument("--shared", default=find_shared(), help="default: $SPARROW_SHARED or ../shared")
     ap.add_argument("--check", action="store_true", help="regenerate in a temp dir and compare")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
