@@ -230,7 +230,24 @@ def lr_at(step, args):
     return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296",
+              "MALLOC_TOP_PAD_": "268435456"}
+
+
+def reexec_with_malloc_env():
+    """glibc returns big freed blocks to the OS and page-faults them back on every step (several
+    x slower elementwise ops here); re-run this script once with those thresholds raised."""
+    if os.environ.get("SPARROW_TRAIN_NO_REEXEC") or all(k in os.environ for k in MALLOC_ENV):
+        return
+    env = dict(os.environ)
+    env.update(MALLOC_ENV)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:], env)
+
+
 def main(argv=None):
+    if argv is None and __name__ == "__main__":
+        reexec_with_malloc_env()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.path.join(ROOT, "out", "llm", "kjv"))
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "llm-kjv.gguf"))
