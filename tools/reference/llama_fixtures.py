@@ -9,6 +9,10 @@ Files (see docs/llm.md for the layout):
                             the 61 greedy tokens (the DESIGN.md story, ending "too high."), "logits"
                             f32 ne {512, 32} = the reference logits of tokens[0:32]; KVs golden.*
                             hold the sha256 of both source files and the text.
+  llm-kjv.golden.gguf       models/llm-kjv.gguf (the bundled model, when present): "tokens" = BOS +
+                            encode("And God said") + its greedy continuation, "logits" ne {1024, 1}
+                            for position golden.logits_first_pos (the last prompt token);
+                            golden.model_sha256 names the model it was made from.
   <name>.gguf + <name>.golden.gguf   random-weight llama models (dim 32 or 64, 2 layers, n_head 4,
                             GQA/MQA/MHA, tied/untied output, rope base 1e4 / 5e5, F32 / F16 / Q8_0 /
                             Q4_0 weights) with a 64-token synthetic SPM vocab; golden "tokens" i32 =
@@ -187,6 +191,39 @@ def find_shared():
     return os.path.join(ROOT, "..", "shared")
 
 
+KJV_MODEL = os.path.join(ROOT, "models", "llm-kjv.gguf")
+KJV_PROMPT = "And God said"
+KJV_NEW_TOKENS = 48
+KJV_MIN_GAP = 0.05
+
+
+def make_kjv(out, verbose=True):
+    """models/llm-kjv.gguf: BOS + encode(prompt) + up to 48 greedy tokens (cut before the first
+    step whose top-1/top-2 logit gap is below 0.05, so an f32 runtime reproduces them), and the
+    logits of the last prompt position (ne {n_vocab, 1}; golden.logits_first_pos = its index)."""
+    m = LlamaRef(KJV_MODEL, torch.float64)
+    prompt = m.tok.encode(KJV_PROMPT, bos=True)
+    ids = m.generate(prompt, KJV_NEW_TOKENS, stop_at_eos=True)
+    full = m.forward(ids[:-1]).numpy()
+    s = np.sort(full, axis=1)
+    gap = s[:, -1] - s[:, -2]
+    n = len(ids)
+    for i in range(len(prompt) - 1, len(ids) - 1):
+        if gap[i] < KJV_MIN_GAP:
+            n = i + 1
+            break
+    ids = ids[:n]
+    logits = m.forward(prompt).numpy()[-1:]  # the last prompt position only (fixture size)
+    text = m.tok.decode(ids)
+    write_golden(os.path.join(out, "llm-kjv.golden.gguf"), ids, logits,
+                 [("golden.model", "../../../models/llm-kjv.gguf"), ("golden.prompt", KJV_PROMPT),
+                  ("golden.text", text), ("golden.model_sha256", sha256(KJV_MODEL)),
+                  ("golden.logits_first_pos", len(prompt) - 1)])
+    if verbose:
+        print("llm-kjv: %d prompt + %d greedy tokens, min gap %.4f: %r"
+              % (len(prompt), len(ids) - len(prompt), float(gap[len(prompt) - 1:n - 1].min()), text))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "llama"))
@@ -202,6 +239,8 @@ def main(argv=None):
         make_random(args.out)
         if have_shared:
             make_stories(args.out, args.shared)
+        if os.path.exists(KJV_MODEL):
+            make_kjv(args.out)
         total = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out))
         print("wrote %s (%d bytes in all)" % (args.out, total))
         return 0
@@ -210,6 +249,8 @@ def main(argv=None):
         make_random(td)
         if have_shared:
             make_stories(td, args.shared)
+        if os.path.exists(KJV_MODEL):
+            make_kjv(td, verbose=False)
         for f in sorted(os.listdir(td)):
             ok = filecmp.cmp(os.path.join(td, f), os.path.join(args.out, f), shallow=False) \
                 if os.path.exists(os.path.join(args.out, f)) else False

@@ -83,6 +83,20 @@ class TestReference(unittest.TestCase):
             self.assertEqual(L.shape, (len(ids), 64))
             np.testing.assert_array_equal(m.forward(ids).numpy().astype(np.float32), L, err_msg=cfg["name"])
 
+    @unittest.skipUnless(os.path.exists(lf.KJV_MODEL), "needs models/llm-kjv.gguf")
+    def test_kjv_golden(self):
+        g = gguf.GGUFReader(os.path.join(FIX, "llm-kjv.golden.gguf"))
+        self.assertEqual(g.kv["golden.model_sha256"], lf.sha256(lf.KJV_MODEL))
+        m = LlamaRef(lf.KJV_MODEL)
+        ids = lg.read_i32(g, "tokens").tolist()
+        prompt = m.tok.encode(g.kv["golden.prompt"], bos=True)
+        self.assertEqual(ids[:len(prompt)], prompt)
+        self.assertEqual(m.generate(prompt, len(ids) - len(prompt)), ids)
+        self.assertEqual(m.tok.decode(ids), g.kv["golden.text"])
+        pos = g.kv["golden.logits_first_pos"]
+        L = m.forward(ids[:pos + 1]).numpy()[pos:].astype(np.float32)
+        np.testing.assert_array_equal(L, g.array("logits"))
+
     def test_fixture_sizes(self):
         total = sum(os.path.getsize(os.path.join(FIX, f)) for f in os.listdir(FIX))
         self.assertLess(total, 300 * 1024)

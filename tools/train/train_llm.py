@@ -9,7 +9,8 @@ RMSNorm (eps 1e-5), RoPE base 10000 on adjacent pairs (llama.cpp NORM order, so 
 q/k need no permutation), context 256, output tied to the token embedding, vocab from
 tokenizer.json (1024). ~0.93M parameters, F32 GGUF ~3.7 MB.
 Training: AdamW (betas 0.9/0.95, weight decay 0.1 on 2-D weights), lr warmup 100 steps then
-cosine to 10%, grad clip 1.0, batch --batch windows of --ctx + 1 tokens drawn at random from the
+cosine to 10% over --steps (or over the --minutes wall-time budget when that runs out first:
+then the run is not bit-reproducible, and the log records the steps reached), grad clip 1.0, batch --batch windows of --ctx + 1 tokens drawn at random from the
 train stream (a quarter of them start at a document's BOS); deterministic for a given seed and
 thread count. A checkpoint is saved every --ckpt-minutes and at the end (resume with --resume).
 Evaluation (--eval-every and at the end): held-out chapters, each scored from its BOS with a
@@ -223,10 +224,18 @@ def export_gguf(model, c, vocab, path, name):
     return w.write(path)
 
 
-def lr_at(step, args):
+def progress(step, elapsed, args):
+    """Fraction of training done: by steps, or with --minutes by wall time (whichever is larger)."""
+    p = (step - args.warmup) / max(1, args.steps - args.warmup)
+    if args.minutes:
+        p = max(p, elapsed / (args.minutes * 60.0))
+    return min(1.0, max(0.0, p))
+
+
+def lr_at(step, args, elapsed=0.0):
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
-    p = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    p = progress(step, elapsed, args)
     return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
@@ -263,11 +272,14 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (max 2); 1 is faster for this small model on a busy 2-core machine")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-docs", type=int, default=8, help="held-out chapters for the periodic evals")
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
-    ap.add_argument("--max-minutes", type=float, default=0, help="stop early (then export) after this long")
+    ap.add_argument("--minutes", type=float, default=0,
+                    help="wall-time budget: the cosine schedule follows max(step/steps, time/budget) and "
+                         "training stops when either is done (a shared machine's speed varies)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--bench", type=int, default=0, help="only time this many steps and exit")
     args = ap.parse_args(argv)
@@ -314,8 +326,9 @@ def main(argv=None):
     ema = None
     n_steps = args.bench or args.steps
     while step < n_steps:
+        lr = lr_at(step, args, elapsed)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args)
+            g["lr"] = lr
         x, y = get_batch(train, starts, rng, args.batch, args.ctx)
         logits = model(x)
         loss = F.cross_entropy(logits.reshape(-1, c.vocab), y.reshape(-1))
@@ -332,8 +345,8 @@ def main(argv=None):
         if step % 50 == 0 or step == 1:
             tps = step * args.batch * args.ctx / max(elapsed, 1e-9)
             print("step %5d  loss %.4f  ema %.4f  gnorm %.2f  lr %.2e  %.1f min  %.0f tok/s"
-                  % (step, lv, ema, gn, lr_at(step - 1, args), elapsed / 60, tps), flush=True)
-            log.append({"step": step, "loss": lv, "ema": ema, "minutes": elapsed / 60})
+                  % (step, lv, ema, gn, lr, elapsed / 60, tps), flush=True)
+            log.append({"step": step, "loss": lv, "ema": ema, "lr": lr, "minutes": elapsed / 60})
         if args.bench:
             continue
         if step % args.eval_every == 0 and step < n_steps:
@@ -344,8 +357,8 @@ def main(argv=None):
         if now - t_ckpt > args.ckpt_minutes * 60:
             save()
             t_ckpt = time.time()
-        if args.max_minutes and elapsed > args.max_minutes * 60:
-            print("stopping at step %d: --max-minutes reached" % step, flush=True)
+        if args.minutes and step >= args.warmup and progress(step, elapsed, args) >= 1.0:
+            print("stopping at step %d: the schedule is complete (%.1f min)" % (step, elapsed / 60), flush=True)
             break
     if args.bench:
         print("bench: %.0f tokens/s" % (step * args.batch * args.ctx / elapsed))
