@@ -1,18 +1,19 @@
 #!/usr/bin/python3
 """Train a small llama-architecture LM on the KJV corpus and export it as a llama GGUF.
 
-    prep_kjv.py                                  # once: out/llm/kjv/{train,valid}.bin, tokenizer.json
-    train_llm.py --steps 3000 [--threads 2] [--out models/llm-kjv.gguf]
+    prep_kjv.py                                   # once: out/llm/kjv/{train,valid}.bin, tokenizer.json
+    train_llm.py --steps 4000 --minutes 35        # what made models/llm-kjv.gguf (see models/llm-kjv.md)
 
 Model (defaults): dim 128, 5 layers, 4 heads (head_dim 32), 2 kv heads (GQA), SwiGLU FFN 288,
 RMSNorm (eps 1e-5), RoPE base 10000 on adjacent pairs (llama.cpp NORM order, so the exported
 q/k need no permutation), context 256, output tied to the token embedding, vocab from
-tokenizer.json (1024). ~0.93M parameters, F32 GGUF ~3.7 MB.
+tokenizer.json (1024). ~0.93M parameters, F32 GGUF ~3.75 MB.
 Training: AdamW (betas 0.9/0.95, weight decay 0.1 on 2-D weights), lr warmup 100 steps then
-cosine to 10% over --steps (or over the --minutes wall-time budget when that runs out first:
-then the run is not bit-reproducible, and the log records the steps reached), grad clip 1.0, batch --batch windows of --ctx + 1 tokens drawn at random from the
-train stream (a quarter of them start at a document's BOS); deterministic for a given seed and
-thread count. A checkpoint is saved every --ckpt-minutes and at the end (resume with --resume).
+cosine to 10% over --steps, or over the --minutes wall-time budget when that runs out first (then
+the run is not bit-reproducible; the log records the steps reached); grad clip 1.0; batch --batch
+windows of --ctx + 1 tokens drawn at random from the train stream (a quarter of them start at a
+document's BOS); with a step-driven schedule, deterministic for a given seed and thread count.
+A checkpoint is saved every --ckpt-minutes and at the end (resume with --resume).
 Evaluation (--eval-every and at the end): held-out chapters, each scored from its BOS with a
 sliding window (stride ctx/2), every token after BOS predicted once: mean NLL per token,
 perplexity per token = exp(NLL/token), per byte = exp(NLL_total / text bytes), bits per byte.
