@@ -1,6 +1,7 @@
 /* tests/support/test_util.c — helpers shared by the unit tests. */
 #include "test_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 uint64_t spr_test_rng_next(uint64_t *s) {
@@ -24,4 +25,21 @@ void *spr_test_aligned_alloc(size_t bytes) {
   void *p = NULL;
   if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
   return p;
+}
+
+void *spr_test_read_file(const char *path, size_t *size) {
+  *size = 0;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return NULL;
+  fseek(f, 0, SEEK_END);
+  const long n = ftell(f);
+  rewind(f);
+  void *buf = n > 0 ? spr_test_aligned_alloc((size_t)n) : NULL;
+  if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  if (buf != NULL) *size = (size_t)n;
+  return buf;
 }

@@ -12,5 +12,7 @@ float spr_test_rng_uniform(uint64_t *state, float lo, float hi);
 void spr_test_fill(float *x, size_t n, uint64_t seed, float lo, float hi);
 /* 64-byte aligned; free() it. */
 void *spr_test_aligned_alloc(size_t bytes);
+/* Whole file into a 64-byte aligned buffer (free() it); NULL when unreadable. */
+void *spr_test_read_file(const char *path, size_t *size);
 
 #endif

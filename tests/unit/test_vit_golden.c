@@ -24,22 +24,6 @@
 
 #define FIXTURES SPR_SOURCE_DIR "/tests/fixtures/vit"
 
-static void *read_file(const char *path, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return NULL;
-  fseek(f, 0, SEEK_END);
-  const long n = ftell(f);
-  rewind(f);
-  void *buf = spr_test_aligned_alloc((size_t)n);
-  if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  *size = (size_t)n;
-  return buf;
-}
-
 struct compare {
   const struct spr_gguf *golden;
   const char *cfg;
@@ -77,7 +61,7 @@ static void run_fixture(const char *golden_name, const char *isa_name, uint32_t 
   char path[512];
   snprintf(path, sizeof path, "%s/%s", FIXTURES, golden_name);
   size_t gsize = 0;
-  void *gblob = read_file(path, &gsize);
+  void *gblob = spr_test_read_file(path, &gsize);
   assert_non_null(gblob);
   struct spr_gguf golden;
   struct spr_error err;
