@@ -1,15 +1,11 @@
-/* tools/firmware/syscalls.c — the few newlib hooks a firmware image links.
- *
- * No heap. The library never calls malloc, but newlib-nano's vsnprintf keeps
- * references to _malloc_r/_realloc_r/_free_r for the buffers it grows (the
- * asprintf family), never used for snprintf into a caller buffer. Defining
- * them here keeps newlib's allocator out of the image, and any call would
- * fail cleanly (NULL); _sbrk refuses as well. */
+/* tools/firmware/syscalls.c — the newlib hooks a firmware image links:
+ * stdout/stderr go to the semihosting console, there are no files, exit is
+ * SYS_EXIT_EXTENDED. The heap hooks are in noheap.c (demo) or heap.c (tests). */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/stat.h>
 
-void *_sbrk(ptrdiff_t incr);
 int _write(int fd, const void *buf, size_t n);
 int _read(int fd, void *buf, size_t n);
 int _close(int fd);
@@ -22,30 +18,20 @@ void _exit(int code);
 
 #include "semihost.h"
 
-struct _reent;
-void *_malloc_r(struct _reent *r, size_t n);
-void *_realloc_r(struct _reent *r, void *p, size_t n);
-void _free_r(struct _reent *r, void *p);
-
-void *_malloc_r(struct _reent *r, size_t n) {
-  (void)r, (void)n;
-  return NULL;
-}
-void *_realloc_r(struct _reent *r, void *p, size_t n) {
-  (void)r, (void)p, (void)n;
-  return NULL;
-}
-void _free_r(struct _reent *r, void *p) {
-  (void)r, (void)p;
-}
-
-void *_sbrk(ptrdiff_t incr) {
-  (void)incr;
-  errno = ENOMEM;
-  return (void *)-1;
-}
 int _write(int fd, const void *buf, size_t n) {
-  (void)fd, (void)buf;
+  if (fd != 1 && fd != 2) {
+    errno = EBADF;
+    return -1;
+  }
+  char chunk[129]; /* SYS_WRITE0 takes NUL-terminated text */
+  const char *p = buf;
+  for (size_t done = 0; done < n;) {
+    size_t len = n - done < sizeof chunk - 1 ? n - done : sizeof chunk - 1;
+    memcpy(chunk, p + done, len);
+    chunk[len] = '\0';
+    spr_fw_puts(chunk);
+    done += len;
+  }
   return (int)n;
 }
 int _read(int fd, void *buf, size_t n) {
