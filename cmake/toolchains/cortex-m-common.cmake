@@ -1,5 +1,5 @@
 # Shared part of the bare-metal Cortex-M toolchains (arm-none-eabi-gcc +
-# newlib-nano; Debian packages gcc-arm-none-eabi libnewlib-arm-none-eabi).
+# newlib; Debian packages gcc-arm-none-eabi libnewlib-arm-none-eabi).
 # Included by cortex-m7.cmake / cortex-m55.cmake after they set
 # SPR_MCU_FLAGS, SPR_MCU_CPU and the qemu board of the demo.
 set(CMAKE_SYSTEM_NAME Generic)
@@ -8,8 +8,10 @@ set(CMAKE_C_COMPILER arm-none-eabi-gcc)
 set(CMAKE_TRY_COMPILE_TARGET_TYPE STATIC_LIBRARY) # no startup code to link a test program
 
 # Every object in its own section so the final image keeps only what it calls.
+# (The demo links newlib-nano, --specs=nano.specs; the test images the full
+# newlib, whose printf has %zu and floats for the failure messages.)
 set(CMAKE_C_FLAGS_INIT "${SPR_MCU_FLAGS} -ffunction-sections -fdata-sections")
-set(CMAKE_EXE_LINKER_FLAGS_INIT "--specs=nano.specs -Wl,--gc-sections")
+set(CMAKE_EXE_LINKER_FLAGS_INIT "-Wl,--gc-sections")
 
 set(CMAKE_FIND_ROOT_PATH /usr/lib/arm-none-eabi)
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)

@@ -29,7 +29,7 @@ static const struct {
 } k_bits[] = {
     {"avx2", SPR_ISA_X86_AVX2},       {"avx512f", SPR_ISA_X86_AVX512F}, {"avx512vnni", SPR_ISA_X86_AVX512VNNI},
     {"avxvnni", SPR_ISA_X86_AVXVNNI}, {"neon", SPR_ISA_ARM_NEON},       {"dotprod", SPR_ISA_ARM_DOTPROD},
-    {"i8mm", SPR_ISA_ARM_I8MM},       {"fp16", SPR_ISA_ARM_FP16},
+    {"i8mm", SPR_ISA_ARM_I8MM},       {"fp16", SPR_ISA_ARM_FP16},       {"mve", SPR_ISA_ARM_MVE},
 };
 
 static uint32_t bit_of(const char *name) {

@@ -24,30 +24,30 @@ void spr_fw_reset(void);
 #define SCB_MMFAR (*(volatile uint32_t *)0xE000ED34u)
 #define SCB_BFAR (*(volatile uint32_t *)0xE000ED38u)
 
-__attribute__((noreturn)) static void fault(const char *what) {
-  spr_fw_printf("\n%s: CFSR=0x%08lx HFSR=0x%08lx MMFAR=0x%08lx BFAR=0x%08lx\n", what, (unsigned long)SCB_CFSR,
-                (unsigned long)SCB_HFSR, (unsigned long)SCB_MMFAR, (unsigned long)SCB_BFAR);
+/* Called with the exception's stacked frame (r0-r3, r12, lr, pc, xpsr). */
+__attribute__((noreturn, used)) static void fault(const uint32_t *frame, const char *what) {
+  spr_fw_printf("\n%s at pc=0x%08lx (lr=0x%08lx): CFSR=0x%08lx HFSR=0x%08lx MMFAR=0x%08lx BFAR=0x%08lx\n", what,
+                (unsigned long)frame[6], (unsigned long)frame[5], (unsigned long)SCB_CFSR, (unsigned long)SCB_HFSR,
+                (unsigned long)SCB_MMFAR, (unsigned long)SCB_BFAR);
   spr_fw_exit(3);
 }
 
-static void on_nmi(void) {
-  fault("NMI");
-}
-static void on_hard_fault(void) {
-  fault("HardFault");
-}
-static void on_mem_manage(void) {
-  fault("MemManage fault");
-}
-static void on_bus_fault(void) {
-  fault("BusFault");
-}
-static void on_usage_fault(void) {
-  fault("UsageFault");
-}
-static void on_unexpected(void) {
-  fault("unexpected exception");
-}
+/* The handlers pass the main stack pointer (the frame; no PSP is used) and their name. */
+#define FAULT_HANDLER(fn, text)                 \
+  static const char fn##_name[] = text;         \
+  __attribute__((naked)) static void fn(void) { \
+    __asm__ volatile(                           \
+        "mrs r0, msp\n\t"                       \
+        "ldr r1, =%c0\n\t"                      \
+        "b fault\n\t" ::"i"(fn##_name));        \
+  }
+
+FAULT_HANDLER(on_nmi, "NMI")
+FAULT_HANDLER(on_hard_fault, "HardFault")
+FAULT_HANDLER(on_mem_manage, "MemManage fault")
+FAULT_HANDLER(on_bus_fault, "BusFault")
+FAULT_HANDLER(on_usage_fault, "UsageFault")
+FAULT_HANDLER(on_unexpected, "unexpected exception")
 
 typedef void (*spr_fw_vector)(void);
 
