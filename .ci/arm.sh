@@ -6,8 +6,10 @@
 #      dotprod ukernels must give way to the NEON ones);
 #   3. armv7 (armhf) cross build (-Werror), whole suite under qemu-arm
 #      -cpu cortex-a7 (Raspberry Pi 2/3 class, 32-bit);
-#   4. the Cortex-M7 and Cortex-M55 firmware demos: built (-Werror), arena
-#      planned on the target, run under qemu-system-arm (mps2-an500, mps3-an547).
+#   4. Cortex-M7 and Cortex-M55 (with Helium) firmware: built (-Werror), the
+#      demo's arena planned on the target, the demo and 12 tests/unit programs
+#      run under qemu-system-arm (mps2-an500, mps3-an547), libsparrow.a checked
+#      for malloc/threads/mmap/file references.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
