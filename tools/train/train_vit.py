@@ -346,8 +346,8 @@ AdamW (betas 0.9/0.999, weight decay {all_args[-1]['wd']} on matrices only), bat
 warm-up then per-step cosine decay to 1% of the peak lr, label smoothing {all_args[-1]['label_smoothing']},
 gradient clipping at norm 1, augmentation = random crop with {all_args[-1]['pad']}-pixel zero padding +
 horizontal flip, {len(history)} epochs in all, torch {torch.__version__} on {all_args[-1]['threads']} CPU thread(s).
-Train data: the 60k training images; the 10k test images are the held-out set (only reported
-after each epoch, never used for any decision).{stage_txt}
+Train data: the 60k training images; the 10k test images are the held-out set (reported
+after each epoch; no early stopping or checkpoint selection uses it: the last epoch is exported).{stage_txt}
 
 Commands (each run in pieces with `--max-minutes 24` and `--resume`, which takes the same steps):
 
