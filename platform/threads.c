@@ -158,7 +158,8 @@ void spr_pool_destroy(struct spr_pool *p) {
 
 void spr_pool_run(struct spr_pool *p, size_t n_tasks, spr_task_fn fn, void *ctx) {
   if (n_tasks == 0) return;
-  if (p == NULL) {
+  /* One task: only one chunk is non-empty, so waking workers buys nothing. */
+  if (p == NULL || n_tasks == 1) {
     fn(ctx, 0, n_tasks, 0);
     return;
   }
