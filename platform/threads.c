@@ -3,7 +3,14 @@
  * One dispatch per graph node, so the hand-off must be cheap: workers spin
  * on a generation counter for a short while (an LLM decode step dispatches
  * hundreds of nodes back to back) and only then sleep on a condition
- * variable. The caller is thread 0 and works too. */
+ * variable. The caller is thread 0 and works too.
+ *
+ * The work of a dispatch is cut into exactly T chunks whose bounds depend only
+ * on (n_tasks, T); whichever thread is free claims the next chunk. When a
+ * worker is descheduled (another process owns its core), the caller runs its
+ * chunk instead of waiting a time slice for it. Results do not change: a
+ * chunk's bounds are fixed and ops use the thread id only to pick their
+ * scratch slice. */
 #include "platform/threads.h"
 
 #include <stdalign.h>
@@ -35,7 +42,11 @@ struct spr_pool {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   alignas(64) _Atomic uint64_t generation;
-  alignas(64) _Atomic int pending;
+  /* (generation << 32) | next chunk: a claim is valid only for the
+   * generation the claimer saw, so a late worker cannot take a chunk of a
+   * newer dispatch with the function of an older one. */
+  alignas(64) _Atomic uint64_t ticket;
+  alignas(64) _Atomic int done;
   _Atomic int sleepers;
   _Atomic int stop;
   spr_task_fn fn;
@@ -44,10 +55,21 @@ struct spr_pool {
   struct spr_worker workers[]; /* n_threads - 1 */
 };
 
-static void run_chunk(struct spr_pool *p, int tid) {
-  const size_t n = p->n_tasks, t = (size_t)p->n_threads;
-  const size_t begin = n * (size_t)tid / t, end = n * ((size_t)tid + 1) / t;
-  if (begin < end) p->fn(p->ctx, begin, end, tid);
+/* Claims and runs chunks of dispatch `gen` until none is left. */
+static void run_chunks(struct spr_pool *p, uint64_t gen, int tid) {
+  const uint32_t t = (uint32_t)p->n_threads;
+  uint64_t cur = atomic_load_explicit(&p->ticket, memory_order_acquire);
+  for (;;) {
+    if ((cur >> 32) != (gen & 0xffffffffu) || (uint32_t)cur >= t) return;
+    if (!atomic_compare_exchange_weak_explicit(&p->ticket, &cur, cur + 1, memory_order_acq_rel,
+                                               memory_order_acquire))
+      continue;
+    const size_t c = (uint32_t)cur, n = p->n_tasks;
+    const size_t begin = n * c / t, end = n * (c + 1) / t;
+    if (begin < end) p->fn(p->ctx, begin, end, tid);
+    atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+    cur = atomic_load_explicit(&p->ticket, memory_order_acquire);
+  }
 }
 
 static void *worker_main(void *arg) {
@@ -73,8 +95,7 @@ static void *worker_main(void *arg) {
     }
     seen = gen;
     if (atomic_load(&p->stop)) return NULL;
-    run_chunk(p, w->tid);
-    atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+    run_chunks(p, gen, w->tid);
   }
 }
 
@@ -115,7 +136,8 @@ enum spr_status spr_pool_create(void *mem, int n_threads, struct spr_pool **out)
     return SPR_STATUS_THREAD;
   }
   atomic_init(&p->generation, 0);
-  atomic_init(&p->pending, 0);
+  atomic_init(&p->ticket, 0);
+  atomic_init(&p->done, 0);
   atomic_init(&p->sleepers, 0);
   atomic_init(&p->stop, 0);
   for (int i = 0; i < n_threads - 1; i++) {
@@ -136,18 +158,21 @@ void spr_pool_destroy(struct spr_pool *p) {
 
 void spr_pool_run(struct spr_pool *p, size_t n_tasks, spr_task_fn fn, void *ctx) {
   if (n_tasks == 0) return;
-  if (p == NULL) {
+  /* One task: only one chunk is non-empty, so waking workers buys nothing. */
+  if (p == NULL || n_tasks == 1) {
     fn(ctx, 0, n_tasks, 0);
     return;
   }
   p->fn = fn;
   p->ctx = ctx;
   p->n_tasks = n_tasks;
-  atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
-  atomic_fetch_add(&p->generation, 1); /* seq_cst: pairs with the sleepers check */
+  const uint64_t gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+  atomic_store_explicit(&p->ticket, (gen & 0xffffffffu) << 32, memory_order_release);
+  atomic_store(&p->generation, gen); /* seq_cst: pairs with the sleepers check */
   wake_all(p);
-  run_chunk(p, 0);
-  while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0) SPR_PAUSE();
+  run_chunks(p, gen, 0);
+  while (atomic_load_explicit(&p->done, memory_order_acquire) != p->n_threads) SPR_PAUSE();
 }
 
 #else /* !SPR_THREADS */

@@ -7,7 +7,7 @@ SUDO=""
 APT="$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600"
 PKGS=(
   build-essential cmake ninja-build pkg-config
-  libsimde-dev libxnnpack-dev libpthreadpool-dev libcmocka-dev libstb-dev
+  libsimde-dev libxnnpack-dev libpthreadpool-dev libcmocka-dev libstb-dev zlib1g-dev
   python3 python3-numpy python3-torch libopenblas0-pthread
   dataset-fashion-mnist
 )

@@ -10,3 +10,10 @@ add_test(NAME install_find_package
          COMMAND ${CMAKE_COMMAND} -DBIN=${CMAKE_BINARY_DIR} -DSRC=${PROJECT_SOURCE_DIR} -DSAN=${SPR_SANITIZE}
                  ${spr_install_cross} -P ${PROJECT_SOURCE_DIR}/tests/install/run.cmake)
 set_tests_properties(install_find_package PROPERTIES TIMEOUT 300)
+
+if(SPR_BUILD_TOOLS AND NOT CMAKE_CROSSCOMPILING)
+  add_test(NAME cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/cli_test.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
+  add_test(NAME vit_accuracy_agreement
+           COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
+  set_tests_properties(cli vit_accuracy_agreement PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+endif()

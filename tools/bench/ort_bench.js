@@ -20,7 +20,7 @@ function usage(msg) {
   if (msg) console.error('ort_bench.js: error: ' + msg);
   console.error('usage: node ort_bench.js MODEL.onnx [--input F] [--check F] [--runs N] [--warmup N] ' +
                 '[--threads 1,2] [--ort-prefix DIR]');
-  process.exit(2);
+  process.exit(msg ? 2 : 0);
 }
 
 function parseArgs(argv) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <stb_image.h>
+#include <zlib.h>
 
 #include "sparrow/vision.h"
 #include "tools/sparrow/cli.h"
@@ -38,33 +39,44 @@ static uint32_t be32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* gzip member: 10-byte header, optional fields, raw deflate, 8-byte trailer. */
+/* gzip through zlib (stb_image's inflate rejects some valid streams, e.g.
+ * MNIST's label files with a one-code distance tree). */
 static int gunzip(const uint8_t *in, size_t n, uint8_t **out, size_t *out_n, const char *path) {
-  if (n < 18 || in[2] != 8) return cli_fail("%s: not a deflate gzip stream", path);
-  const uint8_t flg = in[3];
-  size_t at = 10;
-  if (flg & 4) {
-    if (at + 2 > n) return cli_fail("%s: truncated gzip header", path);
-    at += 2 + (size_t)(in[at] | (in[at + 1] << 8));
-  }
-  for (int bit = 8; bit <= 16; bit <<= 1) {
-    if (flg & bit) {
-      while (at < n && in[at] != 0) at++;
-      at++;
-    }
-  }
-  if (flg & 2) at += 2;
-  if (at + 8 > n) return cli_fail("%s: truncated gzip file", path);
+  if (n < 18) return cli_fail("%s: truncated gzip file", path);
+  /* the trailer holds the uncompressed size mod 2^32: a starting capacity */
   const uint32_t isize = in[n - 4] | (in[n - 3] << 8) | (in[n - 2] << 16) | ((uint32_t)in[n - 1] << 24);
-  int len = 0;
-  char *d = stbi_zlib_decode_noheader_malloc((const char *)in + at, (int)(n - 8 - at), &len);
-  if (d == NULL) return cli_fail("%s: corrupt gzip data", path);
-  if ((uint32_t)len != isize) {
-    free(d);
-    return cli_fail("%s: gzip size mismatch", path);
+  size_t cap = isize > 0 && isize < (1u << 30) ? isize : (1u << 20);
+  uint8_t *buf = malloc(cap);
+  if (buf == NULL) return cli_fail("out of memory");
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+    free(buf);
+    return cli_fail("%s: cannot start inflate", path);
   }
-  *out = (uint8_t *)d;
-  *out_n = (size_t)len;
+  z.next_in = (Bytef *)(uintptr_t)in;
+  z.avail_in = (uInt)n;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    if (z.total_out == cap) {
+      if (cap >= ((size_t)1 << 31)) break;
+      uint8_t *nb = realloc(buf, cap * 2);
+      if (nb == NULL) break;
+      buf = nb;
+      cap *= 2;
+    }
+    z.next_out = buf + z.total_out;
+    z.avail_out = (uInt)(cap - z.total_out);
+    rc = inflate(&z, Z_NO_FLUSH);
+  }
+  const size_t got = z.total_out;
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END) {
+    free(buf);
+    return cli_fail("%s: corrupt gzip data", path);
+  }
+  *out = buf;
+  *out_n = got;
   return 0;
 }
 

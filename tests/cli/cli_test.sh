@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# End-to-end checks of the sparrow CLI: every command's --help, one-line
+# errors with non-zero exits, classify/plan/bench/generate on the bundled
+# models. Usage: cli_test.sh SPARROW_BINARY SOURCE_DIR
+set -uo pipefail
+S="$1"
+SRC="$2"
+VIT="$SRC/models/vit-fmnist.gguf"
+LLM="$SRC/models/llm-kjv.gguf"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fails=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+
+# expect CODE CMD...: exit status CODE; stdout+stderr saved in $TMP/out
+expect() {
+  local want="$1"; shift
+  "$@" > "$TMP/out" 2>&1
+  local got=$?
+  if [ "$got" = "$want" ]; then ok "$* -> $got"; else bad "$* -> $got (want $want)"; sed 's/^/     /' "$TMP/out" | head -5; fi
+}
+# contains TEXT: the last output holds TEXT
+contains() { if grep -qF -- "$1" "$TMP/out"; then ok "output has '$1'"; else bad "output lacks '$1'"; sed 's/^/     /' "$TMP/out" | head -5; fi; }
+one_line_error() {
+  local n; n=$(grep -c '^sparrow: error: ' "$TMP/out")
+  if [ "$n" = 1 ] && [ "$(wc -l < "$TMP/out")" = 1 ]; then ok "one error line"; else bad "error output is not one line:"; sed 's/^/     /' "$TMP/out" | head -5; fi
+}
+
+expect 0 "$S" --help
+for c in info plan classify accuracy generate perplexity bench bench-op quantize; do
+  expect 0 "$S" "$c" --help
+  contains "usage: sparrow $c"
+done
+expect 2 "$S"
+expect 2 "$S" frobnicate
+one_line_error
+expect 2 "$S" plan "$VIT" --no-such-flag
+one_line_error
+expect 2 "$S" plan "$VIT" --threads 0
+one_line_error
+expect 2 "$S" plan "$VIT" --threads 10000
+one_line_error
+expect 2 "$S" plan "$VIT" --isa mips
+one_line_error
+expect 1 "$S" info "$TMP/missing.gguf"
+one_line_error
+contains "missing.gguf"
+printf 'GGUF\3\0\0\0' > "$TMP/trunc.gguf"
+expect 1 "$S" info "$TMP/trunc.gguf"
+one_line_error
+contains "TRUNCATED"
+
+# plan: JSON with the exact arena, and the arena really is exact
+expect 0 "$S" plan "$VIT" --json
+contains '"arena_bytes": '
+arena=$(sed -n 's/.*"arena_bytes": \([0-9]*\).*/\1/p' "$TMP/out")
+expect 0 "$S" classify "$VIT" "$SRC/models/samples/0002-trouser.png" --arena-bytes "$arena"
+expect 1 "$S" classify "$VIT" "$SRC/models/samples/0002-trouser.png" --arena-bytes $((arena - 1))
+contains "ARENA_TOO_SMALL"
+contains "needs $arena"
+
+# classify: every bundled sample gets its own label
+for img in "$SRC"/models/samples/*.png; do
+  label=$(basename "$img" .png | cut -d- -f2- | tr '-' ' ')
+  expect 0 "$S" classify "$img" --top 1
+  if grep -i "1\. " "$TMP/out" | tr 'A-Z/-' 'a-z  ' | grep -qF "$label"; then ok "$(basename "$img") -> $label"; else bad "$(basename "$img") not classified as $label"; cat "$TMP/out"; fi
+done
+expect 0 "$S" classify "$SRC/models/samples/0000-ankle-boot.png" --json --threads 2 --isa scalar
+contains '"label": "Ankle boot"'
+echo "not an image" > "$TMP/x.png"
+expect 1 "$S" classify "$TMP/x.png"
+one_line_error
+expect 1 "$S" classify "$VIT" "$TMP/nothere.png"
+one_line_error
+expect 1 "$S" classify "$LLM" "$SRC/models/samples/0002-trouser.png"
+one_line_error
+
+expect 0 "$S" info "$VIT" --kernels
+contains "ukernel"
+expect 0 "$S" bench "$VIT" --runs 5 --json
+contains '"median_ms": '
+contains '"min_ms": '
+expect 0 "$S" bench-op gemm --m 8 --k 32 --n 16 --runs 3 --json
+contains '"gflops": '
+expect 0 "$S" bench-op attention --size 4x4 --heads 2 --head-dim 8 --runs 3 --json
+contains '"median_ms": '
+
+# LLM: the bundled model is the default; errors are clear
+expect 0 "$S" generate -p "And God said" -n 8 --temp 0
+contains "And God said"
+expect 0 "$S" generate "$LLM" -p "" -n 4 --seed 5
+expect 1 "$S" generate "$LLM" -p "$(head -c 3000 /dev/zero | tr '\0' 'a')" --ctx 16
+one_line_error
+contains "context"
+expect 1 "$S" generate "$VIT" -p "hi"
+one_line_error
+expect 0 "$S" plan "$LLM" --ctx 128 --json
+expect 1 "$S" plan "$LLM" --ctx 100000
+one_line_error
+expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --json
+contains '"prefill_tok_s": '
+contains '"decode_tok_s": '
+printf 'And God said unto Moses, Let there be light.\n' > "$TMP/t.txt"
+expect 0 "$S" perplexity "$LLM" "$TMP/t.txt"
+contains "perplexity: "
+
+echo "$fails failure(s)"
+[ "$fails" = 0 ]
