@@ -28,6 +28,11 @@ static int fail(const char *msg, const char *what) {
   return 1;
 }
 
+static const char *base_name(const char *path) {
+  const char *b = strrchr(path, '/');
+  return b != NULL ? b + 1 : path;
+}
+
 static int write_file(const char *path, const void *data, size_t n) {
   FILE *f = fopen(path, "wb");
   if (f == NULL) return fail("cannot write", path);
@@ -140,7 +145,7 @@ static int image(const char *model_path, const char *image_path, const char *out
             "/* What the library predicts for it on the build machine (scalar ukernels). */\n"
             "#define SPR_FW_EXPECTED_CLASS %uu\n#define SPR_FW_EXPECTED_LABEL \"%s\"\n\n"
             "static const unsigned char spr_fw_image[%d * %d * %d] = {\n",
-            synth ? "a synthetic pattern" : image_path, w, h, c, synth ? "synthetic" : image_path, w, h, c,
+            synth ? "a synthetic pattern" : image_path, w, h, c, synth ? "synthetic" : base_name(image_path), w, h, c,
             (unsigned)cls, label, w, h, c);
     const size_t n = (size_t)w * (size_t)h * (size_t)c;
     for (size_t i = 0; i < n; i++) fprintf(f, "%u,%s", px[i], (i % 28 == 27 || i + 1 == n) ? "\n" : "");
