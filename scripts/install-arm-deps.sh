@@ -11,7 +11,7 @@ APT="$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 PKGS=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
   qemu-user qemu-system-arm
-  libc6:arm64 libcmocka-dev:arm64 libc6:armhf libcmocka-dev:armhf
+  libc6:arm64 libcmocka-dev:arm64 zlib1g:arm64 libc6:armhf libcmocka-dev:armhf zlib1g:armhf
   gcc-arm-none-eabi libnewlib-arm-none-eabi
 )
 for a in arm64 armhf; do

@@ -16,4 +16,14 @@ if(SPR_BUILD_TOOLS AND NOT CMAKE_CROSSCOMPILING)
   add_test(NAME vit_accuracy_agreement
            COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
   set_tests_properties(cli vit_accuracy_agreement PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+elseif(SPR_BUILD_TOOLS AND CMAKE_CROSSCOMPILING_EMULATOR)
+  # Cross builds: the CLI checks through a wrapper that runs the target's
+  # sparrow under the emulator (the 10000-image agreement run is too slow there).
+  list(JOIN CMAKE_CROSSCOMPILING_EMULATOR " " spr_emu_cmd)
+  file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/sparrow-emulated.sh
+       CONTENT "#!/bin/sh\nexec ${spr_emu_cmd} $<TARGET_FILE:sparrow_cli> \"$@\"\n"
+       FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+  add_test(NAME cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/cli_test.sh ${CMAKE_BINARY_DIR}/sparrow-emulated.sh
+                            ${PROJECT_SOURCE_DIR})
+  set_tests_properties(cli PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()

@@ -21,6 +21,15 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 if(NOT SPR_CMOCKA_LIB AND EXISTS /usr/lib/${SPR_CROSS_TRIPLE}/libcmocka.so)
   set(SPR_CMOCKA_LIB /usr/lib/${SPR_CROSS_TRIPLE}/libcmocka.so CACHE FILEPATH "cmocka for the target")
 endif()
+# zlib for the CLI: the development link when zlib1g-dev:<arch> is installed,
+# else the runtime library of zlib1g:<arch> (zlib1g-dev:<arch> pulls in
+# libc6-dev:<arch>, which a mirror mid-sync cannot always match to the
+# build machine's versions); the header is the shared /usr/include/zlib.h.
+foreach(spr_z libz.so libz.so.1)
+  if(NOT ZLIB_LIBRARY AND EXISTS /usr/lib/${SPR_CROSS_TRIPLE}/${spr_z})
+    set(ZLIB_LIBRARY /usr/lib/${SPR_CROSS_TRIPLE}/${spr_z} CACHE FILEPATH "zlib for the target")
+  endif()
+endforeach()
 
 # CTest (and add_test COMMANDs naming a target) run the cross-built programs
 # under qemu user mode. -L is where the target's dynamic loader and libraries
