@@ -283,6 +283,10 @@ int cmd_validate(int argc, char **argv) {
     return rc;
   }
 
+  /* The device state starts zeroed; so does the CPU's (KV caches: the rows
+   * not written yet are compared too). */
+  memset(cpu.session->arena + cpu.session->layout.state_off, 0, cpu.session->layout.state);
+
   struct validator v;
   memset(&v, 0, sizeof v);
   v.n_nodes = spr_session_n_nodes(cpu.session);

@@ -201,9 +201,11 @@ extern "C" enum spr_status spr_cuda_attach(struct spr_session *s, enum spr_cuda_
   if (st == SPR_STATUS_OK && e == cudaSuccess) e = mem_alloc(emu, (void **)&c->dev, c->total);
   if (st == SPR_STATUS_OK && e != cudaSuccess) st = cuda_fail(err, e, "allocating device memory");
   if (st == SPR_STATUS_OK) {
-    /* state + activations: the arena's bytes (state as the CPU left it). */
+    /* state + activations start zeroed (the KV cache's unwritten rows are
+     * never read; zero makes them equal to a zeroed CPU cache) */
     const uint8_t *host_state = s->arena + s->layout.state_off;
-    e = mem_copy(emu, c->dev, host_state, s->layout.state + s->layout.act, cudaMemcpyHostToDevice, c->stream);
+    e = emu ? (memset(c->dev, 0, c->planned + c->scratch), cudaSuccess)
+            : cudaMemsetAsync(c->dev, 0, c->planned + c->scratch, c->stream);
     size_t woff = c->planned + c->scratch;
     for (int32_t i = 0; i < g->n_tensors && e == cudaSuccess; i++) {
       spr_tensor *t = &g->tensors[i];

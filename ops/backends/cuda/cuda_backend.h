@@ -7,7 +7,8 @@
  * one thread per output element (or per row) everywhere.
  *
  * Memory: spr_cuda_attach makes ONE cudaMalloc of
- *     the session's planned state + activation bytes (same offsets as the arena)
+ *     the session's planned state + activation bytes (same offsets as the
+ *     arena; zero-filled at attach)
  *   + the device scratch (quantized activations of the quantized GEMMs)
  *   + the graph's weights (copied once, at attach)
  * and nothing after that (no managed memory), so the static-allocation
