@@ -32,6 +32,10 @@
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/image.h"
 
+#if SPR_CUDA
+#include "ops/backends/cuda/cuda_backend.h"
+#endif
+
 /* Relative tolerance by weight type (see docs/cuda.md for the reasoning). */
 static double tol_of(enum spr_dtype t) {
   switch (t) {
@@ -57,10 +61,10 @@ struct node_ref {
   size_t cap; /* floats */
   size_t n;   /* floats written by the CPU run */
   double tol; /* tolerance of this node */
+  bool f16;   /* the output is f16 (an f16 KV cache) */
 };
 
 struct validator {
-  struct spr_session *cpu_s;
   struct node_ref *nodes;
   uint32_t n_nodes;
   double tol_scale;
@@ -94,15 +98,11 @@ static size_t to_floats(const void *data, size_t nbytes, float *out, size_t cap,
   return n;
 }
 
-/* Output element count and type from the info (shape) and the dtype probe. */
+/* Elements of a node's output (the current run's shape). */
 static size_t info_elems(const struct spr_node_info *info) {
   size_t n = 1;
   for (uint32_t d = 0; d < 4; d++) n *= (size_t)(info->ne[d] > 0 ? info->ne[d] : 1);
   return n;
-}
-
-static bool is_kv_store(const struct spr_node_info *info) {
-  return strcmp(info->op, "kv_store") == 0;
 }
 
 static void cpu_observer(void *user, uint32_t i, const struct spr_node_info *info) {
@@ -117,15 +117,14 @@ static void cpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
     r->cap = r->cpu != NULL ? n : 0;
   }
   if (r->cpu == NULL) return;
-  r->n = to_floats(info->data, n * (is_kv_store(info) && r->tol < 0 ? 2 : 4), r->cpu, r->cap,
-                   is_kv_store(info) && r->tol < 0 ? SPR_DTYPE_F16 : SPR_DTYPE_F32);
+  r->n = to_floats(info->data, n * (r->f16 ? 2 : 4), r->cpu, r->cap, r->f16 ? SPR_DTYPE_F16 : SPR_DTYPE_F32);
 }
 
 static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *info) {
   struct validator *v = user;
   if (i >= v->n_nodes) return;
   struct node_ref *r = &v->nodes[i];
-  const bool f16 = is_kv_store(info) && r->tol < 0;
+  const bool f16 = r->f16;
   double max_abs = 0, max_ref = 0;
   bool nan = false;
   size_t n = r->n;
@@ -141,7 +140,7 @@ static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
     if (fabs((double)c) > max_ref) max_ref = fabs((double)c);
   }
   const double rel = nan ? INFINITY : max_ref > 0 ? max_abs / max_ref : (max_abs > 0 ? INFINITY : 0.0);
-  const double tol = fabs(r->tol) * v->tol_scale;
+  const double tol = r->tol * v->tol_scale;
   const bool bad = nan || (rel > tol && max_abs > ABS_FLOOR);
   v->compared += n;
   if (rel > v->worst_rel) {
@@ -169,7 +168,7 @@ static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
 
 /* Tolerance of every node: the least precise weight type seen so far in
  * execution order (GEMM / conv / embedding tables), and at least F16_KV_TOL
- * from the first f16 KV store on. A negative value marks an f16 output. */
+ * from the first f16 KV store on. */
 static void set_tolerances(struct validator *v, struct spr_session *s) {
   const struct spr_graph *g = spr_session_graph(s);
   double tol = tol_of(SPR_DTYPE_F32);
@@ -184,8 +183,8 @@ static void set_tolerances(struct validator *v, struct spr_session *s) {
     } else if (n->op == SPR_OP_KV_STORE && g->tensors[n->dst].type == SPR_DTYPE_F16) {
       tol = F16_KV_TOL > tol ? F16_KV_TOL : tol;
     }
-    const bool f16 = g->tensors[n->dst].type == SPR_DTYPE_F16;
-    v->nodes[i].tol = f16 ? -tol : tol;
+    v->nodes[i].tol = tol;
+    v->nodes[i].f16 = g->tensors[n->dst].type == SPR_DTYPE_F16;
   }
 }
 
@@ -297,6 +296,12 @@ int cmd_validate(int argc, char **argv) {
   v.worst_rel = 0;
   set_tolerances(&v, cpu.session);
   printf("validate %s: %u nodes, CPU vs %s\n", pos[0], v.n_nodes, backend);
+#if SPR_CUDA
+  struct spr_cuda_info ci;
+  spr_cuda_info(gpu.backend, &ci);
+  printf("device: %s; one allocation of %zu bytes = planned state+activations %zu + scratch %zu + weights %zu\n",
+         ci.device, ci.total_bytes, ci.planned_bytes, ci.scratch_bytes, ci.weights_bytes);
+#endif
 
   if (!is_llm) {
     struct spr_tensor_view in_c, in_g;
