@@ -56,17 +56,24 @@ static double tol_of(enum spr_dtype t) {
  * rounding boundary moves by one f16 ulp (2^-11 relative). */
 #define F16_KV_TOL 2e-3
 
+/* Tolerance of every node with --isolate: each node runs on the CPU's
+ * inputs, so only its own arithmetic differs (f32 summation order, the
+ * device's libm); quantized activations and f16 roundings are identical. */
+#define ISOLATE_TOL 1e-4
+
 struct node_ref {
-  float *cpu; /* CPU output of the node in the current run */
-  size_t cap; /* floats */
-  size_t n;   /* floats written by the CPU run */
-  double tol; /* tolerance of this node */
-  bool f16;   /* the output is f16 (an f16 KV cache) */
+  uint8_t *cpu; /* CPU output of the node in the current run (raw bytes) */
+  size_t cap;   /* bytes */
+  size_t n;     /* values written by the CPU run */
+  double tol;   /* tolerance of this node */
+  bool f16;     /* the output is f16 (an f16 KV cache) */
 };
 
 struct validator {
   struct node_ref *nodes;
   uint32_t n_nodes;
+  const struct spr_graph *graph; /* the CPU session's */
+  int32_t *producer;             /* per tensor: the node writing it, or -1 */
   double tol_scale;
   bool all;
   int run;
@@ -82,20 +89,8 @@ struct validator {
   bool print_header;
 };
 
-/* Values of a node output as floats (f32, or an f16 KV cache). */
-static size_t to_floats(const void *data, size_t nbytes, float *out, size_t cap, enum spr_dtype type) {
-  size_t n = 0;
-  if (type == SPR_DTYPE_F16) {
-    n = nbytes / 2;
-    if (n > cap) n = cap;
-    const uint16_t *h = data;
-    for (size_t i = 0; i < n; i++) out[i] = spr_fp16_to_f32(h[i]);
-  } else if (type == SPR_DTYPE_F32) {
-    n = nbytes / 4;
-    if (n > cap) n = cap;
-    memcpy(out, data, n * sizeof(float));
-  }
-  return n;
+static float value_at(const void *data, size_t k, bool f16) {
+  return f16 ? spr_fp16_to_f32(((const uint16_t *)data)[k]) : ((const float *)data)[k];
 }
 
 /* Elements of a node's output (the current run's shape). */
@@ -109,15 +104,16 @@ static void cpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
   struct validator *v = user;
   if (i >= v->n_nodes) return;
   struct node_ref *r = &v->nodes[i];
-  const size_t n = info_elems(info);
+  const size_t n = info_elems(info), bytes = n * (r->f16 ? 2 : 4);
   r->n = 0;
-  if (n > r->cap) {
+  if (bytes > r->cap) {
     free(r->cpu);
-    r->cpu = malloc(n * sizeof(float));
-    r->cap = r->cpu != NULL ? n : 0;
+    r->cpu = malloc(bytes);
+    r->cap = r->cpu != NULL ? bytes : 0;
   }
   if (r->cpu == NULL) return;
-  r->n = to_floats(info->data, n * (r->f16 ? 2 : 4), r->cpu, r->cap, r->f16 ? SPR_DTYPE_F16 : SPR_DTYPE_F32);
+  memcpy(r->cpu, info->data, bytes);
+  r->n = n;
 }
 
 static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *info) {
@@ -129,8 +125,7 @@ static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
   bool nan = false;
   size_t n = r->n;
   for (size_t k = 0; k < n; k++) {
-    const float c = r->cpu[k];
-    const float g = f16 ? spr_fp16_to_f32(((const uint16_t *)info->data)[k]) : ((const float *)info->data)[k];
+    const float c = value_at(r->cpu, k, f16), g = value_at(info->data, k, f16);
     if (isnan(c) != isnan(g) || (isnan(c) && isnan(g))) {
       if (isnan(c) != isnan(g)) nan = true;
       continue;
@@ -166,10 +161,31 @@ static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
   }
 }
 
+/* --isolate: the CPU's value of tensor t as node i reads it: the snapshot
+ * of the node that wrote t (or the tensor t is a view of) earlier in this
+ * run; NULL (keep the device's) for inputs. */
+static const void *cpu_source(void *user, uint32_t i, int32_t t) {
+  const struct validator *v = user;
+  const struct spr_graph *g = v->graph;
+  size_t off = 0;
+  int32_t root = t;
+  while (root >= 0 && g->tensors[root].role == SPR_ROLE_VIEW) {
+    off += g->tensors[root].offset;
+    root = g->tensors[root].parent;
+  }
+  if (root < 0) return NULL;
+  const int32_t j = v->producer[root];
+  if (j < 0 || (uint32_t)j >= i || (uint32_t)j >= v->n_nodes) return NULL;
+  const struct node_ref *r = &v->nodes[j];
+  const size_t have = r->n * (r->f16 ? 2 : 4);
+  if (r->cpu == NULL || off + g->tensors[t].nbytes > have) return NULL;
+  return r->cpu + off;
+}
+
 /* Tolerance of every node: the least precise weight type seen so far in
  * execution order (GEMM / conv / embedding tables), and at least F16_KV_TOL
  * from the first f16 KV store on. */
-static void set_tolerances(struct validator *v, struct spr_session *s) {
+static void set_tolerances(struct validator *v, struct spr_session *s, bool isolate) {
   const struct spr_graph *g = spr_session_graph(s);
   double tol = tol_of(SPR_DTYPE_F32);
   for (int32_t i = 0; i < g->n_nodes && (uint32_t)i < v->n_nodes; i++) {
@@ -183,7 +199,7 @@ static void set_tolerances(struct validator *v, struct spr_session *s) {
     } else if (n->op == SPR_OP_KV_STORE && g->tensors[n->dst].type == SPR_DTYPE_F16) {
       tol = F16_KV_TOL > tol ? F16_KV_TOL : tol;
     }
-    v->nodes[i].tol = tol;
+    v->nodes[i].tol = isolate ? ISOLATE_TOL : tol;
     v->nodes[i].f16 = g->tensors[n->dst].type == SPR_DTYPE_F16;
   }
 }
@@ -195,10 +211,7 @@ static int validate_run(struct validator *v, struct spr_session *cpu, struct spr
   enum spr_status s = step(ctx, cpu);
   if (s != SPR_STATUS_OK) return cli_fail_status(s, NULL, "CPU run");
   s = step(ctx, gpu);
-  if (s != SPR_STATUS_OK) {
-    struct spr_error e = {s, ""};
-    return cli_fail_status(s, &e, "GPU run");
-  }
+  if (s != SPR_STATUS_OK) return cli_fail_status(s, &gpu->last_error, "GPU run");
   v->run++;
   return 0;
 }
@@ -225,17 +238,19 @@ static uint32_t argmax(const float *x, size_t n) {
 
 int cmd_validate(int argc, char **argv) {
   int steps = 4, batch = 0, ctx = 0;
-  bool all = false, kv_f32 = false;
+  bool all = false, kv_f32 = false, isolate = false;
   float tol_scale = 1.0f;
   const char *backend_default = "cuda";
   const struct cli_opt opts[] = {
       {"steps", CLI_INT, &steps, "N", "LLM: single-token decode steps after the prompt (default 4)"},
       {"batch", CLI_INT, &batch, "N", "LLM: most prompt tokens per step (default: the model's)"},
-      {"ctx", CLI_INT, &ctx, "N", "LLM: context length (default 256)"},
+      {"ctx", CLI_INT, &ctx, "N", "LLM: context length (default: 256, or the model's if shorter)"},
       {"kv-f32", CLI_FLAG, &kv_f32, NULL, "LLM: keep the KV cache in f32 (default f16)"},
       {"all", CLI_FLAG, &all, NULL,
        "print every node of every run (default: every node of the first run, then "
        "mismatches only)"},
+      {"isolate", CLI_FLAG, &isolate, NULL,
+       "run every GPU node on the CPU's inputs: each node's own difference, not propagated (tolerance 1e-4)"},
       {"tol-scale", CLI_FLOAT, &tol_scale, "F", "multiply every tolerance by F (default 1)"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
@@ -266,7 +281,9 @@ int cmd_validate(int argc, char **argv) {
   if (rc != 0) return rc;
   const bool is_llm = strcmp(spr_model_arch(cpu.model), "llama") == 0;
   if (is_llm) {
-    cfg.ctx = ctx > 0 ? ctx : 256;
+    struct spr_llm_info li;
+    spr_llm_info(cpu.model, &li);
+    cfg.ctx = ctx > 0 ? ctx : (li.ctx_train > 0 && li.ctx_train < 256 ? (int)li.ctx_train : 256);
     cfg.batch = batch;
     cfg.kv_f32 = kv_f32 ? 1 : 0;
     cli_close(&cpu);
@@ -294,7 +311,14 @@ int cmd_validate(int argc, char **argv) {
   v.all = all;
   v.print_header = true;
   v.worst_rel = 0;
-  set_tolerances(&v, cpu.session);
+  set_tolerances(&v, cpu.session, isolate);
+  v.graph = spr_session_graph(cpu.session);
+  v.producer = malloc((size_t)(v.graph->n_tensors > 0 ? v.graph->n_tensors : 1) * sizeof(int32_t));
+  for (int32_t t = 0; t < v.graph->n_tensors; t++) v.producer[t] = -1;
+  for (int32_t i = 0; i < v.graph->n_nodes; i++) v.producer[v.graph->nodes[i].dst] = i;
+#if SPR_CUDA
+  if (isolate) spr_cuda_set_source_hook(gpu.backend, cpu_source, &v);
+#endif
   printf("validate %s: %u nodes, CPU vs %s\n", pos[0], v.n_nodes, backend);
 #if SPR_CUDA
   struct spr_cuda_info ci;
@@ -376,6 +400,7 @@ int cmd_validate(int argc, char **argv) {
   }
   for (uint32_t i = 0; i < v.n_nodes; i++) free(v.nodes[i].cpu);
   free(v.nodes);
+  free(v.producer);
   cli_close(&gpu);
   cli_close(&cpu);
   return rc;

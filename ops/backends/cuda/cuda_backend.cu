@@ -62,6 +62,8 @@ struct spr_cuda {
   const spr_cuda_kernel **kern; /* per node */
   uint8_t *stage;               /* host staging for the observer (largest node output) */
   size_t stage_bytes;
+  spr_cuda_source_fn source; /* validate --isolate */
+  void *source_user;
   char device[96];
 };
 
@@ -108,6 +110,13 @@ enum spr_status cuda_exec(void *user, spr_session *s) {
   }
   for (int32_t i = 0; i < g->n_nodes && e == cudaSuccess; i++) {
     const spr_node *n = &g->nodes[i];
+    for (int k = 0; c->source != nullptr && k < n->n_src && e == cudaSuccess; k++) {
+      const int32_t id = n->src[k];
+      if (id < 0 || g->tensors[id].role == SPR_ROLE_WEIGHT) continue;
+      const void *h = c->source(c->source_user, (uint32_t)i, id);
+      if (h != nullptr) e = mem_copy(emu, c->dptr[id], h, g->tensors[id].nbytes, cudaMemcpyHostToDevice, c->stream);
+    }
+    if (e != cudaSuccess) break;
     e = c->kern[i]->run(ctx, g->tensors, c->dptr, n, s->run);
     if (e == cudaSuccess && s->observer != nullptr) {
       const spr_tensor *d = &g->tensors[n->dst];
@@ -244,6 +253,12 @@ extern "C" void spr_cuda_detach(struct spr_cuda *c) {
   free(c->kern);
   free(c->stage);
   free(c);
+}
+
+extern "C" void spr_cuda_set_source_hook(struct spr_cuda *c, spr_cuda_source_fn fn, void *user) {
+  if (c == nullptr) return;
+  c->source = fn;
+  c->source_user = user;
 }
 
 extern "C" void spr_cuda_info(const struct spr_cuda *c, struct spr_cuda_info *out) {

@@ -71,6 +71,15 @@ enum spr_status spr_cuda_attach(struct spr_session *s, enum spr_cuda_mode mode, 
  * device memory. NULL is a no-op. */
 void spr_cuda_detach(struct spr_cuda *c);
 
+/* Validation aid (`sparrow validate --isolate`): before running node i, the
+ * executor asks fn(user, i, t) for each non-weight source tensor t of the
+ * node; a non-NULL answer (ts[t].nbytes bytes of host data) is copied over
+ * the device's copy of t, so the node runs on those inputs (the CPU's) and
+ * its difference is its own, not propagated from earlier nodes. fn NULL
+ * removes the hook. */
+typedef const void *(*spr_cuda_source_fn)(void *user, uint32_t node, int32_t tensor);
+void spr_cuda_set_source_hook(struct spr_cuda *c, spr_cuda_source_fn fn, void *user);
+
 /* Bytes of the one device allocation, by part. */
 struct spr_cuda_info {
   size_t total_bytes, planned_bytes, scratch_bytes, weights_bytes;
