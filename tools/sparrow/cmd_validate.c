@@ -161,6 +161,7 @@ static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
   }
 }
 
+#if SPR_CUDA
 /* --isolate: the CPU's value of tensor t as node i reads it: the snapshot
  * of the node that wrote t (or the tensor t is a view of) earlier in this
  * run; NULL (keep the device's) for inputs. */
@@ -181,6 +182,7 @@ static const void *cpu_source(void *user, uint32_t i, int32_t t) {
   if (r->cpu == NULL || off + g->tensors[t].nbytes > have) return NULL;
   return r->cpu + off;
 }
+#endif
 
 /* Tolerance of every node: the least precise weight type seen so far in
  * execution order (GEMM / conv / embedding tables), and at least F16_KV_TOL
