@@ -14,7 +14,7 @@ typedef simde_float32x4_t av_v;
 #define NA_VL 4
 #define NA_QR 2
 #define NA_NO 4
-#define NA_NC 4
+#define NA_PNO 6
 #define NA_UKERNEL spr_f32_na_ukernel_4__neon
 #define AV_INLINE static inline __attribute__((always_inline))
 
@@ -44,6 +44,9 @@ static inline av_v av_sub(av_v a, av_v b) {
 }
 static inline av_v av_max(av_v a, av_v b) {
   return simde_vmaxq_f32(a, b);
+}
+static inline av_v av_keep(av_v v) {
+  return v;
 }
 static inline av_v av_exp2(av_v x) {
   return spr_attn_exp2_neon(x);

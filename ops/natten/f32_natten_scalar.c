@@ -8,7 +8,7 @@ typedef float av_v;
 #define NA_VL 1
 #define NA_QR 2
 #define NA_NO 4
-#define NA_NC 4
+#define NA_PNO 4
 #define NA_UKERNEL spr_f32_na_ukernel_1__scalar
 #if defined(__GNUC__)
 #define AV_INLINE static inline __attribute__((always_inline))
@@ -42,6 +42,9 @@ static inline av_v av_sub(av_v a, av_v b) {
 }
 static inline av_v av_max(av_v a, av_v b) {
   return a > b ? a : b;
+}
+static inline av_v av_keep(av_v v) {
+  return v;
 }
 static inline av_v av_exp2(av_v x) {
   return exp2f(x);
