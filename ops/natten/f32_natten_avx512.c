@@ -11,6 +11,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 
 typedef __m256 av_v;
 #define NA_VL 8
@@ -46,6 +47,14 @@ static inline av_v av_sub(av_v a, av_v b) {
 }
 static inline av_v av_max(av_v a, av_v b) {
   return _mm256_max_ps(a, b);
+}
+#define NA_HAVE_PERMUTE 1
+typedef __m256i av_idx;
+static inline av_idx av_idx_load(const int32_t *p) {
+  return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+static inline av_v av_permute(av_v v, av_idx i) {
+  return _mm256_permutevar8x32_ps(v, i);
 }
 static inline av_v av_keep(av_v v) {
   __asm__("" : "+v"(v));

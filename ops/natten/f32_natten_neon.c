@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <simde/arm/neon.h>
+#include <stdint.h>
 
 #include "ops/attention/attention_exp_neon.h"
 
@@ -44,6 +45,16 @@ static inline av_v av_sub(av_v a, av_v b) {
 }
 static inline av_v av_max(av_v a, av_v b) {
   return simde_vmaxq_f32(a, b);
+}
+#define NA_HAVE_PERMUTE 0
+typedef int av_idx;
+static inline av_idx av_idx_load(const int32_t *p) {
+  (void)p;
+  return 0;
+}
+static inline av_v av_permute(av_v v, av_idx i) {
+  (void)i;
+  return v;
 }
 static inline av_v av_keep(av_v v) {
   return v;

@@ -15,6 +15,11 @@
  *   av_mask_range(s, o, lo, hi)  s where lo <= o < hi (per lane), else -inf
  *   av_transpose_load(rows, off, out)  out[j] lane i = rows[i][off + j],
  *                             i, j < NA_VL (rows: NA_VL pointers)
+ *   NA_HAVE_PERMUTE, av_idx, av_idx_load(const int32_t *), av_permute(v, idx)
+ *                             (lane i of the result = lane idx[i] of v) when
+ *                             the ISA has a cheap lane permute (else 0 and
+ *                             dummies): border tiles then gather each lane's
+ *                             own window instead of widening the band
  *   av_keep(v)                v, held in a register (an empty asm on x86:
  *                             otherwise the compiler folds the shared K/V
  *                             load into every row's FMA, one load per FMA)
@@ -55,8 +60,8 @@ static inline int32_t na_max32(int32_t a, int32_t b) {
  * (+ bias[r][o] * log2 e when bias != NULL), and when mx != NULL
  * mx[r][lanes] = max(mx[r], s[r][o]) (interior tiles: every band position
  * is in the window, so the softmax max needs no separate pass). */
-AV_INLINE void na_qk_tile(size_t nr, size_t no, size_t hd, const float *const *qr, size_t qs, const float *kp,
-                          size_t ks, float *const *sr, const float *const *bias, float *const *mx) {
+AV_INLINE void na_qk_tile(size_t nr, size_t no, int perm, av_idx idx, size_t hd, const float *const *qr, size_t qs,
+                          const float *kp, size_t ks, float *const *sr, const float *const *bias, float *const *mx) {
   av_v acc[NA_QR][NA_NO];
   for (size_t r = 0; r < nr; r++)
     for (size_t o = 0; o < no; o++) acc[r][o] = av_zero();
@@ -65,7 +70,9 @@ AV_INLINE void na_qk_tile(size_t nr, size_t no, size_t hd, const float *const *q
     for (size_t r = 0; r < nr; r++) qv[r] = av_load(qr[r] + d * qs);
     const float *kd = kp + d * ks;
     for (size_t o = 0; o < no; o++) {
-      const av_v kv = av_keep(av_load(kd + o));
+      av_v kv = av_load(kd + o);
+      if (perm) kv = av_permute(kv, idx);
+      kv = av_keep(kv);
       for (size_t r = 0; r < nr; r++) acc[r][o] = av_fma(qv[r], kv, acc[r][o]);
     }
   }
@@ -83,59 +90,39 @@ AV_INLINE void na_qk_tile(size_t nr, size_t no, size_t hd, const float *const *q
   }
 }
 
-/* na_qk_tile with a compile-time offset count (1 .. NA_NO). */
-AV_INLINE void na_qk_no(size_t nr, size_t no, size_t hd, const float *const *qr, size_t qs, const float *kp, size_t ks,
-                        float *const *sr, const float *const *bias, float *const *mx) {
+#define NA_MINC(k, n) ((k) < (n) ? (k) : (n))
+
+/* na_qk_tile with compile-time offset count (1 .. NA_NO) and permute flag. */
+AV_INLINE void na_qk_no(size_t nr, size_t no, int perm, av_idx idx, size_t hd, const float *const *qr, size_t qs,
+                        const float *kp, size_t ks, float *const *sr, const float *const *bias, float *const *mx) {
+#define NA_QK_CASE(k)                                                              \
+  case k:                                                                          \
+    if (NA_HAVE_PERMUTE && perm)                                                   \
+      na_qk_tile(nr, NA_MINC(k, NA_NO), 1, idx, hd, qr, qs, kp, ks, sr, bias, mx); \
+    else                                                                           \
+      na_qk_tile(nr, NA_MINC(k, NA_NO), 0, idx, hd, qr, qs, kp, ks, sr, bias, mx); \
+    break;
   switch (no) {
-    case 1:
-      na_qk_tile(nr, 1, hd, qr, qs, kp, ks, sr, bias, mx);
-      break;
-#if NA_NO >= 2
-    case 2:
-      na_qk_tile(nr, 2, hd, qr, qs, kp, ks, sr, bias, mx);
-      break;
-#endif
-#if NA_NO >= 3
-    case 3:
-      na_qk_tile(nr, 3, hd, qr, qs, kp, ks, sr, bias, mx);
-      break;
-#endif
-#if NA_NO >= 4
-    case 4:
-      na_qk_tile(nr, 4, hd, qr, qs, kp, ks, sr, bias, mx);
-      break;
-#endif
-#if NA_NO >= 5
-    case 5:
-      na_qk_tile(nr, 5, hd, qr, qs, kp, ks, sr, bias, mx);
-      break;
-#endif
-#if NA_NO >= 6
-    case 6:
-      na_qk_tile(nr, 6, hd, qr, qs, kp, ks, sr, bias, mx);
-      break;
-#endif
-#if NA_NO >= 7
-    case 7:
-      na_qk_tile(nr, 7, hd, qr, qs, kp, ks, sr, bias, mx);
-      break;
-#endif
-#if NA_NO >= 8
-    case 8:
-      na_qk_tile(nr, 8, hd, qr, qs, kp, ks, sr, bias, mx);
-      break;
-#endif
+    NA_QK_CASE(1)
+    NA_QK_CASE(2)
+    NA_QK_CASE(3)
+    NA_QK_CASE(4)
+    NA_QK_CASE(5)
+    NA_QK_CASE(6)
+    NA_QK_CASE(7)
+    NA_QK_CASE(8)
     default:
       break;
   }
+#undef NA_QK_CASE
 }
 
 /* P.V tile: for nr query rows and no <= NA_PNO band offsets (their
  * probabilities held in registers), every output column c < hd:
  * o[r][c][lanes] += sum_o p[r][o][lanes] * vT[c][vp + o + lanes]. The loop
  * order mirrors the score tile (one contiguous vT slice per column). */
-AV_INLINE void na_pv_tile(size_t nr, size_t no, size_t hd, const float *const *pr, const float *vp, size_t vs,
-                          float *const *orow, const float *const *mr, float *const *lr) {
+AV_INLINE void na_pv_tile(size_t nr, size_t no, int perm, av_idx idx, size_t hd, const float *const *pr,
+                          const float *vp, size_t vs, float *const *orow, const float *const *mr, float *const *lr) {
   /* probabilities from the scores: p = 2^(s - max), and the row sums */
   av_v p[NA_QR][NA_PNO];
   for (size_t r = 0; r < nr; r++) {
@@ -152,57 +139,37 @@ AV_INLINE void na_pv_tile(size_t nr, size_t no, size_t hd, const float *const *p
     for (size_t r = 0; r < nr; r++) acc[r] = av_load(orow[r] + c * NA_VL);
     const float *vc = vp + c * vs;
     for (size_t o = 0; o < no; o++) {
-      const av_v vv = av_keep(av_load(vc + o));
+      av_v vv = av_load(vc + o);
+      if (perm) vv = av_permute(vv, idx);
+      vv = av_keep(vv);
       for (size_t r = 0; r < nr; r++) acc[r] = av_fma(p[r][o], vv, acc[r]);
     }
     for (size_t r = 0; r < nr; r++) av_store(orow[r] + c * NA_VL, acc[r]);
   }
 }
 
-AV_INLINE void na_pv_no(size_t nr, size_t no, size_t hd, const float *const *pr, const float *vp, size_t vs,
-                        float *const *orow, const float *const *mr, float *const *lr) {
+AV_INLINE void na_pv_no(size_t nr, size_t no, int perm, av_idx idx, size_t hd, const float *const *pr, const float *vp,
+                        size_t vs, float *const *orow, const float *const *mr, float *const *lr) {
+#define NA_PV_CASE(k)                                                           \
+  case k:                                                                       \
+    if (NA_HAVE_PERMUTE && perm)                                                \
+      na_pv_tile(nr, NA_MINC(k, NA_PNO), 1, idx, hd, pr, vp, vs, orow, mr, lr); \
+    else                                                                        \
+      na_pv_tile(nr, NA_MINC(k, NA_PNO), 0, idx, hd, pr, vp, vs, orow, mr, lr); \
+    break;
   switch (no) {
-    case 1:
-      na_pv_tile(nr, 1, hd, pr, vp, vs, orow, mr, lr);
-      break;
-#if NA_PNO >= 2
-    case 2:
-      na_pv_tile(nr, 2, hd, pr, vp, vs, orow, mr, lr);
-      break;
-#endif
-#if NA_PNO >= 3
-    case 3:
-      na_pv_tile(nr, 3, hd, pr, vp, vs, orow, mr, lr);
-      break;
-#endif
-#if NA_PNO >= 4
-    case 4:
-      na_pv_tile(nr, 4, hd, pr, vp, vs, orow, mr, lr);
-      break;
-#endif
-#if NA_PNO >= 5
-    case 5:
-      na_pv_tile(nr, 5, hd, pr, vp, vs, orow, mr, lr);
-      break;
-#endif
-#if NA_PNO >= 6
-    case 6:
-      na_pv_tile(nr, 6, hd, pr, vp, vs, orow, mr, lr);
-      break;
-#endif
-#if NA_PNO >= 7
-    case 7:
-      na_pv_tile(nr, 7, hd, pr, vp, vs, orow, mr, lr);
-      break;
-#endif
-#if NA_PNO >= 8
-    case 8:
-      na_pv_tile(nr, 8, hd, pr, vp, vs, orow, mr, lr);
-      break;
-#endif
+    NA_PV_CASE(1)
+    NA_PV_CASE(2)
+    NA_PV_CASE(3)
+    NA_PV_CASE(4)
+    NA_PV_CASE(5)
+    NA_PV_CASE(6)
+    NA_PV_CASE(7)
+    NA_PV_CASE(8)
     default:
       break;
   }
+#undef NA_PV_CASE
 }
 
 /* Transposes columns [xa, xb) of one token line (first token `src`, tokens
@@ -332,31 +299,55 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           }
         }
       }
-      /* band of the tile: key column of lane l at offset o is c0 + l + dmin + o */
-      int32_t dlo[NA_VL], dhi[NA_VL];
-      int32_t dmin = INT32_MAX, dmax = INT32_MIN;
+      /* Band of the tile: the key column of lane l at offset o is
+       * c0 + l + dmin + o; lanes whose window is shifted (borders, strides)
+       * widen the band and mask what they do not see. Gather mode (stride 1,
+       * a lane permute available): offset o of lane l is column cs[l] + o, a
+       * permute of the load at cs[0] + o, so the band keeps the window's
+       * width. */
+      int32_t dlo[NA_VL], dhi[NA_VL], cs[NA_VL], ce[NA_VL];
+      int32_t dmin = INT32_MAX, dmax = INT32_MIN, wmax = 0;
       for (int32_t l = 0; l < NA_VL; l++) {
         const int32_t qc = c0 + na_min32(l, nq - 1);
-        int32_t cs, ce;
-        spr_na_window(axx, qc, &cs, &ce);
-        dlo[l] = cs - qc;
-        dhi[l] = ce - qc;
+        spr_na_window(axx, qc, &cs[l], &ce[l]);
+        dlo[l] = cs[l] - qc;
+        dhi[l] = ce[l] - qc;
         dmin = na_min32(dmin, dlo[l]);
         dmax = na_max32(dmax, dhi[l]);
+        wmax = na_max32(wmax, ce[l] - cs[l]);
       }
-      const size_t nb = (size_t)(dmax - dmin);
+      const int perm = NA_HAVE_PERMUTE && axx->stride == 1 && wmax < dmax - dmin;
+      int32_t idx_i[NA_VL];
+      int need_mask = 0;
+      size_t nb;
+      int32_t base;
+      if (perm) {
+        nb = (size_t)wmax;
+        base = cs[0];
+        for (int32_t l = 0; l < NA_VL; l++) {
+          idx_i[l] = cs[l] - cs[0];
+          lo_f[l] = 0.0f;
+          hi_f[l] = (float)(ce[l] - cs[l]);
+          need_mask |= ce[l] - cs[l] != wmax;
+        }
+      } else {
+        nb = (size_t)(dmax - dmin);
+        base = c0 + dmin;
+        for (int32_t l = 0; l < NA_VL; l++) {
+          idx_i[l] = l;
+          lo_f[l] = (float)(dlo[l] - dmin);
+          hi_f[l] = (float)(dhi[l] - dmin);
+          need_mask |= dlo[l] != dmin || dhi[l] != dmax;
+        }
+      }
+      const av_idx idx = av_idx_load(idx_i);
       const size_t nbs = nb; /* band stride in S */
-      int interior = 1;
-      for (int32_t l = 0; l < NA_VL; l++) {
-        lo_f[l] = (float)(dlo[l] - dmin);
-        hi_f[l] = (float)(dhi[l] - dmin);
-        interior &= dlo[l] == dmin && dhi[l] == dmax;
-      }
       const av_v lo_v = av_load(lo_f), hi_v = av_load(hi_f);
-      /* interior tiles: bias and the running max are applied by the score tile */
-      const int fused = interior;
+      /* no masking needed and a bias that is uniform over the lanes: bias and
+       * the running max are applied by the score tile */
+      const int fused = !need_mask && (t->rpb == NULL || !perm);
       for (size_t r = 0; r < nr; r++) av_store(mrow + r * NA_VL, av_set1(-INFINITY));
-      const size_t kcol = (size_t)(c0 + dmin - colbase);
+      const size_t kcol = (size_t)(base - colbase);
       const size_t nky_max = (size_t)ay->kernel;
 
       /* scores, key row by key row; each kT slice serves all rows that see it */
@@ -396,16 +387,16 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
             float *const *mx = fused ? mr : NULL;
             switch (rb - ra) {
               case 1:
-                na_qk_no(1, o1 - o0, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(1, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #if NA_QR >= 2
               case 2:
-                na_qk_no(2, o1 - o0, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(2, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #endif
 #if NA_QR >= 3
               case 3:
-                na_qk_no(3, o1 - o0, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(3, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #endif
               default:
@@ -427,18 +418,26 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           av_v m = av_load(mrow + r * NA_VL);
           for (size_t a = 0; a < nkr; a++) {
             float *sa = s0 + a * nbs * NA_VL;
-            const float *bias = NULL;
+            const float *brow = NULL; /* rpb at relative column offset 0 */
             if (t->rpb != NULL) {
               const int32_t kz = zs + (int32_t)(a / nky), ky = ys[r] + (int32_t)(a % nky);
               const size_t bz = (size_t)(az->kernel - 1 + kz - t->z),
                            by = (size_t)(ay->kernel - 1 + ky - (y + (int32_t)r));
-              bias = t->rpb + (bz * (size_t)(2 * ay->kernel - 1) + by) * (size_t)(2 * axx->kernel - 1) +
-                     (size_t)(axx->kernel - 1 + dmin);
+              brow = t->rpb + (bz * (size_t)(2 * ay->kernel - 1) + by) * (size_t)(2 * axx->kernel - 1) +
+                     (size_t)(axx->kernel - 1);
             }
             for (size_t o = 0; o < nb; o++) {
               av_v sv = av_mask_range(av_load(sa + o * NA_VL), (float)o, lo_v, hi_v);
-              if (bias != NULL && (int32_t)o + axx->kernel - 1 + dmin <= 2 * axx->kernel - 2)
-                sv = av_add(sv, av_set1(bias[o] * NA_LOG2E));
+              if (brow != NULL) {
+                /* per lane: relative offset dlo + o (gather) or dmin + o (band),
+                 * inside the table wherever the lane sees the key */
+                float bv[NA_VL];
+                for (int32_t l = 0; l < NA_VL; l++) {
+                  const int32_t rel = (perm ? dlo[l] : dmin) + (int32_t)o;
+                  bv[l] = (float)o >= lo_f[l] && (float)o < hi_f[l] ? brow[rel] * NA_LOG2E : 0.0f;
+                }
+                sv = av_add(sv, av_load(bv));
+              }
               av_store(sa + o * NA_VL, sv);
               m = av_max(m, sv);
             }
@@ -473,16 +472,16 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
             for (size_t r = 0; r < rb - ra; r++) po[r] = pr[r] + o0 * NA_VL;
             switch (rb - ra) {
               case 1:
-                na_pv_no(1, o1 - o0, hd, po, vp + o0, row_w, orow, mrp, lrp);
+                na_pv_no(1, o1 - o0, perm, idx, hd, po, vp + o0, row_w, orow, mrp, lrp);
                 break;
 #if NA_QR >= 2
               case 2:
-                na_pv_no(2, o1 - o0, hd, po, vp + o0, row_w, orow, mrp, lrp);
+                na_pv_no(2, o1 - o0, perm, idx, hd, po, vp + o0, row_w, orow, mrp, lrp);
                 break;
 #endif
 #if NA_QR >= 3
               case 3:
-                na_pv_no(3, o1 - o0, hd, po, vp + o0, row_w, orow, mrp, lrp);
+                na_pv_no(3, o1 - o0, perm, idx, hd, po, vp + o0, row_w, orow, mrp, lrp);
                 break;
 #endif
               default:
