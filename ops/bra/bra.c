@@ -76,7 +76,7 @@ static inline size_t bra_area_run(const struct bra_geom *g, size_t f) {
 }
 
 static size_t bra_thread_bytes(const struct bra_geom *g) {
-  return spr_align_up(spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float) + g->topk * sizeof(int32_t), 64);
+  return spr_align_up(spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float) + g->topk * sizeof(size_t), 64);
 }
 
 static size_t bra_areas_bytes(const struct bra_geom *g) {
@@ -192,24 +192,19 @@ static void bra_phase_means(void *arg, size_t begin, size_t end, int tid) {
   }
 }
 
-/* Routing score of region p for region r: scale * q_r[p] . k_r[r] in double,
- * channels in order (the two areas have the same layout, so their
- * contiguous runs coincide). */
+/* Routing score of region p for region r: scale * q_r[p] . k_r[r] through
+ * spr_bra_dot_acc (the oracle's order), run by run of the areas. */
 static double bra_score(const struct bra_ctx *c, size_t p, size_t r) {
   const struct bra_geom *g = &c->g;
-  double s = 0.0;
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (size_t f = 0; f < g->qk;) {
     size_t run = bra_area_run(g, g->qk + f), run_k = bra_area_run(g, f);
     if (run > run_k) run = run_k;
     if (run > g->qk - f) run = g->qk - f;
-    const float *qm = bra_area(g, c->o, c->areas, p, g->qk + f), *km = bra_area(g, c->o, c->areas, r, f);
-    for (size_t i = 0; i < run; i++) {
-      const double prod = (double)qm[i] * (double)km[i]; /* a separate statement: never contracted */
-      s += prod;
-    }
+    spr_bra_dot_acc(acc, bra_area(g, c->o, c->areas, p, g->qk + f), bra_area(g, c->o, c->areas, r, f), f, run);
     f += run;
   }
-  return (double)c->scale * s;
+  return (double)c->scale * spr_bra_dot_sum(acc);
 }
 
 /* Area double j of region p (routing scores when P is large), two floats. */
@@ -289,10 +284,14 @@ static void bra_phase_attend(void *arg, size_t begin, size_t end, int tid) {
   const struct bra_geom *g = &c->g;
   uint8_t *mem = c->scratch + (size_t)tid * c->thread_bytes;
   float *ws = (float *)(void *)mem;
-  int32_t *sel = (int32_t *)(void *)(mem + spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float));
+  size_t *base = (size_t *)(void *)(mem + spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float));
   const size_t tile = c->uk->tile;
   for (size_t p = begin; p < end; p++) {
-    for (size_t k = 0; k < g->topk; k++) memcpy(&sel[k], bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k), 4);
+    for (size_t k = 0; k < g->topk; k++) {
+      int32_t r;
+      memcpy(&r, bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k), 4);
+      base[k] = bra_tok(g, (size_t)r, 0);
+    }
     for (size_t h = 0; h < g->nh; h++) {
       for (size_t i0 = 0; i0 < g->M; i0 += tile) {
         const size_t nq = g->M - i0 < tile ? g->M - i0 : tile;
@@ -309,11 +308,10 @@ static void bra_phase_attend(void *arg, size_t begin, size_t end, int tid) {
             .nq = nq,
             .q = qp,
             .o = op,
-            .sel = sel,
+            .reg_base = base,
             .n_sel = g->topk,
             .reg_h = g->rh,
             .reg_w = g->rw,
-            .n_win = g->S,
             .map_w = g->W,
             .k = c->k + c->p->k_col + h * g->hq,
             .v = c->v + c->p->v_col + h * g->hv,

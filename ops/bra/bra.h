@@ -13,7 +13,8 @@
  *   region q/k   q_r[p] = mean of q over the region's tokens, all qk_dim
  *                channels (every head together); k_r likewise. Computed in
  *                double (tokens in row-major order), rounded to f32.
- *   routing      A[p][r] = scale * q_r[p] . k_r[r] (double); region p keeps
+ *   routing      A[p][r] = scale * q_r[p] . k_r[r] (double, eight partial
+ *                sums by channel mod 8, see spr_bra_dot_acc); region p keeps
  *                the topk regions r with the largest A[p][r], ties broken by
  *                the lower region index (torch.topk leaves ties unspecified:
  *                this is our deterministic choice). The kept set need not
@@ -67,13 +68,13 @@
  * and one head; keys = the routed regions' tokens. */
 struct spr_f32_bra_task {
   size_t hd_qk, hd_v;
-  size_t nq;             /* lanes, 1 .. tile */
-  const float *const *q; /* nq pointers to the queries' head slices (hd_qk floats) */
-  float *const *o;       /* nq pointers to the outputs' head slices (hd_v floats) */
-  const int32_t *sel;    /* n_sel routed regions, increasing */
+  size_t nq;              /* lanes, 1 .. tile */
+  const float *const *q;  /* nq pointers to the queries' head slices (hd_qk floats) */
+  float *const *o;        /* nq pointers to the outputs' head slices (hd_v floats) */
+  const size_t *reg_base; /* n_sel routed regions (increasing index): token row of each one's first token */
   size_t n_sel;
   size_t reg_h, reg_w;       /* region size in tokens (M = reg_h * reg_w) */
-  size_t n_win, map_w;       /* S, and tokens per map row */
+  size_t map_w;              /* tokens per map row */
   const float *k, *v;        /* this head's column 0 at token row 0 */
   size_t k_stride, v_stride; /* floats per token row */
   float scale;
@@ -104,6 +105,14 @@ struct spr_bra_ukernel {
  * tests pin it against hand-computed cases): sel[0..topk) = the topk
  * largest of a[0..n) (ties: lower index first), in increasing index order. */
 void spr_bra_topk(const double *a, size_t n, size_t topk, int32_t *sel);
+
+/* Routing dot products (shared by the oracle and the op so that both route
+ * identically, whatever the area layout splits the channels into): adds
+ * a[i] * b[i] (in double) to acc[(c0 + i) % 8] for i < n, where c0 is the
+ * channel index of a[0]; spr_bra_dot_sum combines the eight partial sums in
+ * a fixed order. Start from acc = 0 and feed the channels in any runs. */
+void spr_bra_dot_acc(double acc[8], const float *a, const float *b, size_t c0, size_t n);
+double spr_bra_dot_sum(const double acc[8]);
 
 /* Oracle: the whole op, obvious code in double (routing as described above,
  * from region means rounded to f32 like the op's). q/k/v/o point at token row

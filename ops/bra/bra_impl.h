@@ -43,20 +43,21 @@ static inline size_t av_min(size_t a, size_t b) {
   return a < b ? a : b;
 }
 
-/* Token rows of keys [kb, kb + n) of the routed sequence (regions of sel in
+/* Token rows of keys [kb, kb + n) of the routed sequence (regions in
  * order, tokens row-major inside a region). */
 static void bra_key_tokens(const struct spr_f32_bra_task *t, size_t kb, size_t n, size_t *tok) {
   const size_t m = t->reg_h * t->reg_w;
   size_t si = kb / m, rem = kb % m;
   size_t tr = rem / t->reg_w, tc = rem % t->reg_w;
+  size_t row = t->reg_base[si] + tr * t->map_w;
   for (size_t j = 0; j < n; j++) {
-    const size_t r = (size_t)t->sel[si];
-    tok[j] = ((r / t->n_win) * t->reg_h + tr) * t->map_w + (r % t->n_win) * t->reg_w + tc;
+    tok[j] = row + tc;
     if (++tc == t->reg_w) {
       tc = 0;
+      row += t->map_w;
       if (++tr == t->reg_h) {
         tr = 0;
-        si++;
+        if (++si < t->n_sel) row = t->reg_base[si];
       }
     }
   }

@@ -16,7 +16,10 @@
  *    tensors, routing data in the output rows or (small regions) in scratch;
  *    scratch is filled with NaN bytes before each run;
  *  - 1, 2 and 3 threads bit-identical; check() rejections; flops(); the
- *    workspace at BiFormer-T's shapes is at most dense attention's.
+ *    workspace at BiFormer-T's shapes is at most dense attention's;
+ *  - golden outputs of an independent PyTorch implementation of BiFormer's
+ *    legacy BRA (tools/reference/sparse_op_fixtures.py, torch.gather of the
+ *    top-k K/V copies as upstream) for every ukernel, 1 and 2 threads.
  *
  * Tolerance: outputs are convex combinations of V in [-1, 1]; |out - ref| <=
  * 2e-5 + 1e-6 * L with L = scale * head_dim * amp^2 bounding every |logit|. */
@@ -27,6 +30,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 // clang-format on
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +38,7 @@
 
 #include "ops/bra/bra.h"
 #include "ops/op.h"
+#include "sparrow/gguf.h"
 #include "support/op_harness.h"
 #include "support/test_util.h"
 
@@ -549,6 +554,104 @@ static void test_workspace_vs_dense(void **state) {
   }
 }
 
+/* ---- the PyTorch reference's golden outputs -------------------------------------- */
+
+#define FIXTURES SPR_SOURCE_DIR "/tests/fixtures/sparse"
+
+static uint32_t gu32(const struct spr_gguf *g, const char *key) {
+  uint32_t v = 0;
+  if (spr_gguf_get_u32(g, key, &v) != SPR_STATUS_OK) fail_msg("golden file lacks %s", key);
+  return v;
+}
+
+static void run_golden(const char *file) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", FIXTURES, file);
+  size_t size = 0;
+  void *blob = spr_test_read_file(path, &size);
+  assert_non_null(blob);
+  struct spr_gguf g;
+  struct spr_error err;
+  if (spr_gguf_parse(blob, size, &g, &err) != SPR_STATUS_OK) fail_msg("%s: %s", file, err.msg);
+  struct spr_bra_params p;
+  memset(&p, 0, sizeof p);
+  p.h = (uint16_t)gu32(&g, "bra.h");
+  p.w = (uint16_t)gu32(&g, "bra.w");
+  p.n_win = (uint16_t)gu32(&g, "bra.n_win");
+  p.topk = (uint16_t)gu32(&g, "bra.topk");
+  p.n_heads = (uint16_t)gu32(&g, "bra.n_heads");
+  p.qk_dim = gu32(&g, "bra.qk_dim");
+  p.v_dim = gu32(&g, "bra.v_dim");
+  p.q_col = 0;
+  p.k_col = p.qk_dim;
+  p.v_col = 2 * p.qk_dim;
+  struct spr_gguf_tensor qkv, out;
+  assert_int_equal(spr_gguf_find_tensor(&g, "qkv", &qkv), SPR_STATUS_OK);
+  assert_int_equal(spr_gguf_find_tensor(&g, "out", &out), SPR_STATUS_OK);
+  const size_t n_tok = (size_t)p.h * p.w, row = 2 * (size_t)p.qk_dim + p.v_dim, vd = p.v_dim;
+  assert_int_equal((size_t)qkv.ne[0], row);
+  assert_int_equal((size_t)qkv.ne[1], n_tok);
+  float *src = spr_test_aligned_alloc(qkv.nbytes), *o = spr_test_aligned_alloc(out.nbytes);
+  memcpy(src, qkv.data, qkv.nbytes);
+  double worst = 0.0;
+  for (size_t ki = 0; ki <= N_KERNELS; ki++) {
+    const struct kernel *k = ki < N_KERNELS ? &k_kernels[ki] : NULL;
+    if (k != NULL && !kernel_available(k)) continue;
+    for (int threads = 1; threads <= (k != NULL ? 2 : 1); threads++) {
+      struct bra_bufs b;
+      memset(&b, 0, sizeof b);
+      const int64_t nq[2] = {(int64_t)row, (int64_t)n_tok}, no[2] = {(int64_t)vd, (int64_t)n_tok};
+      for (int s = 0; s < 3; s++) spr_test_tensor(&b.ts[s], SPR_DTYPE_F32, 2, nq, src);
+      spr_test_tensor(&b.ts[3], SPR_DTYPE_F32, 2, no, o);
+      b.node.op = SPR_OP_BRA;
+      b.node.n_src = 3;
+      for (int i = 0; i < SPR_MAX_SRCS; i++) b.node.src[i] = -1;
+      b.node.src[0] = 0;
+      b.node.src[1] = 1;
+      b.node.src[2] = 2;
+      b.node.dst = 3;
+      b.node.p.bra = p;
+      for (size_t i = 0; i < vd * n_tok; i++) o[i] = NAN;
+      if (k != NULL) {
+        run_node(k, &b, threads, file);
+      } else { /* the oracle */
+        b.src[0] = b.src[1] = b.src[2] = src;
+        b.ref = o;
+        b.vd = vd;
+        case_ref(&b);
+      }
+      for (size_t i = 0; i < vd * n_tok; i++) {
+        float wv;
+        memcpy(&wv, (const uint8_t *)out.data + 4 * i, 4);
+        const double e = fabs((double)o[i] - (double)wv);
+        if (!(e <= 1e-5))
+          fail_msg("%s %s threads=%d: token %zu col %zu got %.8g reference %.8g (err %.3g)", file,
+                   k ? k->name : "oracle", threads, i / vd, i % vd, (double)o[i], (double)wv, e);
+        if (e > worst) worst = e;
+      }
+    }
+  }
+  print_message("  %-34s vs PyTorch: max abs err %.3g\n", file, worst);
+  free(src);
+  free(o);
+  free(blob);
+}
+
+static void test_bra_golden(void **state) {
+  (void)state;
+  DIR *d = opendir(FIXTURES);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "bra_", 4) != 0 || strstr(e->d_name, ".golden.gguf") == NULL) continue;
+    run_golden(e->d_name);
+    n++;
+  }
+  closedir(d);
+  assert_true(n >= 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_topk),
@@ -560,6 +663,7 @@ int main(void) {
       cmocka_unit_test(test_check),
       cmocka_unit_test(test_flops),
       cmocka_unit_test(test_workspace_vs_dense),
+      cmocka_unit_test(test_bra_golden),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
