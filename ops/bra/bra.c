@@ -31,6 +31,21 @@ static const struct spr_bra_ukernel k_ukernels[] = {
 #undef SPR_UKERNEL
 };
 
+static const struct spr_bra_dot_ukernel k_dots[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), fn, (tile), #fn},
+#include "ops/bra/bra_dot.inc"
+#undef SPR_UKERNEL
+};
+
+/* The routing dot ukernel for an attention ukernel: the first whose ISA bits
+ * it has (all give identical results). */
+static spr_f64_bra_dot_fn bra_dot_for(uint32_t isa) {
+  const size_t count = sizeof k_dots / sizeof k_dots[0];
+  for (size_t i = 0; i < count; i++)
+    if ((k_dots[i].isa & isa) == k_dots[i].isa) return k_dots[i].fn;
+  return spr_f64_bra_dot_ukernel_8__scalar;
+}
+
 /* Channels of a region mean accumulated at once (doubles on the stack). */
 #define BRA_CHUNK 64
 
@@ -148,6 +163,7 @@ struct bra_ctx {
   uint8_t *scratch;
   size_t thread_bytes;
   float *areas; /* routing areas when not in the output */
+  spr_f64_bra_dot_fn dot;
 };
 
 /* Mean of channels [c0, c0 + n) over region r's tokens, in double (tokens
@@ -192,19 +208,24 @@ static void bra_phase_means(void *arg, size_t begin, size_t end, int tid) {
   }
 }
 
-/* Routing score of region p for region r: scale * q_r[p] . k_r[r] through
- * spr_bra_dot_acc (the oracle's order), run by run of the areas. */
-static double bra_score(const struct bra_ctx *c, size_t p, size_t r) {
+/* Routing scores of region p for regions [r0, r0 + nr) (nr <= BRA_CHUNK):
+ * scale * q_r[p] . k_r[r] through the dot ukernel (spr_bra_dot_acc's
+ * order), run by run of the areas (their layout is the same for every
+ * region, so one run covers the same channels in all of them). */
+static void bra_scores(const struct bra_ctx *c, size_t p, size_t r0, size_t nr, double *a) {
   const struct bra_geom *g = &c->g;
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  double acc[BRA_CHUNK * 8];
+  const float *b[BRA_CHUNK];
+  for (size_t i = 0; i < nr * 8; i++) acc[i] = 0.0;
   for (size_t f = 0; f < g->qk;) {
     size_t run = bra_area_run(g, g->qk + f), run_k = bra_area_run(g, f);
     if (run > run_k) run = run_k;
     if (run > g->qk - f) run = g->qk - f;
-    spr_bra_dot_acc(acc, bra_area(g, c->o, c->areas, p, g->qk + f), bra_area(g, c->o, c->areas, r, f), f, run);
+    for (size_t r = 0; r < nr; r++) b[r] = bra_area(g, c->o, c->areas, r0 + r, f);
+    c->dot(acc, bra_area(g, c->o, c->areas, p, g->qk + f), b, nr, f, run);
     f += run;
   }
-  return (double)c->scale * spr_bra_dot_sum(acc);
+  for (size_t r = 0; r < nr; r++) a[r] = (double)c->scale * spr_bra_dot_sum(acc + 8 * r);
 }
 
 /* Area double j of region p (routing scores when P is large), two floats. */
@@ -234,16 +255,18 @@ static void bra_phase_route(void *arg, size_t begin, size_t end, int tid) {
     if (g->P <= BRA_CHUNK) {
       double a[BRA_CHUNK];
       int32_t sel[BRA_CHUNK];
-      for (size_t r = 0; r < g->P; r++) a[r] = bra_score(c, p, r);
+      bra_scores(c, p, 0, g->P, a);
       spr_bra_topk(a, g->P, g->topk, sel);
       for (size_t k = 0; k < g->topk; k++) memcpy(bra_area(g, c->o, c->areas, p, sel_f + k), &sel[k], 4);
       continue;
     }
     /* many regions: the scores wait in the area; the same selection as
      * spr_bra_topk (order: score desc, then index asc; NaN as -inf) */
-    for (size_t r = 0; r < g->P; r++) {
-      const double ar = bra_score(c, p, r);
-      bra_put_d(c, p, r, isnan(ar) ? -INFINITY : ar);
+    for (size_t r0 = 0; r0 < g->P; r0 += BRA_CHUNK) {
+      double a[BRA_CHUNK];
+      const size_t nr = g->P - r0 < BRA_CHUNK ? g->P - r0 : BRA_CHUNK;
+      bra_scores(c, p, r0, nr, a);
+      for (size_t r = 0; r < nr; r++) bra_put_d(c, p, r0 + r, isnan(a[r]) ? -INFINITY : a[r]);
     }
     size_t prev = g->P;
     double prev_a = 0.0;
@@ -329,6 +352,7 @@ static void bra_run(const struct spr_exec *x, const struct spr_node *n) {
   const struct spr_tensor *ts = x->tensors;
   struct bra_ctx c;
   c.uk = n->impl;
+  c.dot = bra_dot_for(c.uk->isa);
   c.p = &n->p.bra;
   bra_geometry(c.p, &c.g);
   c.q = ts[n->src[0]].data;

@@ -101,6 +101,54 @@ static void test_topk(void **state) {
   }
 }
 
+/* ---- routing dot ukernels: bit-identical to spr_bra_dot_acc ------------------------ */
+
+static const struct kernel k_dots[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), #fn, (tile)},
+#include "ops/bra/bra_dot.inc"
+#undef SPR_UKERNEL
+};
+static const spr_f64_bra_dot_fn k_dot_fns[] = {
+#define SPR_UKERNEL(isa, fn, tile) fn,
+#include "ops/bra/bra_dot.inc"
+#undef SPR_UKERNEL
+};
+#define N_DOTS (sizeof k_dots / sizeof k_dots[0])
+
+/* Sizes n in {1, 7, 8, 9, 25, 33, 256} at channel offsets c0 in {0, 3, 8, 13},
+ * nr in {1, 3, 4, 5, 9}; accumulators start non-zero (a run continues). */
+static void test_dot_ukernels(void **state) {
+  (void)state;
+  static const size_t ns[] = {1, 7, 8, 9, 25, 33, 256}, c0s[] = {0, 3, 8, 13}, nrs[] = {1, 3, 4, 5, 9};
+  float *a = malloc(300 * sizeof(float)), *bb = malloc(9 * 300 * sizeof(float));
+  assert_non_null(a);
+  assert_non_null(bb);
+  spr_test_fill(a, 300, 5, -2.0f, 2.0f);
+  spr_test_fill(bb, 9 * 300, 6, -2.0f, 2.0f);
+  for (size_t di = 0; di < N_DOTS; di++) {
+    if (!kernel_available(&k_dots[di])) {
+      print_message("  skip %s (ISA not available)\n", k_dots[di].name);
+      continue;
+    }
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+      for (size_t ci = 0; ci < sizeof c0s / sizeof c0s[0]; ci++)
+        for (size_t ri = 0; ri < sizeof nrs / sizeof nrs[0]; ri++) {
+          const size_t n = ns[ni], c0 = c0s[ci], nr = nrs[ri];
+          const float *b[9];
+          double acc[72], want[72];
+          for (size_t r = 0; r < nr; r++) b[r] = bb + r * 300 + ri;
+          for (size_t i = 0; i < 72; i++) acc[i] = want[i] = 0.25 * (double)i - 3.0;
+          for (size_t r = 0; r < nr; r++) spr_bra_dot_acc(want + 8 * r, a + ci, b[r], c0, n);
+          k_dot_fns[di](acc, a + ci, b, nr, c0, n);
+          if (memcmp(acc, want, 8 * nr * sizeof(double)) != 0)
+            fail_msg("%s n=%zu c0=%zu nr=%zu: partial sums differ from spr_bra_dot_acc", k_dots[di].name, n, c0, nr);
+        }
+    print_message("  %-34s bit-identical to spr_bra_dot_acc\n", k_dots[di].name);
+  }
+  free(a);
+  free(bb);
+}
+
 /* ---- running the op ------------------------------------------------------------- */
 
 struct bra_case {
@@ -654,15 +702,11 @@ static void test_bra_golden(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_topk),
-      cmocka_unit_test(test_routing_op),
-      cmocka_unit_test(test_regions),
-      cmocka_unit_test(test_topk_range),
-      cmocka_unit_test(test_all_regions_is_dense),
-      cmocka_unit_test(test_threads),
-      cmocka_unit_test(test_check),
-      cmocka_unit_test(test_flops),
-      cmocka_unit_test(test_workspace_vs_dense),
+      cmocka_unit_test(test_topk),       cmocka_unit_test(test_dot_ukernels),
+      cmocka_unit_test(test_routing_op), cmocka_unit_test(test_regions),
+      cmocka_unit_test(test_topk_range), cmocka_unit_test(test_all_regions_is_dense),
+      cmocka_unit_test(test_threads),    cmocka_unit_test(test_check),
+      cmocka_unit_test(test_flops),      cmocka_unit_test(test_workspace_vs_dense),
       cmocka_unit_test(test_bra_golden),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
