@@ -196,6 +196,62 @@ AV_INLINE void bra_rows_scores(size_t nl, size_t n, size_t hd, const float *qs, 
   }
 }
 
+/* Row path scores when head_dim = nv vectors exactly (nv <= 4): the nl
+ * queries stay in registers and two keys go at once (two independent
+ * reduction chains). Same arithmetic per score as bra_rows_scores. */
+AV_INLINE void bra_rows_scores_reg(size_t nl, size_t nv, size_t n, const float *qs, size_t hdv, const float *const *kr,
+                                   float *sc, size_t ss) {
+  av_v qv[4][4];
+  for (size_t r = 0; r < nl; r++)
+    for (size_t c = 0; c < nv; c++) qv[r][c] = av_load(qs + r * hdv + c * AV_VL);
+  size_t j = 0;
+  for (; j + 2 <= n; j += 2) {
+    av_v a0[4], a1[4];
+    for (size_t r = 0; r < 4; r++) a0[r] = a1[r] = av_zero();
+    for (size_t c = 0; c < nv; c++) {
+      const av_v k0 = av_load(kr[j] + c * AV_VL), k1 = av_load(kr[j + 1] + c * AV_VL);
+      for (size_t r = 0; r < nl; r++) {
+        a0[r] = av_fma(qv[r][c], k0, a0[r]);
+        a1[r] = av_fma(qv[r][c], k1, a1[r]);
+      }
+    }
+    float s0[4], s1[4];
+    av_hsum4(a0[0], a0[1], a0[2], a0[3], s0);
+    av_hsum4(a1[0], a1[1], a1[2], a1[3], s1);
+    for (size_t r = 0; r < nl; r++) {
+      sc[r * ss + j] = s0[r];
+      sc[r * ss + j + 1] = s1[r];
+    }
+  }
+  if (j < n) {
+    av_v a0[4];
+    for (size_t r = 0; r < 4; r++) a0[r] = av_zero();
+    for (size_t c = 0; c < nv; c++) {
+      const av_v k0 = av_load(kr[j] + c * AV_VL);
+      for (size_t r = 0; r < nl; r++) a0[r] = av_fma(qv[r][c], k0, a0[r]);
+    }
+    float s0[4];
+    av_hsum4(a0[0], a0[1], a0[2], a0[3], s0);
+    for (size_t r = 0; r < nl; r++) sc[r * ss + j] = s0[r];
+  }
+}
+
+#define BRA_ROWS_REG(nl)                                                        \
+  switch (hq / AV_VL) {                                                         \
+    case 1:                                                                     \
+      bra_rows_scores_reg(nl, 1, nb, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss); \
+      break;                                                                    \
+    case 2:                                                                     \
+      bra_rows_scores_reg(nl, 2, nb, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss); \
+      break;                                                                    \
+    case 3:                                                                     \
+      bra_rows_scores_reg(nl, 3, nb, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss); \
+      break;                                                                    \
+    default:                                                                    \
+      bra_rows_scores_reg(nl, 4, nb, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss); \
+      break;                                                                    \
+  }
+
 /* Row path P.V: o[r][0 .. hdf) = alpha[r] * o[r] + sum_j p[r][j] * v[j], each
  * V row loaded once for the nl <= 4 queries, one vector column at a time. */
 AV_INLINE void bra_rows_pv(size_t nl, size_t n, size_t hdf, const float *p, size_t ps, const float *const *vr,
@@ -224,6 +280,7 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
   float *lrow = mrow + nq;    /* [nq] */
   float *alpha = lrow + nq;   /* [nq] */
   const float qscale = t->scale * AV_LOG2E;
+  const int reg = hq % AV_VL == 0 && hq <= 4 * AV_VL;
   for (size_t r = 0; r < nq; r++) {
     for (size_t d = 0; d < hqv; d++) qs[r * hqv + d] = d < hq ? t->q[r][d] * qscale : 0.0f;
     for (size_t d = 0; d < hvv; d++) os[r * hvv + d] = 0.0f;
@@ -239,7 +296,23 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
       kr[j] = t->k + tok[j] * t->k_stride;
       vr[j] = t->v + tok[j] * t->v_stride;
     }
-    for (size_t r0 = 0; r0 < nq; r0 += 4) {
+    for (size_t r0 = 0; r0 < nq && reg; r0 += 4) {
+      switch (av_min(4, nq - r0)) {
+        case 1:
+          BRA_ROWS_REG(1)
+          break;
+        case 2:
+          BRA_ROWS_REG(2)
+          break;
+        case 3:
+          BRA_ROWS_REG(3)
+          break;
+        default:
+          BRA_ROWS_REG(4)
+          break;
+      }
+    }
+    for (size_t r0 = 0; r0 < nq && !reg; r0 += 4) {
       switch (av_min(4, nq - r0)) {
         case 1:
           bra_rows_scores(1, nb, hq, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss);

@@ -414,6 +414,12 @@ static void test_regions(void **state) {
       {21, 21, 3, 2, 2, 32, 32, 0.0f, 1},  /* M = 49 */
       {16, 16, 2, 2, 2, 32, 32, 4.0f, 0},  /* M = 64, large logits */
       {14, 14, 7, 16, 4, 32, 32, 0.0f, 1}, /* BiFormer-T stage 3 shape (fewer heads) */
+      /* the row path with Q in registers (head dim 1-4 vectors): 1 .. 7 queries, odd key counts */
+      {7, 7, 7, 3, 2, 32, 32, 0.0f, 0},
+      {2, 6, 2, 3, 1, 48, 48, 0.0f, 1},
+      {2, 10, 2, 3, 1, 64, 64, 0.0f, 0},
+      {2, 14, 2, 1, 2, 16, 16, 0.0f, 1},
+      {4, 6, 2, 3, 1, 32, 24, 0.0f, 0},
   };
   run_cases(cs, sizeof cs / sizeof cs[0], "regions");
 }
