@@ -608,6 +608,74 @@ static void test_workspace_vs_dense(void **state) {
   }
 }
 
+/* BiFormer's stage 4 (topk = -2) is AttentionLePE: plain global MHSA with 8
+ * heads (dim / 8 per head, scale (dim/8)^-0.5) from a bias-free qkv Linear,
+ * plus LePE = dwconv 5x5 of the attention input (a SPR_OP_DWCONV2D node) and
+ * proj. No new op: SPR_OP_ATTENTION at BiFormer-T's shape (7x7 tokens, dim
+ * 512) against a double softmax, on every available attention ukernel
+ * (best first) and 1 and 2 threads. */
+static void test_stage4_dense_attention(void **state) {
+  (void)state;
+  const int T = 49, nh = 8, hd = 64, D = nh * hd;
+  float *qkv = spr_test_aligned_alloc((size_t)T * 3 * D * sizeof(float));
+  float *o = spr_test_aligned_alloc((size_t)T * D * sizeof(float)), *want = malloc((size_t)T * D * sizeof(float));
+  assert_non_null(want);
+  spr_test_fill(qkv, (size_t)T * 3 * D, 404, -1.0f, 1.0f);
+  const double scale = 1.0 / sqrt((double)hd);
+  for (int i = 0; i < T; i++)
+    for (int h = 0; h < nh; h++) {
+      double sc[49], mx = -INFINITY, sum = 0.0;
+      for (int j = 0; j < T; j++) {
+        double a = 0.0;
+        for (int d = 0; d < hd; d++)
+          a += (double)qkv[(size_t)i * 3 * D + (size_t)(h * hd + d)] *
+               (double)qkv[(size_t)j * 3 * D + (size_t)(D + h * hd + d)];
+        sc[j] = scale * a;
+        mx = sc[j] > mx ? sc[j] : mx;
+      }
+      for (int j = 0; j < T; j++) sum += (sc[j] = exp(sc[j] - mx));
+      for (int c = 0; c < hd; c++) {
+        double acc = 0.0;
+        for (int j = 0; j < T; j++) acc += sc[j] * (double)qkv[(size_t)j * 3 * D + (size_t)(2 * D + h * hd + c)];
+        want[i * D + h * hd + c] = (float)(acc / sum);
+      }
+    }
+  static const uint32_t isas[] = {SPR_ISA_X86_AVX512F, SPR_ISA_X86_AVX2, SPR_ISA_ARM_NEON, 0};
+  for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
+    if ((spr_cpu_isa() & isas[ii]) != isas[ii]) continue;
+    for (int threads = 1; threads <= 2; threads++) {
+      struct spr_tensor ts[2];
+      const int64_t nq[2] = {3 * D, T}, no[2] = {D, T};
+      spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
+      spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, no, o);
+      struct spr_node n;
+      memset(&n, 0, sizeof n);
+      n.op = SPR_OP_ATTENTION;
+      n.n_src = 3;
+      n.src[0] = n.src[1] = n.src[2] = 0;
+      n.src[3] = n.src[4] = n.src[5] = -1;
+      n.dst = 1;
+      n.p.attn = (struct spr_attn_params){.n_heads = (uint16_t)nh,
+                                          .n_kv_heads = (uint16_t)nh,
+                                          .head_dim = (uint16_t)hd,
+                                          .scale = (float)scale,
+                                          .q_col = 0,
+                                          .k_col = (uint32_t)D,
+                                          .v_col = (uint32_t)(2 * D)};
+      const char *impl = NULL;
+      struct spr_error err = {SPR_STATUS_OK, ""};
+      assert_int_equal(spr_test_op_run(ts, &n, isas[ii], threads, 1, &impl, &err), SPR_STATUS_OK);
+      for (int i = 0; i < T * D; i++)
+        if (!(fabs((double)o[i] - (double)want[i]) <= 2e-5))
+          fail_msg("stage 4 attention %s threads=%d: token %d col %d got %.8g want %.8g", impl, threads, i / D, i % D,
+                   (double)o[i], (double)want[i]);
+    }
+  }
+  free(qkv);
+  free(o);
+  free(want);
+}
+
 /* ---- the PyTorch reference's golden outputs -------------------------------------- */
 
 #define FIXTURES SPR_SOURCE_DIR "/tests/fixtures/sparse"
@@ -713,7 +781,7 @@ int main(void) {
       cmocka_unit_test(test_topk_range), cmocka_unit_test(test_all_regions_is_dense),
       cmocka_unit_test(test_threads),    cmocka_unit_test(test_check),
       cmocka_unit_test(test_flops),      cmocka_unit_test(test_workspace_vs_dense),
-      cmocka_unit_test(test_bra_golden),
+      cmocka_unit_test(test_bra_golden), cmocka_unit_test(test_stage4_dense_attention),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
