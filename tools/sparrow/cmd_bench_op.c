@@ -321,11 +321,12 @@ int cmd_bench_op(int argc, char **argv) {
                 "       sparrow bench-op na2d --size HxW --kernel K [--dilation D] --heads H --head-dim D [--json]\n"
                 "       sparrow bench-op bra --size HxW --regions S --topk K --heads H --head-dim D [--json]",
                 "Times one op on random data at the given shape and reports the median and minimum\n"
-                "latency and GFLOP/s (counting only the arithmetic the op needs: na2d 4*T*K^2*H*D;\n"
-                "bra region means + routing + 2*T*topk*M*2*H*D for M = HW/S^2 tokens per region;\n"
-                "attention 4*T^2*H*D) and, for the attention ops, the scratch bytes of the node at\n"
-                "--threads (what `sparrow plan` counts as its workspace). Inputs are one fused qkv\n"
-                "tensor [q | k | v] of H*D columns each.",
+                "latency and GFLOP/s, counting only the arithmetic the op needs (T = H*W tokens, C = heads *\n"
+                "head-dim): attention 4*T^2*C (--causal: visible pairs only); na2d 4*T*K^2*C; bra 2*T*C\n"
+                "(region means) + 2*S^4*C (routing) + 4*T*topk*M*C (attention, M = T/S^2 tokens per region).\n"
+                "attention, na2d and bra also print the node's scratch bytes at --threads (\"workspace_bytes\",\n"
+                "what `sparrow plan` counts for that node). Inputs: one fused qkv tensor [q | k | v] of C\n"
+                "columns each; bra uses qk_dim = v_dim = C, scale C^-0.5, and needs H and W multiples of S.",
                 opts, &c, pos, 1, 1, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
   if (strcmp(pos[0], "gemm") == 0) return bench_gemm(&a, &c);
