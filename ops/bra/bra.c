@@ -115,6 +115,7 @@ static enum spr_status bra_check(const struct spr_tensor *ts, const struct spr_n
             SPR_STATUS_INVALID_ARGUMENT, "map %ux%u is not a multiple of n_win %u (pad the map first)", (unsigned)p->h,
             (unsigned)p->w, (unsigned)p->n_win);
   const uint64_t P = (uint64_t)p->n_win * p->n_win, tokens = (uint64_t)p->h * p->w;
+  SPR_CHECK(P <= INT32_MAX, SPR_STATUS_UNSUPPORTED, "%llu regions (more than 2^31 - 1)", (unsigned long long)P);
   SPR_CHECK(p->topk >= 1 && p->topk <= P, SPR_STATUS_INVALID_ARGUMENT, "topk %u outside [1, %llu]", (unsigned)p->topk,
             (unsigned long long)P);
   const struct spr_tensor *all[4] = {q, k, v, d};
