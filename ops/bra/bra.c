@@ -167,17 +167,26 @@ struct bra_ctx {
   spr_f64_bra_dot_fn dot;
 };
 
-/* Mean of channels [c0, c0 + n) over region r's tokens, in double (tokens
- * in row-major order), rounded to f32. */
-static void bra_mean(const struct bra_ctx *c, const float *x, size_t stride, size_t r, size_t c0, size_t n,
-                     float *out) {
-  double acc[BRA_CHUNK];
-  for (size_t i = 0; i < n; i++) acc[i] = 0.0;
-  for (size_t t = 0; t < c->g.M; t++) {
-    const float *row = x + bra_tok(&c->g, r, t) * stride + c0;
-    for (size_t i = 0; i < n; i++) acc[i] += (double)row[i];
+/* Means of channels [c0, c0 + n) of q and of k over region r's tokens, in
+ * double (tokens in row-major order), rounded to f32; one pass over the
+ * token rows (q and k of a token are usually adjacent in a fused qkv row). */
+static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, float *qm, float *km) {
+  double qa[BRA_CHUNK], ka[BRA_CHUNK];
+  for (size_t i = 0; i < n; i++) qa[i] = ka[i] = 0.0;
+  const size_t t0 = bra_tok(&c->g, r, 0);
+  for (size_t tr = 0; tr < c->g.rh; tr++) { /* tokens in row-major order, no divisions */
+    const size_t tok = t0 + tr * c->g.W;
+    const float *qrow = c->q + tok * c->q_stride + c->p->q_col + c0;
+    const float *krow = c->k + tok * c->k_stride + c->p->k_col + c0;
+    for (size_t tc = 0; tc < c->g.rw; tc++, qrow += c->q_stride, krow += c->k_stride) {
+      for (size_t i = 0; i < n; i++) qa[i] += (double)qrow[i];
+      for (size_t i = 0; i < n; i++) ka[i] += (double)krow[i];
+    }
   }
-  for (size_t i = 0; i < n; i++) out[i] = (float)(acc[i] / (double)c->g.M);
+  for (size_t i = 0; i < n; i++) {
+    qm[i] = (float)(qa[i] / (double)c->g.M);
+    km[i] = (float)(ka[i] / (double)c->g.M);
+  }
 }
 
 /* Writes n floats to region r's area from float f on (crossing token rows). */
@@ -200,11 +209,10 @@ static void bra_phase_means(void *arg, size_t begin, size_t end, int tid) {
   for (size_t r = begin; r < end; r++) {
     for (size_t c0 = 0; c0 < c->g.qk; c0 += BRA_CHUNK) {
       const size_t n = c->g.qk - c0 < BRA_CHUNK ? c->g.qk - c0 : BRA_CHUNK;
-      float m[BRA_CHUNK];
-      bra_mean(c, c->k + c->p->k_col, c->k_stride, r, c0, n, m);
-      bra_area_write(c, r, c0, m, n);
-      bra_mean(c, c->q + c->p->q_col, c->q_stride, r, c0, n, m);
-      bra_area_write(c, r, c->g.qk + c0, m, n);
+      float qm[BRA_CHUNK], km[BRA_CHUNK];
+      bra_means(c, r, c0, n, qm, km);
+      bra_area_write(c, r, c0, km, n);
+      bra_area_write(c, r, c->g.qk + c0, qm, n);
     }
   }
 }

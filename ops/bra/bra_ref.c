@@ -8,7 +8,11 @@
 
 /* (a_i, i) comes before (a_j, j) when a_i > a_j, or a_i == a_j and i < j;
  * NaN ranks as -inf. */
-static int bra_before(double ai, size_t i, double aj, size_t j) {
+static inline int bra_before(double ai, size_t i, double aj, size_t j) {
+  if (ai > aj) return 1;
+  if (ai < aj) return 0;
+  if (ai == aj) return i < j;
+  /* unordered (a NaN): NaN ranks as -inf */
   if (isnan(ai)) ai = -INFINITY;
   if (isnan(aj)) aj = -INFINITY;
   return ai > aj || (ai == aj && i < j);
