@@ -47,6 +47,11 @@
  * x, runs qkv/BRA/LCE/wo on it and crops). Ties in the routing scores of
  * regions with identical content (e.g. all-padding regions) pick the same
  * keys whichever region wins, so such ties do not change the output.
+ * Routing arithmetic: means and dot products in double with fixed orders
+ * (the dot-product ukernels of ops/bra/bra_dot.inc are bit-identical to the
+ * oracle's spr_bra_dot_acc), so every ISA and thread count routes exactly
+ * like the oracle. PyTorch routes from f32 matmuls: on a near-tie (scores
+ * within f32 rounding) the two may pick different regions.
  * Phases (each a parallel loop over regions; results do not depend on the
  * thread count): 1. k_r and q_r of every region; 2. the routing scores and
  * the kept list of every region; 3. attention, one task per region (its heads

@@ -22,7 +22,10 @@
  * probabilities go to sT[key][lane] and the P.V register tile is
  * acc[query vector][column] += sT[key] * broadcast(v[key][column]).
  * row path (a few queries, small regions): head_dim in the vector lanes,
- * each K/V row loaded once for up to 4 queries. */
+ * each K/V row loaded once for up to 4 queries; when head_dim is 1-4 whole
+ * vectors the queries stay in registers and two keys are scored at once.
+ * Key token rows come from the routed regions' first-token rows
+ * (task->reg_base) without divisions. */
 
 #include <float.h>
 #include <math.h>
