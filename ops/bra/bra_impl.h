@@ -312,8 +312,10 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
   const float qscale = t->scale * AV_LOG2E;
   const int reg = hq % AV_VL == 0 && hq <= 4 * AV_VL;
   for (size_t r = 0; r < nq; r++) {
-    for (size_t d = 0; d < hqv; d++) qs[r * hqv + d] = d < hq ? t->q[r][d] * qscale : 0.0f;
-    for (size_t d = 0; d < hvv; d++) os[r * hvv + d] = 0.0f;
+    size_t d = 0;
+    for (; d + AV_VL <= hq; d += AV_VL) av_store(qs + r * hqv + d, av_mul(av_load(t->q[r] + d), av_set1(qscale)));
+    for (; d < hqv; d++) qs[r * hqv + d] = d < hq ? t->q[r][d] * qscale : 0.0f;
+    for (size_t e = 0; e < hvv; e++) os[r * hvv + e] = 0.0f;
     mrow[r] = -FLT_MAX;
     lrow[r] = 0.0f;
   }
