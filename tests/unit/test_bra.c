@@ -149,6 +149,46 @@ static void test_dot_ukernels(void **state) {
   free(bb);
 }
 
+/* Column-sum ukernels: bit-identical to the scalar one (channels n in {1, 3,
+ * 4, 8, 9, 31, 32, 64, 65, 100}, rows 1 .. 70). */
+static const struct kernel k_colsums[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), #fn, (tile)},
+#include "ops/bra/bra_colsum.inc"
+#undef SPR_UKERNEL
+};
+static const spr_f64_bra_colsum_fn k_colsum_fns[] = {
+#define SPR_UKERNEL(isa, fn, tile) fn,
+#include "ops/bra/bra_colsum.inc"
+#undef SPR_UKERNEL
+};
+
+static void test_colsum_ukernels(void **state) {
+  (void)state;
+  static const size_t ns[] = {1, 3, 4, 8, 9, 31, 32, 64, 65, 100}, rs[] = {1, 2, 5, 64, 70};
+  float *x = malloc(70 * 128 * sizeof(float));
+  assert_non_null(x);
+  spr_test_fill(x, 70 * 128, 8, -3.0f, 3.0f);
+  const float *rows[70];
+  for (size_t t = 0; t < 70; t++) rows[t] = x + ((t * 37) % 70) * 128 + t % 3; /* any order, unaligned */
+  for (size_t ki = 0; ki < sizeof k_colsums / sizeof k_colsums[0]; ki++) {
+    if (!kernel_available(&k_colsums[ki])) {
+      print_message("  skip %s (ISA not available)\n", k_colsums[ki].name);
+      continue;
+    }
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+      for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++) {
+        double acc[100], want[100];
+        for (size_t i = 0; i < ns[ni]; i++) acc[i] = want[i] = 0.5 * (double)i - 7.0;
+        spr_f64_bra_colsum_ukernel_1__scalar(want, rows, rs[ri], ns[ni]);
+        k_colsum_fns[ki](acc, rows, rs[ri], ns[ni]);
+        if (memcmp(acc, want, ns[ni] * sizeof(double)) != 0)
+          fail_msg("%s n=%zu rows=%zu: sums differ from the scalar ukernel", k_colsums[ki].name, ns[ni], rs[ri]);
+      }
+    print_message("  %-34s bit-identical to the scalar column sums\n", k_colsums[ki].name);
+  }
+  free(x);
+}
+
 /* ---- running the op ------------------------------------------------------------- */
 
 struct bra_case {
@@ -787,12 +827,19 @@ static void test_bra_golden(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_topk),       cmocka_unit_test(test_dot_ukernels),
-      cmocka_unit_test(test_routing_op), cmocka_unit_test(test_regions),
-      cmocka_unit_test(test_topk_range), cmocka_unit_test(test_all_regions_is_dense),
-      cmocka_unit_test(test_threads),    cmocka_unit_test(test_check),
-      cmocka_unit_test(test_flops),      cmocka_unit_test(test_workspace_vs_dense),
-      cmocka_unit_test(test_bra_golden), cmocka_unit_test(test_stage4_dense_attention),
+      cmocka_unit_test(test_topk),
+      cmocka_unit_test(test_dot_ukernels),
+      cmocka_unit_test(test_colsum_ukernels),
+      cmocka_unit_test(test_routing_op),
+      cmocka_unit_test(test_regions),
+      cmocka_unit_test(test_topk_range),
+      cmocka_unit_test(test_all_regions_is_dense),
+      cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_check),
+      cmocka_unit_test(test_flops),
+      cmocka_unit_test(test_workspace_vs_dense),
+      cmocka_unit_test(test_bra_golden),
+      cmocka_unit_test(test_stage4_dense_attention),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
