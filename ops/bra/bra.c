@@ -46,6 +46,22 @@ static spr_f64_bra_dot_fn bra_dot_for(uint32_t isa) {
   return spr_f64_bra_dot_ukernel_8__scalar;
 }
 
+static const struct spr_bra_colsum_ukernel {
+  uint32_t isa;
+  spr_f64_bra_colsum_fn fn;
+} k_colsums[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), fn},
+#include "ops/bra/bra_colsum.inc"
+#undef SPR_UKERNEL
+};
+
+static spr_f64_bra_colsum_fn bra_colsum_for(uint32_t isa) {
+  const size_t count = sizeof k_colsums / sizeof k_colsums[0];
+  for (size_t i = 0; i < count; i++)
+    if ((k_colsums[i].isa & isa) == k_colsums[i].isa) return k_colsums[i].fn;
+  return spr_f64_bra_colsum_ukernel_1__scalar;
+}
+
 /* Channels of a region mean accumulated at once (doubles on the stack). */
 #define BRA_CHUNK 64
 
@@ -165,23 +181,35 @@ struct bra_ctx {
   size_t thread_bytes;
   float *areas; /* routing areas when not in the output */
   spr_f64_bra_dot_fn dot;
+  spr_f64_bra_colsum_fn colsum;
 };
 
 /* Means of channels [c0, c0 + n) of q and of k over region r's tokens, in
- * double (tokens in row-major order), rounded to f32; one pass over the
- * token rows (q and k of a token are usually adjacent in a fused qkv row). */
+ * double (tokens in row-major order, through the column-sum ukernel: the
+ * oracle's order), rounded to f32. */
 static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, float *qm, float *km) {
   double qa[BRA_CHUNK], ka[BRA_CHUNK];
+  const float *qrows[BRA_CHUNK], *krows[BRA_CHUNK];
   for (size_t i = 0; i < n; i++) qa[i] = ka[i] = 0.0;
   const size_t t0 = bra_tok(&c->g, r, 0);
+  size_t nb = 0;
   for (size_t tr = 0; tr < c->g.rh; tr++) { /* tokens in row-major order, no divisions */
     const size_t tok = t0 + tr * c->g.W;
     const float *qrow = c->q + tok * c->q_stride + c->p->q_col + c0;
     const float *krow = c->k + tok * c->k_stride + c->p->k_col + c0;
     for (size_t tc = 0; tc < c->g.rw; tc++, qrow += c->q_stride, krow += c->k_stride) {
-      for (size_t i = 0; i < n; i++) qa[i] += (double)qrow[i];
-      for (size_t i = 0; i < n; i++) ka[i] += (double)krow[i];
+      qrows[nb] = qrow;
+      krows[nb] = krow;
+      if (++nb == BRA_CHUNK) {
+        c->colsum(qa, qrows, nb, n);
+        c->colsum(ka, krows, nb, n);
+        nb = 0;
+      }
     }
+  }
+  if (nb > 0) {
+    c->colsum(qa, qrows, nb, n);
+    c->colsum(ka, krows, nb, n);
   }
   for (size_t i = 0; i < n; i++) {
     qm[i] = (float)(qa[i] / (double)c->g.M);
@@ -362,6 +390,7 @@ static void bra_run(const struct spr_exec *x, const struct spr_node *n) {
   struct bra_ctx c;
   c.uk = n->impl;
   c.dot = bra_dot_for(c.uk->isa);
+  c.colsum = bra_colsum_for(c.uk->isa);
   c.p = &n->p.bra;
   bra_geometry(c.p, &c.g);
   c.q = ts[n->src[0]].data;

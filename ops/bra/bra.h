@@ -48,9 +48,9 @@
  * regions with identical content (e.g. all-padding regions) pick the same
  * keys whichever region wins, so such ties do not change the output.
  * Routing arithmetic: means and dot products in double with fixed orders
- * (the dot-product ukernels of ops/bra/bra_dot.inc are bit-identical to the
- * oracle's spr_bra_dot_acc), so every ISA and thread count routes exactly
- * like the oracle. PyTorch routes from f32 matmuls: on a near-tie (scores
+ * (the column-sum ukernels of ops/bra/bra_colsum.inc and the dot-product
+ * ukernels of ops/bra/bra_dot.inc are bit-identical to the oracle's loops),
+ * so every ISA and thread count routes exactly like the oracle. PyTorch routes from f32 matmuls: on a near-tie (scores
  * within f32 rounding) the two may pick different regions.
  * Phases (each a parallel loop over regions; results do not depend on the
  * thread count): 1. k_r and q_r of every region; 2. the routing scores and
@@ -134,6 +134,15 @@ struct spr_bra_dot_ukernel {
 #define SPR_UKERNEL(isa, fn, tile) \
   void fn(double *acc, const float *a, const float *const *b, size_t nr, size_t c0, size_t n);
 #include "ops/bra/bra_dot.inc"
+#undef SPR_UKERNEL
+
+/* Region-mean column-sum ukernel: acc[i] += (double)rows[t][i] for i < n,
+ * rows t = 0 .. n_rows-1 in order (one sequential double sum per channel,
+ * as the oracle; the list: ops/bra/bra_colsum.inc). */
+typedef void (*spr_f64_bra_colsum_fn)(double *acc, const float *const *rows, size_t n_rows, size_t n);
+
+#define SPR_UKERNEL(isa, fn, tile) void fn(double *acc, const float *const *rows, size_t n_rows, size_t n);
+#include "ops/bra/bra_colsum.inc"
 #undef SPR_UKERNEL
 
 /* Oracle: the whole op, obvious code in double (routing as described above,

@@ -255,18 +255,45 @@ AV_INLINE void bra_rows_scores_reg(size_t nl, size_t nv, size_t n, const float *
       break;                                                                    \
   }
 
-/* Row path P.V: o[r][0 .. hdf) = alpha[r] * o[r] + sum_j p[r][j] * v[j], each
- * V row loaded once for the nl <= 4 queries, one vector column at a time. */
+/* Row path P.V, columns [c, c + nv * VL) (nv <= 4): o[r] = alpha[r] * o[r]
+ * + sum_j p[r][j] * v[j], each V vector loaded once for the nl <= 4
+ * queries, nv column vectors per key (fewer loads per FMA). */
+AV_INLINE void bra_rows_pv_blk(size_t nl, size_t nv, size_t n, size_t c, const float *p, size_t ps,
+                               const float *const *vr, const float *alpha, float *o, size_t os) {
+  av_v acc[4][4];
+  for (size_t r = 0; r < nl; r++)
+    for (size_t k = 0; k < nv; k++) acc[r][k] = av_mul(av_load(o + r * os + c + k * AV_VL), av_set1(alpha[r]));
+  for (size_t j = 0; j < n; j++) {
+    av_v vv[4];
+    for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j] + c + k * AV_VL);
+    for (size_t r = 0; r < nl; r++) {
+      const av_v pr = av_bcast(p + r * ps + j);
+      for (size_t k = 0; k < nv; k++) acc[r][k] = av_fma(pr, vv[k], acc[r][k]);
+    }
+  }
+  for (size_t r = 0; r < nl; r++)
+    for (size_t k = 0; k < nv; k++) av_store(o + r * os + c + k * AV_VL, acc[r][k]);
+}
+
+/* Row path P.V: o[r][0 .. hdf) = alpha[r] * o[r] + sum_j p[r][j] * v[j],
+ * up to four column vectors at a time. */
 AV_INLINE void bra_rows_pv(size_t nl, size_t n, size_t hdf, const float *p, size_t ps, const float *const *vr,
                            const float *alpha, float *o, size_t os) {
-  for (size_t c = 0; c < hdf; c += AV_VL) {
-    av_v acc[4];
-    for (size_t r = 0; r < nl; r++) acc[r] = av_mul(av_load(o + r * os + c), av_set1(alpha[r]));
-    for (size_t j = 0; j < n; j++) {
-      const av_v vv = av_load(vr[j] + c);
-      for (size_t r = 0; r < nl; r++) acc[r] = av_fma(av_bcast(p + r * ps + j), vv, acc[r]);
+  for (size_t c = 0; c < hdf; c += 4 * AV_VL) {
+    switch (av_min(4, (hdf - c) / AV_VL)) {
+      case 1:
+        bra_rows_pv_blk(nl, 1, n, c, p, ps, vr, alpha, o, os);
+        break;
+      case 2:
+        bra_rows_pv_blk(nl, 2, n, c, p, ps, vr, alpha, o, os);
+        break;
+      case 3:
+        bra_rows_pv_blk(nl, 3, n, c, p, ps, vr, alpha, o, os);
+        break;
+      default:
+        bra_rows_pv_blk(nl, 4, n, c, p, ps, vr, alpha, o, os);
+        break;
     }
-    for (size_t r = 0; r < nl; r++) av_store(o + r * os + c, acc[r]);
   }
 }
 
@@ -285,8 +312,10 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
   const float qscale = t->scale * AV_LOG2E;
   const int reg = hq % AV_VL == 0 && hq <= 4 * AV_VL;
   for (size_t r = 0; r < nq; r++) {
-    for (size_t d = 0; d < hqv; d++) qs[r * hqv + d] = d < hq ? t->q[r][d] * qscale : 0.0f;
-    for (size_t d = 0; d < hvv; d++) os[r * hvv + d] = 0.0f;
+    size_t d = 0;
+    for (; d + AV_VL <= hq; d += AV_VL) av_store(qs + r * hqv + d, av_mul(av_load(t->q[r] + d), av_set1(qscale)));
+    for (; d < hqv; d++) qs[r * hqv + d] = d < hq ? t->q[r][d] * qscale : 0.0f;
+    for (size_t e = 0; e < hvv; e++) os[r * hvv + e] = 0.0f;
     mrow[r] = -FLT_MAX;
     lrow[r] = 0.0f;
   }

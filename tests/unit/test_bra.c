@@ -149,6 +149,46 @@ static void test_dot_ukernels(void **state) {
   free(bb);
 }
 
+/* Column-sum ukernels: bit-identical to the scalar one (channels n in {1, 3,
+ * 4, 8, 9, 31, 32, 64, 65, 100}, rows 1 .. 70). */
+static const struct kernel k_colsums[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), #fn, (tile)},
+#include "ops/bra/bra_colsum.inc"
+#undef SPR_UKERNEL
+};
+static const spr_f64_bra_colsum_fn k_colsum_fns[] = {
+#define SPR_UKERNEL(isa, fn, tile) fn,
+#include "ops/bra/bra_colsum.inc"
+#undef SPR_UKERNEL
+};
+
+static void test_colsum_ukernels(void **state) {
+  (void)state;
+  static const size_t ns[] = {1, 3, 4, 8, 9, 31, 32, 64, 65, 100}, rs[] = {1, 2, 5, 64, 70};
+  float *x = malloc(70 * 128 * sizeof(float));
+  assert_non_null(x);
+  spr_test_fill(x, 70 * 128, 8, -3.0f, 3.0f);
+  const float *rows[70];
+  for (size_t t = 0; t < 70; t++) rows[t] = x + ((t * 37) % 70) * 128 + t % 3; /* any order, unaligned */
+  for (size_t ki = 0; ki < sizeof k_colsums / sizeof k_colsums[0]; ki++) {
+    if (!kernel_available(&k_colsums[ki])) {
+      print_message("  skip %s (ISA not available)\n", k_colsums[ki].name);
+      continue;
+    }
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+      for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++) {
+        double acc[100], want[100];
+        for (size_t i = 0; i < ns[ni]; i++) acc[i] = want[i] = 0.5 * (double)i - 7.0;
+        spr_f64_bra_colsum_ukernel_1__scalar(want, rows, rs[ri], ns[ni]);
+        k_colsum_fns[ki](acc, rows, rs[ri], ns[ni]);
+        if (memcmp(acc, want, ns[ni] * sizeof(double)) != 0)
+          fail_msg("%s n=%zu rows=%zu: sums differ from the scalar ukernel", k_colsums[ki].name, ns[ni], rs[ri]);
+      }
+    print_message("  %-34s bit-identical to the scalar column sums\n", k_colsums[ki].name);
+  }
+  free(x);
+}
+
 /* ---- running the op ------------------------------------------------------------- */
 
 struct bra_case {
@@ -156,6 +196,7 @@ struct bra_case {
   int nh, hq, hv; /* heads, q/k and v head dims */
   float amp;      /* q, k in [-amp, amp) (0: 1) */
   int fused;      /* one qkv tensor with padding columns */
+  float scale;    /* 0: qk_dim^-0.5 */
 };
 
 struct bra_bufs {
@@ -175,6 +216,7 @@ static void case_params(const struct bra_case *c, struct spr_bra_params *p) {
   p->w = (uint16_t)c->w;
   p->qk_dim = (uint32_t)(c->nh * c->hq);
   p->v_dim = (uint32_t)(c->nh * c->hv);
+  p->scale = c->scale;
 }
 
 /* Sources filled at random (the caller may overwrite them), output poisoned. */
@@ -244,8 +286,9 @@ static void case_free(struct bra_bufs *b) {
 }
 
 static void case_name(const struct bra_case *c, char *buf, size_t len) {
-  snprintf(buf, len, "map=%dx%d S=%d (region %dx%d) topk=%d heads=%d hq=%d hv=%d amp=%g fused=%d", c->h, c->w, c->S,
-           c->h / c->S, c->w / c->S, c->topk, c->nh, c->hq, c->hv, (double)(c->amp > 0.0f ? c->amp : 1.0f), c->fused);
+  snprintf(buf, len, "map=%dx%d S=%d (region %dx%d) topk=%d heads=%d hq=%d hv=%d amp=%g fused=%d scale=%g", c->h, c->w,
+           c->S, c->h / c->S, c->w / c->S, c->topk, c->nh, c->hq, c->hv, (double)(c->amp > 0.0f ? c->amp : 1.0f),
+           c->fused, (double)c->scale);
 }
 
 /* Runs the node with kernel k on n_threads, scratch poisoned with NaN. */
@@ -272,7 +315,8 @@ static double run_case(const struct kernel *k, const struct bra_case *c, int n_t
   case_name(c, name, sizeof name);
   run_node(k, &b, n_threads, name);
   const float amp = c->amp > 0.0f ? c->amp : 1.0f;
-  const double L = (1.0 / sqrt((double)(c->nh * c->hq))) * c->hq * amp * amp;
+  const double L =
+      (c->scale != 0.0f ? fabs((double)c->scale) : 1.0 / sqrt((double)(c->nh * c->hq))) * c->hq * amp * amp;
   const double tol = 2e-5 + 1e-6 * L;
   double worst = 0.0;
   for (size_t t = 0; t < b.n_tok; t++) {
@@ -338,7 +382,7 @@ static void test_routing_op(void **state) {
   const double scale = 0.5; /* 4^-0.5 */
   for (int topk = 1; topk <= 4; topk++) {
     for (int fused = 0; fused <= 1; fused++) {
-      const struct bra_case c = {4, 4, 2, topk, 1, 4, 16, 1.0f, fused};
+      const struct bra_case c = {4, 4, 2, topk, 1, 4, 16, 1.0f, fused, 0.0f};
       struct bra_bufs b;
       case_setup(&c, 11, &b);
       const struct spr_bra_params *p = &b.node.p.bra;
@@ -398,28 +442,28 @@ static void test_regions(void **state) {
   (void)state;
   static const struct bra_case cs[] = {
       /* h, w, S, topk, nh, hq, hv, amp, fused */
-      {2, 2, 2, 1, 1, 8, 8, 0.0f, 0},      /* M = 1, routing in scratch */
-      {3, 3, 3, 4, 2, 4, 4, 0.0f, 1},      /* M = 1, 9 regions */
-      {2, 6, 2, 2, 1, 16, 16, 0.0f, 0},    /* M = 3 */
-      {4, 4, 2, 3, 2, 8, 8, 0.0f, 1},      /* M = 4 */
-      {2, 10, 2, 4, 1, 8, 12, 0.0f, 0},    /* M = 5 */
-      {6, 10, 2, 2, 2, 16, 16, 0.0f, 1},   /* M = 15 (3x5) */
-      {8, 8, 2, 1, 2, 32, 32, 0.0f, 0},    /* M = 16 */
-      {2, 34, 2, 3, 1, 20, 20, 0.0f, 1},   /* M = 17 (1x17) */
-      {2, 62, 2, 2, 1, 16, 24, 0.0f, 0},   /* M = 31 */
-      {8, 16, 2, 1, 2, 32, 32, 0.0f, 1},   /* M = 32 (4x8) */
-      {6, 22, 2, 4, 1, 17, 17, 0.0f, 0},   /* M = 33 (3x11), head dims with a tail */
-      {2, 194, 2, 2, 1, 8, 8, 0.0f, 1},    /* M = 97 */
-      {9, 9, 3, 5, 3, 5, 7, 0.0f, 0},      /* M = 9, odd head dims */
-      {21, 21, 3, 2, 2, 32, 32, 0.0f, 1},  /* M = 49 */
-      {16, 16, 2, 2, 2, 32, 32, 4.0f, 0},  /* M = 64, large logits */
-      {14, 14, 7, 16, 4, 32, 32, 0.0f, 1}, /* BiFormer-T stage 3 shape (fewer heads) */
+      {2, 2, 2, 1, 1, 8, 8, 0.0f, 0, 0.0f},      /* M = 1, routing in scratch */
+      {3, 3, 3, 4, 2, 4, 4, 0.0f, 1, 0.0f},      /* M = 1, 9 regions */
+      {2, 6, 2, 2, 1, 16, 16, 0.0f, 0, 0.0f},    /* M = 3 */
+      {4, 4, 2, 3, 2, 8, 8, 0.0f, 1, 0.0f},      /* M = 4 */
+      {2, 10, 2, 4, 1, 8, 12, 0.0f, 0, 0.0f},    /* M = 5 */
+      {6, 10, 2, 2, 2, 16, 16, 0.0f, 1, 0.0f},   /* M = 15 (3x5) */
+      {8, 8, 2, 1, 2, 32, 32, 0.0f, 0, 0.0f},    /* M = 16 */
+      {2, 34, 2, 3, 1, 20, 20, 0.0f, 1, 0.0f},   /* M = 17 (1x17) */
+      {2, 62, 2, 2, 1, 16, 24, 0.0f, 0, 0.0f},   /* M = 31 */
+      {8, 16, 2, 1, 2, 32, 32, 0.0f, 1, 0.0f},   /* M = 32 (4x8) */
+      {6, 22, 2, 4, 1, 17, 17, 0.0f, 0, 0.0f},   /* M = 33 (3x11), head dims with a tail */
+      {2, 194, 2, 2, 1, 8, 8, 0.0f, 1, 0.0f},    /* M = 97 */
+      {9, 9, 3, 5, 3, 5, 7, 0.0f, 0, 0.0f},      /* M = 9, odd head dims */
+      {21, 21, 3, 2, 2, 32, 32, 0.0f, 1, 0.0f},  /* M = 49 */
+      {16, 16, 2, 2, 2, 32, 32, 4.0f, 0, 0.0f},  /* M = 64, large logits */
+      {14, 14, 7, 16, 4, 32, 32, 0.0f, 1, 0.0f}, /* BiFormer-T stage 3 shape (fewer heads) */
       /* the row path with Q in registers (head dim 1-4 vectors): 1 .. 7 queries, odd key counts */
-      {7, 7, 7, 3, 2, 32, 32, 0.0f, 0},
-      {2, 6, 2, 3, 1, 48, 48, 0.0f, 1},
-      {2, 10, 2, 3, 1, 64, 64, 0.0f, 0},
-      {2, 14, 2, 1, 2, 16, 16, 0.0f, 1},
-      {4, 6, 2, 3, 1, 32, 24, 0.0f, 0},
+      {7, 7, 7, 3, 2, 32, 32, 0.0f, 0, 0.0f},
+      {2, 6, 2, 3, 1, 48, 48, 0.0f, 1, 0.0f},
+      {2, 10, 2, 3, 1, 64, 64, 0.0f, 0, 0.0f},
+      {2, 14, 2, 1, 2, 16, 16, 0.0f, 1, 0.0f},
+      {4, 6, 2, 3, 1, 32, 24, 0.0f, 0, 0.0f},
   };
   run_cases(cs, sizeof cs / sizeof cs[0], "regions");
 }
@@ -429,16 +473,23 @@ static void test_regions(void **state) {
 static void test_topk_range(void **state) {
   (void)state;
   static const struct bra_case cs[] = {
-      {12, 12, 3, 1, 2, 8, 8, 0.0f, 1},    {12, 12, 3, 9, 2, 8, 8, 0.0f, 0},
-      {12, 12, 3, 5, 2, 8, 8, 0.0f, 1},    {8, 8, 1, 1, 2, 16, 16, 0.0f, 0}, /* S = 1: dense */
-      {16, 24, 8, 1, 1, 8, 16, 0.0f, 1},                                     /* 64 regions, M = 6 */
-      {16, 24, 8, 64, 1, 8, 16, 0.0f, 0},  {16, 24, 8, 7, 2, 8, 8, 0.0f, 1},
-      {10, 15, 5, 25, 1, 4, 4, 0.0f, 0}, /* M = 6, routing in scratch (6 * 4 < 2*4 + 50 + 25) */
-      {10, 15, 5, 3, 1, 4, 4, 0.0f, 1},    {20, 12, 4, 16, 2, 16, 8, 0.0f, 0},
-      {28, 28, 7, 4, 4, 32, 32, 0.0f, 1},  /* BiFormer-T stage 2 shape */
-      {27, 27, 9, 10, 2, 16, 16, 0.0f, 0}, /* 81 regions: routing scores in the output rows */
-      {18, 18, 9, 3, 2, 16, 16, 0.0f, 1},  /* 81 regions, routing in scratch */
-      {18, 18, 9, 81, 1, 8, 8, 0.0f, 0},
+      {12, 12, 3, 1, 2, 8, 8, 0.0f, 1, 0.0f},
+      {12, 12, 3, 9, 2, 8, 8, 0.0f, 0, 0.0f},
+      {12, 12, 3, 5, 2, 8, 8, 0.0f, 1, 0.0f},
+      {8, 8, 1, 1, 2, 16, 16, 0.0f, 0, 0.0f},  /* S = 1: dense */
+      {16, 24, 8, 1, 1, 8, 16, 0.0f, 1, 0.0f}, /* 64 regions, M = 6 */
+      {16, 24, 8, 64, 1, 8, 16, 0.0f, 0, 0.0f},
+      {16, 24, 8, 7, 2, 8, 8, 0.0f, 1, 0.0f},
+      {10, 15, 5, 25, 1, 4, 4, 0.0f, 0, 0.0f}, /* M = 6, routing in scratch (6 * 4 < 2*4 + 50 + 25) */
+      {10, 15, 5, 3, 1, 4, 4, 0.0f, 1, 0.0f},
+      {20, 12, 4, 16, 2, 16, 8, 0.0f, 0, 0.0f},
+      {28, 28, 7, 4, 4, 32, 32, 0.0f, 1, 0.0f},  /* BiFormer-T stage 2 shape */
+      {27, 27, 9, 10, 2, 16, 16, 0.0f, 0, 0.0f}, /* 81 regions: routing scores in the output rows */
+      {18, 18, 9, 3, 2, 16, 16, 0.0f, 1, 0.0f},  /* 81 regions, routing in scratch */
+      {18, 18, 9, 81, 1, 8, 8, 0.0f, 0, 0.0f},
+      /* an explicit scale (router and attention), and a negative one (routing picks the lowest q.k) */
+      {12, 12, 3, 3, 2, 8, 8, 0.0f, 1, 0.7f},
+      {12, 12, 3, 2, 2, 8, 8, 0.0f, 0, -0.25f},
   };
   run_cases(cs, sizeof cs / sizeof cs[0], "topk");
 }
@@ -447,7 +498,7 @@ static void test_topk_range(void **state) {
  * softmax in double (independent of the routing code). */
 static void test_all_regions_is_dense(void **state) {
   (void)state;
-  const struct bra_case c = {6, 6, 3, 9, 2, 8, 8, 0.0f, 1};
+  const struct bra_case c = {6, 6, 3, 9, 2, 8, 8, 0.0f, 1, 0.0f};
   struct bra_bufs b;
   case_setup(&c, 77, &b);
   const struct spr_bra_params *p = &b.node.p.bra;
@@ -489,10 +540,10 @@ static void test_all_regions_is_dense(void **state) {
 static void test_threads(void **state) {
   (void)state;
   static const struct bra_case cs[] = {
-      {14, 14, 7, 4, 2, 16, 16, 0.0f, 1},
-      {16, 24, 8, 7, 2, 8, 8, 0.0f, 0},
-      {10, 15, 5, 25, 1, 4, 4, 0.0f, 1},
-      {21, 21, 3, 2, 2, 32, 32, 0.0f, 0},
+      {14, 14, 7, 4, 2, 16, 16, 0.0f, 1, 0.0f},
+      {16, 24, 8, 7, 2, 8, 8, 0.0f, 0, 0.0f},
+      {10, 15, 5, 25, 1, 4, 4, 0.0f, 1, 0.0f},
+      {21, 21, 3, 2, 2, 32, 32, 0.0f, 0, 0.0f},
   };
   for (size_t ki = 0; ki < N_KERNELS; ki++) {
     const struct kernel *k = &k_kernels[ki];
@@ -574,7 +625,7 @@ static void test_flops(void **state) {
   struct spr_node n;
   memset(&n, 0, sizeof n);
   /* BiFormer-T stage 1: 56x56, S 7 (M 64), topk 1, C 64 */
-  const struct bra_case c = {56, 56, 7, 1, 2, 32, 32, 0.0f, 0};
+  const struct bra_case c = {56, 56, 7, 1, 2, 32, 32, 0.0f, 0, 0.0f};
   case_params(&c, &n.p.bra);
   const uint64_t T = 56 * 56;
   assert_true(def->flops(NULL, &n) == 2 * T * 64 + 2 * 49 * 49 * 64 + 2 * T * 64 * (64 + 64));
@@ -587,10 +638,10 @@ static void test_workspace_vs_dense(void **state) {
   (void)state;
   const struct spr_op_def *bra = spr_op_get(SPR_OP_BRA), *att = spr_op_get(SPR_OP_ATTENTION);
   static const struct bra_case cs[] = {
-      {56, 56, 7, 1, 2, 32, 32, 0.0f, 0},
-      {28, 28, 7, 4, 4, 32, 32, 0.0f, 0},
-      {14, 14, 7, 16, 8, 32, 32, 0.0f, 0},
-      {14, 14, 7, 49, 8, 32, 32, 0.0f, 0},
+      {56, 56, 7, 1, 2, 32, 32, 0.0f, 0, 0.0f},
+      {28, 28, 7, 4, 4, 32, 32, 0.0f, 0, 0.0f},
+      {14, 14, 7, 16, 8, 32, 32, 0.0f, 0, 0.0f},
+      {14, 14, 7, 49, 8, 32, 32, 0.0f, 0, 0.0f},
   };
   for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
     for (int thr = 1; thr <= 8; thr++) {
@@ -776,12 +827,19 @@ static void test_bra_golden(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_topk),       cmocka_unit_test(test_dot_ukernels),
-      cmocka_unit_test(test_routing_op), cmocka_unit_test(test_regions),
-      cmocka_unit_test(test_topk_range), cmocka_unit_test(test_all_regions_is_dense),
-      cmocka_unit_test(test_threads),    cmocka_unit_test(test_check),
-      cmocka_unit_test(test_flops),      cmocka_unit_test(test_workspace_vs_dense),
-      cmocka_unit_test(test_bra_golden), cmocka_unit_test(test_stage4_dense_attention),
+      cmocka_unit_test(test_topk),
+      cmocka_unit_test(test_dot_ukernels),
+      cmocka_unit_test(test_colsum_ukernels),
+      cmocka_unit_test(test_routing_op),
+      cmocka_unit_test(test_regions),
+      cmocka_unit_test(test_topk_range),
+      cmocka_unit_test(test_all_regions_is_dense),
+      cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_check),
+      cmocka_unit_test(test_flops),
+      cmocka_unit_test(test_workspace_vs_dense),
+      cmocka_unit_test(test_bra_golden),
+      cmocka_unit_test(test_stage4_dense_attention),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

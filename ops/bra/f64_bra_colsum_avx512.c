@@ -1,0 +1,30 @@
+/* ops/bra/f64_bra_colsum_avx512.c — region-mean column sums, AVX-512: up to
+ * 64 channels (8 zmm of doubles) stay in registers over all rows. */
+#if !defined(__AVX512F__)
+#error "this file needs -mavx512f"
+#endif
+
+#include <immintrin.h>
+
+#include "ops/bra/bra.h"
+
+void spr_f64_bra_colsum_ukernel_8__avx512(double *acc, const float *const *rows, size_t n_rows, size_t n) {
+  size_t c = 0;
+  for (; c + 64 <= n; c += 64) {
+    __m512d s[8];
+    for (int k = 0; k < 8; k++) s[k] = _mm512_loadu_pd(acc + c + 8 * k);
+    for (size_t t = 0; t < n_rows; t++)
+      for (int k = 0; k < 8; k++) s[k] = _mm512_add_pd(s[k], _mm512_cvtps_pd(_mm256_loadu_ps(rows[t] + c + 8 * k)));
+    for (int k = 0; k < 8; k++) _mm512_storeu_pd(acc + c + 8 * k, s[k]);
+  }
+  for (; c + 8 <= n; c += 8) {
+    __m512d s = _mm512_loadu_pd(acc + c);
+    for (size_t t = 0; t < n_rows; t++) s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm256_loadu_ps(rows[t] + c)));
+    _mm512_storeu_pd(acc + c, s);
+  }
+  for (; c < n; c++) {
+    double s = acc[c];
+    for (size_t t = 0; t < n_rows; t++) s += (double)rows[t][c];
+    acc[c] = s;
+  }
+}
