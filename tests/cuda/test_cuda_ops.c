@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 // clang-format on
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -647,6 +648,110 @@ static void test_bra(void **state) {
   bra_case(12, 12, 3, 4, 3, 24, 12, 0, true, true);   /* the same, fused, 9 regions keep 4 */
 }
 
+/* ---- the sparse ops' PyTorch golden outputs (tests/fixtures/sparse) ------------------- */
+
+#define SPARSE_FIXTURES SPR_SOURCE_DIR "/tests/fixtures/sparse"
+
+static uint32_t golden_u32(const struct spr_gguf *g, const char *file, const char *key) {
+  uint32_t v = 0;
+  if (spr_gguf_get_u32(g, key, &v) != SPR_STATUS_OK) fail_msg("%s lacks %s", file, key);
+  return v;
+}
+
+/* One fixture: fused qkv in, the independent PyTorch implementation's output
+ * (tools/reference/sparse_op_fixtures.py) to compare with, |err| <= 1e-5 as
+ * the CPU ops' golden tests. */
+static void sparse_golden(const char *file) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", SPARSE_FIXTURES, file);
+  size_t size = 0;
+  void *blob = spr_test_read_file(path, &size);
+  if (blob == NULL) fail_msg("cannot read %s", path);
+  struct spr_gguf g;
+  struct spr_error err;
+  if (spr_gguf_parse(blob, size, &g, &err) != SPR_STATUS_OK) fail_msg("%s: %s", file, err.msg);
+  struct spr_gguf_tensor qkv, out, rpb;
+  assert_int_equal(spr_gguf_find_tensor(&g, "qkv", &qkv), SPR_STATUS_OK);
+  assert_int_equal(spr_gguf_find_tensor(&g, "out", &out), SPR_STATUS_OK);
+  const bool is_na = strncmp(file, "na_", 3) == 0;
+  const bool has_rpb = is_na && spr_gguf_find_tensor(&g, "rpb", &rpb) == SPR_STATUS_OK;
+  struct spr_node nd;
+  node_init(&nd, is_na ? SPR_OP_NEIGHBORHOOD_ATTN : SPR_OP_BRA, is_na ? 4 : 3, 1);
+  nd.src[0] = nd.src[1] = nd.src[2] = 0;
+  size_t w;
+  if (is_na) {
+    struct spr_na_params *p = &nd.p.na;
+    p->n_dims = (uint8_t)golden_u32(&g, file, "na.n_dims");
+    p->n_heads = (uint16_t)golden_u32(&g, file, "na.n_heads");
+    p->head_dim = (uint16_t)golden_u32(&g, file, "na.head_dim");
+    p->causal = (uint8_t)golden_u32(&g, file, "na.causal");
+    static const char *const keys[4] = {"size", "kernel", "dilation", "stride"};
+    for (int a = 0; a < p->n_dims; a++) {
+      uint16_t *dst[4] = {&p->size[a], &p->kernel[a], &p->dilation[a], &p->stride[a]};
+      for (int j = 0; j < 4; j++) {
+        char key[64];
+        snprintf(key, sizeof key, "na.%s.%d", keys[j], a);
+        *dst[j] = (uint16_t)golden_u32(&g, file, key);
+      }
+    }
+    w = (size_t)p->n_heads * p->head_dim;
+    p->k_col = (uint32_t)w;
+    p->v_col = (uint32_t)(2 * w);
+    nd.src[3] = has_rpb ? 2 : -1;
+  } else {
+    struct spr_bra_params *p = &nd.p.bra;
+    p->h = (uint16_t)golden_u32(&g, file, "bra.h");
+    p->w = (uint16_t)golden_u32(&g, file, "bra.w");
+    p->n_win = (uint16_t)golden_u32(&g, file, "bra.n_win");
+    p->topk = (uint16_t)golden_u32(&g, file, "bra.topk");
+    p->n_heads = (uint16_t)golden_u32(&g, file, "bra.n_heads");
+    p->qk_dim = golden_u32(&g, file, "bra.qk_dim");
+    p->v_dim = golden_u32(&g, file, "bra.v_dim");
+    p->k_col = p->qk_dim;
+    p->v_col = 2 * p->qk_dim;
+    w = p->v_dim;
+  }
+  const size_t n_tok = (size_t)qkv.ne[1];
+  float *src = spr_test_aligned_alloc(qkv.nbytes), *o = falloc(w * n_tok), *want = falloc(w * n_tok);
+  float *bias = has_rpb ? spr_test_aligned_alloc(rpb.nbytes) : NULL;
+  memcpy(src, qkv.data, qkv.nbytes);
+  memcpy(want, out.data, w * n_tok * sizeof(float));
+  if (has_rpb) memcpy(bias, rpb.data, rpb.nbytes);
+  struct spr_tensor ts[3];
+  const int64_t nq[2] = {qkv.ne[0], (int64_t)n_tok}, no[2] = {(int64_t)w, (int64_t)n_tok};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, src);
+  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, no, o);
+  spr_test_tensor(&ts[2], SPR_DTYPE_F32, has_rpb ? (int)rpb.n_dims : 1, has_rpb ? rpb.ne : nq, bias);
+  run_gpu(file, ts, 3, &nd, NULL);
+  double worst = 0.0;
+  for (size_t i = 0; i < w * n_tok; i++) {
+    const double e = fabs((double)o[i] - (double)want[i]);
+    if (!(e <= 1e-5))
+      fail_msg("%s: token %zu col %zu: got %.8g, PyTorch %.8g (err %.3g)", file, i / w, i % w, (double)o[i],
+               (double)want[i], e);
+    if (e > worst) worst = e;
+  }
+  print_message("  %-34s vs PyTorch: max abs err %.3g\n", file, worst);
+  free(src), free(o), free(want), free(bias), free(blob);
+}
+
+static void test_sparse_golden(void **state) {
+  (void)state;
+  DIR *d = opendir(SPARSE_FIXTURES);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if ((strncmp(e->d_name, "na_", 3) != 0 && strncmp(e->d_name, "bra_", 4) != 0) ||
+        strstr(e->d_name, ".golden.gguf") == NULL)
+      continue;
+    sparse_golden(e->d_name);
+    n++;
+  }
+  closedir(d);
+  assert_true(n >= 2);
+}
+
 /* ---- LLM ops ---------------------------------------------------------------------------------- */
 
 static void test_get_rows(void **state) {
@@ -766,7 +871,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_gemm), cmocka_unit_test(test_norms_softmax),     cmocka_unit_test(test_eltwise),
       cmocka_unit_test(test_conv), cmocka_unit_test(test_attention),         cmocka_unit_test(test_get_rows),
       cmocka_unit_test(test_rope), cmocka_unit_test(test_kv_store_last_row), cmocka_unit_test(test_neighborhood_attn),
-      cmocka_unit_test(test_bra),
+      cmocka_unit_test(test_bra),  cmocka_unit_test(test_sparse_golden),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
