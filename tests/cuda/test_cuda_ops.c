@@ -11,7 +11,11 @@
  * with the op's own check(), runs it through spr_cuda_op_run and compares
  * with the oracle: max |gpu - ref| <= tol * max(max |ref|, 1). Tolerances:
  *   f32 arithmetic (f32 sums vs the oracles' double):  2e-5 (GEMM/conv: K
- *     terms of f32 rounding), 1e-5 elementwise, norms and softmax
+ *     terms of f32 rounding), 1e-5 elementwise, norms, softmax and every
+ *     attention (dense, cached, neighborhood, BRA; BRA's routing is double
+ *     arithmetic in the oracle's order on both sides, so it keeps the same
+ *     regions, which the all-ties cases pin: a different kept set is an
+ *     O(1) error)
  *   quantized GEMM: the oracle quantizes activations the same way (ggml's
  *     reference quantizers), so only the f32 block-scale sums differ: 1e-4
  *   data movement (get_rows, kv_store, concat, last_row): bit-exact
@@ -24,6 +28,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 // clang-format on
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +37,14 @@
 #include "ops/act/act.h"
 #include "ops/attention/attention.h"
 #include "ops/backends/cuda/cuda_backend.h"
+#include "ops/bra/bra.h"
 #include "ops/common/fp16.h"
 #include "ops/conv/conv.h"
 #include "ops/eltwise/eltwise.h"
 #include "ops/gemm/gemm.h"
 #include "ops/gemm/qgemm.h"
 #include "ops/llm/llm.h"
+#include "ops/natten/natten.h"
 #include "ops/norm/norm.h"
 #include "ops/op.h"
 #include "ops/quant/quant.h"
@@ -77,7 +84,8 @@ static void run_gpu(const char *what, struct spr_tensor *ts, int32_t n_ts, struc
   if (s != SPR_STATUS_OK) fail_msg("%s: spr_cuda_op_run: %s (%s)", what, err.msg, spr_status_name(s));
 }
 
-static void expect_close(const char *what, const float *got, const float *want, size_t n, double tol) {
+/* Returns max |got - want| / max(max |want|, 1). */
+static double expect_close(const char *what, const float *got, const float *want, size_t n, double tol) {
   double max_ref = 1.0, worst = 0.0;
   size_t at = 0;
   for (size_t i = 0; i < n; i++) max_ref = fabs(want[i]) > max_ref ? fabs(want[i]) : max_ref;
@@ -91,6 +99,7 @@ static void expect_close(const char *what, const float *got, const float *want, 
   if (worst > tol * max_ref)
     fail_msg("%s: index %zu: got %.9g, want %.9g (|diff| %.3g > %.3g)", what, at, got[at], want[at], worst,
              tol * max_ref);
+  return worst / max_ref;
 }
 
 static void expect_bits(const char *what, const void *got, const void *want, size_t bytes) {
@@ -451,6 +460,298 @@ static void test_attention(void **state) {
   attn_cached_case(SPR_DTYPE_F32, 2, 2, 8, 20, 1, 6, 0); /* window, no sinks */
 }
 
+/* ---- neighborhood attention -------------------------------------------------------------- */
+
+struct na_case {
+  const char *name;
+  uint8_t n_dims, causal;
+  uint16_t size[3], kernel[3], dilation[3], stride[3];
+  uint16_t n_heads, head_dim;
+  bool rpb, fused;
+};
+
+static void na_run_case(const struct na_case *cs) {
+  char what[200];
+  snprintf(what, sizeof what, "neighborhood attention %s (%u-D heads %u hd %u rpb %d fused %d)", cs->name,
+           (unsigned)cs->n_dims, (unsigned)cs->n_heads, (unsigned)cs->head_dim, cs->rpb, cs->fused);
+  struct spr_na_params p;
+  memset(&p, 0, sizeof p);
+  p.n_heads = cs->n_heads;
+  p.head_dim = cs->head_dim;
+  p.n_dims = cs->n_dims;
+  p.causal = cs->causal;
+  size_t n_tok = 1, rpb_n = cs->n_heads, n_win = 1;
+  for (int a = 0; a < cs->n_dims; a++) {
+    p.size[a] = cs->size[a];
+    p.kernel[a] = cs->kernel[a];
+    p.dilation[a] = cs->dilation[a];
+    p.stride[a] = cs->stride[a];
+    n_tok *= cs->size[a];
+    rpb_n *= 2 * (size_t)cs->kernel[a] - 1;
+    n_win *= cs->kernel[a];
+  }
+  const size_t w = (size_t)cs->n_heads * cs->head_dim, wrow = cs->fused ? 3 * w : w;
+  float *q = frand(n_tok * wrow, 71), *k = frand(n_tok * w, 72), *v = frand(n_tok * w, 73), *b = frand(rpb_n, 74);
+  /* scale the logits up so that the softmax is far from uniform */
+  for (size_t i = 0; i < n_tok * wrow; i++) q[i] *= 3.0f;
+  float *got = falloc(n_tok * w), *want = falloc(n_tok * w);
+  double *scores = malloc(n_win * sizeof(double));
+  struct spr_tensor ts[6];
+  const int64_t ne_q[2] = {(int64_t)wrow, (int64_t)n_tok}, ne_kv[2] = {(int64_t)w, (int64_t)n_tok};
+  int64_t ne_b[4] = {1, 1, 1, 1};
+  for (int a = 0; a < cs->n_dims; a++) ne_b[cs->n_dims - 1 - a] = 2 * (int64_t)cs->kernel[a] - 1;
+  ne_b[cs->n_dims] = cs->n_heads;
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_q, q);
+  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ne_kv, k);
+  spr_test_tensor(&ts[2], SPR_DTYPE_F32, 2, ne_kv, v);
+  spr_test_tensor(&ts[3], SPR_DTYPE_F32, cs->n_dims + 1, ne_b, b);
+  spr_test_tensor(&ts[4], SPR_DTYPE_F32, 2, ne_kv, got);
+  struct spr_node nd;
+  node_init(&nd, SPR_OP_NEIGHBORHOOD_ATTN, 4, 4);
+  if (!cs->rpb) nd.src[3] = -1;
+  if (cs->fused) {
+    nd.src[1] = nd.src[2] = 0;
+    p.k_col = (uint32_t)w;
+    p.v_col = (uint32_t)(2 * w);
+  }
+  nd.p.na = p;
+  run_gpu(what, ts, 5, &nd, NULL);
+  if (cs->fused)
+    spr_f32_na_ref(&p, q, wrow, q, wrow, q, wrow, cs->rpb ? b : NULL, want, w, scores);
+  else
+    spr_f32_na_ref(&p, q, w, k, w, v, w, cs->rpb ? b : NULL, want, w, scores);
+  print_message("  %-80s %.3g\n", what, expect_close(what, got, want, n_tok * w, 1e-5));
+  free(q), free(k), free(v), free(b), free(got), free(want), free(scores);
+}
+
+static void test_neighborhood_attn(void **state) {
+  (void)state;
+  static const struct na_case cases[] = {
+      /* 1-D: border shift (K 5 at the ends), dilation 2 with uneven groups (7 / 6), rpb */
+      {"1d dil uneven rpb", 1, 0, {13}, {5}, {2}, {1}, 2, 8, true, false},
+      /* even K (2 left, 1 right), stride 3 (windows shared by leaders), no shift at K = L */
+      {"1d even K stride", 1, 0, {11}, {4}, {1}, {3}, 2, 8, false, false},
+      {"1d K = L", 1, 0, {6}, {6}, {1}, {1}, 1, 4, false, false},
+      /* causal: first queries see fewer keys; dilation 3 with uneven groups (5 / 4 / 4), stride 2 */
+      {"1d causal dil stride", 1, 1, {13}, {4}, {3}, {2}, 2, 8, false, true},
+      /* 2-D: odd K per axis, dilation (2, 3) with uneven groups on both axes, rpb, fused qkv (NAT / DiNAT) */
+      {"2d dil rpb fused", 2, 0, {9, 16}, {3, 5}, {2, 3}, {1, 1}, 2, 8, true, true},
+      {"2d 14x14 K7 dil2 rpb", 2, 0, {14, 14}, {7, 7}, {2, 2}, {1, 1}, 3, 32, true, false},
+      /* 2-D: even K, strides, causal rows only */
+      {"2d causal rows even K stride", 2, 1, {8, 10}, {4, 3}, {1, 2}, {2, 3}, 2, 8, false, false},
+      {"2d causal both", 2, 3, {7, 9}, {3, 4}, {2, 1}, {1, 2}, 2, 8, false, true},
+      /* 3-D: mixed per-axis K (odd / even), dilation, stride, causal x */
+      {"3d mixed causal x", 3, 4, {5, 6, 7}, {3, 2, 5}, {1, 2, 1}, {1, 2, 2}, 2, 8, false, false},
+      {"3d rpb dil", 3, 0, {4, 5, 6}, {3, 3, 3}, {1, 1, 2}, {1, 1, 1}, 2, 8, true, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) na_run_case(&cases[i]);
+}
+
+/* ---- bi-level routing attention ---------------------------------------------------------- */
+
+/* Every region's key mean becomes the same vector, exactly: keys are
+ * multiples of 1/8 and each region's last token makes its sum M * target, so
+ * every routing score of a region ties with all others (different keys
+ * behind them): the tie rule (lower region index first) decides the kept
+ * set, and the output depends on it. */
+static void bra_tie_keys(float *k, size_t stride, const struct spr_bra_params *p) {
+  const size_t S = p->n_win, rh = p->h / S, rw = p->w / S, M = rh * rw;
+  for (size_t r = 0; r < S * S; r++) {
+    for (size_t c = 0; c < p->qk_dim; c++) {
+      const float target = (float)((int)(c % 7) - 3) * 0.125f;
+      float sum = 0.0f;
+      for (size_t t = 0; t < M; t++) {
+        const size_t tok = ((r / S) * rh + t / rw) * p->w + (r % S) * rw + t % rw;
+        float *x = &k[tok * stride + p->k_col + c];
+        if (t + 1 < M) {
+          *x = roundf(*x * 8.0f) * 0.125f;
+          sum += *x;
+        } else {
+          *x = (float)M * target - sum;
+        }
+      }
+    }
+  }
+}
+
+/* pad > 0: the map's last `pad` rows and columns are padding tokens, all
+ * carrying the same q/k/v (the qkv Linear's bias, as BiFormer's auto_pad
+ * gives them): whole regions of identical content tie in the routing.
+ * tie: every routing score ties (bra_tie_keys). */
+static void bra_case(uint16_t h, uint16_t w, uint16_t n_win, uint16_t topk, uint16_t nh, uint32_t qk, uint32_t vd,
+                     uint16_t pad, bool fused, bool tie) {
+  char what[200];
+  snprintf(what, sizeof what, "bra %ux%u n_win %u topk %u heads %u qk %u v %u pad %u fused %d tie %d", h, w, n_win,
+           topk, nh, qk, vd, pad, fused, tie);
+  struct spr_bra_params p;
+  memset(&p, 0, sizeof p);
+  p.n_heads = nh;
+  p.n_win = n_win;
+  p.topk = topk;
+  p.h = h;
+  p.w = w;
+  p.qk_dim = qk;
+  p.v_dim = vd;
+  const size_t n_tok = (size_t)h * w, wq = fused ? 2 * qk + vd : qk, wk = fused ? wq : qk, wv = fused ? wq : vd;
+  float *q = frand(n_tok * wq, 81), *k = frand(n_tok * wk, 82), *v = frand(n_tok * wv, 83);
+  float *bias = frand(2 * qk + vd, 84);
+  for (size_t i = 0; i < n_tok * wq; i++) q[i] *= 2.0f;
+  if (pad > 0) {
+    for (size_t t = 0; t < n_tok; t++) {
+      if (t / w < (size_t)(h - pad) && t % w < (size_t)(w - pad)) continue;
+      if (fused) {
+        memcpy(q + t * wq, bias, (2 * qk + vd) * sizeof(float));
+      } else {
+        memcpy(q + t * wq, bias, qk * sizeof(float));
+        memcpy(k + t * wk, bias + qk, qk * sizeof(float));
+        memcpy(v + t * wv, bias + 2 * qk, vd * sizeof(float));
+      }
+    }
+  }
+  if (fused) {
+    p.k_col = qk;
+    p.v_col = 2 * qk;
+  }
+  if (tie) bra_tie_keys(fused ? q : k, wk, &p);
+  float *got = falloc(n_tok * vd), *want = falloc(n_tok * vd);
+  double *scratch = malloc(spr_bra_ref_scratch_doubles(&p) * sizeof(double));
+  struct spr_tensor ts[4];
+  const int64_t ne_q[2] = {(int64_t)wq, (int64_t)n_tok}, ne_k[2] = {(int64_t)wk, (int64_t)n_tok},
+                ne_v[2] = {(int64_t)wv, (int64_t)n_tok}, ne_o[2] = {(int64_t)vd, (int64_t)n_tok};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_q, q);
+  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ne_k, k);
+  spr_test_tensor(&ts[2], SPR_DTYPE_F32, 2, ne_v, v);
+  spr_test_tensor(&ts[3], SPR_DTYPE_F32, 2, ne_o, got);
+  struct spr_node nd;
+  node_init(&nd, SPR_OP_BRA, 3, 3);
+  if (fused) nd.src[1] = nd.src[2] = 0;
+  nd.p.bra = p;
+  run_gpu(what, ts, 4, &nd, NULL);
+  if (fused)
+    spr_f32_bra_ref(&p, q, wq, q, wq, q, wq, want, vd, scratch);
+  else
+    spr_f32_bra_ref(&p, q, wq, k, wk, v, wv, want, vd, scratch);
+  print_message("  %-80s %.3g\n", what, expect_close(what, got, want, n_tok * vd, 1e-5));
+  free(q), free(k), free(v), free(bias), free(got), free(want), free(scratch);
+}
+
+static void test_bra(void **state) {
+  (void)state;
+  bra_case(8, 8, 2, 2, 2, 16, 16, 0, true, false);    /* fused qkv, 4 regions keep 2 */
+  bra_case(12, 8, 4, 4, 4, 32, 24, 0, false, false);  /* 3x2-token regions, hq 8 / hv 6 */
+  bra_case(6, 6, 2, 4, 2, 16, 8, 0, false, false);    /* topk = S^2: dense attention */
+  bra_case(9, 6, 3, 3, 3, 12, 9, 0, true, false);     /* qk 12: routing partial sums with a tail */
+  bra_case(8, 8, 4, 3, 2, 16, 16, 3, true, false);    /* 5x5 map padded to 8x8: tied all-padding regions */
+  bra_case(16, 16, 4, 1, 2, 16, 16, 5, false, false); /* topk 1, 11x11 padded to 16x16 */
+  bra_case(14, 14, 7, 4, 2, 64, 64, 0, true, false);  /* BiFormer-T stage 1-like: 7x7 regions of 2x2, hd 32 */
+  bra_case(8, 8, 2, 2, 2, 16, 16, 0, false, true);    /* every routing score ties: lower index wins */
+  bra_case(12, 12, 3, 4, 3, 24, 12, 0, true, true);   /* the same, fused, 9 regions keep 4 */
+}
+
+/* ---- the sparse ops' PyTorch golden outputs (tests/fixtures/sparse) ------------------- */
+
+#define SPARSE_FIXTURES SPR_SOURCE_DIR "/tests/fixtures/sparse"
+
+static uint32_t golden_u32(const struct spr_gguf *g, const char *file, const char *key) {
+  uint32_t v = 0;
+  if (spr_gguf_get_u32(g, key, &v) != SPR_STATUS_OK) fail_msg("%s lacks %s", file, key);
+  return v;
+}
+
+/* One fixture: fused qkv in, the independent PyTorch implementation's output
+ * (tools/reference/sparse_op_fixtures.py) to compare with, |err| <= 1e-5 as
+ * the CPU ops' golden tests. */
+static void sparse_golden(const char *file) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", SPARSE_FIXTURES, file);
+  size_t size = 0;
+  void *blob = spr_test_read_file(path, &size);
+  if (blob == NULL) fail_msg("cannot read %s", path);
+  struct spr_gguf g;
+  struct spr_error err;
+  if (spr_gguf_parse(blob, size, &g, &err) != SPR_STATUS_OK) fail_msg("%s: %s", file, err.msg);
+  struct spr_gguf_tensor qkv, out, rpb;
+  assert_int_equal(spr_gguf_find_tensor(&g, "qkv", &qkv), SPR_STATUS_OK);
+  assert_int_equal(spr_gguf_find_tensor(&g, "out", &out), SPR_STATUS_OK);
+  const bool is_na = strncmp(file, "na_", 3) == 0;
+  const bool has_rpb = is_na && spr_gguf_find_tensor(&g, "rpb", &rpb) == SPR_STATUS_OK;
+  struct spr_node nd;
+  node_init(&nd, is_na ? SPR_OP_NEIGHBORHOOD_ATTN : SPR_OP_BRA, is_na ? 4 : 3, 1);
+  nd.src[0] = nd.src[1] = nd.src[2] = 0;
+  size_t w;
+  if (is_na) {
+    struct spr_na_params *p = &nd.p.na;
+    p->n_dims = (uint8_t)golden_u32(&g, file, "na.n_dims");
+    p->n_heads = (uint16_t)golden_u32(&g, file, "na.n_heads");
+    p->head_dim = (uint16_t)golden_u32(&g, file, "na.head_dim");
+    p->causal = (uint8_t)golden_u32(&g, file, "na.causal");
+    static const char *const keys[4] = {"size", "kernel", "dilation", "stride"};
+    for (int a = 0; a < p->n_dims; a++) {
+      uint16_t *dst[4] = {&p->size[a], &p->kernel[a], &p->dilation[a], &p->stride[a]};
+      for (int j = 0; j < 4; j++) {
+        char key[64];
+        snprintf(key, sizeof key, "na.%s.%d", keys[j], a);
+        *dst[j] = (uint16_t)golden_u32(&g, file, key);
+      }
+    }
+    w = (size_t)p->n_heads * p->head_dim;
+    p->k_col = (uint32_t)w;
+    p->v_col = (uint32_t)(2 * w);
+    nd.src[3] = has_rpb ? 2 : -1;
+  } else {
+    struct spr_bra_params *p = &nd.p.bra;
+    p->h = (uint16_t)golden_u32(&g, file, "bra.h");
+    p->w = (uint16_t)golden_u32(&g, file, "bra.w");
+    p->n_win = (uint16_t)golden_u32(&g, file, "bra.n_win");
+    p->topk = (uint16_t)golden_u32(&g, file, "bra.topk");
+    p->n_heads = (uint16_t)golden_u32(&g, file, "bra.n_heads");
+    p->qk_dim = golden_u32(&g, file, "bra.qk_dim");
+    p->v_dim = golden_u32(&g, file, "bra.v_dim");
+    p->k_col = p->qk_dim;
+    p->v_col = 2 * p->qk_dim;
+    w = p->v_dim;
+  }
+  const size_t n_tok = (size_t)qkv.ne[1];
+  float *src = spr_test_aligned_alloc(qkv.nbytes), *o = falloc(w * n_tok), *want = falloc(w * n_tok);
+  float *bias = has_rpb ? spr_test_aligned_alloc(rpb.nbytes) : NULL;
+  memcpy(src, qkv.data, qkv.nbytes);
+  memcpy(want, out.data, w * n_tok * sizeof(float));
+  if (has_rpb) memcpy(bias, rpb.data, rpb.nbytes);
+  struct spr_tensor ts[3];
+  const int64_t nq[2] = {qkv.ne[0], (int64_t)n_tok}, no[2] = {(int64_t)w, (int64_t)n_tok};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, src);
+  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, no, o);
+  spr_test_tensor(&ts[2], SPR_DTYPE_F32, has_rpb ? (int)rpb.n_dims : 1, has_rpb ? rpb.ne : nq, bias);
+  run_gpu(file, ts, 3, &nd, NULL);
+  double worst = 0.0;
+  for (size_t i = 0; i < w * n_tok; i++) {
+    const double e = fabs((double)o[i] - (double)want[i]);
+    if (!(e <= 1e-5))
+      fail_msg("%s: token %zu col %zu: got %.8g, PyTorch %.8g (err %.3g)", file, i / w, i % w, (double)o[i],
+               (double)want[i], e);
+    if (e > worst) worst = e;
+  }
+  print_message("  %-34s vs PyTorch: max abs err %.3g\n", file, worst);
+  free(src), free(o), free(want), free(bias), free(blob);
+}
+
+static void test_sparse_golden(void **state) {
+  (void)state;
+  DIR *d = opendir(SPARSE_FIXTURES);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if ((strncmp(e->d_name, "na_", 3) != 0 && strncmp(e->d_name, "bra_", 4) != 0) ||
+        strstr(e->d_name, ".golden.gguf") == NULL)
+      continue;
+    sparse_golden(e->d_name);
+    n++;
+  }
+  closedir(d);
+  assert_true(n >= 2);
+}
+
 /* ---- LLM ops ---------------------------------------------------------------------------------- */
 
 static void test_get_rows(void **state) {
@@ -569,7 +870,8 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm), cmocka_unit_test(test_norms_softmax),     cmocka_unit_test(test_eltwise),
       cmocka_unit_test(test_conv), cmocka_unit_test(test_attention),         cmocka_unit_test(test_get_rows),
-      cmocka_unit_test(test_rope), cmocka_unit_test(test_kv_store_last_row),
+      cmocka_unit_test(test_rope), cmocka_unit_test(test_kv_store_last_row), cmocka_unit_test(test_neighborhood_attn),
+      cmocka_unit_test(test_bra),  cmocka_unit_test(test_sparse_golden),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

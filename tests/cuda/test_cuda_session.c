@@ -10,7 +10,9 @@
  * detach the same session runs on the CPU again, bit-identical to a CPU
  * session. The bundled LLM's matrices (K = 128) cannot take the K-quants,
  * so a random-weight llama with dim 256 / ffn 512, quantized to q4_k and
- * q6_k (every matrix), runs the K-quant GEMM/GEMV and get_rows end to end. */
+ * q6_k (every matrix), runs the K-quant GEMM/GEMV and get_rows end to end.
+ * A weightless graph of neighborhood attention and BRA (no bundled model
+ * uses them yet) runs the sparse-attention kernels inside a session. */
 // clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
@@ -189,6 +191,108 @@ static void test_llm_k_quants(void **state) {
   }
 }
 
+/* A graph of the sparse-attention ops (no model on main uses them yet):
+ * qkv {3 * 32, 8x8 tokens} -> neighborhood attention (2-D, K 3, dilation 2)
+ * and BRA (2x2 regions, topk 2) on the fused qkv, their sum, then
+ * neighborhood attention (even K 4, stride 2, causal rows) over the sum.
+ * Bound by spr_session_bind (no weights), attached: the kernels are found,
+ * BRA's routing scratch comes out of the one device allocation, and the
+ * output matches the CPU session's. */
+#define SPARSE_HW 8
+#define SPARSE_C 32
+
+static enum spr_status build_sparse(const void *model, const struct spr_config *cfg, struct spr_graph *g) {
+  (void)model;
+  (void)cfg;
+  const int64_t ne_qkv[2] = {3 * SPARSE_C, SPARSE_HW * SPARSE_HW};
+  const int32_t x = spr_g_input(g, SPR_DTYPE_F32, 2, ne_qkv, "qkv");
+  struct spr_na_params na;
+  memset(&na, 0, sizeof na);
+  na.n_heads = 2;
+  na.head_dim = SPARSE_C / 2;
+  na.n_dims = 2;
+  for (int a = 0; a < 2; a++) {
+    na.size[a] = SPARSE_HW;
+    na.kernel[a] = 3;
+    na.dilation[a] = 2;
+    na.stride[a] = 1;
+  }
+  na.k_col = SPARSE_C;
+  na.v_col = 2 * SPARSE_C;
+  const int32_t a = spr_g_neighborhood_attn(g, x, x, x, -1, &na, "na", 0);
+  struct spr_bra_params bp;
+  memset(&bp, 0, sizeof bp);
+  bp.n_heads = 2;
+  bp.n_win = 2;
+  bp.topk = 2;
+  bp.h = bp.w = SPARSE_HW;
+  bp.qk_dim = bp.v_dim = SPARSE_C;
+  bp.k_col = SPARSE_C;
+  bp.v_col = 2 * SPARSE_C;
+  const int32_t b = spr_g_bra(g, x, x, x, &bp, "bra", 0);
+  const int32_t sum = spr_g_binary(g, SPR_OP_ADD, a, b, "sum", 0);
+  struct spr_na_params n2 = na;
+  n2.kernel[0] = n2.kernel[1] = 4;
+  n2.dilation[0] = n2.dilation[1] = 1;
+  n2.stride[0] = n2.stride[1] = 2;
+  n2.causal = 1;
+  n2.k_col = n2.v_col = 0;
+  const int32_t y = spr_g_neighborhood_attn(g, sum, sum, sum, -1, &n2, "na2", 1);
+  spr_g_output(g, y);
+  return spr_graph_finalize(g);
+}
+
+static struct spr_session *bind_sparse(void **arena) {
+  const size_t bytes = 4u << 20;
+  *arena = spr_test_aligned_alloc(bytes);
+  memset(*arena, 0, bytes);
+  struct spr_config cfg;
+  spr_config_init(&cfg);
+  struct spr_session *s = NULL;
+  struct spr_error err;
+  if (spr_session_bind(NULL, build_sparse, NULL, &cfg, NULL, *arena, bytes, &s, &err) != SPR_STATUS_OK)
+    fail_msg("bind: %s", err.msg);
+  return s;
+}
+
+static void test_sparse_attention_graph(void **state) {
+  (void)state;
+  void *a_cpu, *a_gpu;
+  struct spr_session *cpu = bind_sparse(&a_cpu), *gpu = bind_sparse(&a_gpu);
+  struct spr_tensor_view in_c, in_g, out_c, out_g;
+  spr_session_input(cpu, 0, &in_c);
+  spr_session_input(gpu, 0, &in_g);
+  float *x = malloc(in_c.nbytes);
+  spr_test_fill(x, in_c.nbytes / sizeof(float), 11, -2.0f, 2.0f);
+  memcpy(in_c.data, x, in_c.nbytes);
+  assert_int_equal(spr_session_run(cpu), SPR_STATUS_OK);
+  spr_session_output(cpu, 0, &out_c);
+  spr_session_output(gpu, 0, &out_g);
+  struct spr_cuda *c = NULL;
+  struct spr_error err;
+  if (spr_cuda_attach(gpu, g_mode, &c, &err) != SPR_STATUS_OK) fail_msg("attach: %s", err.msg);
+  struct spr_cuda_info ci;
+  spr_cuda_info(c, &ci);
+  const size_t planned = (gpu->layout.state + gpu->layout.act + 255) & ~(size_t)255;
+  assert_int_equal(ci.planned_bytes, planned);
+  assert_int_equal(ci.weights_bytes, 0);
+  /* BRA's k and q region means (4 x 32 f32: 512 bytes each), kept lists
+   * (4 x 2 i32) and their scores (4 x 2 f64), each part 256-aligned */
+  assert_int_equal(ci.scratch_bytes, 2 * 512 + 2 * 256);
+  assert_int_equal(ci.total_bytes, ci.planned_bytes + ci.scratch_bytes);
+  memcpy(in_g.data, x, in_g.nbytes);
+  assert_int_equal(spr_session_run(gpu), SPR_STATUS_OK);
+  const double rel = max_rel(out_g.data, out_c.data, out_c.nbytes / sizeof(float));
+  printf("  sparse attention graph: rel. difference %.3g\n", rel);
+  assert_true(rel < 1e-5);
+  spr_cuda_detach(c);
+  free(x);
+  spr_session_destroy(cpu);
+  spr_session_destroy(gpu);
+  free(a_cpu);
+  free(a_gpu);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--emulate") == 0) {
     g_mode = SPR_CUDA_EMULATE;
@@ -204,6 +308,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_vit),
       cmocka_unit_test(test_llm),
       cmocka_unit_test(test_llm_k_quants),
+      cmocka_unit_test(test_sparse_attention_graph),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,11 +17,10 @@
  * the device's expf/erff/cosf/sinf (a few ulp). The build passes
  * --fmad=false, so no multiply-add is contracted behind the source's back.
  *
- * Not here yet (ops on branches not merged into this one; their enum values
- * do not exist yet): TODO neighborhood attention (1-D/2-D, dilation,
- * causal, rpb), TODO bi-level routing attention, TODO core-neuron FFN
- * decode. A graph with an op the table lacks fails at attach with
- * SPR_STATUS_UNSUPPORTED naming the node. */
+ * Not here yet (the op is on a branch not merged into this one; its enum
+ * value does not exist yet): TODO core-neuron FFN decode. A graph with an
+ * op the table lacks fails at attach with SPR_STATUS_UNSUPPORTED naming the
+ * node. */
 #include <math.h>
 #include <string.h>
 
@@ -859,6 +858,326 @@ cudaError_t run_attention(const spr_cuda_ctx &c, const spr_tensor *ts, void *con
   return launch(c, q->ne[1] * (int64_t)n->p.attn.n_heads, f);
 }
 
+/* ---- neighborhood attention ----------------------------------------------------------- */
+
+/* One (token, head) per index, NATTEN semantics (ops/natten/natten.h): the
+ * problem on three axes (z, y, x), unused leading axes of length 1. Per
+ * axis the query's dilation group g = c % d, group coordinate c / d, group
+ * length Lg; its window [lo, hi) in group coordinates by the rule of
+ * spr_na_window (written out again here: device code). Keys are listed z
+ * outermost, x innermost; scores in f32 (scale * q.k + rpb), softmax with
+ * the max subtracted, P.V in f32, output O * (1/l), as the dense kernel. */
+struct NeighborhoodAttn {
+  const float *q, *k, *v, *rpb;
+  float *o;
+  int64_t q_stride, k_stride, v_stride;
+  int32_t size[3], kernel[3], dil[3], stride[3], causal[3];
+  int64_t n_heads, head_dim, q_col, k_col, v_col, rpb_head;
+  float scale;
+
+  HD static void window(int32_t L, int32_t K, int32_t s, int32_t causal, int32_t i, int32_t *lo, int32_t *hi) {
+    if (causal) {
+      int32_t leader = (i / s) * s + s - 1;
+      if (leader > L - 1) leader = L - 1;
+      const int32_t st = leader - (K - 1);
+      *lo = st > 0 ? st : 0;
+      *hi = i + 1 < L ? i + 1 : L;
+    } else {
+      const int32_t left = K / 2, right = K / 2 + K % 2 - 1;
+      int32_t leader = (i / s) * s + s / 2;
+      if (leader > L - 1) leader = L - 1;
+      int32_t st = leader - left > 0 ? leader - left : 0;
+      if (leader + right >= L) st += L - right - leader - 1;
+      *lo = st;
+      *hi = st + K;
+    }
+  }
+
+  HD void operator()(int64_t i) const {
+    const int64_t t = i / n_heads, h = i % n_heads, hd = head_dim;
+    int32_t c[3], g[3], gc[3], lo[3], hi[3];
+    int64_t rem = t;
+    for (int a = 2; a >= 0; a--) {
+      c[a] = (int32_t)(rem % size[a]);
+      rem /= size[a];
+    }
+    for (int a = 0; a < 3; a++) {
+      g[a] = c[a] % dil[a];
+      gc[a] = c[a] / dil[a];
+      const int32_t lg = size[a] / dil[a] + (g[a] < size[a] % dil[a] ? 1 : 0);
+      window(lg, kernel[a], stride[a], causal[a], gc[a], &lo[a], &hi[a]);
+    }
+    const float *qi = q + t * q_stride + q_col + h * hd;
+    float *out = o + t * n_heads * hd + h * hd;
+    const int64_t kc = k_col + h * hd, vc = v_col + h * hd;
+    const float *bias = rpb ? rpb + h * rpb_head : nullptr;
+    float mx = -INFINITY;
+    for (int32_t z = lo[0]; z < hi[0]; z++)
+      for (int32_t y = lo[1]; y < hi[1]; y++)
+        for (int32_t x = lo[2]; x < hi[2]; x++) {
+          const float s = score(qi, kc, bias, z, y, x, g, gc);
+          mx = fmaxf(mx, s);
+        }
+    float acc[SPR_CUDA_MAX_HEAD_DIM];
+    for (int64_t e = 0; e < hd; e++) acc[e] = 0.0f;
+    float l = 0.0f;
+    for (int32_t z = lo[0]; z < hi[0]; z++)
+      for (int32_t y = lo[1]; y < hi[1]; y++)
+        for (int32_t x = lo[2]; x < hi[2]; x++) {
+          const float pj = expf(score(qi, kc, bias, z, y, x, g, gc) - mx);
+          l += pj;
+          const float *vj = v + token(z, y, x, g) * v_stride + vc;
+          for (int64_t e = 0; e < hd; e++) acc[e] += pj * vj[e];
+        }
+    const float inv = 1.0f / l;
+    for (int64_t e = 0; e < hd; e++) out[e] = acc[e] * inv;
+  }
+
+  /* token row of group coordinates (z, y, x) of dilation groups g */
+  HD int64_t token(int32_t z, int32_t y, int32_t x, const int32_t *g) const {
+    return ((int64_t)(z * dil[0] + g[0]) * size[1] + (y * dil[1] + g[1])) * size[2] + (x * dil[2] + g[2]);
+  }
+  HD float score(const float *qi, int64_t kc, const float *bias, int32_t z, int32_t y, int32_t x, const int32_t *g,
+                 const int32_t *gc) const {
+    const float *kj = k + token(z, y, x, g) * k_stride + kc;
+    float s = 0.0f;
+    for (int64_t e = 0; e < head_dim; e++) s += qi[e] * kj[e];
+    s *= scale;
+    if (bias) {
+      const int64_t bz = kernel[0] - 1 + z - gc[0], by = kernel[1] - 1 + y - gc[1], bx = kernel[2] - 1 + x - gc[2];
+      s += bias[(bz * (2 * kernel[1] - 1) + by) * (2 * kernel[2] - 1) + bx];
+    }
+    return s;
+  }
+};
+
+cudaError_t run_neighborhood_attn(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
+                                  const spr_run_state &) {
+  const spr_na_params *p = &n->p.na;
+  NeighborhoodAttn f;
+  f.q = dp<const float>(dptr, n->src[0]);
+  f.k = dp<const float>(dptr, n->src[1]);
+  f.v = dp<const float>(dptr, n->src[2]);
+  f.rpb = n->n_src >= 4 ? dp<const float>(dptr, n->src[3]) : nullptr;
+  f.o = dp<float>(dptr, n->dst);
+  f.q_stride = ts[n->src[0]].ne[0];
+  f.k_stride = ts[n->src[1]].ne[0];
+  f.v_stride = ts[n->src[2]].ne[0];
+  const int off = 3 - p->n_dims;
+  int64_t n_tok = 1;
+  f.rpb_head = 1;
+  for (int a = 0; a < 3; a++) {
+    const bool used = a >= off;
+    f.size[a] = used ? p->size[a - off] : 1;
+    f.kernel[a] = used ? p->kernel[a - off] : 1;
+    f.dil[a] = used ? p->dilation[a - off] : 1;
+    f.stride[a] = used ? p->stride[a - off] : 1;
+    f.causal[a] = used ? (p->causal >> (a - off)) & 1 : 0;
+    n_tok *= f.size[a];
+    f.rpb_head *= 2 * (int64_t)f.kernel[a] - 1;
+  }
+  f.n_heads = p->n_heads;
+  f.head_dim = p->head_dim;
+  f.q_col = p->q_col;
+  f.k_col = p->k_col;
+  f.v_col = p->v_col;
+  f.scale = p->scale != 0.0f ? p->scale : 1.0f / sqrtf((float)p->head_dim);
+  return launch(c, n_tok * (int64_t)p->n_heads, f);
+}
+
+/* ---- bi-level routing attention ------------------------------------------------------- */
+
+/* BiFormer's legacy BRA (ops/bra/bra.h) in three launches on the stream:
+ *   1. BraMeans: one (q|k, region, channel) per index: the region mean in
+ *      double over its tokens in row-major order, rounded to f32 (scratch);
+ *   2. BraRoute: one region per index: routing scores in double with the
+ *      eight partial sums by channel mod 8 of spr_bra_dot_acc and the fixed
+ *      combination of spr_bra_dot_sum, times the f32 scale as a double, and
+ *      the top-k by spr_bra_topk's rule (ties: lower index; NaN as -inf),
+ *      kept list in increasing region order (scratch). Double arithmetic
+ *      with --fmad=false is IEEE, so the GPU routes exactly like the CPU;
+ *   3. BraAttn: one (token, head) per index over the routed regions' tokens
+ *      (regions in kept order, tokens row-major), f32 scores, softmax with
+ *      the max subtracted, P.V in f32, O * (1/l).
+ * Scratch (spr_cuda_node_scratch): k means, q means [P][qk_dim] f32, the
+ * kept lists [P][topk] i32 and their scores [P][topk] f64. */
+struct BraGeom {
+  int64_t S, P, rh, rw, M, W, qk, vd, nh, topk;
+  HD int64_t tok(int64_t reg, int64_t t) const { return ((reg / S) * rh + t / rw) * W + (reg % S) * rw + t % rw; }
+};
+
+struct BraScratch {
+  float *kr, *qr;
+  int32_t *sel;
+  double *val;
+};
+
+size_t bra_scratch_part(const spr_bra_params *p, int part) {
+  const size_t P = (size_t)p->n_win * p->n_win;
+  switch (part) {
+    case 0:
+    case 1:
+      return align256(P * p->qk_dim * sizeof(float));
+    case 2:
+      return align256(P * p->topk * sizeof(int32_t));
+    default:
+      return align256(P * p->topk * sizeof(double));
+  }
+}
+
+size_t bra_scratch_bytes(const spr_bra_params *p) {
+  return bra_scratch_part(p, 0) + bra_scratch_part(p, 1) + bra_scratch_part(p, 2) + bra_scratch_part(p, 3);
+}
+
+struct BraMeans {
+  BraGeom g;
+  const float *q, *k;
+  int64_t q_stride, k_stride, q_col, k_col;
+  BraScratch s;
+  HD void operator()(int64_t i) const {
+    const int64_t which = i / (g.P * g.qk), r = i / g.qk % g.P, c = i % g.qk;
+    const float *src = which ? q : k;
+    const int64_t stride = which ? q_stride : k_stride, col = which ? q_col : k_col;
+    double sum = 0.0;
+    for (int64_t t = 0; t < g.M; t++) sum += (double)src[g.tok(r, t) * stride + col + c];
+    (which ? s.qr : s.kr)[r * g.qk + c] = (float)(sum / (double)g.M);
+  }
+};
+
+/* spr_bra_topk's order: (ai, i) before (aj, j) */
+HD bool bra_before(double ai, int64_t i, double aj, int64_t j) {
+  if (ai > aj) return true;
+  if (ai < aj) return false;
+  if (ai == aj) return i < j;
+  if (isnan(ai)) ai = -INFINITY;
+  if (isnan(aj)) aj = -INFINITY;
+  return ai > aj || (ai == aj && i < j);
+}
+
+struct BraRoute {
+  BraGeom g;
+  double rscale;
+  BraScratch s;
+  HD double route_score(int64_t p, int64_t r) const {
+    const float *a = s.qr + p * g.qk, *b = s.kr + r * g.qk;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t c = 0; c < g.qk; c++) {
+      const double prod = (double)a[c] * (double)b[c];
+      acc[c & 7] += prod;
+    }
+    const double sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    return rscale * sum;
+  }
+  HD void operator()(int64_t p) const {
+    int32_t *sel = s.sel + p * g.topk;
+    double *val = s.val + p * g.topk;
+    int64_t cnt = 0;
+    for (int64_t r = 0; r < g.P; r++) {
+      const double a = route_score(p, r);
+      if (cnt == g.topk && !bra_before(a, r, val[cnt - 1], sel[cnt - 1])) continue;
+      int64_t j = cnt < g.topk ? cnt++ : cnt - 1;
+      for (; j > 0 && bra_before(a, r, val[j - 1], sel[j - 1]); j--) {
+        sel[j] = sel[j - 1];
+        val[j] = val[j - 1];
+      }
+      sel[j] = (int32_t)r;
+      val[j] = a;
+    }
+    for (int64_t k = 1; k < g.topk; k++) {
+      const int32_t x = sel[k];
+      int64_t j = k;
+      for (; j > 0 && sel[j - 1] > x; j--) sel[j] = sel[j - 1];
+      sel[j] = x;
+    }
+  }
+};
+
+struct BraAttn {
+  BraGeom g;
+  const float *q, *k, *v;
+  float *o;
+  int64_t q_stride, k_stride, v_stride, q_col, k_col, v_col;
+  float scale;
+  const int32_t *sel;
+  HD float score(const float *qi, int64_t kt, int64_t kc, int64_t hq) const {
+    const float *kj = k + kt * k_stride + kc;
+    float s = 0.0f;
+    for (int64_t d = 0; d < hq; d++) s += qi[d] * kj[d];
+    return s * scale;
+  }
+  HD void operator()(int64_t i) const {
+    const int64_t tok = i / g.nh, h = i % g.nh, hq = g.qk / g.nh, hv = g.vd / g.nh;
+    const int64_t reg = (tok / g.W / g.rh) * g.S + (tok % g.W) / g.rw;
+    const int32_t *rs = sel + reg * g.topk;
+    const float *qi = q + tok * q_stride + q_col + h * hq;
+    const int64_t kc = k_col + h * hq, vc = v_col + h * hv, nk = g.topk * g.M;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < nk; j++) mx = fmaxf(mx, score(qi, g.tok(rs[j / g.M], j % g.M), kc, hq));
+    float acc[SPR_CUDA_MAX_HEAD_DIM];
+    for (int64_t e = 0; e < hv; e++) acc[e] = 0.0f;
+    float l = 0.0f;
+    for (int64_t j = 0; j < nk; j++) {
+      const int64_t kt = g.tok(rs[j / g.M], j % g.M);
+      const float pj = expf(score(qi, kt, kc, hq) - mx);
+      l += pj;
+      const float *vj = v + kt * v_stride + vc;
+      for (int64_t e = 0; e < hv; e++) acc[e] += pj * vj[e];
+    }
+    const float inv = 1.0f / l;
+    float *out = o + tok * g.vd + h * hv;
+    for (int64_t e = 0; e < hv; e++) out[e] = acc[e] * inv;
+  }
+};
+
+cudaError_t run_bra(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
+                    const spr_run_state &) {
+  const spr_bra_params *p = &n->p.bra;
+  BraGeom g;
+  g.S = p->n_win;
+  g.P = g.S * g.S;
+  g.rh = p->h / p->n_win;
+  g.rw = p->w / p->n_win;
+  g.M = g.rh * g.rw;
+  g.W = p->w;
+  g.qk = p->qk_dim;
+  g.vd = p->v_dim;
+  g.nh = p->n_heads;
+  g.topk = p->topk;
+  if (c.scratch_bytes < bra_scratch_bytes(p)) return cudaErrorInvalidValue;
+  BraScratch s;
+  uint8_t *sp = c.scratch;
+  s.kr = (float *)sp;
+  sp += bra_scratch_part(p, 0);
+  s.qr = (float *)sp;
+  sp += bra_scratch_part(p, 1);
+  s.sel = (int32_t *)sp;
+  sp += bra_scratch_part(p, 2);
+  s.val = (double *)sp;
+  const float scale = p->scale != 0.0f ? p->scale : 1.0f / sqrtf((float)p->qk_dim);
+  const float *q = dp<const float>(dptr, n->src[0]), *k = dp<const float>(dptr, n->src[1]);
+  const int64_t q_stride = ts[n->src[0]].ne[0], k_stride = ts[n->src[1]].ne[0];
+  BraMeans fm{g, q, k, q_stride, k_stride, p->q_col, p->k_col, s};
+  cudaError_t e = launch(c, 2 * g.P * g.qk, fm);
+  if (e != cudaSuccess) return e;
+  BraRoute fr{g, (double)scale, s};
+  e = launch(c, g.P, fr);
+  if (e != cudaSuccess) return e;
+  BraAttn fa{g,
+             q,
+             k,
+             dp<const float>(dptr, n->src[2]),
+             dp<float>(dptr, n->dst),
+             q_stride,
+             k_stride,
+             ts[n->src[2]].ne[0],
+             p->q_col,
+             p->k_col,
+             p->v_col,
+             scale,
+             s.sel};
+  return launch(c, (int64_t)p->h * p->w * g.nh, fa);
+}
+
 /* ---- LLM ops ---------------------------------------------------------------------------- */
 
 struct GetRows {
@@ -993,8 +1312,8 @@ const spr_cuda_kernel k_kernels[] = {
     {SPR_OP_KV_STORE, SPR_DTYPE_F32, "cuda_kv_store_f32", run_kv_store},
     {SPR_OP_KV_STORE, SPR_DTYPE_F16, "cuda_kv_store_f16", run_kv_store},
     {SPR_OP_LAST_ROW, SPR_DTYPE_F32, "cuda_last_row_f32", run_last_row},
-    /* TODO(neighborhood attention 1-D/2-D, dilation, causal, rpb): UNSUPPORTED until its op is merged */
-    /* TODO(bi-level routing attention): UNSUPPORTED until its op is merged */
+    {SPR_OP_NEIGHBORHOOD_ATTN, SPR_DTYPE_F32, "cuda_neighborhood_attn_f32", run_neighborhood_attn},
+    {SPR_OP_BRA, SPR_DTYPE_F32, "cuda_bra_f32", run_bra},
     /* TODO(core-neuron FFN decode): UNSUPPORTED until its op is merged */
 };
 
@@ -1018,6 +1337,9 @@ int spr_cuda_key_dtype(const spr_tensor *ts, const spr_node *n) {
 
 const spr_cuda_kernel *spr_cuda_kernel_find(const spr_tensor *ts, const spr_node *n) {
   if (n->op == SPR_OP_ATTENTION && n->p.attn.head_dim > SPR_CUDA_MAX_HEAD_DIM) return nullptr;
+  if (n->op == SPR_OP_NEIGHBORHOOD_ATTN && n->p.na.head_dim > SPR_CUDA_MAX_HEAD_DIM) return nullptr;
+  if (n->op == SPR_OP_BRA && (n->p.bra.n_heads == 0 || n->p.bra.v_dim / n->p.bra.n_heads > SPR_CUDA_MAX_HEAD_DIM))
+    return nullptr;
   const int dt = spr_cuda_key_dtype(ts, n);
   for (const spr_cuda_kernel &k : k_kernels) {
     if (k.op == n->op && (k.dtype < 0 || k.dtype == dt)) return &k;
@@ -1026,6 +1348,7 @@ const spr_cuda_kernel *spr_cuda_kernel_find(const spr_tensor *ts, const spr_node
 }
 
 size_t spr_cuda_node_scratch(const spr_tensor *ts, const spr_node *n) {
+  if (n->op == SPR_OP_BRA) return bra_scratch_bytes(&n->p.bra);
   if (n->op != SPR_OP_GEMM) return 0;
   const spr_tensor *x = &ts[n->src[0]], *w = &ts[n->src[1]];
   if (w->type == SPR_DTYPE_F32 || w->type == SPR_DTYPE_F16) return 0;
