@@ -1,6 +1,7 @@
 /* tools/sparrow/image.c */
 #include "tools/sparrow/image.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,23 +12,58 @@
 #include "sparrow/vision.h"
 #include "tools/sparrow/cli.h"
 
-int cli_image_load(const char *path, int channels, struct cli_image *out) {
+/* Whole file into a malloc'd buffer (at most max bytes). 0, or 1 after an error. */
+static int read_all(const char *path, const char *what, size_t max, uint8_t **data, size_t *size) {
+  *data = NULL;
+  *size = 0;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return cli_fail("cannot open %s%s", what, path);
+  long sz = -1;
+  if (fseek(f, 0, SEEK_END) == 0) sz = ftell(f);
+  if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    fclose(f);
+    return cli_fail("cannot read %s%s", what, path);
+  }
+  if (sz == 0 || (unsigned long long)sz > max) {
+    fclose(f);
+    return cli_fail("%s: unexpected size %ld", path, sz);
+  }
+  uint8_t *buf = malloc((size_t)sz);
+  if (buf == NULL || fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+    fclose(f);
+    free(buf);
+    return cli_fail("cannot read %s%s", what, path);
+  }
+  fclose(f);
+  *data = buf;
+  *size = (size_t)sz;
+  return 0;
+}
+
+int cli_image_decode(const uint8_t *data, size_t size, const char *name, int channels, struct cli_image *out) {
   memset(out, 0, sizeof *out);
   int w = 0, h = 0, c = 0;
-  if (!stbi_info(path, &w, &h, &c)) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) return cli_fail("cannot open image %s", path);
-    fclose(f);
-    return cli_fail("%s is not a readable PNG, JPEG or PPM/PGM image (%s)", path, stbi_failure_reason());
-  }
-  if (w < 1 || h < 1) return cli_fail("%s is empty (%dx%d)", path, w, h);
+  if (size > INT_MAX) return cli_fail("%s: image file too large (%zu bytes)", name, size);
+  if (data == NULL || size == 0 || !stbi_info_from_memory(data, (int)size, &w, &h, &c))
+    return cli_fail("%s is not a readable PNG, JPEG or PPM/PGM image (%s)", name,
+                    size == 0 ? "empty file" : stbi_failure_reason());
+  if (w < 1 || h < 1) return cli_fail("%s is empty (%dx%d)", name, w, h);
   if (w > SPR_VISION_MAX_SIDE || h > SPR_VISION_MAX_SIDE)
-    return cli_fail("%s is %dx%d: images larger than %d pixels per side are refused", path, w, h,
-                    SPR_VISION_MAX_SIDE);
-  out->pixels = stbi_load(path, &out->w, &out->h, &c, channels);
-  if (out->pixels == NULL) return cli_fail("cannot decode %s: %s", path, stbi_failure_reason());
+    return cli_fail("%s is %dx%d: images larger than %d pixels per side are refused", name, w, h, SPR_VISION_MAX_SIDE);
+  out->pixels = stbi_load_from_memory(data, (int)size, &out->w, &out->h, &c, channels);
+  if (out->pixels == NULL) return cli_fail("cannot decode %s: %s", name, stbi_failure_reason());
   out->channels = channels;
   return 0;
+}
+
+int cli_image_load(const char *path, int channels, struct cli_image *out) {
+  memset(out, 0, sizeof *out);
+  uint8_t *data = NULL;
+  size_t size = 0;
+  if (read_all(path, "image ", CLI_IMAGE_MAX_FILE, &data, &size) != 0) return 1;
+  const int rc = cli_image_decode(data, size, path, channels, out);
+  free(data);
+  return rc;
 }
 
 void cli_image_free(struct cli_image *img) {
@@ -43,9 +79,12 @@ static uint32_t be32(const uint8_t *p) {
  * MNIST's label files with a one-code distance tree). */
 static int gunzip(const uint8_t *in, size_t n, uint8_t **out, size_t *out_n, const char *path) {
   if (n < 18) return cli_fail("%s: truncated gzip file", path);
-  /* the trailer holds the uncompressed size mod 2^32: a starting capacity */
+  /* the trailer holds the uncompressed size mod 2^32: a starting capacity,
+   * trusted only up to what deflate can expand n bytes to (1032:1), so a
+   * 20-byte file cannot make us allocate a gigabyte up front */
   const uint32_t isize = in[n - 4] | (in[n - 3] << 8) | (in[n - 2] << 16) | ((uint32_t)in[n - 1] << 24);
-  size_t cap = isize > 0 && isize < (1u << 30) ? isize : (1u << 20);
+  const size_t most = n < ((size_t)1 << 20) ? 1032 * n : ((size_t)1 << 30);
+  size_t cap = isize > 0 && isize <= most && isize < (1u << 30) ? isize : (most < (1u << 20) ? most : (1u << 20));
   uint8_t *buf = malloc(cap);
   if (buf == NULL) return cli_fail("out of memory");
   z_stream z;
@@ -82,27 +121,15 @@ static int gunzip(const uint8_t *in, size_t n, uint8_t **out, size_t *out_n, con
 
 int cli_idx_load(const char *path, int want_images, struct cli_idx *out) {
   memset(out, 0, sizeof *out);
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return cli_fail("cannot open %s", path);
-  if (fseek(f, 0, SEEK_END) != 0) {
-    fclose(f);
-    return cli_fail("cannot read %s", path);
-  }
-  const long sz = ftell(f);
-  rewind(f);
-  if (sz <= 0 || sz > (1L << 30)) {
-    fclose(f);
-    return cli_fail("%s: unexpected size %ld", path, sz);
-  }
-  uint8_t *raw = malloc((size_t)sz);
-  if (raw == NULL || fread(raw, 1, (size_t)sz, f) != (size_t)sz) {
-    fclose(f);
-    free(raw);
-    return cli_fail("cannot read %s", path);
-  }
-  fclose(f);
+  uint8_t *raw = NULL;
+  size_t n = 0;
+  if (read_all(path, "", (size_t)1 << 30, &raw, &n) != 0) return 1;
+  return cli_idx_parse(raw, n, path, want_images, out);
+}
+
+int cli_idx_parse(uint8_t *raw, size_t n, const char *path, int want_images, struct cli_idx *out) {
+  memset(out, 0, sizeof *out);
   uint8_t *data = raw;
-  size_t n = (size_t)sz;
   if (n >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
     uint8_t *unz = NULL;
     size_t unz_n = 0;
@@ -118,8 +145,8 @@ int cli_idx_load(const char *path, int want_images, struct cli_idx *out) {
   const uint32_t want = want_images ? 0x803u : 0x801u;
   if (magic != want) {
     cli_idx_free(out);
-    return cli_fail("%s: not an IDX %s file (magic 0x%x, expected 0x%x)", path, want_images ? "image" : "label",
-                    magic, want);
+    return cli_fail("%s: not an IDX %s file (magic 0x%x, expected 0x%x)", path, want_images ? "image" : "label", magic,
+                    want);
   }
   const size_t header = want_images ? 16 : 8;
   if (n < header) {
