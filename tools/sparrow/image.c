@@ -2,6 +2,7 @@
 #include "tools/sparrow/image.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,48 @@ static int read_all(const char *path, const char *what, size_t max, uint8_t **da
   return 0;
 }
 
+/* Debian's stb_image 2.27 writes past its Huffman tables when a JPEG DHT
+ * segment declares more than 256 codes in one table (upstream checks this
+ * since 2.28). This walks the file's marker segments as stb reads a DHT
+ * segment (tables until its length is used up, counts read past the end of
+ * the data as 0) and refuses such a file before stb sees it. */
+static bool jpeg_huffman_tables_ok(const uint8_t *p, size_t n) {
+  if (n < 2 || p[0] != 0xff || p[1] != 0xd8) return true; /* not a JPEG */
+  size_t i = 2;
+  while (i + 1 < n) {
+    const uint8_t m = p[i + 1];
+    if (p[i] != 0xff || m == 0xff) { /* entropy-coded data, fill bytes */
+      i++;
+      continue;
+    }
+    if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) { /* no length field */
+      i += 2;
+      continue;
+    }
+    if (m == 0xd9 || i + 3 >= n) return true;
+    const size_t len = ((size_t)p[i + 2] << 8) | p[i + 3];
+    if (m == 0xc4) {
+      long left = (long)len - 2;
+      size_t q = i + 4;
+      while (left > 0) {
+        size_t count = 0;
+        for (size_t k = 1; k <= 16; k++) count += q + k < n ? p[q + k] : 0;
+        if (count > 256) return false;
+        q += 17 + count;
+        left -= 17 + (long)count;
+      }
+    }
+    i += 2 + len;
+  }
+  return true;
+}
+
 int cli_image_decode(const uint8_t *data, size_t size, const char *name, int channels, struct cli_image *out) {
   memset(out, 0, sizeof *out);
   int w = 0, h = 0, c = 0;
   if (size > INT_MAX) return cli_fail("%s: image file too large (%zu bytes)", name, size);
+  if (data != NULL && !jpeg_huffman_tables_ok(data, size))
+    return cli_fail("cannot decode %s: corrupt JPEG (Huffman table of more than 256 codes)", name);
   if (data == NULL || size == 0 || !stbi_info_from_memory(data, (int)size, &w, &h, &c))
     return cli_fail("%s is not a readable PNG, JPEG or PPM/PGM image (%s)", name,
                     size == 0 ? "empty file" : stbi_failure_reason());
