@@ -11,8 +11,6 @@
  * Harness limit: images over 2^24 pixels are not decoded (the CLI accepts
  * them up to SPR_VISION_MAX_SIDE per side; decoding them is memory, not a
  * bug). Inputs are limited to 1 MiB. */
-#include <stb_image.h>
-
 #include "fuzz_common.h"
 #include "sparrow/vision.h"
 #include "tools/sparrow/image.h"
@@ -53,8 +51,8 @@ static void preprocess(const struct spr_model *m, const uint8_t *px, int w, int 
 }
 
 static void image(const uint8_t *data, size_t size, int channels, const struct spr_model *m) {
-  int w = 0, h = 0, c = 0;
-  if (stbi_info_from_memory(data, (int)size, &w, &h, &c) && (uint64_t)w * (uint64_t)h > ((uint64_t)1 << 24)) return;
+  int w = 0, h = 0;
+  if (cli_image_probe(data, size, "fuzz-input", &w, &h) == 0 && (uint64_t)w * (uint64_t)h > ((uint64_t)1 << 24)) return;
   struct cli_image img;
   if (cli_image_decode(data, size, "fuzz-input", channels, &img) != 0) {
     SPR_FUZZ_REQUIRE(img.pixels == NULL, "a failed decode left pixels");

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <stb_image.h>
 #include <zlib.h>
@@ -19,6 +20,11 @@ static int read_all(const char *path, const char *what, size_t max, uint8_t **da
   *size = 0;
   FILE *f = fopen(path, "rb");
   if (f == NULL) return cli_fail("cannot open %s%s", what, path);
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    fclose(f);
+    return cli_fail("%s is not a regular file", path);
+  }
   long sz = -1;
   if (fseek(f, 0, SEEK_END) == 0) sz = ftell(f);
   if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) {
@@ -39,6 +45,20 @@ static int read_all(const char *path, const char *what, size_t max, uint8_t **da
   *data = buf;
   *size = (size_t)sz;
   return 0;
+}
+
+static uint32_t be32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* The size in a PNG header (stb_image refuses PNGs over 2^30 bytes of
+ * pixels itself, with a message that does not name our limit). */
+static bool png_size(const uint8_t *p, size_t n, uint32_t *w, uint32_t *h) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (n < 24 || memcmp(p, sig, 8) != 0 || memcmp(p + 12, "IHDR", 4) != 0) return false;
+  *w = be32(p + 16);
+  *h = be32(p + 20);
+  return true;
 }
 
 /* Debian's stb_image 2.27 writes past its Huffman tables when a JPEG DHT
@@ -77,18 +97,30 @@ static bool jpeg_huffman_tables_ok(const uint8_t *p, size_t n) {
   return true;
 }
 
-int cli_image_decode(const uint8_t *data, size_t size, const char *name, int channels, struct cli_image *out) {
-  memset(out, 0, sizeof *out);
-  int w = 0, h = 0, c = 0;
+int cli_image_probe(const uint8_t *data, size_t size, const char *name, int *w, int *h) {
+  int c = 0;
+  *w = *h = 0;
   if (size > INT_MAX) return cli_fail("%s: image file too large (%zu bytes)", name, size);
+  uint32_t pw, ph;
+  if (data != NULL && png_size(data, size, &pw, &ph) && (pw > SPR_VISION_MAX_SIDE || ph > SPR_VISION_MAX_SIDE))
+    return cli_fail("%s is %ux%u: images larger than %d pixels per side are refused", name, pw, ph,
+                    SPR_VISION_MAX_SIDE);
   if (data != NULL && !jpeg_huffman_tables_ok(data, size))
     return cli_fail("cannot decode %s: corrupt JPEG (Huffman table of more than 256 codes)", name);
-  if (data == NULL || size == 0 || !stbi_info_from_memory(data, (int)size, &w, &h, &c))
+  if (data == NULL || size == 0 || !stbi_info_from_memory(data, (int)size, w, h, &c))
     return cli_fail("%s is not a readable PNG, JPEG or PPM/PGM image (%s)", name,
                     size == 0 ? "empty file" : stbi_failure_reason());
-  if (w < 1 || h < 1) return cli_fail("%s is empty (%dx%d)", name, w, h);
-  if (w > SPR_VISION_MAX_SIDE || h > SPR_VISION_MAX_SIDE)
-    return cli_fail("%s is %dx%d: images larger than %d pixels per side are refused", name, w, h, SPR_VISION_MAX_SIDE);
+  if (*w < 1 || *h < 1) return cli_fail("%s is empty (%dx%d)", name, *w, *h);
+  if (*w > SPR_VISION_MAX_SIDE || *h > SPR_VISION_MAX_SIDE)
+    return cli_fail("%s is %dx%d: images larger than %d pixels per side are refused", name, *w, *h,
+                    SPR_VISION_MAX_SIDE);
+  return 0;
+}
+
+int cli_image_decode(const uint8_t *data, size_t size, const char *name, int channels, struct cli_image *out) {
+  memset(out, 0, sizeof *out);
+  int w, h, c = 0;
+  if (cli_image_probe(data, size, name, &w, &h) != 0) return 1;
   out->pixels = stbi_load_from_memory(data, (int)size, &out->w, &out->h, &c, channels);
   if (out->pixels == NULL) return cli_fail("cannot decode %s: %s", name, stbi_failure_reason());
   out->channels = channels;
@@ -108,10 +140,6 @@ int cli_image_load(const char *path, int channels, struct cli_image *out) {
 void cli_image_free(struct cli_image *img) {
   stbi_image_free(img->pixels);
   memset(img, 0, sizeof *img);
-}
-
-static uint32_t be32(const uint8_t *p) {
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 /* gzip through zlib (stb_image's inflate rejects some valid streams, e.g.

@@ -19,6 +19,10 @@ int cli_image_load(const char *path, int channels, struct cli_image *out);
  * in messages. cli_image_load reads the file (at most CLI_IMAGE_MAX_FILE
  * bytes) and calls this; the image fuzzer calls it directly. */
 int cli_image_decode(const uint8_t *data, size_t size, const char *name, int channels, struct cli_image *out);
+/* The size an image file in memory claims, read from its header after the
+ * checks decoding makes first (size limit, inputs Debian's stb_image 2.27
+ * mishandles). 0, or 1 after printing an error. */
+int cli_image_probe(const uint8_t *data, size_t size, const char *name, int *w, int *h);
 #define CLI_IMAGE_MAX_FILE ((size_t)1 << 28)
 void cli_image_free(struct cli_image *img);
 
