@@ -61,14 +61,38 @@ static bool png_size(const uint8_t *p, size_t n, uint32_t *w, uint32_t *h) {
   return true;
 }
 
+/* stb_image 2.27 parses the numbers of a PNM header into an int without an
+ * overflow check (upstream checks since 2.28). This reads the width, height
+ * and maximum value as stb does (whitespace, # comments) and refuses one of
+ * more than 9 digits (sizes are limited far below anyway). */
+static bool pnm_header_ok(const uint8_t *p, size_t n) {
+  if (n < 2 || p[0] != 'P' || (p[1] != '5' && p[1] != '6')) return true; /* not a PGM/PPM */
+  size_t i = 2;
+  for (int k = 0; k < 3; k++) {
+    for (;;) {
+      while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) i++;
+      if (i >= n || p[i] != '#') break;
+      while (i < n && p[i] != '\n' && p[i] != '\r') i++;
+    }
+    uint32_t v = 0;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+      if (v > 99999999u) return false;
+      v = v * 10 + (uint32_t)(p[i] - '0');
+    }
+  }
+  return true;
+}
+
 /* Debian's stb_image 2.27 writes past its Huffman tables when a JPEG DHT
  * segment declares more than 256 codes in one table (upstream checks this
  * since 2.28). This walks the file's marker segments as stb reads a DHT
  * segment (tables until its length is used up, counts read past the end of
  * the data as 0) and refuses such a file before stb sees it. */
 static bool jpeg_huffman_tables_ok(const uint8_t *p, size_t n) {
-  if (n < 2 || p[0] != 0xff || p[1] != 0xd8) return true; /* not a JPEG */
-  size_t i = 2;
+  size_t i = 1; /* SOI, after any fill bytes */
+  while (i < n && p[i] == 0xff) i++;
+  if (n < 2 || p[0] != 0xff || i >= n || p[i] != 0xd8) return true; /* not a JPEG */
+  i++;
   while (i + 1 < n) {
     const uint8_t m = p[i + 1];
     if (p[i] != 0xff || m == 0xff) { /* entropy-coded data, fill bytes */
@@ -105,6 +129,7 @@ int cli_image_probe(const uint8_t *data, size_t size, const char *name, int *w, 
   if (data != NULL && png_size(data, size, &pw, &ph) && (pw > SPR_VISION_MAX_SIDE || ph > SPR_VISION_MAX_SIDE))
     return cli_fail("%s is %ux%u: images larger than %d pixels per side are refused", name, pw, ph,
                     SPR_VISION_MAX_SIDE);
+  if (data != NULL && !pnm_header_ok(data, size)) return cli_fail("cannot decode %s: corrupt PNM header", name);
   if (data != NULL && !jpeg_huffman_tables_ok(data, size))
     return cli_fail("cannot decode %s: corrupt JPEG (Huffman table of more than 256 codes)", name);
   if (data == NULL || size == 0 || !stbi_info_from_memory(data, (int)size, w, h, &c))
