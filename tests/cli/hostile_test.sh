@@ -55,6 +55,14 @@ contains "is 100000x100000: images larger than 16384 pixels per side are refused
 printf 'P6\n16385 1\n255\n' > "$TMP/wide.ppm"
 expect 1 "$S" classify "$VIT" "$TMP/wide.ppm"
 contains "16385x1"
+printf 'P5\n2 2\n65535\n\x01\x02\x03\x04\x05\x06\x07\x08' > "$TMP/deep.pgm"
+expect 1 "$S" classify "$VIT" "$TMP/deep.pgm"
+one_line_error
+contains "16-bit samples are not supported"
+printf 'P5\n2 99999999999\n255\n' > "$TMP/long.pgm"
+expect 1 "$S" classify "$VIT" "$TMP/long.pgm"
+one_line_error
+contains "more than 9 digits"
 head -c 300 "$SRC/models/samples/0001-pullover.png" > "$TMP/cut.png"
 expect 1 "$S" classify "$VIT" "$TMP/cut.png"
 one_line_error

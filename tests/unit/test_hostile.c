@@ -35,6 +35,14 @@
 #include "support/test_util.h"
 #include "support/tiny_models.h"
 
+#include <time.h>
+
+static uint64_t spr_test_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* CPU time: the machine may be shared */
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- rewriting a model: drop/replace KVs, change one tensor ------------------------- */
 
 struct edit {
@@ -367,10 +375,89 @@ static void test_prompts(void **state) {
   free(blob);
 }
 
+/* ---- GGUF counts: the reader's limits bound its quadratic duplicate checks ------------- */
+
+struct bytes {
+  uint8_t *p;
+  size_t n, cap;
+};
+
+static void put(struct bytes *b, const void *data, size_t n) {
+  if (b->n + n > b->cap) {
+    b->cap = 2 * (b->n + n);
+    b->p = realloc(b->p, b->cap);
+  }
+  memcpy(b->p + b->n, data, n);
+  b->n += n;
+}
+
+static void put_u32(struct bytes *b, uint32_t v) {
+  put(b, &v, 4);
+}
+static void put_u64(struct bytes *b, uint64_t v) {
+  put(b, &v, 8);
+}
+
+/* n distinct u8 KVs (keys "k000000"...) and m tensors f32 {8}, each 32 bytes. */
+static void *many(uint64_t n_kv, uint64_t n_tensors, size_t *size) {
+  struct bytes b = {NULL, 0, 0};
+  put(&b, "GGUF", 4);
+  put_u32(&b, 3);
+  put_u64(&b, n_tensors);
+  put_u64(&b, n_kv);
+  char key[16];
+  for (uint64_t i = 0; i < n_kv; i++) {
+    snprintf(key, sizeof key, "k%06llu", (unsigned long long)i);
+    put_u64(&b, 7);
+    put(&b, key, 7);
+    put_u32(&b, 0); /* u8 */
+    put(&b, "", 1);
+  }
+  for (uint64_t i = 0; i < n_tensors; i++) {
+    snprintf(key, sizeof key, "t%06llu", (unsigned long long)i);
+    put_u64(&b, 7);
+    put(&b, key, 7);
+    put_u32(&b, 1);
+    put_u64(&b, 8);
+    put_u32(&b, 0); /* f32 */
+    put_u64(&b, 32 * i);
+  }
+  const size_t data = (b.n + 31) & ~(size_t)31;
+  const size_t total = data + 32 * (size_t)n_tensors + 64 * 13; /* room for one more KV's worth */
+  void *out = spr_test_aligned_alloc(total);
+  memset(out, 0, total);
+  memcpy(out, b.p, b.n);
+  free(b.p);
+  *size = total;
+  return out;
+}
+
+static void test_gguf_counts(void **state) {
+  (void)state;
+  struct spr_error err;
+  struct spr_gguf g;
+  size_t size;
+  void *blob = many(SPR_GGUF_MAX_KV, 4096, &size);
+  const uint64_t t0 = spr_test_now_ns();
+  expect(spr_gguf_parse(blob, size, &g, &err), SPR_STATUS_OK, &err, NULL);
+  printf("  parse of %d KVs and 4096 tensors (every duplicate check): %.3f s of CPU\n", SPR_GGUF_MAX_KV,
+         (double)(spr_test_now_ns() - t0) * 1e-9);
+  free(blob);
+  blob = many(SPR_GGUF_MAX_KV + 1, 0, &size);
+  expect(spr_gguf_parse(blob, size, &g, &err), SPR_STATUS_BAD_COUNT, &err,
+         "metadata_kv_count 4097 is above the reader's limit of 4096");
+  free(blob);
+  blob = many(0, SPR_GGUF_MAX_TENSORS + 1, &size);
+  expect(spr_gguf_parse(blob, size, &g, &err), SPR_STATUS_BAD_COUNT, &err,
+         "tensor_count 16385 is above the reader's limit of 16384");
+  free(blob);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_images),     cmocka_unit_test(test_vocab),   cmocka_unit_test(test_shapes),
-      cmocka_unit_test(test_non_finite), cmocka_unit_test(test_configs), cmocka_unit_test(test_prompts),
+      cmocka_unit_test(test_images),      cmocka_unit_test(test_vocab),   cmocka_unit_test(test_shapes),
+      cmocka_unit_test(test_non_finite),  cmocka_unit_test(test_configs), cmocka_unit_test(test_prompts),
+      cmocka_unit_test(test_gguf_counts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,26 +61,28 @@ static bool png_size(const uint8_t *p, size_t n, uint32_t *w, uint32_t *h) {
   return true;
 }
 
-/* stb_image 2.27 parses the numbers of a PNM header into an int without an
- * overflow check (upstream checks since 2.28). This reads the width, height
- * and maximum value as stb does (whitespace, # comments) and refuses one of
- * more than 9 digits (sizes are limited far below anyway). */
-static bool pnm_header_ok(const uint8_t *p, size_t n) {
-  if (n < 2 || p[0] != 'P' || (p[1] != '5' && p[1] != '6')) return true; /* not a PGM/PPM */
+/* PGM/PPM headers, read as stb_image reads them (whitespace, # comments),
+ * for two of its 2.27 bugs (fixed upstream in 2.28): header numbers parsed
+ * into an int without an overflow check, and 16-bit samples (maximum value
+ * above 255) converted to 8 bits from a buffer of half the size. NULL when
+ * the header is fine (or not a PGM/PPM), else why it is refused. */
+static const char *pnm_header_problem(const uint8_t *p, size_t n) {
+  if (n < 2 || p[0] != 'P' || (p[1] != '5' && p[1] != '6')) return NULL;
   size_t i = 2;
+  uint32_t v = 0;
   for (int k = 0; k < 3; k++) {
     for (;;) {
       while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) i++;
       if (i >= n || p[i] != '#') break;
       while (i < n && p[i] != '\n' && p[i] != '\r') i++;
     }
-    uint32_t v = 0;
+    v = 0;
     for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-      if (v > 99999999u) return false;
+      if (v > 99999999u) return "a header number of more than 9 digits";
       v = v * 10 + (uint32_t)(p[i] - '0');
     }
   }
-  return true;
+  return v > 255 ? "16-bit samples are not supported" : NULL;
 }
 
 /* Debian's stb_image 2.27 writes past its Huffman tables when a JPEG DHT
@@ -129,7 +131,8 @@ int cli_image_probe(const uint8_t *data, size_t size, const char *name, int *w, 
   if (data != NULL && png_size(data, size, &pw, &ph) && (pw > SPR_VISION_MAX_SIDE || ph > SPR_VISION_MAX_SIDE))
     return cli_fail("%s is %ux%u: images larger than %d pixels per side are refused", name, pw, ph,
                     SPR_VISION_MAX_SIDE);
-  if (data != NULL && !pnm_header_ok(data, size)) return cli_fail("cannot decode %s: corrupt PNM header", name);
+  const char *pnm = data != NULL ? pnm_header_problem(data, size) : NULL;
+  if (pnm != NULL) return cli_fail("cannot decode %s: PGM/PPM with %s", name, pnm);
   if (data != NULL && !jpeg_huffman_tables_ok(data, size))
     return cli_fail("cannot decode %s: corrupt JPEG (Huffman table of more than 256 codes)", name);
   if (data == NULL || size == 0 || !stbi_info_from_memory(data, (int)size, w, h, &c))
