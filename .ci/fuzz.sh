@@ -36,13 +36,25 @@ for t in "${TARGETS[@]}"; do
   regress="tests/fuzz/regressions/$t"
   work="$BUILD/fuzz-work/$t"
   mkdir -p "$work"
-  opts=(-timeout=25 -rss_limit_mb=4096 -max_len=1048576 -artifact_prefix="$ART/$t-" -print_final_stats=1)
+  case "$t" in # inputs large enough for the target's formats, small enough to keep executions fast
+    fuzz_gguf) max_len=131072 ;;
+    fuzz_image) max_len=65536 ;;
+    fuzz_tokenizer) max_len=8192 ;;
+    *) max_len=4096 ;;
+  esac
+  opts=(-timeout=25 -rss_limit_mb=4096 -max_len=$max_len -artifact_prefix="$ART/$t-" -print_final_stats=1)
   [ -f "tests/fuzz/$t.dict" ] && opts+=(-dict="tests/fuzz/$t.dict")
   # the CLI and image harnesses print one error line per bad input: keep libFuzzer's output only
   case "$t" in fuzz_cli | fuzz_image) opts+=(-close_fd_mask=3) ;; *) opts+=(-close_fd_mask=1) ;; esac
 
   echo "=== $t: replay the corpus and the regressions"
-  "$bin" "${opts[@]}" -runs=0 "$corpus" "$regress" 2>&1 | tail -n 3
+  log="$BUILD/fuzz-work/$t.replay.log"
+  if ! "$bin" "${opts[@]}" -runs=0 "$corpus" "$regress" > "$log" 2>&1; then
+    echo "$t FAILED on a committed input; the last lines of $log:"
+    tail -n 40 "$log"
+    exit 1
+  fi
+  grep -E "INITED|DONE" "$log" | tail -n 2
 
   echo "=== $t: fuzz for ${SECS}s"
   log="$BUILD/fuzz-work/$t.log"
