@@ -21,6 +21,7 @@ static const struct {
     {"info", cmd_info},         {"plan", cmd_plan},         {"classify", cmd_classify},
     {"accuracy", cmd_accuracy}, {"generate", cmd_generate}, {"perplexity", cmd_perplexity},
     {"bench", cmd_bench},       {"bench-op", cmd_bench_op}, {"quantize", cmd_quantize},
+    {"embed", cmd_embed},
 };
 enum { N_CMDS = sizeof k_cmds / sizeof k_cmds[0], MAX_ARGS = 64 };
 
