@@ -12,13 +12,17 @@
  *   - a file truncated inside its tensor data (and at every 1/64 of its
  *     length): a status, no descriptor or mapping left;
  *   - the load-time allocator failing at its k-th call, for every k until
- *     the load (and the plan) succeed: OUT_OF_MEMORY, every block returned.
+ *     the load (and the plan) succeed: OUT_OF_MEMORY, every block returned;
+ *   - a read error (fread failing with EIO) in the CLI's readers of images
+ *     and IDX files: one error line naming the file, nothing kept, the next
+ *     read works. The library itself never calls read(): a model file is
+ *     mapped, so its read errors are the open/fstat/mmap failures above.
  * Leaks of heap memory are LSan's job: the ASan build runs this test.
  *
  * How the faults are injected: the test executable is linked with
  * -Wl,--wrap=pthread_create,--wrap=pthread_join,--wrap=mmap,--wrap=open,
- * --wrap=open64,--wrap=fstat,--wrap=fstat64 (tests/CMakeLists.txt), so the
- * calls that libsparrow.a makes go to the __wrap_* functions below, which fail
+ * --wrap=open64,--wrap=fstat,--wrap=fstat64,--wrap=fread (tests/CMakeLists.txt),
+ * so the calls that libsparrow.a (and the CLI's code) make go to the __wrap_* functions below, which fail
  * on request and otherwise forward to the real ones. The library has no
  * test hook and no global state for this: the wrapping is link-time and only
  * in this executable. Where the linker cannot wrap (SPR_TEST_WRAP=0), those
@@ -45,6 +49,7 @@
 #include "sparrow/sparrow.h"
 #include "support/test_util.h"
 #include "support/tiny_models.h"
+#include "tools/sparrow/image.h"
 
 #ifndef SPR_TEST_WRAP
 #define SPR_TEST_WRAP 0
@@ -56,6 +61,7 @@ static atomic_int g_thread_fail_at = -1; /* fail the k-th pthread_create from no
 static atomic_int g_thread_calls, g_threads_live;
 static atomic_int g_fail_mmap, g_fail_open, g_fail_fstat;
 static atomic_int g_mmap_calls;
+static atomic_int g_fail_fread, g_fread_calls;
 
 #if SPR_TEST_WRAP
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
@@ -65,6 +71,7 @@ int __real_open(const char *path, int flags, ...);
 int __real_open64(const char *path, int flags, ...);
 int __real_fstat(int fd, struct stat *st);
 int __real_fstat64(int fd, void *st);
+size_t __real_fread(void *ptr, size_t size, size_t n, FILE *f);
 
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 int __wrap_pthread_join(pthread_t t, void **ret);
@@ -73,6 +80,7 @@ int __wrap_open(const char *path, int flags, ...);
 int __wrap_open64(const char *path, int flags, ...);
 int __wrap_fstat(int fd, struct stat *st);
 int __wrap_fstat64(int fd, void *st);
+size_t __wrap_fread(void *ptr, size_t size, size_t n, FILE *f);
 
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg) {
   const int k = atomic_fetch_add(&g_thread_calls, 1);
@@ -135,6 +143,17 @@ int __wrap_fstat64(int fd, void *st) {
     return -1;
   }
   return __real_fstat64(fd, st);
+}
+
+/* A device error in the middle of the file: half of it arrives, then EIO. */
+size_t __wrap_fread(void *ptr, size_t size, size_t n, FILE *f) {
+  atomic_fetch_add(&g_fread_calls, 1);
+  if (atomic_load(&g_fail_fread) && size != 0) {
+    const size_t got = __real_fread(ptr, size, n / 2, f);
+    errno = EIO;
+    return got;
+  }
+  return __real_fread(ptr, size, n, f);
 }
 #endif
 
@@ -306,6 +325,12 @@ static void test_thread_create_fails(void **state) {
   assert_int_equal(atomic_load(&g_threads_live), 0);
   free(arena);
   spr_model_free(m);
+  /* and a fresh load of a good model (from a file, 2 threads) works */
+  char *path = write_temp(blob, size);
+  good_model_works(path);
+  assert_int_equal(atomic_load(&g_threads_live), 0);
+  remove(path);
+  free(path);
   free(blob);
 #endif
 }
@@ -462,11 +487,95 @@ static void test_allocator_fails(void **state) {
   }
 }
 
+/* ---- read errors in the CLI's file readers ---------------------------------------------------- */
+
+/* Runs fn(arg) with stderr going to a file; returns what it printed. */
+static char *capture_stderr(int (*fn)(const char *), const char *arg, int *rc) {
+  char path[] = "/tmp/spr_faults_err_XXXXXX";
+  const int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  fflush(stderr);
+  const int saved = dup(2);
+  assert_true(saved >= 0);
+  assert_int_equal(dup2(fd, 2), 2);
+  *rc = fn(arg);
+  fflush(stderr);
+  assert_int_equal(dup2(saved, 2), 2);
+  close(saved);
+  char *text = calloc(1, 4096);
+  assert_true(pread(fd, text, 4095, 0) >= 0);
+  close(fd);
+  remove(path);
+  return text;
+}
+
+static int load_png(const char *path) {
+  struct cli_image img = {0};
+  const int r = cli_image_load(path, 1, &img);
+  if (r == 0) {
+    assert_true(img.w == 28 && img.h == 28 && img.pixels != NULL);
+    cli_image_free(&img);
+  } else {
+    assert_null(img.pixels);
+  }
+  return r;
+}
+
+static int load_idx(const char *path) {
+  struct cli_idx idx = {0};
+  const int r = cli_idx_load(path, 1, &idx);
+  if (r == 0) {
+    assert_true(idx.n == 2 && idx.rows == 3 && idx.cols == 4);
+    cli_idx_free(&idx);
+  } else {
+    assert_null(idx.data);
+  }
+  return r;
+}
+
+static void test_read_errors(void **state) {
+  (void)state;
+#if !SPR_TEST_WRAP
+  skip();
+#else
+  static const uint8_t idx[16 + 24] = {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 1, 2, 3};
+  char *idx_path = write_temp(idx, sizeof idx);
+  const char *png_path = SPR_SOURCE_DIR "/models/samples/0001-pullover.png";
+  const struct {
+    int (*fn)(const char *);
+    const char *path;
+  } cases[] = {{load_png, png_path}, {load_idx, idx_path}};
+  const int fds = count_fds();
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int rc;
+    const int calls = atomic_load(&g_fread_calls);
+    atomic_store(&g_fail_fread, 1);
+    char *msg = capture_stderr(cases[i].fn, cases[i].path, &rc);
+    atomic_store(&g_fail_fread, 0);
+    assert_true(atomic_load(&g_fread_calls) > calls); /* the fault did fire */
+    assert_int_equal(rc, 1);
+    if (strncmp(msg, "sparrow: error: cannot read ", 28) != 0 || strstr(msg, cases[i].path) == NULL ||
+        strchr(msg, '\n') != msg + strlen(msg) - 1)
+      fail_msg("read error on %s: message '%s'", cases[i].path, msg);
+    printf("read error: %s", msg);
+    free(msg);
+    assert_int_equal(count_fds(), fds);
+    /* the same file reads and decodes afterwards */
+    msg = capture_stderr(cases[i].fn, cases[i].path, &rc);
+    if (rc != 0) fail_msg("after the read error, %s: %s", cases[i].path, msg);
+    free(msg);
+  }
+  assert_int_equal(count_fds(), fds);
+  remove(idx_path);
+  free(idx_path);
+#endif
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_arena_size),     cmocka_unit_test(test_thread_create_fails),
       cmocka_unit_test(test_mmap_open_fstat_fail), cmocka_unit_test(test_truncated_files),
-      cmocka_unit_test(test_allocator_fails),
+      cmocka_unit_test(test_allocator_fails),      cmocka_unit_test(test_read_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

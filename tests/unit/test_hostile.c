@@ -16,7 +16,8 @@
  *     model's default), negative ctx, batch beyond ctx, negative window;
  *   - prompts: non-UTF-8 bytes tokenize into valid ids and evaluate; a
  *     token budget too small is CAPACITY; token pieces of ids -1 and n_vocab
- *     are refused. */
+ *     are refused; evaluating ids out of range is BAD_INPUT and a prompt
+ *     longer than the context CAPACITY, the session unchanged. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -368,6 +369,29 @@ static void test_prompts(void **state) {
   assert_int_equal(spr_session_create(m, &cfg, arena, plan.arena_bytes, &s, &err), SPR_STATUS_OK);
   const float *lg = NULL;
   assert_int_equal(spr_llm_eval(s, tok, n, &lg), SPR_STATUS_OK);
+  for (uint32_t i = 0; i < li.n_vocab; i++) assert_true(isfinite(lg[i]));
+  /* ids out of range and a prompt longer than the context: the run-time
+   * calls report a status only (their message is the status's description);
+   * the session is unchanged and keeps working */
+  const uint32_t pos = spr_llm_position(s);
+  const int32_t bad_ids[] = {-1, (int32_t)li.n_vocab, INT32_MIN, INT32_MAX};
+  for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+    const int32_t two[2] = {tok[0], bad_ids[i]};
+    const enum spr_status st = spr_llm_eval(s, two, 2, &lg);
+    if (st != SPR_STATUS_BAD_INPUT) fail_msg("token id %d: %s", bad_ids[i], spr_status_name(st));
+    assert_int_equal(spr_llm_position(s), pos);
+  }
+  int32_t longer[65];
+  for (size_t i = 0; i < 65; i++) longer[i] = tok[i % n];
+  assert_int_equal(spr_llm_eval(s, longer, 64 - pos + 1, &lg), SPR_STATUS_CAPACITY);
+  assert_int_equal(spr_llm_position(s), pos);
+  spr_llm_reset(s);
+  assert_int_equal(spr_llm_eval(s, longer, 65, &lg), SPR_STATUS_CAPACITY);
+  printf("ids out of range: %s (%s); prompt of 65 tokens in a context of 64: %s (%s)\n",
+         spr_status_name(SPR_STATUS_BAD_INPUT), spr_status_describe(SPR_STATUS_BAD_INPUT),
+         spr_status_name(SPR_STATUS_CAPACITY), spr_status_describe(SPR_STATUS_CAPACITY));
+  assert_int_equal(spr_llm_eval(s, longer, 64, &lg), SPR_STATUS_OK);
+  assert_int_equal(spr_llm_position(s), 64);
   for (uint32_t i = 0; i < li.n_vocab; i++) assert_true(isfinite(lg[i]));
   spr_session_destroy(s);
   free(arena);
