@@ -62,13 +62,13 @@ for t in "${TARGETS[@]}"; do
   "$bin" "${opts[@]}" -max_total_time="$SECS" "$work" "$corpus" > "$log" 2>&1
   rc=$?
   set -e
-  grep -E "^(#[0-9]+ +DONE|stat::|==[0-9]+==ERROR|SUMMARY|fuzz: )" "$log" || true
+  grep -E "^(#[0-9]+[[:space:]]+DONE|stat::|==[0-9]+==ERROR|SUMMARY|fuzz: )" "$log" || true
   if [ $rc != 0 ]; then
     echo "$t FAILED (exit $rc); the last lines of $log:"
     tail -n 40 "$log"
     exit 1
   fi
-  done_line=$(grep -E "^#[0-9]+ +DONE" "$log" | tail -n 1)
+  done_line=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$log" | tail -n 1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
   cov=$(echo "$done_line" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')

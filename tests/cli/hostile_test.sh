@@ -71,6 +71,14 @@ head -c 500 "$SRC/tests/fuzz/corpus/fuzz_image/rgb_16x10.jpg" > "$TMP/cut.jpg"
 expect 1 "$S" classify "$VIT" "$TMP/cut.jpg"
 one_line_error
 contains "cannot decode"
+# a scan using a Huffman table no DHT defined (stb_image 2.27 would decode
+# through uninitialized tables: found by fuzzing); a progressive JPEG, whose
+# first DC scan names an AC table defined only later, still decodes
+expect 1 "$S" classify "$VIT" "$SRC/tests/fuzz/regressions/fuzz_image/jpeg_scan_uses_undefined_huffman_table"
+one_line_error
+contains "corrupt JPEG (a scan uses a Huffman table that is not defined)"
+expect 0 "$S" classify "$VIT" "$SRC/tests/cli/data/progressive_rgb_29x37.jpg" --top 1
+contains "(29x37)"
 expect 1 "$S" classify "$VIT" "$TMP/missing-dir/"
 one_line_error
 mkdir "$TMP/dir.png"

@@ -85,16 +85,26 @@ static const char *pnm_header_problem(const uint8_t *p, size_t n) {
   return v > 255 ? "16-bit samples are not supported" : NULL;
 }
 
-/* Debian's stb_image 2.27 writes past its Huffman tables when a JPEG DHT
- * segment declares more than 256 codes in one table (upstream checks this
- * since 2.28). This walks the file's marker segments as stb reads a DHT
- * segment (tables until its length is used up, counts read past the end of
- * the data as 0) and refuses such a file before stb sees it. */
-static bool jpeg_huffman_tables_ok(const uint8_t *p, size_t n) {
+/* Two ways Debian's stb_image 2.27 reads or writes outside its Huffman
+ * tables, found by fuzzing; the file is refused before stb sees it:
+ *   - a DHT segment declaring more than 256 codes in one table: written past
+ *     the table (upstream checks this since 2.28);
+ *   - a scan that uses a table no DHT segment defined before it: stb's
+ *     decoder state is not zeroed, so the scan decodes through uninitialized
+ *     tables (an index of -61720 in the reproducer). Baseline scans use
+ *     their DC and AC tables; progressive scans use the DC table in a first
+ *     DC scan, the AC table in AC scans, none in a DC refinement scan.
+ * This walks the marker segments as stb reads them (fill bytes and bytes
+ * between segments skipped; a DHT segment's tables until its length is used
+ * up, counts past the end of the data read as 0). Returns what is wrong, or
+ * NULL (also for anything that is not a JPEG). */
+static const char *jpeg_tables_problem(const uint8_t *p, size_t n) {
   size_t i = 1; /* SOI, after any fill bytes */
   while (i < n && p[i] == 0xff) i++;
-  if (n < 2 || p[0] != 0xff || i >= n || p[i] != 0xd8) return true; /* not a JPEG */
+  if (n < 2 || p[0] != 0xff || i >= n || p[i] != 0xd8) return NULL; /* not a JPEG */
   i++;
+  unsigned dc = 0, ac = 0; /* tables defined so far, a bit per id 0..3 */
+  bool progressive = false;
   while (i + 1 < n) {
     const uint8_t m = p[i + 1];
     if (p[i] != 0xff || m == 0xff) { /* entropy-coded data, fill bytes */
@@ -105,22 +115,43 @@ static bool jpeg_huffman_tables_ok(const uint8_t *p, size_t n) {
       i += 2;
       continue;
     }
-    if (m == 0xd9 || i + 3 >= n) return true;
+    if (m == 0xd9 || i + 3 >= n) return NULL;
     const size_t len = ((size_t)p[i + 2] << 8) | p[i + 3];
+    if (m == 0xc2) progressive = true;
+    if (m == 0xc0 || m == 0xc1) progressive = false;
     if (m == 0xc4) {
       long left = (long)len - 2;
       size_t q = i + 4;
       while (left > 0) {
         size_t count = 0;
         for (size_t k = 1; k <= 16; k++) count += q + k < n ? p[q + k] : 0;
-        if (count > 256) return false;
+        if (count > 256) return "Huffman table of more than 256 codes";
+        if (q < n && (p[q] >> 4) <= 1 && (p[q] & 15) <= 3) { /* stb refuses other classes and ids */
+          if ((p[q] >> 4) == 0)
+            dc |= 1u << (p[q] & 15);
+          else
+            ac |= 1u << (p[q] & 15);
+        }
         q += 17 + count;
         left -= 17 + (long)count;
       }
     }
+    if (m == 0xda && i + 4 < n) {
+      const size_t ns = p[i + 4];
+      const size_t spectral = i + 5 + 2 * ns; /* Ss, Se, Ah:Al after the components */
+      if (spectral + 2 >= n) return NULL;     /* stb stops at the end of the data */
+      const bool dc_scan = p[spectral] == 0, first = (p[spectral + 2] >> 4) == 0;
+      for (size_t c = 0; c < ns; c++) {
+        const unsigned td = p[i + 6 + 2 * c] >> 4, ta = p[i + 6 + 2 * c] & 15;
+        if (td > 3 || ta > 3) return NULL; /* stb refuses these itself */
+        const bool need_dc = !progressive || (dc_scan && first), need_ac = !progressive || !dc_scan;
+        if ((need_dc && !(dc >> td & 1)) || (need_ac && !(ac >> ta & 1)))
+          return "a scan uses a Huffman table that is not defined";
+      }
+    }
     i += 2 + len;
   }
-  return true;
+  return NULL;
 }
 
 int cli_image_probe(const uint8_t *data, size_t size, const char *name, int *w, int *h) {
@@ -133,8 +164,8 @@ int cli_image_probe(const uint8_t *data, size_t size, const char *name, int *w, 
                     SPR_VISION_MAX_SIDE);
   const char *pnm = data != NULL ? pnm_header_problem(data, size) : NULL;
   if (pnm != NULL) return cli_fail("cannot decode %s: PGM/PPM with %s", name, pnm);
-  if (data != NULL && !jpeg_huffman_tables_ok(data, size))
-    return cli_fail("cannot decode %s: corrupt JPEG (Huffman table of more than 256 codes)", name);
+  const char *jpeg = data != NULL ? jpeg_tables_problem(data, size) : NULL;
+  if (jpeg != NULL) return cli_fail("cannot decode %s: corrupt JPEG (%s)", name, jpeg);
   if (data == NULL || size == 0 || !stbi_info_from_memory(data, (int)size, w, h, &c))
     return cli_fail("%s is not a readable PNG, JPEG or PPM/PGM image (%s)", name,
                     size == 0 ? "empty file" : stbi_failure_reason());
