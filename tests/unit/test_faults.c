@@ -20,7 +20,7 @@
  * Leaks of heap memory are LSan's job: the ASan build runs this test.
  *
  * How the faults are injected: the test executable is linked with
- * -Wl,--wrap=pthread_create,--wrap=pthread_join,--wrap=mmap,--wrap=open,
+ * -Wl,--wrap=pthread_create,--wrap=pthread_join,--wrap=mmap,--wrap=mmap64,--wrap=open,
  * --wrap=open64,--wrap=fstat,--wrap=fstat64,--wrap=fread (tests/CMakeLists.txt),
  * so the calls that libsparrow.a (and the CLI's code) make go to the __wrap_* functions below, which fail
  * on request and otherwise forward to the real ones. The library has no
@@ -67,6 +67,7 @@ static atomic_int g_fail_fread, g_fread_calls;
 int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 int __real_pthread_join(pthread_t t, void **ret);
 void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+void *__real_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int __real_open(const char *path, int flags, ...);
 int __real_open64(const char *path, int flags, ...);
 int __real_fstat(int fd, struct stat *st);
@@ -76,6 +77,7 @@ size_t __real_fread(void *ptr, size_t size, size_t n, FILE *f);
 int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
 int __wrap_pthread_join(pthread_t t, void **ret);
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int __wrap_open(const char *path, int flags, ...);
 int __wrap_open64(const char *path, int flags, ...);
 int __wrap_fstat(int fd, struct stat *st);
@@ -103,6 +105,17 @@ void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
     return MAP_FAILED;
   }
   return __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+/* 32-bit Linux builds use 64-bit file offsets (_FILE_OFFSET_BITS=64, so off_t
+ * is 64 bits here): glibc's headers turn the library's mmap into mmap64. */
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  atomic_fetch_add(&g_mmap_calls, 1);
+  if (atomic_load(&g_fail_mmap)) {
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  return __real_mmap64(addr, len, prot, flags, fd, off);
 }
 
 int __wrap_open(const char *path, int flags, ...) {
