@@ -489,6 +489,12 @@ static enum spr_status parse(const uint8_t *b, size_t size, struct spr_gguf *g, 
   (void)cur_u64(&c, &g->n_kv);
   SPR_CHECK(g->version == SPR_GGUF_VERSION, SPR_STATUS_BAD_VERSION, "gguf: version %u is not %d", g->version,
             SPR_GGUF_VERSION);
+  SPR_CHECK(g->n_kv <= SPR_GGUF_MAX_KV, SPR_STATUS_BAD_COUNT,
+            "gguf: metadata_kv_count %llu is above the reader's limit of %d", (unsigned long long)g->n_kv,
+            SPR_GGUF_MAX_KV);
+  SPR_CHECK(g->n_tensors <= SPR_GGUF_MAX_TENSORS, SPR_STATUS_BAD_COUNT,
+            "gguf: tensor_count %llu is above the reader's limit of %d", (unsigned long long)g->n_tensors,
+            SPR_GGUF_MAX_TENSORS);
   const uint64_t room = size - HEADER_BYTES;
   SPR_CHECK(g->n_kv <= room / MIN_KV_BYTES, SPR_STATUS_BAD_COUNT,
             "gguf: metadata_kv_count %llu cannot fit in a file of %zu bytes", (unsigned long long)g->n_kv, size);

@@ -90,6 +90,10 @@ enum spr_status spr_error_set(struct spr_error *err, enum spr_status status, con
 #endif
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    /* Messages quote names and keys from untrusted files: keep them one line. */
+    for (char *c = err->msg; *c != '\0'; c++) {
+      if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    }
 #else
     (void)fmt;
 #endif

@@ -161,7 +161,8 @@ enum spr_status spr_tokenizer_init(struct spr_tokenizer *t, void *mem, size_t by
                                    struct spr_error *err);
 
 /* Scratch bytes encode needs for any text of text_len bytes: per input byte
- * about 35 (SPM) or 106 (BPE: an invalid byte can become 3 symbols), plus 32
+ * about 67 (SPM: an escaped space after a truncated UTF-8 lead byte can
+ * become 2 symbols) or 106 (BPE: an invalid byte can become 3 symbols), plus 32
  * when the vocab has control/unknown/user-defined tokens (text fragments).
  * 0 when text_len is 0 (work may then be NULL) or > SPR_TOKENIZER_MAX_TEXT. */
 size_t spr_tokenizer_work_bytes(const struct spr_tokenizer *t, size_t text_len);

@@ -57,7 +57,10 @@ static bool plan_work(const struct spr_tokenizer *t, size_t len, struct work_lay
   size_t pos = 0, sz;
   const bool spm = t->kind == SPR_TOKENIZER_SPM;
   const size_t n_frag = t->n_special > 0 ? 2 * len + 1 : 0;
-  const size_t n_sym = spm ? len + 1 : 3 * len;
+  /* SPM symbols start at UTF-8 lead bytes of the ESCAPED text: one per input
+   * byte, except an escaped space (3 bytes) whose first byte a truncated lead
+   * before it swallowed: its other two bytes are then one symbol each. */
+  const size_t n_sym = spm ? 2 * len + 1 : 3 * len;
 #define ADD(field, count, elem)                                                                         \
   do {                                                                                                  \
     w->field = pos;                                                                                     \

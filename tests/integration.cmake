@@ -15,7 +15,8 @@ if(SPR_BUILD_TOOLS AND NOT CMAKE_CROSSCOMPILING)
   add_test(NAME cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/cli_test.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
   add_test(NAME vit_accuracy_agreement
            COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
-  set_tests_properties(cli vit_accuracy_agreement PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+  add_test(NAME cli_hostile COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/hostile_test.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
+  set_tests_properties(cli vit_accuracy_agreement cli_hostile PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
 elseif(SPR_BUILD_TOOLS AND CMAKE_CROSSCOMPILING_EMULATOR)
   # Cross builds: the CLI checks through a wrapper that runs the target's
   # sparrow under the emulator (the 10000-image agreement run is too slow there).

@@ -12,6 +12,8 @@
  *   version == 3                                   BAD_VERSION
  *   counts fit in the file (each KV >= 13 bytes,
  *     each tensor info >= 29 bytes)                BAD_COUNT
+ *   at most SPR_GGUF_MAX_KV KVs and
+ *     SPR_GGUF_MAX_TENSORS tensors                 BAD_COUNT
  *   every field inside the blob                    TRUNCATED
  *   string lengths <= 65535 (keys), <= blob size   BAD_STRING
  *   value types known, array nesting <= 4          BAD_KV_TYPE
@@ -39,6 +41,14 @@ extern "C" {
 #define SPR_GGUF_DEFAULT_ALIGNMENT 32
 #define SPR_GGUF_MAX_DIMS 4
 #define SPR_GGUF_MAX_NAME 64 /* tensor names, as ggml */
+/* Limits on the counts of a file. The reader has no memory of its own, so it
+ * finds duplicate keys and names by comparing each with the earlier ones:
+ * parse time is quadratic in these counts. The limits bound it for a hostile
+ * file (about 0.1 s for 4096 KVs, 1 s for 16384 tensors on a desktop core)
+ * and are far above real models (llama.cpp files: tens of KVs, at most a
+ * few thousand tensors). */
+#define SPR_GGUF_MAX_KV 4096
+#define SPR_GGUF_MAX_TENSORS 16384
 
 enum spr_gguf_type {
   SPR_GGUF_U8 = 0,

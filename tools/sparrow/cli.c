@@ -27,11 +27,18 @@ int cli_fail_status(enum spr_status s, const struct spr_error *err, const char *
   return cli_fail("%s: %s (%s)", what, spr_status_describe(s), spr_status_name(s));
 }
 
+int cli_parse_only;
+unsigned long cli_parse_only_ok;
+
+/* --check-finite of the command being run (cli_load reads it). */
+static bool g_check_finite;
+
 static const struct cli_opt k_common_opts[] = {
     {"threads", CLI_INT, NULL, "N", "worker threads (default 1)"},
     {"arena-bytes", CLI_SIZE, NULL, "N", "arena size in bytes (default: exactly the planned size)"},
     {"isa", CLI_STR, NULL, "NAME", "force a ukernel path: scalar|avx2|avx512|neon|dotprod (default: best)"},
     {"backend", CLI_STR, NULL, "NAME", "run the model on: cpu (default) or cuda (-DSPR_CUDA=ON builds, docs/cuda.md)"},
+    {"check-finite", CLI_FLAG, NULL, NULL, "on load, refuse a model whose f32/f16 weights hold NaN or Inf"},
     {"help", CLI_FLAG, NULL, NULL, "show this help"},
     {NULL, CLI_FLAG, NULL, NULL, NULL},
 };
@@ -42,7 +49,9 @@ static const char *long_name(const char *name) {
   return bar ? bar + 1 : name;
 }
 
-static int has_short(const char *name, char c) { return name[0] == c && name[1] == '|'; }
+static int has_short(const char *name, char c) {
+  return name[0] == c && name[1] == '|';
+}
 
 static void print_opts(const struct cli_opt *opts) {
   for (const struct cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
@@ -106,7 +115,8 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
   memset(common, 0, sizeof *common);
   common->threads = 1;
   common->isa_mask = SPR_ISA_ALL;
-  void *common_dst[] = {&common->threads, &common->arena_bytes, &common->isa, &common->backend, &common->help};
+  void *common_dst[] = {&common->threads, &common->arena_bytes,  &common->isa,
+                        &common->backend, &common->check_finite, &common->help};
   *n_pos = 0;
   bool only_pos = false;
   for (int i = 1; i < argc; i++) {
@@ -187,7 +197,7 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
     }
     /* The named ISA itself must exist here; what it implies may fall back. */
     const uint32_t have = spr_cpu_isa();
-    const uint32_t top = strcmp(common->isa, "avx512") == 0   ? SPR_ISA_X86_AVX512F
+    const uint32_t top = strcmp(common->isa, "avx512") == 0    ? SPR_ISA_X86_AVX512F
                          : strcmp(common->isa, "avx2") == 0    ? SPR_ISA_X86_AVX2
                          : strcmp(common->isa, "neon") == 0    ? SPR_ISA_ARM_NEON
                          : strcmp(common->isa, "dotprod") == 0 ? SPR_ISA_ARM_DOTPROD
@@ -205,6 +215,11 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
   if (*n_pos < min_pos) {
     cli_fail("missing argument (usage: %s)", usage);
     return 2;
+  }
+  g_check_finite = common->check_finite;
+  if (cli_parse_only) {
+    cli_parse_only_ok++;
+    return -1;
   }
   return 0;
 }
@@ -252,10 +267,15 @@ void cli_config(const struct cli_common *c, struct spr_config *cfg) {
   cfg->isa_mask = c->isa_mask;
 }
 
+enum spr_status cli_load(const char *path, struct spr_model **out, struct spr_error *err) {
+  struct spr_load_options opt = {NULL, g_check_finite};
+  return spr_model_load_file(path, &opt, out, err);
+}
+
 int cli_open(const char *path, const struct spr_config *cfg, size_t arena_bytes, struct cli_session *out) {
   memset(out, 0, sizeof *out);
   struct spr_error err = {SPR_STATUS_OK, ""};
-  enum spr_status s = spr_model_load_file(path, NULL, &out->model, &err);
+  enum spr_status s = cli_load(path, &out->model, &err);
   if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, path);
   s = spr_plan(out->model, cfg, &out->plan, &err);
   if (s != SPR_STATUS_OK) {

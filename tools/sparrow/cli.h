@@ -2,7 +2,7 @@
  *
  * Every command parses its arguments with cli_parse(): options may appear
  * anywhere, `--name value` or `--name=value`; the common options (--threads,
- * --arena-bytes, --isa, --help) are accepted by every command. Errors print
+ * --arena-bytes, --isa, --check-finite, --help) are accepted by every command. Errors print
  * one line "sparrow: error: ..." on stderr and the command exits 1 (2 for a
  * usage error). */
 #ifndef SPR_TOOLS_CLI_H
@@ -20,8 +20,8 @@ enum cli_kind { CLI_FLAG, CLI_STR, CLI_INT, CLI_SIZE, CLI_FLOAT };
 struct cli_opt {
   const char *name; /* without the leading "--"; "p|prompt" also accepts -p */
   enum cli_kind kind;
-  void *dst;        /* bool*, const char**, int*, size_t*, float* */
-  const char *arg;  /* placeholder shown in help ("N"), NULL for flags */
+  void *dst;       /* bool*, const char**, int*, size_t*, float* */
+  const char *arg; /* placeholder shown in help ("N"), NULL for flags */
   const char *help;
 };
 
@@ -31,6 +31,7 @@ struct cli_common {
   const char *isa;    /* NULL: best available */
   uint32_t isa_mask;
   const char *backend; /* NULL or "cpu"; "cuda" (SPR_CUDA builds); "cuda-emu" (tests: host emulation) */
+  bool check_finite;   /* --check-finite: scan f32/f16 weights for NaN/Inf at load */
   bool help;
 };
 
@@ -45,6 +46,13 @@ struct cli_cmd {
  * and -1 when --help was given (help already printed). */
 int cli_parse(int argc, char **argv, const char *usage, const char *description, const struct cli_opt *opts,
               struct cli_common *common, const char **pos, int min_pos, int max_pos, int *n_pos);
+
+/* Fuzzing only (tests/fuzz/fuzz_cli.c): when nonzero, cli_parse returns -1
+ * after arguments that parse and validate (as after --help, so the command
+ * returns 0 having done nothing: every command calls cli_parse before it
+ * touches a file) and counts those calls in cli_parse_only_ok. */
+extern int cli_parse_only;
+extern unsigned long cli_parse_only_ok;
 
 /* Prints "sparrow: error: <msg>" and returns 1. */
 int cli_fail(const char *fmt, ...)
@@ -81,6 +89,9 @@ struct cli_session {
   void *backend; /* the attached GPU backend (--backend cuda), or NULL */
 };
 int cli_open(const char *path, const struct spr_config *cfg, size_t arena_bytes, struct cli_session *out);
+/* spr_model_load_file with the load options of the common flags
+ * (--check-finite); what cli_open and the commands that load a model use. */
+enum spr_status cli_load(const char *path, struct spr_model **out, struct spr_error *err);
 void cli_close(struct cli_session *cs);
 
 /* Default bundled model (relative to the source tree or the install prefix). */

@@ -108,7 +108,7 @@ int cmd_bench(int argc, char **argv) {
   {
     struct spr_model *probe = NULL;
     struct spr_error err;
-    const enum spr_status s = spr_model_load_file(pos[0], NULL, &probe, &err);
+    const enum spr_status s = cli_load(pos[0], &probe, &err);
     if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, pos[0]);
     const bool is_llm = spr_llm_info(probe, &(struct spr_llm_info){0}) == SPR_STATUS_OK;
     spr_model_free(probe);

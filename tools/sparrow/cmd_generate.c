@@ -43,7 +43,16 @@ int cli_llm_tokenize(const struct cli_session *cs, const char *text, bool add_bo
     free(work);
     return cli_fail("out of memory");
   }
-  const enum spr_status s = spr_llm_tokenize(cs->model, text, len, add_bos, *tokens, max, n, work, work_bytes);
+  enum spr_status s = spr_llm_tokenize(cs->model, text, len, add_bos, *tokens, max, n, work, work_bytes);
+  if (s == SPR_STATUS_CAPACITY) { /* bytes that are not UTF-8 can take a token each after escaping */
+    int32_t *more = realloc(*tokens, *n * sizeof(int32_t));
+    if (more == NULL) {
+      free(work);
+      return cli_fail("out of memory");
+    }
+    *tokens = more;
+    s = spr_llm_tokenize(cs->model, text, len, add_bos, *tokens, *n, n, work, work_bytes);
+  }
   free(work);
   if (s == SPR_STATUS_UNSUPPORTED) return cli_fail("this model has no tokenizer (tokenizer.ggml.* metadata)");
   if (s != SPR_STATUS_OK) return cli_fail_status(s, NULL, "tokenize");

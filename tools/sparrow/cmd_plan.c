@@ -48,7 +48,7 @@ int cmd_plan(int argc, char **argv) {
 
   struct spr_error err = {SPR_STATUS_OK, ""};
   struct spr_model *m = NULL;
-  enum spr_status s = spr_model_load_file(pos[0], NULL, &m, &err);
+  enum spr_status s = cli_load(pos[0], &m, &err);
   if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, pos[0]);
   struct spr_config cfg;
   cli_config(&c, &cfg);
