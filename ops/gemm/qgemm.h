@@ -42,7 +42,8 @@
 #include "runtime/util.h"
 
 /* c[i*ldc + j] = sum_k x_i[k] w_j[k] (quantized as above) + bias[j] for
- * i < mr, j < nr (1 <= mr <= MR, 1 <= nr <= NR).
+ * i < mr, j < nr (1 <= mr <= MR, 1 <= nr <= NR; for mr = 1, a GEMV, nr may be
+ * any count: the driver passes a whole block of weight rows).
  *   kb   weight blocks per row (K / QK of the weight type)
  *   w    first weight row; row j at w + j*ldw bytes (no alignment assumed)
  *   xq   first packed activation row; row i at xq + i*ldx bytes (64-aligned)

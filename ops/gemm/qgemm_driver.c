@@ -99,8 +99,10 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
     const size_t nbi = t / c->n_groups, gi = t % c->n_groups;
     const size_t n0 = nbi * c->g.nb, n1 = n0 + c->g.nb < n ? n0 + c->g.nb : n;
     const size_t p0 = gi * c->tpg, p1 = p0 + c->tpg < c->tiles ? p0 + c->tpg : c->tiles;
-    for (size_t j = n0; j < n1; j += nr) {
-      const size_t nrj = n1 - j < nr ? n1 - j : nr;
+    /* a single row is a GEMV: the ukernel walks the whole n block in one call */
+    const size_t step = c->rows == 1 ? n1 - n0 : nr;
+    for (size_t j = n0; j < n1; j += step) {
+      const size_t nrj = n1 - j < step ? n1 - j : step;
       for (size_t p = p0; p < p1; p++) {
         const size_t i = p * mr, mri = c->rows - i < mr ? c->rows - i : mr;
         uk->gemm(c->g.kb, mri, nrj, w + j * ldw, ldw, c->xq + i * c->g.xrow, c->g.xrow,
