@@ -148,11 +148,24 @@ void spr_x8_k_quantize_block__avx512vnni(const float *x, struct spr_block_q8_k *
 size_t spr_qgemm_driver_workspace(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
                                   size_t k);
 
-/* Runs a (a->x plain, a->w_type quantized, K a multiple of the block) on x's
- * pool with x's scratch (>= the workspace above). */
+/* The same for a multi-weight problem (a->w2 set; n = all output columns,
+ * or n1 with glu, which adds a per-thread buffer for the second product). */
+size_t spr_qgemm_driver_workspace_multi(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
+                                        size_t k, int glu, int n_threads);
+
+/* Runs a (a->x plain, a->w_type quantized, K a multiple of the block; one
+ * weight matrix, or several with a->w2) on x's pool with x's scratch (>= the
+ * workspace above). Each output element is one ukernel call's; with several
+ * weights an n block that spans two of them calls the ukernel on each part. */
 void spr_qgemm_driver_run(const struct spr_exec *x, const struct spr_qgemm_ukernel *uk, const struct spr_gemm_args *a);
 
 /* ---- oracle ------------------------------------------------------------------------ */
+
+/* The multi-weight oracle: spr_qgemm_ref per weight; glu = 0: the products
+ * side by side (dst {n1 + n2 + n3, m}, w3 may be NULL with n3 = 0); glu = 1:
+ * act(first) * second (dst {n1, m}, n2 = n1, act rounded to f32 first). */
+void spr_qgemm_multi_ref(enum spr_dtype w_type, size_t m, size_t k, const float *x, const void *w1, size_t n1,
+                         const void *w2, size_t n2, const void *w3, size_t n3, int glu, enum spr_act act, float *dst);
 
 /* Each activation row quantized to the weight type's vec_dot_type with the
  * reference quantizer and dequantized, each weight row dequantized, then an

@@ -66,11 +66,27 @@ size_t spr_qgemm_driver_workspace(const struct spr_qgemm_ukernel *uk, enum spr_d
   return g.mc * g.xrow;
 }
 
+/* glu: per thread, the second product of a task's rows x n block */
+static size_t glu_thread_bytes(const struct qgeom *g) {
+  return spr_align_up(g->mc * g->nb * sizeof(float), 64);
+}
+
+size_t spr_qgemm_driver_workspace_multi(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
+                                        size_t k, int glu, int n_threads) {
+  struct qgeom g;
+  qgeom_init(&g, uk, w_type, m, n, k);
+  const size_t t = n_threads > 1 ? (size_t)n_threads : 1;
+  return spr_align_up(g.mc * g.xrow, 64) + (glu ? t * glu_thread_bytes(&g) : 0);
+}
+
 struct qrun {
   const struct spr_gemm_args *a;
   const struct spr_qgemm_ukernel *uk;
   struct qgeom g;
   uint8_t *xq;
+  uint8_t *glu_tmp; /* glu: per-thread buffers after the packed rows */
+  const uint8_t *w[3];
+  size_t wn[3];         /* rows of each weight (one weight: wn[0] = n) */
   size_t m0, rows;      /* current chunk */
   size_t tiles;         /* row tiles in the chunk */
   size_t tpg, n_groups; /* row tiles per group, groups */
@@ -87,29 +103,56 @@ static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
   }
 }
 
+/* Rows [j0, j1) of weight matrix w (row stride ldw) for row tiles
+ * [p0, p1) of the chunk into c_out (row i of the chunk at c_out + (i - i0)
+ * * ldc, weight row j0 at column 0). A single activation row is a GEMV: the
+ * ukernel walks the whole range in one call. */
+static void run_part(const struct qrun *c, const uint8_t *w, size_t j0, size_t j1, size_t p0, size_t p1, float *c_out,
+                     size_t ldc, size_t i0, const float *bias) {
+  const struct spr_qgemm_ukernel *uk = c->uk;
+  const size_t mr = uk->mr, ldw = c->g.kb * spr_dtype_block_bytes(c->a->w_type);
+  const size_t step = c->rows == 1 ? j1 - j0 : uk->nr;
+  for (size_t j = j0; j < j1; j += step) {
+    const size_t nrj = j1 - j < step ? j1 - j : step;
+    for (size_t p = p0; p < p1; p++) {
+      const size_t i = p * mr, mri = c->rows - i < mr ? c->rows - i : mr;
+      uk->gemm(c->g.kb, mri, nrj, w + j * ldw, ldw, c->xq + i * c->g.xrow, c->g.xrow, bias != NULL ? bias + j : NULL,
+               c_out + (i - i0) * ldc + (j - j0), ldc);
+    }
+  }
+}
+
 static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
-  (void)tid;
   const struct qrun *c = vctx;
   const struct spr_gemm_args *a = c->a;
-  const struct spr_qgemm_ukernel *uk = c->uk;
-  const size_t mr = uk->mr, nr = uk->nr, n = a->n;
-  const size_t ldw = c->g.kb * spr_dtype_block_bytes(a->w_type);
-  const uint8_t *w = a->w;
+  const size_t mr = c->uk->mr, n = a->n;
   for (size_t t = begin; t < end; t++) {
     const size_t nbi = t / c->n_groups, gi = t % c->n_groups;
     const size_t n0 = nbi * c->g.nb, n1 = n0 + c->g.nb < n ? n0 + c->g.nb : n;
     const size_t p0 = gi * c->tpg, p1 = p0 + c->tpg < c->tiles ? p0 + c->tpg : c->tiles;
-    /* a single row is a GEMV: the ukernel walks the whole n block in one call */
-    const size_t step = c->rows == 1 ? n1 - n0 : nr;
-    for (size_t j = n0; j < n1; j += step) {
-      const size_t nrj = n1 - j < step ? n1 - j : step;
-      for (size_t p = p0; p < p1; p++) {
-        const size_t i = p * mr, mri = c->rows - i < mr ? c->rows - i : mr;
-        uk->gemm(c->g.kb, mri, nrj, w + j * ldw, ldw, c->xq + i * c->g.xrow, c->g.xrow,
-                 a->bias != NULL ? a->bias + j : NULL, a->dst + (c->m0 + i) * n + j, n);
-      }
-    }
     const size_t m_end = p1 * mr < c->rows ? p1 * mr : c->rows;
+    float *out = a->dst + c->m0 * n;
+    if (a->glu) {
+      /* first product into dst, second into this thread's buffer, then act(first) * second */
+      float *tmp = (float *)(void *)(c->glu_tmp + (size_t)tid * glu_thread_bytes(&c->g));
+      run_part(c, c->w[0], n0, n1, p0, p1, out + n0, n, 0, NULL);
+      run_part(c, c->w[1], n0, n1, p0, p1, tmp, c->g.nb, p0 * mr, NULL);
+      for (size_t i = p0 * mr; i < m_end; i++) {
+        float *d = out + i * n + n0;
+        const float *u = tmp + (i - p0 * mr) * c->g.nb;
+        if (a->act != NULL) a->act(n1 - n0, d, d);
+        for (size_t j = 0; j < n1 - n0; j++) d[j] *= u[j];
+      }
+      continue;
+    }
+    /* the n block's columns, split where one weight matrix ends and the next begins */
+    size_t base = 0;
+    for (int s = 0; s < 3; s++) {
+      const size_t lo = n0 > base ? n0 : base, hi = n1 < base + c->wn[s] ? n1 : base + c->wn[s];
+      if (lo < hi)
+        run_part(c, c->w[s], lo - base, hi - base, p0, p1, out + lo, n, 0, a->bias != NULL ? a->bias + base : NULL);
+      base += c->wn[s];
+    }
     spr_gemm_finish_rows(a, c->m0 + p0 * mr, c->m0 + m_end, n0, n1);
   }
 }
@@ -121,6 +164,13 @@ void spr_qgemm_driver_run(const struct spr_exec *x, const struct spr_qgemm_ukern
   c.uk = uk;
   c.xq = x->scratch;
   qgeom_init(&c.g, uk, a->w_type, a->m, a->n, a->k);
+  c.glu_tmp = c.xq + spr_align_up(c.g.mc * c.g.xrow, 64);
+  c.w[0] = a->w, c.w[1] = a->w2, c.w[2] = a->w3;
+  if (a->w2 != NULL && !a->glu) {
+    c.wn[0] = a->n1, c.wn[1] = a->n2, c.wn[2] = a->w3 != NULL ? a->n3 : 0;
+  } else {
+    c.wn[0] = a->n, c.wn[1] = c.wn[2] = 0;
+  }
   for (size_t m0 = 0; m0 < a->m; m0 += c.g.mc) {
     c.m0 = m0;
     c.rows = a->m - m0 < c.g.mc ? a->m - m0 : c.g.mc;

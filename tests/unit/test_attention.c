@@ -444,7 +444,7 @@ static double cached_run(const struct kernel *k, const struct cached_seq *s, int
   memset(nodes, 0, sizeof nodes);
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < SPR_MAX_SRCS; j++) nodes[i].src[j] = -1;
-  const struct spr_kv_params kvp = {s->p.window, s->p.sinks, s->p.ring};
+  const struct spr_kv_params kvp = {s->p.window, s->p.sinks, s->p.ring, 0};
   nodes[0].op = nodes[1].op = SPR_OP_KV_STORE;
   nodes[0].n_src = nodes[1].n_src = 1;
   nodes[0].src[0] = 4;
