@@ -11,9 +11,9 @@
  *
  * Cached mode (p.kv_cache, see attention.h): the same tasks over the query
  * rows of the step; a task's keys are its visible positions, read in place
- * (f32 cache without a window; f16 cache without a window for a task of at
- * most SPR_ATTN_F16_MAX_LANES lanes, e.g. a decode step, through the f16
- * row-path ukernels) or gathered a chunk at a time into the thread's scratch
+ * (f32 cache without a window; f16 cache without a window for a task the
+ * f32 ukernel would run on its row path, e.g. a decode step, through the
+ * f16 row-path ukernels) or gathered a chunk at a time into the thread's scratch
  * and converted to f32. Guards: a key whose cache row would lie past
  * the capacity (a caller bug: n_past + n_tokens over a linear cache's
  * capacity, or a ring geometry larger than the cache) is clamped into the
@@ -328,7 +328,7 @@ static void attn_cached_tasks(void *arg, size_t begin, size_t end, int tid) {
     }
     t.ns = s.ns;
     const size_t kcol = p->k_col + kvh * g->hd, vcol = p->v_col + kvh * g->hd;
-    if (c->f16 != NULL && t.ng * t.nq <= SPR_ATTN_F16_MAX_LANES) {
+    if (c->f16 != NULL && t.ng * t.nq <= c->f16->tile) {
       /* f16 rows in place, one call: keys [0, nk) are cache rows [0, nk) */
       t.k16 = (const uint16_t *)(const void *)c->kc + kcol;
       t.v16 = (const uint16_t *)(const void *)c->vc + vcol;

@@ -122,9 +122,11 @@ static inline size_t spr_attn_scratch_floats(size_t head_dim) {
  * them in registers; they always take the row path of the f32 ukernel of
  * the same ISA (same file, attention_impl.h), so a task gets the bits it
  * would get from that path over the converted rows. For tasks of at most
- * SPR_ATTN_F16_MAX_LANES lanes (the row path's scratch), same contract
- * otherwise as spr_f32_attention_ukernel_fn; tile = floats per vector.
- * The op uses them for linear caches (no window: key j in cache row j). */
+ * tile lanes (the f32 ukernel's row-path limit, <= SPR_ATTN_F16_MAX_LANES,
+ * the row path's scratch), same contract otherwise as
+ * spr_f32_attention_ukernel_fn. The op uses them for linear caches (no
+ * window: key j in cache row j) and tasks of at most tile lanes, so a
+ * window that covers the sequence gives the bits of no window. */
 #define SPR_ATTN_F16_MAX_LANES 8
 #define SPR_UKERNEL(isa, fn, tile) void fn(const struct spr_f32_attn_task *t, float *scratch);
 #include "ops/attention/attention_f16.inc"

@@ -18,7 +18,7 @@ typedef __m512 av_v;
 #define AV_ROW_MAX_LANES 8
 #define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_32__avx512
-#define AV_UKERNEL_F16 spr_f16_attention_rows_ukernel_16__avx512
+#define AV_UKERNEL_F16 spr_f16_attention_rows_ukernel_8__avx512
 #define AV_INLINE static inline __attribute__((always_inline))
 #define AV_NOINLINE static __attribute__((noinline))
 

@@ -19,7 +19,7 @@ typedef simde_float32x4_t av_v;
 #define AV_ROW_MAX_LANES 2
 #define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_16__neon
-#define AV_UKERNEL_F16 spr_f16_attention_rows_ukernel_4__neon
+#define AV_UKERNEL_F16 spr_f16_attention_rows_ukernel_2__neon
 #define AV_INLINE static inline __attribute__((always_inline))
 #define AV_NOINLINE static __attribute__((noinline))
 

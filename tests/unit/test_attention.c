@@ -664,7 +664,7 @@ static void test_f16_rows(void **state) {
 }
 
 /* The f16 K/V row-path ukernels (cached decode), called directly: lanes
- * (query heads x rows) 1..SPR_ATTN_F16_MAX_LANES, head_dim and key counts
+ * (query heads x rows) 1..the entry's tile, head_dim and key counts
  * at the edges of the vector and key-block sizes, K/V rows with padding
  * between them (strides), against the oracle over the f16-rounded K/V. */
 static void test_f16_attention(void **state) {
@@ -683,13 +683,14 @@ static void test_f16_attention(void **state) {
       print_message("  skip %s (ISA not available)\n", k->name);
       continue;
     }
-    const int t = (int)k->tile;
-    const int hds[6] = {1, t > 1 ? t - 1 : 2, t, t + 1, 64, 80};
+    /* head_dim at the vector edges of every ISA (1, 4, 8, 16 floats) */
+    const int hds[8] = {1, 3, 4, 7, 15, 17, 64, 80};
     const int nks[6] = {1, kb - 1, kb, kb + 1, 3 * kb + 1, 37};
     double worst = 0.0;
     int n_cases = 0;
     for (size_t li = 0; li < sizeof lanes / sizeof lanes[0]; li++) {
-      for (int hi = 0; hi < 6; hi++) {
+      if (lanes[li][0] * lanes[li][1] > (int)k->tile) continue;
+      for (int hi = 0; hi < 8; hi++) {
         for (int ni = 0; ni < 6; ni++, n_cases++) {
           const int ng = lanes[li][0], nq = lanes[li][1], hd = hds[hi], nk = nks[ni] < nq ? nq : nks[ni];
           const size_t qs = (size_t)ng * (size_t)hd + 2, kvs = (size_t)hd + 3, os = (size_t)ng * (size_t)hd;
