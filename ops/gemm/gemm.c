@@ -84,11 +84,10 @@ static size_t gemm_workspace(const struct spr_tensor *ts, const struct spr_node 
     size_t count = 0;
     const struct spr_qgemm_ukernel *t = spr_qgemm_table(w->type, &count);
     for (size_t i = 0; i < count; i++) {
-      const size_t b =
-          spr_qgemm_driver_workspace(&t[i], w->type, (size_t)spr_tensor_rows(x), (size_t)w->ne[1], (size_t)x->ne[0]);
+      const size_t b = spr_qgemm_driver_workspace(&t[i], w->type, (size_t)spr_tensor_rows(x), (size_t)w->ne[1],
+                                                  (size_t)x->ne[0], n_threads);
       if (b > most) most = b;
     }
-    (void)n_threads; /* the quantized path needs no per-thread scratch */
     return most;
   }
   for (size_t i = 0; i < spr_gemm_ukernels_count; i++) {

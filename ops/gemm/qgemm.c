@@ -6,8 +6,31 @@
 
 #include "ops/common/fp16.h"
 
-#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes) \
-  {(isa), (mr), (nr), (pack_blocks), gemm, packx, xbytes, #gemm},
+#if SPR_ENABLE_AVX512
+const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni = {
+    6,
+    32,
+    spr_qx_0_pgemm_ukernel_6x32__avx512vnni,
+    spr_q8_0_packw__avx512vnni,
+    spr_q8_0_packw_bytes__avx512vnni,
+    spr_x8_0_packx_q8_0_packed__avx512vnni,
+    spr_x8_0_xbytes_packed__avx512vnni,
+    "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
+};
+const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni = {
+    6,
+    32,
+    spr_qx_0_pgemm_ukernel_6x32__avx512vnni,
+    spr_q4_0_packw__avx512vnni,
+    spr_q8_0_packw_bytes__avx512vnni,
+    spr_x8_0_packx_q4_0_packed__avx512vnni,
+    spr_x8_0_xbytes_packed__avx512vnni,
+    "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
+};
+#endif
+
+#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes, packed) \
+  {(isa), (mr), (nr), (pack_blocks), gemm, packx, xbytes, packed, #gemm},
 
 const struct spr_qgemm_ukernel spr_q8_0_gemm_ukernels[] = {
 #include "ops/gemm/q8_0_gemm.inc"

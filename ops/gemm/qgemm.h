@@ -59,6 +59,33 @@ typedef void (*spr_qgemm_packx_fn)(size_t kb, size_t b0, size_t b1, const float 
 /* Bytes of one packed activation row of kb blocks (a multiple of 64). */
 typedef size_t (*spr_qgemm_xbytes_fn)(size_t kb);
 
+/* ---- packed-panel path (GEMM, M >= SPR_QGEMM_PACKED_MIN_M) --------------------
+ * An entry may carry a second path for many activation rows: the driver
+ * packs a panel of up to nr weight rows (output columns) into the thread's
+ * scratch once per task (packw, wbytes(kb) bytes, 64-aligned), quantizes
+ * the activation rows with its own packer (packx / xbytes, the same int8
+ * values and scales as ggml's reference quantizer, per 32-value block), and
+ * runs gemm over row tiles of up to mr rows against the panel:
+ *   c[i*ldc + j] = sum_k x_i[k] w_j[k] + bias[j], i < mr_, j < nr_
+ * (each output one call, over the whole K: bit-identical for any thread
+ * count). The layouts are private to the ISA file. */
+typedef void (*spr_qgemm_pgemm_fn)(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq, size_t ldx,
+                                   const float *bias, float *c, size_t ldc);
+typedef void (*spr_qgemm_packw_fn)(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+
+struct spr_qgemm_packed {
+  uint8_t mr, nr;
+  spr_qgemm_pgemm_fn gemm;
+  spr_qgemm_packw_fn packw;
+  spr_qgemm_xbytes_fn wbytes;
+  spr_qgemm_packx_fn packx;
+  spr_qgemm_xbytes_fn xbytes;
+  const char *name;
+};
+
+/* The driver takes the packed path for row chunks of at least this many rows. */
+#define SPR_QGEMM_PACKED_MIN_M 8
+
 struct spr_qgemm_ukernel {
   uint32_t isa;
   uint8_t mr, nr;
@@ -66,11 +93,25 @@ struct spr_qgemm_ukernel {
   spr_qgemm_ukernel_fn gemm;
   spr_qgemm_packx_fn packx;
   spr_qgemm_xbytes_fn xbytes;
+  const struct spr_qgemm_packed *packed; /* NULL: none */
   const char *name;
 };
 
+#if SPR_ENABLE_AVX512
+void spr_qx_0_pgemm_ukernel_6x32__avx512vnni(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq,
+                                             size_t ldx, const float *bias, float *c, size_t ldc);
+void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+size_t spr_q8_0_packw_bytes__avx512vnni(size_t kb);
+void spr_x8_0_packx_q8_0_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+void spr_x8_0_packx_q4_0_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+size_t spr_x8_0_xbytes_packed__avx512vnni(size_t kb);
+extern const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni;
+extern const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni;
+#endif
+
 /* ---- the ukernel declarations (one per line of the .inc lists) ---------- */
-#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes)                              \
+#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes, packed)                      \
   void gemm(size_t kb, size_t mr_, size_t nr_, const void *w, size_t ldw, const void *xq, size_t ldx, \
             const float *bias, float *c, size_t ldc);                                                 \
   void packx(size_t kb, size_t b0, size_t b1, const float *x, void *xq);                              \
@@ -144,9 +185,9 @@ void spr_x8_k_quantize_block__avx512vnni(const float *x, struct spr_block_q8_k *
 
 /* ---- the driver ------------------------------------------------------------------ */
 
-/* Scratch bytes for a problem of m rows, n outputs, k inputs (any thread count). */
+/* Scratch bytes for a problem of m rows, n outputs, k inputs on n_threads threads. */
 size_t spr_qgemm_driver_workspace(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
-                                  size_t k);
+                                  size_t k, int n_threads);
 
 /* The same for a multi-weight problem (a->w2 set; n = all output columns,
  * or n1 with glu, which adds a per-thread buffer for the second product). */

@@ -10,6 +10,7 @@
  *            while the packed activation tiles stream past), then applies
  *            act + residual to its rows of the n block.
  * Every blocking size depends on the shapes and the ukernel only. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "ops/gemm/qgemm.h"
@@ -20,6 +21,7 @@ enum {
   NB_TARGET = 64,       /* weight rows per task (and per act/residual segment) */
   MIN_TASKS = 12,       /* split the row tiles too when there are fewer n blocks */
   PACK_VALUES = 2048,   /* activation values quantized per pack task */
+  PACKED_MIN_TASKS = 4, /* packed path: split the row tiles when there are fewer panels */
 };
 
 static size_t cdiv(size_t a, size_t b) {
@@ -59,11 +61,42 @@ static void qgeom_init(struct qgeom *g, const struct spr_qgemm_ukernel *uk, enum
   g->n_nb = cdiv(n, nb);
 }
 
+/* ---- packed-panel path ---------------------------------------------------------- */
+
+static bool use_packed(const struct spr_qgemm_ukernel *uk, size_t m) {
+  return uk->packed != NULL && m >= SPR_QGEMM_PACKED_MIN_M;
+}
+
+/* Rows per chunk of the packed path (its packed rows fit L2). */
+static size_t packed_mc(const struct spr_qgemm_packed *pk, size_t kb, size_t m) {
+  const size_t xrow = pk->xbytes(kb);
+  size_t mc = XQ_TARGET / (xrow ? xrow : 1);
+  if (mc < MC_MIN) mc = MC_MIN;
+  mc = mc / pk->mr * pk->mr;
+  if (mc < pk->mr) mc = pk->mr;
+  return mc < m ? mc : m;
+}
+
+/* per thread: one packed panel, and with glu the second product of a chunk's rows x panel */
+static size_t packed_thread_bytes(const struct spr_qgemm_packed *pk, size_t kb, size_t mc, int glu) {
+  return spr_align_up(pk->wbytes(kb), 64) + (glu ? spr_align_up(mc * pk->nr * sizeof(float), 64) : 0);
+}
+
+static size_t packed_workspace(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t k, int glu,
+                               int n_threads) {
+  const struct spr_qgemm_packed *pk = uk->packed;
+  const size_t kb = k / spr_dtype_block_elems(w_type), mc = packed_mc(pk, kb, m);
+  const size_t t = n_threads > 1 ? (size_t)n_threads : 1;
+  return spr_align_up(mc * pk->xbytes(kb), 64) + t * packed_thread_bytes(pk, kb, mc, glu);
+}
+
 size_t spr_qgemm_driver_workspace(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
-                                  size_t k) {
+                                  size_t k, int n_threads) {
+  /* the larger of the two paths: a run may have fewer rows than planned */
   struct qgeom g;
   qgeom_init(&g, uk, w_type, m, n, k);
-  return g.mc * g.xrow;
+  const size_t b = g.mc * g.xrow, bp = use_packed(uk, m) ? packed_workspace(uk, w_type, m, k, 0, n_threads) : 0;
+  return b > bp ? b : bp;
 }
 
 /* glu: per thread, the second product of a task's rows x n block */
@@ -76,7 +109,9 @@ size_t spr_qgemm_driver_workspace_multi(const struct spr_qgemm_ukernel *uk, enum
   struct qgeom g;
   qgeom_init(&g, uk, w_type, m, n, k);
   const size_t t = n_threads > 1 ? (size_t)n_threads : 1;
-  return spr_align_up(g.mc * g.xrow, 64) + (glu ? t * glu_thread_bytes(&g) : 0);
+  const size_t b = spr_align_up(g.mc * g.xrow, 64) + (glu ? t * glu_thread_bytes(&g) : 0);
+  const size_t bp = use_packed(uk, m) ? packed_workspace(uk, w_type, m, k, glu, n_threads) : 0;
+  return b > bp ? b : bp;
 }
 
 struct qrun {
@@ -157,7 +192,115 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
   }
 }
 
+/* The packed path: tasks = (panel of up to pk->nr rows of one weight matrix)
+ * x (group of row tiles). A task packs its panel into its thread's buffer,
+ * then runs every row tile of its group past it. */
+struct prun {
+  const struct spr_gemm_args *a;
+  const struct spr_qgemm_packed *pk;
+  size_t kb, ldw, xrow, mc, thread_bytes;
+  uint8_t *xq, *tbuf;
+  const uint8_t *w[3];
+  size_t wn[3], np[3], n_panels;
+  size_t m0, rows, tiles, tpg, n_groups;
+};
+
+static void ppack_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct prun *c = vctx;
+  const size_t n_seg = (c->kb + PACK_VALUES / 32 - 1) / (PACK_VALUES / 32);
+  for (size_t t = begin; t < end; t++) {
+    const size_t r = t / n_seg, sgi = t % n_seg, seg = PACK_VALUES / 32;
+    const size_t b0 = sgi * seg, b1 = b0 + seg < c->kb ? b0 + seg : c->kb;
+    c->pk->packx(c->kb, b0, b1, c->a->x + (c->m0 + r) * c->a->k, c->xq + r * c->xrow);
+  }
+}
+
+/* Row tiles [p0, p1) of the chunk against the packed panel wp (nr columns)
+ * into out (chunk row i at out + (i - i0) * ldc). */
+static void prun_rows(const struct prun *c, const uint8_t *wp, size_t nr, size_t p0, size_t p1, const float *bias,
+                      float *out, size_t ldc, size_t i0) {
+  const size_t mr = c->pk->mr;
+  for (size_t p = p0; p < p1; p++) {
+    const size_t i = p * mr, mri = c->rows - i < mr ? c->rows - i : mr;
+    c->pk->gemm(c->kb, mri, nr, wp, c->xq + i * c->xrow, c->xrow, bias, out + (i - i0) * ldc, ldc);
+  }
+}
+
+static void pcompute_task(void *vctx, size_t begin, size_t end, int tid) {
+  const struct prun *c = vctx;
+  const struct spr_gemm_args *a = c->a;
+  const size_t mr = c->pk->mr, pnr = c->pk->nr, n = a->n;
+  uint8_t *wp = c->tbuf + (size_t)tid * c->thread_bytes;
+  for (size_t t = begin; t < end; t++) {
+    const size_t pi = t / c->n_groups, gi = t % c->n_groups;
+    const size_t p0 = gi * c->tpg, p1 = p0 + c->tpg < c->tiles ? p0 + c->tpg : c->tiles;
+    const size_t m_end = p1 * mr < c->rows ? p1 * mr : c->rows;
+    float *out = a->dst + c->m0 * n;
+    /* the weight matrix of panel pi and its columns */
+    size_t s = 0, q = pi, base = 0;
+    while (q >= c->np[s]) q -= c->np[s], base += c->wn[s], s++;
+    const size_t j0 = q * pnr, nr = c->wn[s] - j0 < pnr ? c->wn[s] - j0 : pnr;
+    c->pk->packw(c->kb, nr, c->w[s] + j0 * c->ldw, c->ldw, wp);
+    if (a->glu) {
+      float *tmp = (float *)(void *)(wp + spr_align_up(c->pk->wbytes(c->kb), 64));
+      prun_rows(c, wp, nr, p0, p1, NULL, out + j0, n, 0);
+      c->pk->packw(c->kb, nr, c->w[1] + j0 * c->ldw, c->ldw, wp);
+      prun_rows(c, wp, nr, p0, p1, NULL, tmp, pnr, p0 * mr);
+      for (size_t i = p0 * mr; i < m_end; i++) {
+        float *d = out + i * n + j0;
+        const float *u = tmp + (i - p0 * mr) * pnr;
+        if (a->act != NULL) a->act(nr, d, d);
+        for (size_t j = 0; j < nr; j++) d[j] *= u[j];
+      }
+      continue;
+    }
+    prun_rows(c, wp, nr, p0, p1, a->bias != NULL ? a->bias + base + j0 : NULL, out + base + j0, n, 0);
+    spr_gemm_finish_rows(a, c->m0 + p0 * mr, c->m0 + m_end, base + j0, base + j0 + nr);
+  }
+}
+
+static void packed_run(const struct spr_exec *x, const struct spr_qgemm_ukernel *uk, const struct spr_gemm_args *a) {
+  struct prun c;
+  memset(&c, 0, sizeof c);
+  c.a = a;
+  c.pk = uk->packed;
+  c.kb = a->k / spr_dtype_block_elems(a->w_type);
+  c.ldw = c.kb * spr_dtype_block_bytes(a->w_type);
+  c.xrow = c.pk->xbytes(c.kb);
+  c.mc = packed_mc(c.pk, c.kb, a->m);
+  c.thread_bytes = packed_thread_bytes(c.pk, c.kb, c.mc, a->glu);
+  c.xq = x->scratch;
+  c.tbuf = c.xq + spr_align_up(c.mc * c.xrow, 64);
+  c.w[0] = a->w, c.w[1] = a->w2, c.w[2] = a->w3;
+  if (a->w2 != NULL && !a->glu) {
+    c.wn[0] = a->n1, c.wn[1] = a->n2, c.wn[2] = a->w3 != NULL ? a->n3 : 0;
+  } else {
+    c.wn[0] = a->n, c.wn[1] = c.wn[2] = 0;
+  }
+  for (int s = 0; s < 3; s++) {
+    c.np[s] = cdiv(c.wn[s], c.pk->nr);
+    c.n_panels += c.np[s];
+  }
+  const size_t n_seg = cdiv(c.kb, PACK_VALUES / 32);
+  for (size_t m0 = 0; m0 < a->m; m0 += c.mc) {
+    c.m0 = m0;
+    c.rows = a->m - m0 < c.mc ? a->m - m0 : c.mc;
+    c.tiles = cdiv(c.rows, c.pk->mr);
+    size_t groups = cdiv(PACKED_MIN_TASKS, c.n_panels);
+    if (groups > c.tiles) groups = c.tiles;
+    c.tpg = cdiv(c.tiles, groups);
+    c.n_groups = cdiv(c.tiles, c.tpg);
+    spr_parallel(x, c.rows * n_seg, ppack_task, &c);
+    spr_parallel(x, c.n_panels * c.n_groups, pcompute_task, &c);
+  }
+}
+
 void spr_qgemm_driver_run(const struct spr_exec *x, const struct spr_qgemm_ukernel *uk, const struct spr_gemm_args *a) {
+  if (use_packed(uk, a->m)) {
+    packed_run(x, uk, a);
+    return;
+  }
   struct qrun c;
   memset(&c, 0, sizeof c);
   c.a = a;

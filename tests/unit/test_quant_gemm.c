@@ -212,7 +212,7 @@ static void run_driver(struct prob *p, const struct spr_qgemm_ukernel *uk, uint3
       .dst = p->dst,
       .act = spr_f32_act_select(p->act, isa, NULL),
   };
-  const size_t ws = spr_qgemm_driver_workspace(uk, p->wt, p->m, p->n, p->k);
+  const size_t ws = spr_qgemm_driver_workspace(uk, p->wt, p->m, p->n, p->k, 1);
   void *scratch = spr_test_aligned_alloc(ws ? ws : 64);
   memset(scratch, 0xA5, ws); /* packers must write every byte kernels read */
   const struct spr_exec x = {.tensors = NULL, .pool = NULL, .n_threads = 1, .scratch = scratch, .scratch_bytes = ws};
@@ -253,6 +253,49 @@ static void test_ukernels(void **state) {
           }
         }
       }
+    }
+  }
+}
+
+/* The packed-panel path of each entry that has one (rows >= SPR_QGEMM_PACKED_MIN_M):
+ * rows at every remainder of the row tile, columns at the panel edges, K at
+ * 1..25 blocks, through the driver against the reference. */
+static void test_packed(void **state) {
+  (void)state;
+  unsigned c = 0;
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    const enum spr_dtype wt = k_types[ti];
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *tab = spr_qgemm_table(wt, &count);
+    for (size_t u = 0; u < count; u++) {
+      const struct spr_qgemm_ukernel *uk = &tab[u];
+      if (uk->packed == NULL) continue;
+      if (!host_has(uk->isa)) {
+        printf("skip %s (ISA not on this host)\n", uk->packed->name);
+        continue;
+      }
+      const size_t mr = uk->packed->mr, nr = uk->packed->nr, qk = spr_dtype_block_elems(wt);
+      assert_true(2 * mr >= SPR_QGEMM_PACKED_MIN_M); /* every ms[] takes the packed path */
+      size_t ms[8];
+      for (size_t r = 0; r < mr && r < 6; r++) ms[r] = 2 * mr + r; /* every remainder mod mr */
+      ms[6] = 3 * mr + 1, ms[7] = 37;
+      const size_t ns[] = {1, nr - 1, nr, nr + 1, 3 * nr + 1, 67};
+      const size_t kbs[] = {1, 2, 7, 25};
+      const unsigned c0 = c;
+      for (size_t a = 0; a < 8; a++) {
+        if (a >= mr && a < 6) continue;
+        for (size_t b = 0; b < 6; b++) {
+          for (size_t d = 0; d < 4; d++, c++) {
+            struct prob p;
+            prob_init(&p, wt, ms[a], ns[b], kbs[d] * qk, (c & 1) != 0, (enum spr_act)((c >> 1) % 4),
+                      ((c >> 3) & 1) != 0, 5000 + c, true);
+            run_driver(&p, uk, uk->isa);
+            prob_expect(&p, uk->packed->name);
+            prob_free(&p);
+          }
+        }
+      }
+      printf("%s (%s): %u cases\n", uk->packed->name, spr_dtype_name(wt), c - c0);
     }
   }
 }
@@ -554,7 +597,7 @@ static void test_workspace(void **state) {
     size_t count = 0;
     const struct spr_qgemm_ukernel *tab = spr_qgemm_table(k_types[ti], &count);
     for (size_t u = 0; u < count; u++)
-      assert_true(ws >= spr_qgemm_driver_workspace(&tab[u], k_types[ti], 197, 5632, 2048));
+      assert_true(ws >= spr_qgemm_driver_workspace(&tab[u], k_types[ti], 197, 5632, 2048, 2));
   }
 }
 
@@ -637,10 +680,10 @@ static void test_simd_quantizers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check),        cmocka_unit_test(test_workspace),   cmocka_unit_test(test_ukernels),
-      cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),     cmocka_unit_test(test_simd_quantizers),
-      cmocka_unit_test(test_simd_packers), cmocka_unit_test(test_multi),       cmocka_unit_test(test_multi_ref),
-      cmocka_unit_test(test_multi_chunks), cmocka_unit_test(test_multi_check),
+      cmocka_unit_test(test_check),           cmocka_unit_test(test_workspace),    cmocka_unit_test(test_ukernels),
+      cmocka_unit_test(test_packed),          cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_simd_quantizers), cmocka_unit_test(test_simd_packers), cmocka_unit_test(test_multi),
+      cmocka_unit_test(test_multi_ref),       cmocka_unit_test(test_multi_chunks), cmocka_unit_test(test_multi_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
