@@ -13,7 +13,7 @@ const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni = {
     spr_qx_0_pgemm_ukernel_6x32__avx512vnni,
     spr_q8_0_packw__avx512vnni,
     spr_q8_0_packw_bytes__avx512vnni,
-    spr_x8_0_packx_q8_0_packed__avx512vnni,
+    spr_x8_0_packx_u8_packed__avx512vnni,
     spr_x8_0_xbytes_packed__avx512vnni,
     "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
 };
@@ -23,7 +23,7 @@ const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni = {
     spr_qx_0_pgemm_ukernel_6x32__avx512vnni,
     spr_q4_0_packw__avx512vnni,
     spr_q8_0_packw_bytes__avx512vnni,
-    spr_x8_0_packx_q4_0_packed__avx512vnni,
+    spr_x8_0_packx_u8_packed__avx512vnni,
     spr_x8_0_xbytes_packed__avx512vnni,
     "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
 };

@@ -103,8 +103,7 @@ void spr_qx_0_pgemm_ukernel_6x32__avx512vnni(size_t kb, size_t mr, size_t nr, co
 void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
 void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
 size_t spr_q8_0_packw_bytes__avx512vnni(size_t kb);
-void spr_x8_0_packx_q8_0_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
-void spr_x8_0_packx_q4_0_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+void spr_x8_0_packx_u8_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
 size_t spr_x8_0_xbytes_packed__avx512vnni(size_t kb);
 extern const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni;
 extern const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni;

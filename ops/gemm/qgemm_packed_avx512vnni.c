@@ -5,24 +5,27 @@
  * The driver packs a panel of up to 32 weight rows (output columns) once per
  * task into the thread's scratch and runs every row tile of the activations
  * past it, so the weights are unpacked once per panel instead of once per
- * tile. Panel layout, per 32-value block b of the panel (1152 bytes):
+ * tile. vpdpbusd multiplies unsigned by signed bytes: the activations are
+ * made the unsigned operand (q + 128) and the weights stay signed (Q8_0: q,
+ * Q4_0: nibble - 8), so sum (q + 128) w = sum q w + 128 sum w, and the
+ * correction -128 sum w is a property of the weights, computed once when
+ * the panel is packed. Panel layout, per 32-value block b (1280 bytes):
  *   [   0,1024)  8 quads q: 128 bytes = 32 columns x 4 bytes: column c's
- *                codes of values 4q..4q+3, made unsigned (Q8_0: q + 128,
- *                Q4_0: the raw nibble 0..15, as vpdpbusd wants its first
- *                operand unsigned); columns 0..15 in the first 64 bytes
+ *                signed codes of values 4q..4q+3; columns 0..15 in the
+ *                first 64 bytes
  *   [1024,1152)  f32 weight scale of columns 0..31
+ *   [1152,1280)  i32 -128 * (sum of column c's 32 codes), columns 0..31
  * Columns past the panel's rows repeat its first row (their sums are never
  * stored).
  *
- * Activations (per row, quantized per 32-value block with ggml's reference
- * quantizer's values, spr_x8_0_quantize_block__avx512vnni):
- *   i8 qs[kb][32] | f32 d[kb] | i32 corr[kb]   (sections 64-aligned)
- * with corr = -128 * sum(qs) (Q8_0) or -8 * sum(qs) (Q4_0), the term the
- * unsigned codes add: sum (q + 128) x = sum q x + 128 sum x. The int32
- * accumulator of a block starts at corr, takes 8 vpdpbusd (4 values of the
- * row broadcast against the 16 columns' 4 codes each), so it holds the
- * exact integer dot product of the block; one conversion, one multiply by
- * the column scales and one FMA by the row's scale finish it in f32.
+ * Activations (per row, quantized per 32-value block to the int8 values
+ * and fp16-rounded scale of ggml's reference quantizer, vectorized):
+ *   u8 qs[kb][32] = q + 128 | f32 d[kb]   (sections 64-aligned)
+ * The int32 accumulator of a block starts at the correction, takes 8
+ * vpdpbusd (4 values of the row broadcast against the 32 columns' 4 codes
+ * each), so it holds the exact integer dot product of the block; one
+ * conversion, one multiply by the column scales and one FMA by the row's
+ * scale finish it in f32.
  *
  * Tile: up to 6 rows x 32 columns, 12 int32 + 12 f32 accumulators. */
 #if !defined(__AVX512F__) || !defined(__AVX512VNNI__) || !defined(__AVX512BW__)
@@ -36,7 +39,7 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-enum { PNR = 32, PMR = 6, WBLK = 1152, QS_OFF = 0 };
+enum { PNR = 32, PMR = 6, WBLK = 1280 };
 
 static size_t x_qs_bytes(size_t kb) {
   return spr_align_up(kb * 32, 64);
@@ -46,26 +49,49 @@ static size_t x_d_bytes(size_t kb) {
 }
 
 size_t spr_x8_0_xbytes_packed__avx512vnni(size_t kb) {
-  return x_qs_bytes(kb) + 2 * x_d_bytes(kb);
+  return x_qs_bytes(kb) + x_d_bytes(kb);
 }
 
-INLINE void packx(size_t kb, size_t b0, size_t b1, const float *x, void *xq, int32_t factor) {
-  int8_t *qs = xq;
-  float *d = (float *)(void *)((uint8_t *)xq + x_qs_bytes(kb));
-  int32_t *corr = (int32_t *)(void *)((uint8_t *)xq + x_qs_bytes(kb) + x_d_bytes(kb));
-  for (size_t b = b0; b < b1; b++) {
+/* roundf (half away from zero) of 16 values of magnitude < 2^23, as int32:
+ * truncate v + copysign(0.5 - 2^-25, v) (exact: the sum rounds up to the
+ * next integer exactly when v's fraction is >= 0.5; checked against roundf
+ * for every float below 256 in magnitude). */
+INLINE __m512i roundf_epi32(__m512 v) {
+  const __m512i half = _mm512_castps_si512(_mm512_set1_ps(0x1.fffffep-2f));
+  const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+  /* (v & sign) | half */
+  const __m512 h = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(v), sign, half, 0xEA));
+  return _mm512_cvttps_epi32(_mm512_add_ps(v, h));
+}
+
+/* One block of 32 values as ggml's reference quantizer makes it (qs + 128
+ * stored as bytes, d the f32 value of the fp16 scale). */
+INLINE void quantize_block_u8(const float *x, uint8_t *qs, float *d) {
+  const __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+  if (_mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) != 0) { /* a NaN: the reference's order-dependent scan */
+    int8_t q[32];
     int32_t s;
-    spr_x8_0_quantize_block__avx512vnni(x + 32 * b, qs + 32 * b, &d[b], &s);
-    corr[b] = factor * s;
+    spr_x8_0_quantize_block(x, q, d, &s);
+    for (int t = 0; t < 32; t++) qs[t] = (uint8_t)(q[t] ^ 0x80);
+    return;
   }
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+  const float dd = amax / 127;
+  const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+  const __m512 vid = _mm512_set1_ps(id);
+  const __m512i flip = _mm512_set1_epi32(128);
+  /* |x * id| <= 127 (+ rounding): in range; + 128 then the low byte */
+  const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_add_epi32(roundf_epi32(_mm512_mul_ps(a, vid)), flip));
+  const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_add_epi32(roundf_epi32(_mm512_mul_ps(b, vid)), flip));
+  _mm_storeu_si128((__m128i *)(void *)qs, q0);
+  _mm_storeu_si128((__m128i *)(void *)(qs + 16), q1);
+  *d = _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-void spr_x8_0_packx_q8_0_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
-  packx(kb, b0, b1, x, xq, -128);
-}
-
-void spr_x8_0_packx_q4_0_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
-  packx(kb, b0, b1, x, xq, -8);
+void spr_x8_0_packx_u8_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
+  uint8_t *qs = xq;
+  float *d = (float *)(void *)((uint8_t *)xq + x_qs_bytes(kb));
+  for (size_t b = b0; b < b1; b++) quantize_block_u8(x + 32 * b, qs + 32 * b, &d[b]);
 }
 
 size_t spr_q8_0_packw_bytes__avx512vnni(size_t kb) {
@@ -99,7 +125,7 @@ INLINE void row_ptrs(const uint8_t *w, size_t ldw, size_t nr, int h, const uint8
 void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp) {
   const uint8_t *wb = w;
   uint8_t *out = wp;
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const __m512i ones = _mm512_set1_epi8(1);
   const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
   for (int h = 0; h < 2; h++) {
     const __m512i off = row_offsets(16 * (size_t)h, nr, ldw);
@@ -122,11 +148,16 @@ void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
         t[4 * g + 3] = _mm512_unpackhi_epi64(a[4 * g + 1], a[4 * g + 3]);
       }
       uint8_t *o = out + WBLK * b + 64 * h;
+      __m512i ws = _mm512_setzero_si512();
       for (int i = 0; i < 4; i++) {
-        _mm512_store_si512(o + 128 * i, _mm512_xor_si512(_mm512_permutex2var_epi64(t[i], lo, t[4 + i]), flip));
-        _mm512_store_si512(o + 128 * (i + 4), _mm512_xor_si512(_mm512_permutex2var_epi64(t[i], hi, t[4 + i]), flip));
+        const __m512i v0 = _mm512_permutex2var_epi64(t[i], lo, t[4 + i]),
+                      v1 = _mm512_permutex2var_epi64(t[i], hi, t[4 + i]);
+        _mm512_store_si512(o + 128 * i, v0);
+        _mm512_store_si512(o + 128 * (i + 4), v1);
+        ws = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ws, ones, v0), ones, v1);
       }
       _mm512_store_ps(out + WBLK * b + 1024 + 64 * h, gather_scales(wb + 34 * b, off));
+      _mm512_store_si512(out + WBLK * b + 1152 + 64 * h, _mm512_mullo_epi32(ws, _mm512_set1_epi32(-128)));
     }
   }
 }
@@ -134,7 +165,7 @@ void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
 void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp) {
   const uint8_t *wb = w;
   uint8_t *out = wp;
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), ones = _mm512_set1_epi8(1);
   for (int h = 0; h < 2; h++) {
     const __m512i off = row_offsets(16 * (size_t)h, nr, ldw);
     const uint8_t *r[16];
@@ -154,11 +185,16 @@ void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
       t[0] = _mm512_unpacklo_epi64(a[0], a[2]), t[1] = _mm512_unpackhi_epi64(a[0], a[2]);
       t[2] = _mm512_unpacklo_epi64(a[1], a[3]), t[3] = _mm512_unpackhi_epi64(a[1], a[3]);
       uint8_t *o = out + WBLK * b + 64 * h;
-      for (int q = 0; q < 4; q++) { /* low nibbles: values 4q..; high nibbles: values 16 + 4q.. */
-        _mm512_store_si512(o + 128 * q, _mm512_and_si512(t[q], m4));
-        _mm512_store_si512(o + 128 * (q + 4), _mm512_and_si512(_mm512_srli_epi16(t[q], 4), m4));
+      __m512i ws = _mm512_setzero_si512();
+      for (int q = 0; q < 4; q++) { /* low nibbles: values 4q..; high nibbles: values 16 + 4q.. (minus 8) */
+        const __m512i v0 = _mm512_sub_epi8(_mm512_and_si512(t[q], m4), eight);
+        const __m512i v1 = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(t[q], 4), m4), eight);
+        _mm512_store_si512(o + 128 * q, v0);
+        _mm512_store_si512(o + 128 * (q + 4), v1);
+        ws = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ws, ones, v0), ones, v1);
       }
       _mm512_store_ps(out + WBLK * b + 1024 + 64 * h, gather_scales(wb + 18 * b, off));
+      _mm512_store_si512(out + WBLK * b + 1152 + 64 * h, _mm512_mullo_epi32(ws, _mm512_set1_epi32(-128)));
     }
   }
 }
@@ -168,14 +204,12 @@ INLINE void tile(const int MR, size_t kb, size_t nr, const uint8_t *wp, const ui
                  const float *bias, float *c, size_t ldc) {
   __m512 acc[PMR][2];
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  const size_t qsb = x_qs_bytes(kb), db = x_d_bytes(kb);
+  const size_t qsb = x_qs_bytes(kb);
   for (size_t b = 0; b < kb; b++) {
     const uint8_t *wb = wp + WBLK * b;
     __m512i ai[PMR][2];
-    for (int i = 0; i < MR; i++) {
-      const int32_t *corr = (const int32_t *)(const void *)(xq + (size_t)i * ldx + qsb + db);
-      ai[i][0] = ai[i][1] = _mm512_set1_epi32(corr[b]);
-    }
+    const __m512i c0 = _mm512_load_si512(wb + 1152), c1 = _mm512_load_si512(wb + 1216);
+    for (int i = 0; i < MR; i++) ai[i][0] = c0, ai[i][1] = c1;
     _mm_prefetch((const char *)(wb + 4 * WBLK), _MM_HINT_T0);
     for (int q = 0; q < 8; q++) {
       const __m512i w0 = _mm512_load_si512(wb + 128 * q), w1 = _mm512_load_si512(wb + 128 * q + 64);
@@ -183,8 +217,8 @@ INLINE void tile(const int MR, size_t kb, size_t nr, const uint8_t *wp, const ui
         int32_t xv;
         memcpy(&xv, xq + (size_t)i * ldx + 32 * b + 4 * q, 4);
         const __m512i xb = _mm512_set1_epi32(xv);
-        ai[i][0] = _mm512_dpbusd_epi32(ai[i][0], w0, xb);
-        ai[i][1] = _mm512_dpbusd_epi32(ai[i][1], w1, xb);
+        ai[i][0] = _mm512_dpbusd_epi32(ai[i][0], xb, w0);
+        ai[i][1] = _mm512_dpbusd_epi32(ai[i][1], xb, w1);
       }
     }
     const __m512 d0 = _mm512_load_ps(wb + 1024), d1 = _mm512_load_ps(wb + 1088);

@@ -621,6 +621,36 @@ static void special_row(float *x, int n, int rep, uint64_t *st) {
 #endif
 
 /* The AVX2 packers give the plain packers' bytes (same layout). */
+/* The packed path's activation packer: the reference quantizer's int8
+ * values (+ 128) and scales, on rows with ties, NaN, Inf, tiny values. */
+static void test_packed_packer(void **state) {
+  (void)state;
+#if SPR_ENABLE_AVX512
+  if (!host_has(SPR_ISA_X86_AVX512F | SPR_ISA_X86_AVX512VNNI)) {
+    printf("skip: no AVX-512 VNNI\n");
+    return;
+  }
+  enum { KB = 64 };
+  float x[32 * KB];
+  uint64_t st = 19;
+  uint8_t *a = spr_test_aligned_alloc(spr_x8_0_xbytes_plain(KB));
+  uint8_t *b = spr_test_aligned_alloc(spr_x8_0_xbytes_packed__avx512vnni(KB));
+  for (int rep = 0; rep < 400; rep++) {
+    special_row(x, 32 * KB, rep, &st);
+    spr_x8_0_packx_plain(KB, 0, KB, x, a);
+    spr_x8_0_packx_u8_packed__avx512vnni(KB, 0, KB, x, b);
+    const float *da = spr_x8_0_plain_d(a, KB), *db = (const float *)(const void *)(b + spr_align_up(KB * 32, 64));
+    for (int i = 0; i < 32 * KB; i++)
+      if ((uint8_t)(a[i] ^ 0x80) != b[i])
+        fail_msg("packed packer: rep %d value %d: %d vs %d", rep, i, (int)(int8_t)a[i], (int)b[i] - 128);
+    for (int i = 0; i < KB; i++)
+      if (memcmp(&da[i], &db[i], sizeof(float)) != 0)
+        fail_msg("packed packer: rep %d block %d scale %.9g vs %.9g", rep, i, (double)da[i], (double)db[i]);
+  }
+  free(a), free(b);
+#endif
+}
+
 static void test_simd_packers(void **state) {
   (void)state;
 #if SPR_ENABLE_AVX2
@@ -682,8 +712,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_check),           cmocka_unit_test(test_workspace),    cmocka_unit_test(test_ukernels),
       cmocka_unit_test(test_packed),          cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),
-      cmocka_unit_test(test_simd_quantizers), cmocka_unit_test(test_simd_packers), cmocka_unit_test(test_multi),
-      cmocka_unit_test(test_multi_ref),       cmocka_unit_test(test_multi_chunks), cmocka_unit_test(test_multi_check),
+      cmocka_unit_test(test_simd_quantizers), cmocka_unit_test(test_simd_packers), cmocka_unit_test(test_packed_packer),
+      cmocka_unit_test(test_multi),           cmocka_unit_test(test_multi_ref),    cmocka_unit_test(test_multi_chunks),
+      cmocka_unit_test(test_multi_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
