@@ -8,8 +8,8 @@
 
 #if SPR_ENABLE_AVX512
 const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni = {
-    6,
-    32,
+    SPR_QX_0_PGEMM_MR,
+    16 * SPR_QX_0_PGEMM_NV,
     spr_qx_0_pgemm_ukernel_6x32__avx512vnni,
     spr_q8_0_packw__avx512vnni,
     spr_q8_0_packw_bytes__avx512vnni,
@@ -18,8 +18,8 @@ const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni = {
     "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
 };
 const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni = {
-    6,
-    32,
+    SPR_QX_0_PGEMM_MR,
+    16 * SPR_QX_0_PGEMM_NV,
     spr_qx_0_pgemm_ukernel_6x32__avx512vnni,
     spr_q4_0_packw__avx512vnni,
     spr_q8_0_packw_bytes__avx512vnni,

@@ -98,6 +98,13 @@ struct spr_qgemm_ukernel {
 };
 
 #if SPR_ENABLE_AVX512
+/* the AVX-512 VNNI tile: rows, and zmm vectors of 16 columns */
+#ifndef SPR_QX_0_PGEMM_MR
+#define SPR_QX_0_PGEMM_MR 6
+#endif
+#ifndef SPR_QX_0_PGEMM_NV
+#define SPR_QX_0_PGEMM_NV 2
+#endif
 void spr_qx_0_pgemm_ukernel_6x32__avx512vnni(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq,
                                              size_t ldx, const float *bias, float *c, size_t ldc);
 void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);

@@ -39,7 +39,9 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-enum { PNR = 32, PMR = 6, WBLK = 1280 };
+#define PNV SPR_QX_0_PGEMM_NV /* zmm vectors (16 columns each) per panel */
+#define PMR SPR_QX_0_PGEMM_MR /* rows per tile */
+enum { PNR = 16 * PNV, WQ = 64 * PNV, WBLK = 10 * 64 * PNV, WD = 8 * WQ, WC = 9 * WQ };
 
 static size_t x_qs_bytes(size_t kb) {
   return spr_align_up(kb * 32, 64);
@@ -98,20 +100,11 @@ size_t spr_q8_0_packw_bytes__avx512vnni(size_t kb) {
   return kb * WBLK;
 }
 
-/* Byte offsets of the first byte of each of the 16 weight rows c0..c0+15 of
- * the panel (rows past nr repeat row 0). */
-INLINE __m512i row_offsets(size_t c0, size_t nr, size_t ldw) {
-  const __m512i c = _mm512_add_epi32(_mm512_set1_epi32((int)c0),
-                                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-  const __mmask16 valid = _mm512_cmplt_epi32_mask(c, _mm512_set1_epi32((int)nr));
-  return _mm512_maskz_mullo_epi32(valid, c, _mm512_set1_epi32((int)ldw));
-}
-
-/* The fp16 scale at each offset (4 bytes read: the scale and the first two
- * code bytes, inside the block). */
-INLINE __m512 gather_scales(const uint8_t *base, __m512i off) {
-  const __m512i v = _mm512_i32gather_epi32(off, (const void *)base, 1);
-  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+/* The fp16 scales of block b (at byte bo of it) of the 16 rows r[], as f32. */
+INLINE __m512 row_scales(const uint8_t *const r[16], size_t bo) {
+  uint16_t h[16];
+  for (int c = 0; c < 16; c++) memcpy(&h[c], r[c] + bo, 2);
+  return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h));
 }
 
 /* The 16 weight rows of half h of the panel (rows past nr repeat row 0). */
@@ -127,8 +120,7 @@ void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
   uint8_t *out = wp;
   const __m512i ones = _mm512_set1_epi8(1);
   const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-  for (int h = 0; h < 2; h++) {
-    const __m512i off = row_offsets(16 * (size_t)h, nr, ldw);
+  for (int h = 0; h < PNV; h++) {
     const uint8_t *r[16];
     row_ptrs(wb, ldw, nr, h, r);
     for (size_t b = 0; b < kb; b++) {
@@ -152,12 +144,12 @@ void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
       for (int i = 0; i < 4; i++) {
         const __m512i v0 = _mm512_permutex2var_epi64(t[i], lo, t[4 + i]),
                       v1 = _mm512_permutex2var_epi64(t[i], hi, t[4 + i]);
-        _mm512_store_si512(o + 128 * i, v0);
-        _mm512_store_si512(o + 128 * (i + 4), v1);
+        _mm512_store_si512(o + WQ * i, v0);
+        _mm512_store_si512(o + WQ * (i + 4), v1);
         ws = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ws, ones, v0), ones, v1);
       }
-      _mm512_store_ps(out + WBLK * b + 1024 + 64 * h, gather_scales(wb + 34 * b, off));
-      _mm512_store_si512(out + WBLK * b + 1152 + 64 * h, _mm512_mullo_epi32(ws, _mm512_set1_epi32(-128)));
+      _mm512_store_ps(out + WBLK * b + WD + 64 * h, row_scales(r, 34 * b));
+      _mm512_store_si512(out + WBLK * b + WC + 64 * h, _mm512_mullo_epi32(ws, _mm512_set1_epi32(-128)));
     }
   }
 }
@@ -166,8 +158,7 @@ void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
   const uint8_t *wb = w;
   uint8_t *out = wp;
   const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), ones = _mm512_set1_epi8(1);
-  for (int h = 0; h < 2; h++) {
-    const __m512i off = row_offsets(16 * (size_t)h, nr, ldw);
+  for (int h = 0; h < PNV; h++) {
     const uint8_t *r[16];
     row_ptrs(wb, ldw, nr, h, r);
     for (size_t b = 0; b < kb; b++) {
@@ -189,57 +180,60 @@ void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
       for (int q = 0; q < 4; q++) { /* low nibbles: values 4q..; high nibbles: values 16 + 4q.. (minus 8) */
         const __m512i v0 = _mm512_sub_epi8(_mm512_and_si512(t[q], m4), eight);
         const __m512i v1 = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(t[q], 4), m4), eight);
-        _mm512_store_si512(o + 128 * q, v0);
-        _mm512_store_si512(o + 128 * (q + 4), v1);
+        _mm512_store_si512(o + WQ * q, v0);
+        _mm512_store_si512(o + WQ * (q + 4), v1);
         ws = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(ws, ones, v0), ones, v1);
       }
-      _mm512_store_ps(out + WBLK * b + 1024 + 64 * h, gather_scales(wb + 18 * b, off));
-      _mm512_store_si512(out + WBLK * b + 1152 + 64 * h, _mm512_mullo_epi32(ws, _mm512_set1_epi32(-128)));
+      _mm512_store_ps(out + WBLK * b + WD + 64 * h, row_scales(r, 18 * b));
+      _mm512_store_si512(out + WBLK * b + WC + 64 * h, _mm512_mullo_epi32(ws, _mm512_set1_epi32(-128)));
     }
   }
 }
 
-/* MR rows x 32 columns over all kb blocks. */
+/* MR rows x PNR columns over all kb blocks. */
 INLINE void tile(const int MR, size_t kb, size_t nr, const uint8_t *wp, const uint8_t *xq, size_t ldx,
                  const float *bias, float *c, size_t ldc) {
-  __m512 acc[PMR][2];
-  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  __m512 acc[PMR][PNV];
+  for (int i = 0; i < MR; i++)
+    for (int v = 0; v < PNV; v++) acc[i][v] = _mm512_setzero_ps();
   const size_t qsb = x_qs_bytes(kb);
   for (size_t b = 0; b < kb; b++) {
     const uint8_t *wb = wp + WBLK * b;
-    __m512i ai[PMR][2];
-    const __m512i c0 = _mm512_load_si512(wb + 1152), c1 = _mm512_load_si512(wb + 1216);
-    for (int i = 0; i < MR; i++) ai[i][0] = c0, ai[i][1] = c1;
+    __m512i ai[PMR][PNV];
+    for (int v = 0; v < PNV; v++) {
+      const __m512i cv = _mm512_load_si512(wb + WC + 64 * v);
+      for (int i = 0; i < MR; i++) ai[i][v] = cv;
+    }
     _mm_prefetch((const char *)(wb + 4 * WBLK), _MM_HINT_T0);
     for (int q = 0; q < 8; q++) {
-      const __m512i w0 = _mm512_load_si512(wb + 128 * q), w1 = _mm512_load_si512(wb + 128 * q + 64);
+      __m512i wv[PNV];
+      for (int v = 0; v < PNV; v++) wv[v] = _mm512_load_si512(wb + WQ * q + 64 * v);
       for (int i = 0; i < MR; i++) {
         int32_t xv;
         memcpy(&xv, xq + (size_t)i * ldx + 32 * b + 4 * q, 4);
         const __m512i xb = _mm512_set1_epi32(xv);
-        ai[i][0] = _mm512_dpbusd_epi32(ai[i][0], xb, w0);
-        ai[i][1] = _mm512_dpbusd_epi32(ai[i][1], xb, w1);
+        for (int v = 0; v < PNV; v++) ai[i][v] = _mm512_dpbusd_epi32(ai[i][v], xb, wv[v]);
       }
     }
-    const __m512 d0 = _mm512_load_ps(wb + 1024), d1 = _mm512_load_ps(wb + 1088);
+    __m512 dw[PNV];
+    for (int v = 0; v < PNV; v++) dw[v] = _mm512_load_ps(wb + WD + 64 * v);
     for (int i = 0; i < MR; i++) {
       const float *dx = (const float *)(const void *)(xq + (size_t)i * ldx + qsb);
       const __m512 s = _mm512_set1_ps(dx[b]);
-      acc[i][0] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(ai[i][0]), d0), s, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(ai[i][1]), d1), s, acc[i][1]);
+      for (int v = 0; v < PNV; v++)
+        acc[i][v] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(ai[i][v]), dw[v]), s, acc[i][v]);
     }
   }
-  const __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-  const __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
-  __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-  if (bias != NULL) {
-    b0 = _mm512_maskz_loadu_ps(m0, bias);
-    b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+  __mmask16 m[PNV];
+  __m512 bv[PNV];
+  for (int v = 0; v < PNV; v++) {
+    const size_t lo = 16 * (size_t)v;
+    m[v] = nr >= lo + 16 ? (__mmask16)0xFFFF : nr <= lo ? 0 : (__mmask16)((1u << (nr - lo)) - 1);
+    bv[v] = bias != NULL ? _mm512_maskz_loadu_ps(m[v], bias + lo) : _mm512_setzero_ps();
   }
-  for (int i = 0; i < MR; i++) {
-    _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, _mm512_add_ps(acc[i][0], b0));
-    _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16, m1, _mm512_add_ps(acc[i][1], b1));
-  }
+  for (int i = 0; i < MR; i++)
+    for (int v = 0; v < PNV; v++)
+      _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16 * v, m[v], _mm512_add_ps(acc[i][v], bv[v]));
 }
 
 void spr_qx_0_pgemm_ukernel_6x32__avx512vnni(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq,
@@ -248,20 +242,33 @@ void spr_qx_0_pgemm_ukernel_6x32__avx512vnni(size_t kb, size_t mr, size_t nr, co
     case 1:
       tile(1, kb, nr, wp, xq, ldx, bias, c, ldc);
       break;
+#if PMR >= 2
     case 2:
       tile(2, kb, nr, wp, xq, ldx, bias, c, ldc);
       break;
+#endif
+#if PMR >= 3
     case 3:
       tile(3, kb, nr, wp, xq, ldx, bias, c, ldc);
       break;
+#endif
+#if PMR >= 4
     case 4:
       tile(4, kb, nr, wp, xq, ldx, bias, c, ldc);
       break;
+#endif
+#if PMR >= 5
     case 5:
       tile(5, kb, nr, wp, xq, ldx, bias, c, ldc);
       break;
-    default:
+#endif
+#if PMR >= 6
+    case 6:
       tile(6, kb, nr, wp, xq, ldx, bias, c, ldc);
+      break;
+#endif
+    default:
+      tile(PMR, kb, nr, wp, xq, ldx, bias, c, ldc);
       break;
   }
 }
