@@ -90,10 +90,60 @@ INLINE void quantize_block_u8(const float *x, uint8_t *qs, float *d) {
   *d = _cvtsh_ss(_cvtss_sh(dd, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
+/* Lane j = the largest lane of m[j], j < 16 (a transposing max tree). */
+INLINE __m512 max16(const __m512 m[16]) {
+  __m512 a[8], b[4], c[2];
+  for (int i = 0; i < 8; i++) /* [m2i folded to 8 lanes | m2i+1 folded] */
+    a[i] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; i++) /* quarter k: block 4i + k folded to 4 lanes */
+    b[i] = _mm512_max_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xDD));
+  for (int i = 0; i < 2; i++) /* quarter q: [b2i 2 lanes, b2i+1 2 lanes] interleaved */
+    c[i] = _mm512_max_ps(_mm512_unpacklo_ps(b[2 * i], b[2 * i + 1]), _mm512_unpackhi_ps(b[2 * i], b[2 * i + 1]));
+  const __m512 r = _mm512_max_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(c[0]), _mm512_castps_pd(c[1]))),
+                                 _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(c[0]), _mm512_castps_pd(c[1]))));
+  /* lane 4q + k holds block 4k + q */
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
+}
+
+/* 16 blocks at x: the values of quantize_block_u8 with the per-block
+ * scalar work (max, the two divisions, the fp16 rounding) done 16 blocks
+ * at a time; false (nothing written) when a value is NaN. */
+INLINE bool quantize16_u8(const float *x, uint8_t *qs, float *d) {
+  __m512 m[16];
+  __mmask16 nan = 0;
+  for (int j = 0; j < 16; j++) {
+    const __m512 a = _mm512_loadu_ps(x + 32 * j), b = _mm512_loadu_ps(x + 32 * j + 16);
+    nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
+    m[j] = _mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b));
+  }
+  if (nan) return false;
+  const __m512 dd = _mm512_div_ps(max16(m), _mm512_set1_ps(127.0f));
+  const __mmask16 nz = _mm512_cmp_ps_mask(dd, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+  float id[16];
+  _mm512_storeu_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), dd));
+  _mm512_storeu_ps(d, _mm512_cvtph_ps(_mm512_cvtps_ph(dd, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+  const __m512i flip = _mm512_set1_epi32(128);
+  for (int j = 0; j < 16; j++) {
+    const __m512 vid = _mm512_set1_ps(id[j]);
+    const __m512 a = _mm512_loadu_ps(x + 32 * j), b = _mm512_loadu_ps(x + 32 * j + 16);
+    const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_add_epi32(roundf_epi32(_mm512_mul_ps(a, vid)), flip));
+    const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_add_epi32(roundf_epi32(_mm512_mul_ps(b, vid)), flip));
+    _mm_storeu_si128((__m128i *)(void *)(qs + 32 * j), q0);
+    _mm_storeu_si128((__m128i *)(void *)(qs + 32 * j + 16), q1);
+  }
+  return true;
+}
+
 void spr_x8_0_packx_u8_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
   uint8_t *qs = xq;
   float *d = (float *)(void *)((uint8_t *)xq + x_qs_bytes(kb));
-  for (size_t b = b0; b < b1; b++) quantize_block_u8(x + 32 * b, qs + 32 * b, &d[b]);
+  size_t b = b0;
+  for (; b + 16 <= b1; b += 16)
+    if (!quantize16_u8(x + 32 * b, qs + 32 * b, &d[b]))
+      for (size_t t = b; t < b + 16; t++) quantize_block_u8(x + 32 * t, qs + 32 * t, &d[t]);
+  for (; b < b1; b++) quantize_block_u8(x + 32 * b, qs + 32 * b, &d[b]);
 }
 
 size_t spr_q8_0_packw_bytes__avx512vnni(size_t kb) {

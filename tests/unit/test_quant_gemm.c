@@ -637,8 +637,11 @@ static void test_packed_packer(void **state) {
   uint8_t *b = spr_test_aligned_alloc(spr_x8_0_xbytes_packed__avx512vnni(KB));
   for (int rep = 0; rep < 400; rep++) {
     special_row(x, 32 * KB, rep, &st);
+    const size_t b0 = (size_t)(rep % 3); /* the 16-block steps start anywhere; tails of 1..15 blocks */
     spr_x8_0_packx_plain(KB, 0, KB, x, a);
-    spr_x8_0_packx_u8_packed__avx512vnni(KB, 0, KB, x, b);
+    if (b0 > 0) spr_x8_0_packx_u8_packed__avx512vnni(KB, 0, b0, x, b);
+    spr_x8_0_packx_u8_packed__avx512vnni(KB, b0, KB - (size_t)(rep % 17), x, b);
+    if (rep % 17) spr_x8_0_packx_u8_packed__avx512vnni(KB, KB - (size_t)(rep % 17), KB, x, b);
     const float *da = spr_x8_0_plain_d(a, KB), *db = (const float *)(const void *)(b + spr_align_up(KB * 32, 64));
     for (int i = 0; i < 32 * KB; i++)
       if ((uint8_t)(a[i] ^ 0x80) != b[i])
