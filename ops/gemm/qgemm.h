@@ -83,6 +83,22 @@ struct spr_qgemm_packed {
   const char *name;
 };
 
+/* The portable 8-column panel of the NEON packed kernels
+ * (qgemm_packed_neon_impl.h): per block 8 quads x 8 columns x 4 signed
+ * codes, then 8 f32 scales. */
+#define SPR_QX_0_PANEL8_BLOCK 288
+void spr_q8_0_packw_8(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+void spr_q4_0_packw_8(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+size_t spr_qx_0_packw_8_bytes(size_t kb);
+#if SPR_ENABLE_NEON
+void spr_qx_0_pgemm_ukernel_4x8__neon(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq, size_t ldx,
+                                      const float *bias, float *c, size_t ldc);
+void spr_qx_0_pgemm_ukernel_4x8__dotprod(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq, size_t ldx,
+                                         const float *bias, float *c, size_t ldc);
+extern const struct spr_qgemm_packed spr_q8_0_packed__neon, spr_q4_0_packed__neon;
+extern const struct spr_qgemm_packed spr_q8_0_packed__dotprod, spr_q4_0_packed__dotprod;
+#endif
+
 /* The driver takes the packed path for row chunks of at least this many rows. */
 #define SPR_QGEMM_PACKED_MIN_M 8
 
