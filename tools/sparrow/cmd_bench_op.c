@@ -18,7 +18,7 @@
 struct bench_args {
   int m, k, n, runs, heads, head_dim, tokens;
   const char *dtype, *wtype, *size;
-  bool json, causal, xnnpack;
+  bool json, causal, xnnpack, no_f32;
 };
 
 static void fill(float *x, size_t n, uint32_t seed) {
@@ -166,7 +166,7 @@ static int bench_gemm(const struct bench_args *a, const struct cli_common *c) {
   struct spr_error err = {SPR_STATUS_OK, ""};
   enum spr_status s = spr_test_op_setup(&h, ts, &node, c->isa_mask, c->threads, &err);
   bool have32 = false;
-  if (s == SPR_STATUS_OK && quant) {
+  if (s == SPR_STATUS_OK && quant && !a->no_f32) {
     /* the f32 GEMM on the same (unquantized) weights, timed in the same run */
     memcpy(ts32, ts, sizeof ts32);
     spr_test_tensor(&ts32[1], SPR_DTYPE_F32, 2, nw, wf);
@@ -268,6 +268,7 @@ int cmd_bench_op(int argc, char **argv) {
       {"dtype", CLI_STR, &a.dtype, "TYPE", "gemm: weight type f32|f16|q8_0|q4_0|q4_k|q6_k (default f32)"},
       {"wtype", CLI_STR, &a.wtype, "TYPE",
        "gemm: = --dtype; a quantized type also times f32 on the same data, interleaved"},
+      {"no-f32", CLI_FLAG, &a.no_f32, NULL, "gemm: quantized types: do not time f32 alongside"},
       {"xnnpack", CLI_FLAG, &a.xnnpack, NULL, "gemm: also time XNNPACK's fully-connected op on the same data"},
       {"size", CLI_STR, &a.size, "HxW", "attention: token grid (T = H*W)"},
       {"tokens", CLI_INT, &a.tokens, "T", "attention: number of tokens (instead of --size)"},
