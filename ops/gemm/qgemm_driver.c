@@ -227,6 +227,16 @@ static void prun_rows(const struct prun *c, const uint8_t *wp, size_t nr, size_t
   }
 }
 
+/* Panel pi: its weight matrix s, that matrix's first output column base,
+ * and the panel's rows [j0, j0 + nr) of it. */
+static void panel_of(const struct prun *c, size_t pi, size_t *s, size_t *base, size_t *j0, size_t *nr) {
+  size_t w = 0, q = pi, b = 0;
+  while (q >= c->np[w]) q -= c->np[w], b += c->wn[w], w++;
+  const size_t pnr = c->pk->nr;
+  *s = w, *base = b, *j0 = q * pnr;
+  *nr = c->wn[w] - *j0 < pnr ? c->wn[w] - *j0 : pnr;
+}
+
 static void pcompute_task(void *vctx, size_t begin, size_t end, int tid) {
   const struct prun *c = vctx;
   const struct spr_gemm_args *a = c->a;
@@ -237,11 +247,16 @@ static void pcompute_task(void *vctx, size_t begin, size_t end, int tid) {
     const size_t p0 = gi * c->tpg, p1 = p0 + c->tpg < c->tiles ? p0 + c->tpg : c->tiles;
     const size_t m_end = p1 * mr < c->rows ? p1 * mr : c->rows;
     float *out = a->dst + c->m0 * n;
-    /* the weight matrix of panel pi and its columns */
-    size_t s = 0, q = pi, base = 0;
-    while (q >= c->np[s]) q -= c->np[s], base += c->wn[s], s++;
-    const size_t j0 = q * pnr, nr = c->wn[s] - j0 < pnr ? c->wn[s] - j0 : pnr;
+    size_t s, base, j0, nr;
+    panel_of(c, pi, &s, &base, &j0, &nr);
     c->pk->packw(c->kb, nr, c->w[s] + j0 * c->ldw, c->ldw, wp);
+    if (t + 1 < end && (t + 1) / c->n_groups != pi) {
+      /* the next task's panel into L2 while this one computes (its rows are contiguous) */
+      size_t s2, b2, j2, n2;
+      panel_of(c, pi + 1, &s2, &b2, &j2, &n2);
+      const uint8_t *p2 = c->w[s2] + j2 * c->ldw;
+      for (size_t off = 0; off < n2 * c->ldw; off += 64) __builtin_prefetch(p2 + off, 0, 2);
+    }
     if (a->glu) {
       float *tmp = (float *)(void *)(wp + spr_align_up(c->pk->wbytes(c->kb), 64));
       prun_rows(c, wp, nr, p0, p1, NULL, out + j0, n, 0);

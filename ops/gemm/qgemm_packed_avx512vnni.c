@@ -157,6 +157,11 @@ INLINE __m512 row_scales(const uint8_t *const r[16], size_t bo) {
   return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h));
 }
 
+/* Packing reads 16 weight rows side by side (16 streams the hardware
+ * prefetchers follow poorly): prefetch each this many bytes ahead. Never
+ * dereferenced, so addresses past the weights are harmless. */
+#define PW_AHEAD 256
+
 /* The 16 weight rows of half h of the panel (rows past nr repeat row 0). */
 INLINE void row_ptrs(const uint8_t *w, size_t ldw, size_t nr, int h, const uint8_t *r[16]) {
   for (int c = 0; c < 16; c++) {
@@ -176,6 +181,7 @@ void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
     for (size_t b = 0; b < kb; b++) {
       /* z[j] = [codes of row j | codes of row j + 8] (8 dwords each); transpose the two 8x8 dword matrices */
       __m512i z[8], a[8], t[8];
+      for (int j = 0; j < 16; j++) _mm_prefetch((const char *)(r[j] + 34 * b + PW_AHEAD), _MM_HINT_T0);
       for (int j = 0; j < 8; j++)
         z[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(r[j] + 34 * b + 2))),
                                   _mm256_loadu_si256((const __m256i *)(r[j + 8] + 34 * b + 2)), 1);
@@ -215,6 +221,7 @@ void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
       /* z[j] lane L = the 16 code bytes of row j + 4L; a 4x4 dword transpose per lane gives
        * t[q] = dword q (code bytes 4q..4q+3) of rows 0..15 */
       __m512i z[4], a[4], t[4];
+      for (int j = 0; j < 16; j++) _mm_prefetch((const char *)(r[j] + 18 * b + PW_AHEAD), _MM_HINT_T0);
       for (int j = 0; j < 4; j++) {
         __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(r[j] + 18 * b + 2)));
         v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(r[j + 4] + 18 * b + 2)), 1);
