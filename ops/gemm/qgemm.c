@@ -15,6 +15,7 @@ const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni = {
     spr_q8_0_packw_bytes__avx512vnni,
     spr_x8_0_packx_u8_packed__avx512vnni,
     spr_x8_0_xbytes_packed__avx512vnni,
+    spr_x8_0_packx_rows_u8_packed__avx512vnni,
     "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
 };
 const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni = {
@@ -25,6 +26,7 @@ const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni = {
     spr_q8_0_packw_bytes__avx512vnni,
     spr_x8_0_packx_u8_packed__avx512vnni,
     spr_x8_0_xbytes_packed__avx512vnni,
+    spr_x8_0_packx_rows_u8_packed__avx512vnni,
     "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
 };
 #endif
@@ -68,7 +70,7 @@ void spr_q4_0_packw_8(size_t kb, size_t nr, const void *w, size_t ldw, void *wp)
 #if SPR_ENABLE_NEON
 #define PACKED8(name, fn, packw)         \
   const struct spr_qgemm_packed name = { \
-      4, 8, fn, packw, spr_qx_0_packw_8_bytes, spr_x8_0_packx_plain, spr_x8_0_xbytes_plain, #fn};
+      4, 8, fn, packw, spr_qx_0_packw_8_bytes, spr_x8_0_packx_plain, spr_x8_0_xbytes_plain, NULL, #fn};
 PACKED8(spr_q8_0_packed__neon, spr_qx_0_pgemm_ukernel_4x8__neon, spr_q8_0_packw_8)
 PACKED8(spr_q4_0_packed__neon, spr_qx_0_pgemm_ukernel_4x8__neon, spr_q4_0_packw_8)
 PACKED8(spr_q8_0_packed__dotprod, spr_qx_0_pgemm_ukernel_4x8__dotprod, spr_q8_0_packw_8)

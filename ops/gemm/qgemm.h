@@ -72,6 +72,8 @@ typedef size_t (*spr_qgemm_xbytes_fn)(size_t kb);
 typedef void (*spr_qgemm_pgemm_fn)(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq, size_t ldx,
                                    const float *bias, float *c, size_t ldc);
 typedef void (*spr_qgemm_packw_fn)(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+/* packx over whole rows: rows x rows ldx floats apart into packed rows xrow bytes apart */
+typedef void (*spr_qgemm_packx_rows_fn)(size_t kb, size_t rows, const float *x, size_t ldx, void *xq, size_t xrow);
 
 struct spr_qgemm_packed {
   uint8_t mr, nr;
@@ -80,6 +82,7 @@ struct spr_qgemm_packed {
   spr_qgemm_xbytes_fn wbytes;
   spr_qgemm_packx_fn packx;
   spr_qgemm_xbytes_fn xbytes;
+  spr_qgemm_packx_rows_fn packx_rows; /* NULL: packx row by row */
   const char *name;
 };
 
@@ -127,6 +130,8 @@ void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw,
 void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
 size_t spr_q8_0_packw_bytes__avx512vnni(size_t kb);
 void spr_x8_0_packx_u8_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+void spr_x8_0_packx_rows_u8_packed__avx512vnni(size_t kb, size_t rows, const float *x, size_t ldx, void *xq,
+                                               size_t xrow);
 size_t spr_x8_0_xbytes_packed__avx512vnni(size_t kb);
 extern const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni;
 extern const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni;

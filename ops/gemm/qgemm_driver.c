@@ -205,6 +205,17 @@ struct prun {
   size_t m0, rows, tiles, tpg, n_groups;
 };
 
+enum { PACK_ROWS = 8 }; /* rows per task of a whole-row packer */
+
+static void ppack_rows_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct prun *c = vctx;
+  for (size_t t = begin; t < end; t++) {
+    const size_t r0 = t * PACK_ROWS, n = c->rows - r0 < PACK_ROWS ? c->rows - r0 : PACK_ROWS;
+    c->pk->packx_rows(c->kb, n, c->a->x + (c->m0 + r0) * c->a->k, c->a->k, c->xq + r0 * c->xrow, c->xrow);
+  }
+}
+
 static void ppack_task(void *vctx, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct prun *c = vctx;
@@ -306,7 +317,10 @@ static void packed_run(const struct spr_exec *x, const struct spr_qgemm_ukernel 
     if (groups > c.tiles) groups = c.tiles;
     c.tpg = cdiv(c.tiles, groups);
     c.n_groups = cdiv(c.tiles, c.tpg);
-    spr_parallel(x, c.rows * n_seg, ppack_task, &c);
+    if (c.pk->packx_rows != NULL && n_seg == 1) /* short rows: pack several per task, blocks batched across them */
+      spr_parallel(x, cdiv(c.rows, PACK_ROWS), ppack_rows_task, &c);
+    else
+      spr_parallel(x, c.rows * n_seg, ppack_task, &c);
     spr_parallel(x, c.n_panels * c.n_groups, pcompute_task, &c);
   }
 }

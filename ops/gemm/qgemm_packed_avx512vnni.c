@@ -107,43 +107,72 @@ INLINE __m512 max16(const __m512 m[16]) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), r);
 }
 
-/* 16 blocks at x: the values of quantize_block_u8 with the per-block
- * scalar work (max, the two divisions, the fp16 rounding) done 16 blocks
- * at a time; false (nothing written) when a value is NaN. */
-INLINE bool quantize16_u8(const float *x, uint8_t *qs, float *d) {
+/* n <= 16 blocks (block j at xs[j], its codes to qs[j], its scale to
+ * *ds[j]): the values of quantize_block_u8 with the per-block scalar work
+ * (max, the two divisions, the fp16 rounding) done 16 blocks at a time. */
+INLINE void quantize16_u8(int n, const float *const xs[16], uint8_t *const qs[16], float *const ds[16]) {
   __m512 m[16];
   __mmask16 nan = 0;
   for (int j = 0; j < 16; j++) {
-    const __m512 a = _mm512_loadu_ps(x + 32 * j), b = _mm512_loadu_ps(x + 32 * j + 16);
+    if (j >= n) {
+      m[j] = _mm512_setzero_ps();
+      continue;
+    }
+    const __m512 a = _mm512_loadu_ps(xs[j]), b = _mm512_loadu_ps(xs[j] + 16);
     nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
     m[j] = _mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b));
   }
-  if (nan) return false;
+  if (nan) { /* the reference's order-dependent scan, block by block */
+    for (int j = 0; j < n; j++) quantize_block_u8(xs[j], qs[j], ds[j]);
+    return;
+  }
   const __m512 dd = _mm512_div_ps(max16(m), _mm512_set1_ps(127.0f));
   const __mmask16 nz = _mm512_cmp_ps_mask(dd, _mm512_setzero_ps(), _CMP_NEQ_OQ);
-  float id[16];
+  float id[16], d[16];
   _mm512_storeu_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), dd));
   _mm512_storeu_ps(d, _mm512_cvtph_ps(_mm512_cvtps_ph(dd, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
   const __m512i flip = _mm512_set1_epi32(128);
-  for (int j = 0; j < 16; j++) {
+  for (int j = 0; j < n; j++) {
     const __m512 vid = _mm512_set1_ps(id[j]);
-    const __m512 a = _mm512_loadu_ps(x + 32 * j), b = _mm512_loadu_ps(x + 32 * j + 16);
+    const __m512 a = _mm512_loadu_ps(xs[j]), b = _mm512_loadu_ps(xs[j] + 16);
     const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_add_epi32(roundf_epi32(_mm512_mul_ps(a, vid)), flip));
     const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_add_epi32(roundf_epi32(_mm512_mul_ps(b, vid)), flip));
-    _mm_storeu_si128((__m128i *)(void *)(qs + 32 * j), q0);
-    _mm_storeu_si128((__m128i *)(void *)(qs + 32 * j + 16), q1);
+    _mm_storeu_si128((__m128i *)(void *)qs[j], q0);
+    _mm_storeu_si128((__m128i *)(void *)(qs[j] + 16), q1);
+    *ds[j] = d[j];
   }
-  return true;
+}
+
+/* Blocks [b0, b1) of rows [0, rows) (x rows ldx floats apart, packed rows
+ * xrow bytes apart), 16 blocks at a time across row ends. */
+INLINE void packx_blocks(size_t kb, size_t b0, size_t b1, size_t rows, const float *x, size_t ldx, uint8_t *xq,
+                         size_t xrow) {
+  const size_t per_row = b1 - b0, total = rows * per_row, qsb = x_qs_bytes(kb);
+  const float *xs[16];
+  uint8_t *qs[16];
+  float *ds[16];
+  int n = 0;
+  for (size_t g = 0; g < total; g++) {
+    const size_t r = g / per_row, b = b0 + g % per_row;
+    uint8_t *row = xq + r * xrow;
+    xs[n] = x + r * ldx + 32 * b;
+    qs[n] = row + 32 * b;
+    ds[n] = (float *)(void *)(row + qsb) + b;
+    if (++n == 16) {
+      quantize16_u8(16, xs, qs, ds);
+      n = 0;
+    }
+  }
+  if (n > 0) quantize16_u8(n, xs, qs, ds);
 }
 
 void spr_x8_0_packx_u8_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
-  uint8_t *qs = xq;
-  float *d = (float *)(void *)((uint8_t *)xq + x_qs_bytes(kb));
-  size_t b = b0;
-  for (; b + 16 <= b1; b += 16)
-    if (!quantize16_u8(x + 32 * b, qs + 32 * b, &d[b]))
-      for (size_t t = b; t < b + 16; t++) quantize_block_u8(x + 32 * t, qs + 32 * t, &d[t]);
-  for (; b < b1; b++) quantize_block_u8(x + 32 * b, qs + 32 * b, &d[b]);
+  packx_blocks(kb, b0, b1, 1, x, 0, xq, 0);
+}
+
+void spr_x8_0_packx_rows_u8_packed__avx512vnni(size_t kb, size_t rows, const float *x, size_t ldx, void *xq,
+                                               size_t xrow) {
+  packx_blocks(kb, 0, kb, rows, x, ldx, xq, xrow);
 }
 
 size_t spr_q8_0_packw_bytes__avx512vnni(size_t kb) {

@@ -649,6 +649,20 @@ static void test_packed_packer(void **state) {
     for (int i = 0; i < KB; i++)
       if (memcmp(&da[i], &db[i], sizeof(float)) != 0)
         fail_msg("packed packer: rep %d block %d scale %.9g vs %.9g", rep, i, (double)da[i], (double)db[i]);
+    /* the whole-row packer: 5 rows of 12 blocks (batches of 16 cross the row ends) */
+    const size_t kb2 = 12, xrow = spr_x8_0_xbytes_packed__avx512vnni(kb2);
+    uint8_t *rows = spr_test_aligned_alloc(5 * xrow), *one = spr_test_aligned_alloc(spr_x8_0_xbytes_plain(kb2));
+    spr_x8_0_packx_rows_u8_packed__avx512vnni(kb2, 5, x, 12 * 32 + 7, rows, xrow);
+    for (size_t r = 0; r < 5; r++) {
+      spr_x8_0_packx_plain(kb2, 0, kb2, x + r * (12 * 32 + 7), one);
+      const float *d1 = spr_x8_0_plain_d(one, kb2);
+      const float *d2 = (const float *)(const void *)(rows + r * xrow + spr_align_up(kb2 * 32, 64));
+      for (size_t i = 0; i < 32 * kb2; i++)
+        if ((uint8_t)(one[i] ^ 0x80) != rows[r * xrow + i])
+          fail_msg("rows packer: rep %d row %zu value %zu", rep, r, i);
+      if (memcmp(d1, d2, kb2 * sizeof(float)) != 0) fail_msg("rows packer: rep %d row %zu scales differ", rep, r);
+    }
+    free(rows), free(one);
   }
   free(a), free(b);
 #endif
