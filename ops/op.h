@@ -49,6 +49,7 @@ const struct spr_op_def *spr_op_get(enum spr_op op);
 
 /* One definition per op, each in its family's folder (ops/registry.c lists them). */
 extern const struct spr_op_def spr_op_gemm_def;       /* ops/gemm */
+extern const struct spr_op_def spr_op_gemm_multi_def; /* ops/gemm */
 extern const struct spr_op_def spr_op_conv2d_def;     /* ops/conv */
 extern const struct spr_op_def spr_op_dwconv2d_def;   /* ops/conv */
 extern const struct spr_op_def spr_op_layernorm_def;  /* ops/norm */

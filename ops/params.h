@@ -45,14 +45,16 @@ enum spr_op {
   /* dst[D, T] = rows src1[t] of table src0 {D, V} (f32/f16/q8_0/q4_0/q4_k/q6_k,
    * dequantized); src1 i32 {T} token ids (validated by the caller) */
   SPR_OP_GET_ROWS,
-  /* rotary position embedding on f32 src0 {n_heads*head_dim, T}: within each
-   * head the first n_rot dims are rotated in adjacent pairs (2i, 2i+1) by
-   * angle pos * freq_scale * freq_base^(-2i/n_rot), pos = run->n_past + row;
-   * other dims copied. dst has src0's shape. */
+  /* rotary position embedding on the n_heads heads of f32 src0 {>= col +
+   * n_heads*head_dim, T} starting at column rope.col (0: src0 is exactly the
+   * heads): within each head the first n_rot dims are rotated in adjacent
+   * pairs (2i, 2i+1) by angle pos * freq_scale * freq_base^(-2i/n_rot),
+   * pos = run->n_past + row; other dims copied. dst {n_heads*head_dim, T}. */
   SPR_OP_ROPE,
-  /* KV cache write: row t of f32 src0 {W, T} goes to row slot(run->n_past + t)
-   * of dst (a STATE tensor {W, capacity}, f32 or f16), see spr_kv_slot(). dst
-   * is the cache itself (written in place; the node's output). */
+  /* KV cache write: columns [kv.col, kv.col + W) of row t of f32 src0
+   * {>= kv.col + W, T} go to row slot(run->n_past + t) of dst (a STATE tensor
+   * {W, capacity}, f32 or f16), see spr_kv_slot(). dst is the cache itself
+   * (written in place; the node's output). */
   SPR_OP_KV_STORE,
   /* dst {D, 1} = row run->n_tokens - 1 of src0 {D, T} (the last token's) */
   SPR_OP_LAST_ROW,
@@ -69,6 +71,16 @@ enum spr_op {
    * tensor, column offsets in params). dst {v_dim, rows of src0 (same
    * ne[1..3])}: the attention output before LCE and the output projection. */
   SPR_OP_BRA,
+  /* Several GEMMs over the same activations as one node (the activations are
+   * quantized once and the threads split all the rows together):
+   * src0 f32 x {K, M}; src1, src2 and optional src3 weights of one quantized
+   * type (q8_0, q4_0, q4_k, q6_k) {K, N1}, {K, N2}, {K, N3}. params gemm_multi:
+   *   glu = 0: dst {N1 + N2 + N3, M} = the products side by side
+   *            (e.g. the Q, K and V projections);
+   *   glu = 1: dst {N1, M} = act(x . src1^T) * (x . src2^T), N2 = N1, no src3
+   *            (the SwiGLU feed-forward: act = SiLU, src1 = gate, src2 = up).
+   * No bias, no residual. */
+  SPR_OP_GEMM_MULTI,
   SPR_OP_COUNT_
 };
 
@@ -81,6 +93,11 @@ enum spr_act {
 
 struct spr_gemm_params {
   uint8_t act; /* enum spr_act, applied after bias and before residual */
+};
+
+struct spr_gemm_multi_params {
+  uint8_t act; /* enum spr_act, glu only */
+  uint8_t glu;
 };
 
 struct spr_norm_params {
@@ -96,17 +113,17 @@ struct spr_scale_params {
 };
 
 struct spr_conv_params {
-  uint16_t kh, kw;    /* kernel */
-  uint16_t sh, sw;    /* stride */
-  uint16_t ph, pw;    /* zero padding on top/left (bottom/right as needed) */
+  uint16_t kh, kw; /* kernel */
+  uint16_t sh, sw; /* stride */
+  uint16_t ph, pw; /* zero padding on top/left (bottom/right as needed) */
 };
 
 struct spr_attn_params {
   uint16_t n_heads;
-  uint16_t n_kv_heads;  /* GQA: n_heads % n_kv_heads == 0 */
+  uint16_t n_kv_heads; /* GQA: n_heads % n_kv_heads == 0 */
   uint16_t head_dim;
   uint8_t causal;
-  float scale;          /* logits = scale * q.k */
+  float scale;                  /* logits = scale * q.k */
   uint32_t q_col, k_col, v_col; /* element offset of head 0 inside a row of src0/1/2 */
   /* kv_cache = 1: src1/src2 are KV caches (STATE tensors, f32 or f16, rows =
    * capacity) written by SPR_OP_KV_STORE; the query of row t is at absolute
@@ -120,11 +137,13 @@ struct spr_attn_params {
 struct spr_rope_params {
   uint16_t n_heads, head_dim, n_rot;
   float freq_base, freq_scale;
+  uint32_t col; /* source column of head 0 (e.g. K inside a fused QKV row) */
 };
 
 /* Cache geometry shared by KV_STORE and cached ATTENTION. */
 struct spr_kv_params {
   uint32_t window, sinks, ring;
+  uint32_t col; /* KV_STORE: source column of the row's first value */
 };
 
 /* Row of the KV cache that holds absolute position p. Without a window the
@@ -146,7 +165,7 @@ struct spr_na_params {
   uint8_t n_dims; /* 1, 2 or 3 */
   uint8_t causal; /* bit a: axis a is causal */
   uint16_t size[3], kernel[3], dilation[3], stride[3];
-  float scale;    /* logits = scale * q.k; 0: head_dim^-0.5 */
+  float scale;                  /* logits = scale * q.k; 0: head_dim^-0.5 */
   uint32_t q_col, k_col, v_col; /* element offset of head 0 inside a row of src0/1/2 */
 };
 
@@ -158,12 +177,13 @@ struct spr_bra_params {
   uint16_t topk;  /* routed regions per region, 1 .. n_win^2 */
   uint16_t h, w;  /* map size in tokens */
   uint32_t qk_dim, v_dim;
-  float scale;    /* router and attention scale; 0: qk_dim^-0.5 */
+  float scale; /* router and attention scale; 0: qk_dim^-0.5 */
   uint32_t q_col, k_col, v_col;
 };
 
 union spr_op_params {
   struct spr_gemm_params gemm;
+  struct spr_gemm_multi_params gemm_multi;
   struct spr_norm_params norm;
   struct spr_softmax_params softmax;
   struct spr_scale_params scale;

@@ -10,13 +10,14 @@
 #include <string.h>
 
 #include "models/model.h"
+#include "ops/gemm/qgemm.h"
 #include "runtime/error.h"
 #include "runtime/graph.h"
 #include "runtime/tokenizer.h"
 #include "runtime/util.h"
 
 #define F32_ONLY (1u << SPR_DTYPE_F32)
-#define MATMUL_TYPES                                                                                  \
+#define MATMUL_TYPES                                                                                 \
   ((1u << SPR_DTYPE_F32) | (1u << SPR_DTYPE_F16) | (1u << SPR_DTYPE_Q8_0) | (1u << SPR_DTYPE_Q4_0) | \
    (1u << SPR_DTYPE_Q4_K) | (1u << SPR_DTYPE_Q6_K))
 
@@ -24,8 +25,7 @@ static enum spr_status opt_u32(const struct spr_gguf *g, const char *key, uint32
                                uint32_t *out, struct spr_error *err) {
   const enum spr_status s = spr_gguf_get_u32_or(g, key, def, out);
   SPR_CHECK(s == SPR_STATUS_OK, s, "metadata key %s has the wrong type", key);
-  SPR_CHECK(*out >= lo && *out <= hi, SPR_STATUS_BAD_METADATA, "%s = %u is out of range [%u, %u]", key, *out, lo,
-            hi);
+  SPR_CHECK(*out >= lo && *out <= hi, SPR_STATUS_BAD_METADATA, "%s = %u is out of range [%u, %u]", key, *out, lo, hi);
   return SPR_STATUS_OK;
 }
 
@@ -74,8 +74,7 @@ static enum spr_status llama_load(struct spr_model *m, struct spr_error *err) {
   SPR_CHECK(isfinite(h->freq_base) && h->freq_base > 1, SPR_STATUS_BAD_METADATA, "rope.freq_base must be > 1");
   h->freq_scale = 1.0f;
   struct spr_gguf_str scaling;
-  if (spr_gguf_get_str(g, "llama.rope.scaling.type", &scaling) == SPR_STATUS_OK &&
-      !spr_gguf_str_eq(scaling, "none")) {
+  if (spr_gguf_get_str(g, "llama.rope.scaling.type", &scaling) == SPR_STATUS_OK && !spr_gguf_str_eq(scaling, "none")) {
     SPR_CHECK(spr_gguf_str_eq(scaling, "linear"), SPR_STATUS_UNSUPPORTED,
               "rope scaling '%.*s' is not supported (none, linear)", (int)scaling.len, scaling.ptr);
     float factor = 1.0f;
@@ -110,6 +109,15 @@ static int32_t w(struct spr_graph *g, uint32_t types, const char *fmt, int layer
   snprintf(name, sizeof name, fmt, layer);
   const int64_t ne[2] = {ne0, ne1};
   return spr_g_weight(g, name, types, ne1 > 1 ? 2 : 1, ne);
+}
+
+/* Weights a..c (c may be -1) can share one SPR_OP_GEMM_MULTI node: all of
+ * one quantized type (f32/f16 weights keep separate GEMMs). */
+static bool fusable(struct spr_graph *g, int32_t a, int32_t b, int32_t c) {
+  if (g->status != SPR_STATUS_OK || a < 0 || b < 0) return false;
+  const enum spr_dtype t = spr_graph_tensor(g, a)->type;
+  if (!spr_qgemm_supports(t) || spr_graph_tensor(g, b)->type != t) return false;
+  return c < 0 || spr_graph_tensor(g, c)->type == t;
 }
 
 /* The KV geometry a configuration implies (shared with the LLM layer). */
@@ -176,29 +184,55 @@ static enum spr_status llama_build(const void *model, const struct spr_config *c
                                      .sinks = kv.sinks,
                                      .ring = kv.ring};
   const int64_t cache_ne[2] = {KW, capacity};
+  const int64_t q_ne[2] = {QW, B}, k_ne[2] = {KW, B}, qkv_ne[2] = {QW + 2 * KW, B}, f_ne[2] = {F, B};
   for (int l = 0; l < (int)h->n_layer; l++) {
     int32_t t = spr_g_rmsnorm(g, x, w(g, F32_ONLY, "blk.%d.attn_norm.weight", l, E, 1), h->eps, "attn_norm", l);
-    int32_t q = spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.attn_q.weight", l, E, QW), -1, SPR_ACT_NONE, -1, "q", l);
-    int32_t k = spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.attn_k.weight", l, E, KW), -1, SPR_ACT_NONE, -1, "k", l);
-    const int32_t v =
-        spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.attn_v.weight", l, E, KW), -1, SPR_ACT_NONE, -1, "v", l);
-    const int64_t q_ne[2] = {QW, B}, k_ne[2] = {KW, B};
-    q = spr_g_node(g, SPR_OP_ROPE, &rope, &q, 1, spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, q_ne, "q_rope", l));
-    k = spr_g_node(g, SPR_OP_ROPE, &rope_k, &k, 1,
-                   spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, k_ne, "k_rope", l));
+    const int32_t wq = w(g, MATMUL_TYPES, "blk.%d.attn_q.weight", l, E, QW);
+    const int32_t wk = w(g, MATMUL_TYPES, "blk.%d.attn_k.weight", l, E, KW);
+    const int32_t wv = w(g, MATMUL_TYPES, "blk.%d.attn_v.weight", l, E, KW);
     const int32_t kc = spr_g_tensor(g, SPR_ROLE_STATE, kv_type, 2, cache_ne, "k_cache", l);
     const int32_t vc = spr_g_tensor(g, SPR_ROLE_STATE, kv_type, 2, cache_ne, "v_cache", l);
-    spr_g_node(g, SPR_OP_KV_STORE, &kvp, &k, 1, kc);
-    spr_g_node(g, SPR_OP_KV_STORE, &kvp, &v, 1, vc);
+    int32_t q, k;
+    if (fusable(g, wq, wk, wv)) {
+      /* one node for the three projections: x quantized once, all rows split together */
+      const int32_t srcs[4] = {t, wq, wk, wv};
+      const union spr_op_params mp = {.gemm_multi = {.act = SPR_ACT_NONE, .glu = 0}};
+      const int32_t qkv = spr_g_node(g, SPR_OP_GEMM_MULTI, &mp, srcs, 4,
+                                     spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, qkv_ne, "qkv", l));
+      union spr_op_params rk = rope_k, kvv = kvp;
+      rk.rope.col = (uint32_t)QW;
+      kvv.kv.col = (uint32_t)(QW + KW);
+      q = spr_g_node(g, SPR_OP_ROPE, &rope, &qkv, 1,
+                     spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, q_ne, "q_rope", l));
+      k = spr_g_node(g, SPR_OP_ROPE, &rk, &qkv, 1, spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, k_ne, "k_rope", l));
+      spr_g_node(g, SPR_OP_KV_STORE, &kvp, &k, 1, kc);
+      spr_g_node(g, SPR_OP_KV_STORE, &kvv, &qkv, 1, vc);
+    } else {
+      q = spr_g_gemm(g, t, wq, -1, SPR_ACT_NONE, -1, "q", l);
+      k = spr_g_gemm(g, t, wk, -1, SPR_ACT_NONE, -1, "k", l);
+      const int32_t v = spr_g_gemm(g, t, wv, -1, SPR_ACT_NONE, -1, "v", l);
+      q = spr_g_node(g, SPR_OP_ROPE, &rope, &q, 1, spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, q_ne, "q_rope", l));
+      k = spr_g_node(g, SPR_OP_ROPE, &rope_k, &k, 1,
+                     spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, k_ne, "k_rope", l));
+      spr_g_node(g, SPR_OP_KV_STORE, &kvp, &k, 1, kc);
+      spr_g_node(g, SPR_OP_KV_STORE, &kvp, &v, 1, vc);
+    }
     t = spr_g_attention(g, q, kc, vc, &ap, "attn", l);
-    x = spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.attn_output.weight", l, QW, E), -1, SPR_ACT_NONE, x, "attn_res",
-                   l);
+    x = spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.attn_output.weight", l, QW, E), -1, SPR_ACT_NONE, x, "attn_res", l);
     t = spr_g_rmsnorm(g, x, w(g, F32_ONLY, "blk.%d.ffn_norm.weight", l, E, 1), h->eps, "ffn_norm", l);
-    const int32_t gate =
-        spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.ffn_gate.weight", l, E, F), -1, SPR_ACT_SILU, -1, "ffn_gate", l);
-    const int32_t up =
-        spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.ffn_up.weight", l, E, F), -1, SPR_ACT_NONE, -1, "ffn_up", l);
-    t = spr_g_binary(g, SPR_OP_MUL, gate, up, "ffn_act", l);
+    const int32_t wg = w(g, MATMUL_TYPES, "blk.%d.ffn_gate.weight", l, E, F);
+    const int32_t wu = w(g, MATMUL_TYPES, "blk.%d.ffn_up.weight", l, E, F);
+    if (fusable(g, wg, wu, -1)) {
+      /* SiLU(gate) * up in one node: x quantized once, neither product stored */
+      const int32_t srcs[3] = {t, wg, wu};
+      const union spr_op_params mp = {.gemm_multi = {.act = SPR_ACT_SILU, .glu = 1}};
+      t = spr_g_node(g, SPR_OP_GEMM_MULTI, &mp, srcs, 3,
+                     spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, f_ne, "ffn_act", l));
+    } else {
+      const int32_t gate = spr_g_gemm(g, t, wg, -1, SPR_ACT_SILU, -1, "ffn_gate", l);
+      const int32_t up = spr_g_gemm(g, t, wu, -1, SPR_ACT_NONE, -1, "ffn_up", l);
+      t = spr_g_binary(g, SPR_OP_MUL, gate, up, "ffn_act", l);
+    }
     x = spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.ffn_down.weight", l, F, E), -1, SPR_ACT_NONE, x, "ffn_res", l);
   }
   x = spr_g_rmsnorm(g, x, w(g, F32_ONLY, "output_norm.weight", 0, E, 1), h->eps, "output_norm", -1);

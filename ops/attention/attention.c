@@ -11,8 +11,10 @@
  *
  * Cached mode (p.kv_cache, see attention.h): the same tasks over the query
  * rows of the step; a task's keys are its visible positions, read in place
- * (f32 cache, no window) or gathered a chunk at a time into the thread's
- * scratch and converted to f32. Guards: a key whose cache row would lie past
+ * (f32 cache without a window; f16 cache without a window for a task the
+ * f32 ukernel would run on its row path, e.g. a decode step, through the
+ * f16 row-path ukernels) or gathered a chunk at a time into the thread's scratch
+ * and converted to f32. Guards: a key whose cache row would lie past
  * the capacity (a caller bug: n_past + n_tokens over a linear cache's
  * capacity, or a ring geometry larger than the cache) is clamped into the
  * cache, never read out of bounds. */
@@ -29,6 +31,12 @@
 static const struct spr_attn_ukernel k_ukernels[] = {
 #define SPR_UKERNEL(isa, fn, tile) {(isa), fn, (tile), #fn},
 #include "ops/attention/attention.inc"
+#undef SPR_UKERNEL
+};
+
+static const struct spr_attn_ukernel k_f16_attn[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), fn, (tile), #fn},
+#include "ops/attention/attention_f16.inc"
 #undef SPR_UKERNEL
 };
 
@@ -181,7 +189,8 @@ struct attn_ctx {
   size_t cap;             /* cache rows */
   int k_f16, v_f16;
   int gather_k, gather_v;
-  size_t chunk; /* keys per call when gathering */
+  size_t chunk;                       /* keys per call when gathering */
+  const struct spr_attn_ukernel *f16; /* f16 K/V read in place (decode), or NULL */
   int64_t n_past;
 };
 
@@ -207,6 +216,8 @@ static void attn_task_lanes(const struct attn_ctx *c, size_t task, struct spr_f3
   t->kbase = 0;
   t->first = 1;
   t->last = 1;
+  t->k16 = NULL;
+  t->v16 = NULL;
 }
 
 static void attn_tasks(void *arg, size_t begin, size_t end, int tid) {
@@ -317,6 +328,17 @@ static void attn_cached_tasks(void *arg, size_t begin, size_t end, int tid) {
     }
     t.ns = s.ns;
     const size_t kcol = p->k_col + kvh * g->hd, vcol = p->v_col + kvh * g->hd;
+    if (c->f16 != NULL && t.ng * t.nq <= c->f16->tile) {
+      /* f16 rows in place, one call: keys [0, nk) are cache rows [0, nk) */
+      t.k16 = (const uint16_t *)(const void *)c->kc + kcol;
+      t.v16 = (const uint16_t *)(const void *)c->vc + vcol;
+      t.k_stride = c->k_stride;
+      t.v_stride = c->v_stride;
+      t.kbase = 0;
+      t.nk = s.nk;
+      c->f16->fn(&t, scratch);
+      continue;
+    }
     const size_t step = c->gather_k || c->gather_v ? c->chunk : s.nk;
     for (size_t j0 = 0; j0 < s.nk; j0 += step) {
       const size_t n = s.nk - j0 < step ? s.nk - j0 : step;
@@ -371,6 +393,15 @@ static void attn_run(const struct spr_exec *x, const struct spr_node *n) {
     c.gather_k = c.k_f16 || c.p->window > 0;
     c.gather_v = c.v_f16 || c.p->window > 0;
     c.chunk = attn_chunk_keys(c.p->head_dim);
+    c.f16 = NULL;
+    if (c.k_f16 && c.v_f16 && c.p->window == 0) {
+      for (size_t i = 0; i < sizeof k_f16_attn / sizeof k_f16_attn[0]; i++) {
+        if ((k_f16_attn[i].isa & n->isa) == k_f16_attn[i].isa) {
+          c.f16 = &k_f16_attn[i];
+          break;
+        }
+      }
+    }
     c.n_past = x->run != NULL ? x->run->n_past : 0;
   } else {
     c.thread_bytes = attn_thread_bytes(c.p->head_dim);

@@ -87,6 +87,11 @@ struct spr_f32_attn_task {
   const float *v;
   float *o;
   size_t q_stride, k_stride, v_stride, o_stride;
+  /* f16 ukernels (attention_f16.inc) only: K/V rows as f16 (k / v unused),
+   * key kbase + j at k16 + j * k_stride, value at v16 + j * v_stride
+   * (strides in elements) */
+  const uint16_t *k16;
+  const uint16_t *v16;
 };
 
 /* scratch: spr_attn_scratch_floats(head_dim) floats, 64-byte aligned, owned
@@ -110,6 +115,21 @@ static inline size_t spr_attn_scratch_floats(size_t head_dim) {
 
 #define SPR_UKERNEL(isa, fn, tile) void fn(const struct spr_f32_attn_task *t, float *scratch);
 #include "ops/attention/attention.inc"
+#undef SPR_UKERNEL
+
+/* Cached decode over an f16 KV cache: these ukernels read the f16 K/V rows
+ * in place (t->k16 / t->v16) instead of a gathered f32 copy, converting
+ * them in registers; they always take the row path of the f32 ukernel of
+ * the same ISA (same file, attention_impl.h), so a task gets the bits it
+ * would get from that path over the converted rows. For tasks of at most
+ * tile lanes (the f32 ukernel's row-path limit, <= SPR_ATTN_F16_MAX_LANES,
+ * the row path's scratch), same contract otherwise as
+ * spr_f32_attention_ukernel_fn. The op uses them for linear caches (no
+ * window: key j in cache row j) and tasks of at most tile lanes, so a
+ * window that covers the sequence gives the bits of no window. */
+#define SPR_ATTN_F16_MAX_LANES 8
+#define SPR_UKERNEL(isa, fn, tile) void fn(const struct spr_f32_attn_task *t, float *scratch);
+#include "ops/attention/attention_f16.inc"
 #undef SPR_UKERNEL
 
 /* Oracle: the whole op for one set of sources, obvious code in double.

@@ -10,8 +10,10 @@
  *   AV_ROW_MAX_LANES          tasks with <= this many lanes use the row path
  *   AV_RG                     row path: vectors per P.V column group (<= 4)
  *   AV_UKERNEL                the ukernel's name
+ *   AV_UKERNEL_F16            the name of its f16-K/V row-path twin (attention.h)
  *   AV_INLINE, AV_NOINLINE    forced-inline / never-inline qualifiers
  *   av_zero() av_set1(x) av_load(p) av_store(p, v) av_bcast(p) (= set1(*p))
+ *   av_load_h(p)              AV_VL f16 values at p, converted exactly to f32
  *   av_fma(a, b, c) = a*b + c, av_add, av_mul, av_sub, av_max
  *   av_exp2(x)                2^x for x <= 0 (rel. err < 2e-7 down to 2^-125;
  *                             exactly 0 for x = -inf, tiny or 0 below -126)
@@ -35,7 +37,10 @@
  * the vector lanes. For each key, the K row is loaded once and dotted with up
  * to 4 lanes' q, finished by one 4-way horizontal sum; probabilities are
  * vectors over keys; O[lane] += p * V row with each V row loaded once for up
- * to 4 lanes. So K and V are streamed once per task. */
+ * to 4 lanes. So K and V are streamed once per task. The row path also
+ * reads f16 K/V rows in place (AV_UKERNEL_F16, cached decode), converting
+ * them in registers: the same operations on the same (exactly converted)
+ * values as on gathered f32 rows. */
 
 #include <float.h>
 #include <math.h>
@@ -43,6 +48,7 @@
 #include <stdint.h>
 
 #include "ops/attention/attention.h"
+#include "ops/common/fp16.h"
 
 #define AV_QB (AV_MV * AV_VL)
 #define AV_NK SPR_ATTN_KEY_BLOCK
@@ -70,12 +76,6 @@ static inline size_t av_min(size_t a, size_t b) {
 #else
 #define AV_PREFETCH(p) ((void)(p))
 #endif
-
-/* Prefetches the n floats at p (one row), one request per 64-byte line. */
-static inline void av_prefetch_row(const float *p, size_t n) {
-  for (size_t c = 0; c < n; c += 16) AV_PREFETCH(p + c);
-  AV_PREFETCH(p + n - 1);
-}
 
 static inline float av_exp2_1(float x) {
   float tmp[AV_VL];
@@ -244,20 +244,40 @@ AV_INLINE void av_lanes(size_t mv, const struct spr_f32_attn_task *t, float *ws)
   }
 }
 
+/* Row-path K/V access: F16 = 0 reads f32 rows, F16 = 1 f16 rows (converted
+ * exactly in registers, av_load_h); base and indices are in elements. */
+AV_INLINE av_v av_kv_load(const int F16, const void *base, size_t i) {
+  return F16 ? av_load_h((const uint16_t *)base + i) : av_load((const float *)base + i);
+}
+AV_INLINE float av_kv_at(const int F16, const void *base, size_t i) {
+  return F16 ? spr_fp16_to_f32(((const uint16_t *)base)[i]) : ((const float *)base)[i];
+}
+AV_INLINE const void *av_kv_ptr(const int F16, const void *base, size_t i) {
+  return F16 ? (const void *)((const uint16_t *)base + i) : (const void *)((const float *)base + i);
+}
+/* Prefetches the n elements at element i of base (one row). */
+AV_INLINE void av_kv_prefetch(const int F16, const void *base, size_t i, size_t n) {
+  const char *p = (const char *)av_kv_ptr(F16, base, i);
+  const size_t bytes = n * (F16 ? 2 : 4);
+  for (size_t c = 0; c < bytes; c += 64) AV_PREFETCH(p + c);
+  AV_PREFETCH(p + bytes - 1);
+}
+
 /* Row path P.V for nl <= 4 lanes and one column group of nv vectors:
  * o[r][0 .. nv*VL) = alpha[r] * o[r] + sum_{j < n} p[r][j] * v[j][0 .. nv*VL),
- * each V row loaded once for the nl lanes. p rows are ps floats apart, o rows os. */
-AV_INLINE void av_rows_pv(size_t nl, size_t nv, size_t n, const float *p, size_t ps, const float *v, size_t vs,
-                          const float *alpha, float *o, size_t os) {
+ * each V row loaded once for the nl lanes. p rows are ps floats apart, o rows
+ * os; V row j at element j * vs of v. */
+AV_INLINE void av_rows_pv(const int F16, size_t nl, size_t nv, size_t n, const float *p, size_t ps, const void *v,
+                          size_t vs, const float *alpha, float *o, size_t os) {
   av_v acc[4][AV_RG];
   for (size_t r = 0; r < nl; r++) {
     const av_v a = av_set1(alpha[r]);
     for (size_t c = 0; c < nv; c++) acc[r][c] = av_mul(av_load(o + r * os + c * AV_VL), a);
   }
-  for (size_t j = 0; j < n; j++, v += vs) {
-    av_prefetch_row(v + AV_PF_KEYS * vs, nv * AV_VL);
+  for (size_t j = 0; j < n; j++) {
+    av_kv_prefetch(F16, v, (j + AV_PF_KEYS) * vs, nv * AV_VL);
     av_v vv[AV_RG];
-    for (size_t c = 0; c < nv; c++) vv[c] = av_load(v + c * AV_VL);
+    for (size_t c = 0; c < nv; c++) vv[c] = av_kv_load(F16, v, j * vs + c * AV_VL);
     for (size_t r = 0; r < nl; r++) {
       const av_v pr = av_bcast(p + r * ps + j);
       for (size_t c = 0; c < nv; c++) acc[r][c] = av_fma(pr, vv[c], acc[r][c]);
@@ -267,26 +287,27 @@ AV_INLINE void av_rows_pv(size_t nl, size_t nv, size_t n, const float *p, size_t
     for (size_t c = 0; c < nv; c++) av_store(o + r * os + c * AV_VL, acc[r][c]);
 }
 
-AV_INLINE void av_rows_pv_lanes(size_t nl, size_t hdf, size_t n, const float *p, size_t ps, const float *v, size_t vs,
-                                const float *alpha, float *o, size_t os) {
+AV_INLINE void av_rows_pv_lanes(const int F16, size_t nl, size_t hdf, size_t n, const float *p, size_t ps,
+                                const void *v, size_t vs, const float *alpha, float *o, size_t os) {
   for (size_t c0 = 0; c0 < hdf; c0 += AV_RG * AV_VL) {
+    const void *vc = av_kv_ptr(F16, v, c0);
     switch (av_min(AV_RG, (hdf - c0) / AV_VL)) {
       case 1:
-        av_rows_pv(nl, 1, n, p, ps, v + c0, vs, alpha, o + c0, os);
+        av_rows_pv(F16, nl, 1, n, p, ps, vc, vs, alpha, o + c0, os);
         break;
 #if AV_RG >= 2
       case 2:
-        av_rows_pv(nl, 2, n, p, ps, v + c0, vs, alpha, o + c0, os);
+        av_rows_pv(F16, nl, 2, n, p, ps, vc, vs, alpha, o + c0, os);
         break;
 #endif
 #if AV_RG >= 3
       case 3:
-        av_rows_pv(nl, 3, n, p, ps, v + c0, vs, alpha, o + c0, os);
+        av_rows_pv(F16, nl, 3, n, p, ps, vc, vs, alpha, o + c0, os);
         break;
 #endif
 #if AV_RG >= 4
       case 4:
-        av_rows_pv(nl, 4, n, p, ps, v + c0, vs, alpha, o + c0, os);
+        av_rows_pv(F16, nl, 4, n, p, ps, vc, vs, alpha, o + c0, os);
         break;
 #endif
       default:
@@ -297,29 +318,31 @@ AV_INLINE void av_rows_pv_lanes(size_t nl, size_t hdf, size_t n, const float *p,
 
 /* Row path scores of keys [0, n) for nl <= 4 lanes: sc[r][j] = q[r] . k[j]
  * (log2 units), each K row loaded once for the nl lanes; the nl dot
- * products of a key are finished by one 4-way horizontal sum. */
-AV_INLINE void av_rows_scores(size_t nl, size_t n, size_t hd, const float *qs, size_t hdv, const float *k, size_t ks,
-                              float *sc, size_t ss) {
+ * products of a key are finished by one 4-way horizontal sum. K row j at
+ * element j * ks of k. */
+AV_INLINE void av_rows_scores(const int F16, size_t nl, size_t n, size_t hd, const float *qs, size_t hdv, const void *k,
+                              size_t ks, float *sc, size_t ss) {
   const size_t hdf = hd / AV_VL * AV_VL;
-  for (size_t j = 0; j < n; j++, k += ks) {
-    av_prefetch_row(k + AV_PF_KEYS * ks, hd);
+  for (size_t j = 0; j < n; j++) {
+    av_kv_prefetch(F16, k, (j + AV_PF_KEYS) * ks, hd);
     av_v acc[4];
     for (size_t r = 0; r < 4; r++) acc[r] = av_zero();
     for (size_t c = 0; c < hdf; c += AV_VL) {
-      const av_v kv = av_load(k + c);
+      const av_v kv = av_kv_load(F16, k, j * ks + c);
       for (size_t r = 0; r < nl; r++) acc[r] = av_fma(av_load(qs + r * hdv + c), kv, acc[r]);
     }
     float s4[4];
     av_hsum4(acc[0], acc[1], acc[2], acc[3], s4);
     for (size_t r = 0; r < nl; r++) {
       float s = s4[r];
-      for (size_t c = hdf; c < hd; c++) s += qs[r * hdv + c] * k[c];
+      for (size_t c = hdf; c < hd; c++) s += qs[r * hdv + c] * av_kv_at(F16, k, j * ks + c);
       sc[r * ss + j] = s;
     }
   }
 }
 
-static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
+/* The row path; F16: K/V rows are f16 at t->k16 / t->v16, else f32 at t->k / t->v. */
+AV_INLINE void av_rows(const int F16, const struct spr_f32_attn_task *t, float *ws) {
   const size_t hd = t->head_dim, nq = t->nq, nk = t->nk, n_lanes = t->ng * nq;
   const size_t hdv = av_round_up(hd, AV_VL), hdf = hd / AV_VL * AV_VL;
   const size_t ss = AV_NK + AV_VL;
@@ -330,6 +353,8 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
   float *lrow = mrow + n_lanes;    /* [lanes] running sum */
   float *alpha = lrow + n_lanes;   /* [lanes] this block's rescale */
   const float qscale = t->scale * AV_LOG2E;
+  const void *kbase = F16 ? (const void *)t->k16 : (const void *)t->k;
+  const void *vbase = F16 ? (const void *)t->v16 : (const void *)t->v;
 
   if (t->first) {
     for (size_t r = 0; r < n_lanes; r++) {
@@ -348,22 +373,22 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
   for (size_t kb = 0; kb < nk; kb += AV_NK) {
     const size_t nb = av_min(AV_NK, nk - kb), nbv = av_round_up(nb, AV_VL);
     const int64_t jb = (int64_t)(t->kbase + kb); /* sequence index of the block's first key */
-    const float *kb_rows = t->k + kb * t->k_stride, *vb_rows = t->v + kb * t->v_stride;
+    const void *kb_rows = av_kv_ptr(F16, kbase, kb * t->k_stride), *vb_rows = av_kv_ptr(F16, vbase, kb * t->v_stride);
     for (size_t r0 = 0; r0 < n_lanes; r0 += 4) {
       float *sg = sc + r0 * ss;
       const float *qg = qs + r0 * hdv;
       switch (av_min(4, n_lanes - r0)) {
         case 1:
-          av_rows_scores(1, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
+          av_rows_scores(F16, 1, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
           break;
         case 2:
-          av_rows_scores(2, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
+          av_rows_scores(F16, 2, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
           break;
         case 3:
-          av_rows_scores(3, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
+          av_rows_scores(F16, 3, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
           break;
         default:
-          av_rows_scores(4, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
+          av_rows_scores(F16, 4, nb, hd, qg, hdv, kb_rows, t->k_stride, sg, ss);
           break;
       }
     }
@@ -400,16 +425,16 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
       float *og = os + r0 * hdv;
       switch (av_min(4, n_lanes - r0)) {
         case 1:
-          av_rows_pv_lanes(1, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
+          av_rows_pv_lanes(F16, 1, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
           break;
         case 2:
-          av_rows_pv_lanes(2, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
+          av_rows_pv_lanes(F16, 2, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
           break;
         case 3:
-          av_rows_pv_lanes(3, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
+          av_rows_pv_lanes(F16, 3, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
           break;
         default:
-          av_rows_pv_lanes(4, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
+          av_rows_pv_lanes(F16, 4, hdf, nb, pg, ss, vb_rows, t->v_stride, alpha + r0, og, hdv);
           break;
       }
     }
@@ -418,7 +443,7 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
       const float *sr = sc + r * ss;
       for (size_t c = hdf; c < hd; c++) {
         float acc = orow[c] * alpha[r];
-        for (size_t j = 0; j < nb; j++) acc += sr[j] * vb_rows[j * t->v_stride + c];
+        for (size_t j = 0; j < nb; j++) acc += sr[j] * av_kv_at(F16, vb_rows, j * t->v_stride + c);
         orow[c] = acc;
       }
     }
@@ -433,10 +458,15 @@ static void av_rows(const struct spr_f32_attn_task *t, float *ws) {
   }
 }
 
+/* f16 K/V rows read in place: always the row path (see attention.h). */
+void AV_UKERNEL_F16(const struct spr_f32_attn_task *t, float *scratch) {
+  av_rows(1, t, scratch);
+}
+
 void AV_UKERNEL(const struct spr_f32_attn_task *t, float *scratch) {
   const size_t n_lanes = t->ng * t->nq;
   if (n_lanes <= AV_ROW_MAX_LANES) {
-    av_rows(t, scratch);
+    av_rows(0, t, scratch);
     return;
   }
   switch ((n_lanes + AV_VL - 1) / AV_VL) {

@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 
 #include "ops/attention/attention_exp_avx512.h"
 
@@ -17,6 +18,7 @@ typedef __m512 av_v;
 #define AV_ROW_MAX_LANES 8
 #define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_32__avx512
+#define AV_UKERNEL_F16 spr_f16_attention_rows_ukernel_8__avx512
 #define AV_INLINE static inline __attribute__((always_inline))
 #define AV_NOINLINE static __attribute__((noinline))
 
@@ -28,6 +30,9 @@ static inline av_v av_set1(float x) {
 }
 static inline av_v av_load(const float *p) {
   return _mm512_loadu_ps(p);
+}
+static inline av_v av_load_h(const uint16_t *p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
 }
 static inline void av_store(float *p, av_v v) {
   _mm512_storeu_ps(p, v);

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <simde/arm/neon.h>
+#include <stdint.h>
 
 #include "ops/attention/attention_exp_neon.h"
 
@@ -18,6 +19,7 @@ typedef simde_float32x4_t av_v;
 #define AV_ROW_MAX_LANES 2
 #define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_16__neon
+#define AV_UKERNEL_F16 spr_f16_attention_rows_ukernel_2__neon
 #define AV_INLINE static inline __attribute__((always_inline))
 #define AV_NOINLINE static __attribute__((noinline))
 
@@ -29,6 +31,9 @@ static inline av_v av_set1(float x) {
 }
 static inline av_v av_load(const float *p) {
   return simde_vld1q_f32(p);
+}
+static inline av_v av_load_h(const uint16_t *p) {
+  return simde_vcvt_f32_f16(simde_vreinterpret_f16_u16(simde_vld1_u16(p)));
 }
 static inline void av_store(float *p, av_v v) {
   simde_vst1q_f32(p, v);

@@ -1,6 +1,9 @@
 /* ops/attention/f32_attention_scalar.c — fused attention ukernel, portable C:
  * 4 lanes, 4 x 4 score and 4 x 4 P.V register tiles, libm exp2f. */
 #include <math.h>
+#include <stdint.h>
+
+#include "ops/common/fp16.h"
 
 typedef float av_v;
 #define AV_VL 1
@@ -10,6 +13,7 @@ typedef float av_v;
 #define AV_ROW_MAX_LANES 1
 #define AV_RG 4
 #define AV_UKERNEL spr_f32_attention_ukernel_4__scalar
+#define AV_UKERNEL_F16 spr_f16_attention_rows_ukernel_1__scalar
 #if defined(__GNUC__)
 #define AV_INLINE static inline __attribute__((always_inline))
 #define AV_NOINLINE static __attribute__((noinline))
@@ -26,6 +30,9 @@ static inline av_v av_set1(float x) {
 }
 static inline av_v av_load(const float *p) {
   return *p;
+}
+static inline av_v av_load_h(const uint16_t *p) {
+  return spr_fp16_to_f32(*p);
 }
 static inline void av_store(float *p, av_v v) {
   *p = v;

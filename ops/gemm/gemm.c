@@ -85,10 +85,9 @@ static size_t gemm_workspace(const struct spr_tensor *ts, const struct spr_node 
     const struct spr_qgemm_ukernel *t = spr_qgemm_table(w->type, &count);
     for (size_t i = 0; i < count; i++) {
       const size_t b = spr_qgemm_driver_workspace(&t[i], w->type, (size_t)spr_tensor_rows(x), (size_t)w->ne[1],
-                                                  (size_t)x->ne[0]);
+                                                  (size_t)x->ne[0], n_threads);
       if (b > most) most = b;
     }
-    (void)n_threads; /* the quantized path needs no per-thread scratch */
     return most;
   }
   for (size_t i = 0; i < spr_gemm_ukernels_count; i++) {
@@ -150,4 +149,116 @@ const struct spr_op_def spr_op_gemm_def = {
     .prepare = gemm_prepare,
     .run = gemm_run,
     .flops = gemm_flops,
+};
+
+/* ---- SPR_OP_GEMM_MULTI -------------------------------------------------------- */
+
+static enum spr_status gemm_multi_check(const struct spr_tensor *ts, const struct spr_node *nd, struct spr_error *err) {
+  const struct spr_gemm_multi_params *p = &nd->p.gemm_multi;
+  SPR_CHECK(nd->n_src >= 3 && nd->src[0] >= 0 && nd->src[1] >= 0 && nd->src[2] >= 0 && nd->dst >= 0,
+            SPR_STATUS_INVALID_ARGUMENT, "gemm_multi: needs x, two or three weights and dst");
+  const struct spr_tensor *x = &ts[nd->src[0]], *d = &ts[nd->dst], *w3 = opt_src(ts, nd, 3);
+  const struct spr_tensor *w[3] = {&ts[nd->src[1]], &ts[nd->src[2]], w3};
+  SPR_CHECK(x->type == SPR_DTYPE_F32 && d->type == SPR_DTYPE_F32, SPR_STATUS_BAD_TENSOR_TYPE,
+            "gemm_multi: x and dst must be f32 (x %s, dst %s)", spr_dtype_name(x->type), spr_dtype_name(d->type));
+  SPR_CHECK(spr_qgemm_supports(w[0]->type), SPR_STATUS_BAD_TENSOR_TYPE,
+            "gemm_multi: weight type %s (want q8_0, q4_0, q4_k or q6_k)", spr_dtype_name(w[0]->type));
+  SPR_CHECK(p->glu <= 1 && p->act <= SPR_ACT_RELU, SPR_STATUS_INVALID_ARGUMENT, "gemm_multi: glu %u, act %u",
+            (unsigned)p->glu, (unsigned)p->act);
+  SPR_CHECK(!p->glu || w3 == NULL, SPR_STATUS_INVALID_ARGUMENT, "gemm_multi: glu takes two weights");
+  for (int i = 0; i < SPR_MAX_DIMS; i++) {
+    SPR_CHECK(x->ne[i] >= 1 && d->ne[i] >= 1, SPR_STATUS_BAD_DIMS, "gemm_multi: empty dimension");
+  }
+  int64_t n = 0;
+  for (int s = 0; s < 3; s++) {
+    if (w[s] == NULL) continue;
+    SPR_CHECK(w[s]->type == w[0]->type, SPR_STATUS_BAD_TENSOR_TYPE, "gemm_multi: weights of types %s and %s",
+              spr_dtype_name(w[0]->type), spr_dtype_name(w[s]->type));
+    SPR_CHECK(w[s]->ne[0] == x->ne[0] && w[s]->ne[1] >= 1 && w[s]->ne[2] == 1 && w[s]->ne[3] == 1, SPR_STATUS_BAD_SHAPE,
+              "gemm_multi: weight %d {%lld,%lld,%lld,%lld} does not match x rows of %lld", s, (long long)w[s]->ne[0],
+              (long long)w[s]->ne[1], (long long)w[s]->ne[2], (long long)w[s]->ne[3], (long long)x->ne[0]);
+    n += w[s]->ne[1];
+  }
+  SPR_CHECK(x->ne[0] % (int64_t)spr_dtype_block_elems(w[0]->type) == 0, SPR_STATUS_BAD_SHAPE,
+            "gemm_multi: %s weights need K = %lld to be a multiple of %zu", spr_dtype_name(w[0]->type),
+            (long long)x->ne[0], spr_dtype_block_elems(w[0]->type));
+  if (p->glu) {
+    SPR_CHECK(w[1]->ne[1] == w[0]->ne[1], SPR_STATUS_BAD_SHAPE, "gemm_multi: glu weights of %lld and %lld rows",
+              (long long)w[0]->ne[1], (long long)w[1]->ne[1]);
+    n = w[0]->ne[1];
+  }
+  SPR_CHECK(d->ne[0] == n && d->ne[1] == x->ne[1] && d->ne[2] == x->ne[2] && d->ne[3] == x->ne[3], SPR_STATUS_BAD_SHAPE,
+            "gemm_multi: dst shape is not {N=%lld, rows of x}", (long long)n);
+  return SPR_STATUS_OK;
+}
+
+static size_t multi_n(const struct spr_tensor *ts, const struct spr_node *nd) {
+  size_t n = 0;
+  for (int s = 1; s <= (nd->p.gemm_multi.glu ? 1 : 3); s++) {
+    const struct spr_tensor *w = opt_src(ts, nd, s);
+    if (w != NULL) n += (size_t)w->ne[1];
+  }
+  return n;
+}
+
+static size_t gemm_multi_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
+  const struct spr_tensor *x = &ts[nd->src[0]], *w = &ts[nd->src[1]];
+  size_t most = 0, count = 0;
+  const struct spr_qgemm_ukernel *t = spr_qgemm_table(w->type, &count);
+  for (size_t i = 0; i < count; i++) {
+    const size_t b = spr_qgemm_driver_workspace_multi(&t[i], w->type, (size_t)spr_tensor_rows(x), multi_n(ts, nd),
+                                                      (size_t)x->ne[0], nd->p.gemm_multi.glu, n_threads);
+    if (b > most) most = b;
+  }
+  return most;
+}
+
+static void gemm_multi_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
+  const struct spr_qgemm_ukernel *qk = spr_qgemm_select(ts[nd->src[1]].type, isa);
+  nd->impl = qk;
+  nd->impl2 = NULL;
+  nd->impl_name = qk->name;
+}
+
+static void gemm_multi_run(const struct spr_exec *x, const struct spr_node *nd) {
+  const struct spr_tensor *ts = x->tensors;
+  const struct spr_tensor *tx = &ts[nd->src[0]], *w1 = &ts[nd->src[1]], *w2 = &ts[nd->src[2]];
+  const struct spr_tensor *w3 = opt_src(ts, nd, 3);
+  const int glu = nd->p.gemm_multi.glu;
+  const struct spr_gemm_args a = {
+      .m = (size_t)spr_tensor_rows(tx),
+      .n = multi_n(ts, nd),
+      .k = (size_t)tx->ne[0],
+      .x = tx->data,
+      .w = w1->data,
+      .w_type = w1->type,
+      .dst = ts[nd->dst].data,
+      .act = glu ? spr_f32_act_select((enum spr_act)nd->p.gemm_multi.act, nd->isa, NULL) : NULL,
+      .w2 = w2->data,
+      .w3 = w3 != NULL ? w3->data : NULL,
+      .n1 = (size_t)w1->ne[1],
+      .n2 = (size_t)w2->ne[1],
+      .n3 = w3 != NULL ? (size_t)w3->ne[1] : 0,
+      .glu = glu,
+  };
+  spr_qgemm_driver_run(x, nd->impl, &a);
+}
+
+static uint64_t gemm_multi_flops(const struct spr_tensor *ts, const struct spr_node *nd) {
+  const struct spr_tensor *x = &ts[nd->src[0]];
+  uint64_t rows = 0;
+  for (int s = 1; s <= 3; s++) {
+    const struct spr_tensor *w = opt_src(ts, nd, s);
+    if (w != NULL) rows += (uint64_t)w->ne[1];
+  }
+  return 2u * (uint64_t)spr_tensor_rows(x) * rows * (uint64_t)x->ne[0];
+}
+
+const struct spr_op_def spr_op_gemm_multi_def = {
+    .name = "gemm_multi",
+    .check = gemm_multi_check,
+    .workspace = gemm_multi_workspace,
+    .prepare = gemm_multi_prepare,
+    .run = gemm_multi_run,
+    .flops = gemm_multi_flops,
 };

@@ -129,6 +129,14 @@ struct spr_gemm_args {
   const float *residual; /* [M][N] or NULL */
   float *dst;            /* [M][N], no alias with any input */
   spr_f32_vunary_fn act; /* NULL: none */
+  /* Quantized multi-weight GEMM (SPR_OP_GEMM_MULTI; else w2 = w3 = NULL):
+   * further weights of w_type with K columns, n1/n2/n3 rows (w has n1);
+   * glu = 0: dst = [x w^T | x w2^T | x w3^T], n = n1 + n2 + n3 (w3 may be NULL, n3 = 0);
+   * glu = 1: dst = act(x w^T) * (x w2^T), n = n1 = n2 (act on the first product only).
+   * No bias or residual. */
+  const void *w2, *w3;
+  size_t n1, n2, n3;
+  int glu;
 };
 
 /* workspace flags */

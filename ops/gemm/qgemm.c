@@ -6,8 +6,80 @@
 
 #include "ops/common/fp16.h"
 
-#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes) \
-  {(isa), (mr), (nr), (pack_blocks), gemm, packx, xbytes, #gemm},
+#if SPR_ENABLE_AVX512
+const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni = {
+    SPR_QX_0_PGEMM_MR,
+    16 * SPR_QX_0_PGEMM_NV,
+    spr_qx_0_pgemm_ukernel_6x32__avx512vnni,
+    spr_q8_0_packw__avx512vnni,
+    spr_q8_0_packw_bytes__avx512vnni,
+    spr_x8_0_packx_u8_packed__avx512vnni,
+    spr_x8_0_xbytes_packed__avx512vnni,
+    spr_x8_0_packx_rows_u8_packed__avx512vnni,
+    "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
+};
+const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni = {
+    SPR_QX_0_PGEMM_MR,
+    16 * SPR_QX_0_PGEMM_NV,
+    spr_qx_0_pgemm_ukernel_6x32__avx512vnni,
+    spr_q4_0_packw__avx512vnni,
+    spr_q8_0_packw_bytes__avx512vnni,
+    spr_x8_0_packx_u8_packed__avx512vnni,
+    spr_x8_0_xbytes_packed__avx512vnni,
+    spr_x8_0_packx_rows_u8_packed__avx512vnni,
+    "spr_qx_0_pgemm_ukernel_6x32__avx512vnni",
+};
+#endif
+
+/* ---- the portable 8-column panel (qgemm.h) ------------------------------------ */
+
+size_t spr_qx_0_packw_8_bytes(size_t kb) {
+  return kb * SPR_QX_0_PANEL8_BLOCK;
+}
+
+/* Rows past nr repeat row 0 (their sums are never stored). */
+static void packw_8(const int Q4, size_t kb, size_t nr, const void *w, size_t ldw, void *wp) {
+  const uint8_t *wb = w;
+  uint8_t *out = wp;
+  const size_t bb = Q4 ? 18 : 34;
+  for (size_t c = 0; c < 8; c++) {
+    const uint8_t *row = wb + (c < nr ? c : 0) * ldw;
+    for (size_t b = 0; b < kb; b++) {
+      const uint8_t *blk = row + bb * b;
+      uint8_t *o = out + SPR_QX_0_PANEL8_BLOCK * b;
+      int8_t v[32];
+      for (int t = 0; t < 32; t++)
+        v[t] = Q4 ? (int8_t)(((t < 16 ? blk[2 + t] : blk[2 + t - 16] >> 4) & 0x0F) - 8) : (int8_t)blk[2 + t];
+      for (int q = 0; q < 8; q++) memcpy(o + 32 * q + 4 * c, v + 4 * q, 4);
+      uint16_t h;
+      memcpy(&h, blk, 2);
+      const float d = spr_fp16_to_f32(h);
+      memcpy(o + 256 + 4 * c, &d, 4);
+    }
+  }
+}
+
+void spr_q8_0_packw_8(size_t kb, size_t nr, const void *w, size_t ldw, void *wp) {
+  packw_8(0, kb, nr, w, ldw, wp);
+}
+
+void spr_q4_0_packw_8(size_t kb, size_t nr, const void *w, size_t ldw, void *wp) {
+  packw_8(1, kb, nr, w, ldw, wp);
+}
+
+#if SPR_ENABLE_NEON
+#define PACKED8(name, fn, packw)         \
+  const struct spr_qgemm_packed name = { \
+      4, 8, fn, packw, spr_qx_0_packw_8_bytes, spr_x8_0_packx_plain, spr_x8_0_xbytes_plain, NULL, #fn};
+PACKED8(spr_q8_0_packed__neon, spr_qx_0_pgemm_ukernel_4x8__neon, spr_q8_0_packw_8)
+PACKED8(spr_q4_0_packed__neon, spr_qx_0_pgemm_ukernel_4x8__neon, spr_q4_0_packw_8)
+PACKED8(spr_q8_0_packed__dotprod, spr_qx_0_pgemm_ukernel_4x8__dotprod, spr_q8_0_packw_8)
+PACKED8(spr_q4_0_packed__dotprod, spr_qx_0_pgemm_ukernel_4x8__dotprod, spr_q4_0_packw_8)
+#undef PACKED8
+#endif
+
+#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes, packed) \
+  {(isa), (mr), (nr), (pack_blocks), gemm, packx, xbytes, packed, #gemm},
 
 const struct spr_qgemm_ukernel spr_q8_0_gemm_ukernels[] = {
 #include "ops/gemm/q8_0_gemm.inc"

@@ -42,7 +42,8 @@
 #include "runtime/util.h"
 
 /* c[i*ldc + j] = sum_k x_i[k] w_j[k] (quantized as above) + bias[j] for
- * i < mr, j < nr (1 <= mr <= MR, 1 <= nr <= NR).
+ * i < mr, j < nr (1 <= mr <= MR, 1 <= nr <= NR; for mr = 1, a GEMV, nr may be
+ * any count: the driver passes a whole block of weight rows).
  *   kb   weight blocks per row (K / QK of the weight type)
  *   w    first weight row; row j at w + j*ldw bytes (no alignment assumed)
  *   xq   first packed activation row; row i at xq + i*ldx bytes (64-aligned)
@@ -58,6 +59,52 @@ typedef void (*spr_qgemm_packx_fn)(size_t kb, size_t b0, size_t b1, const float 
 /* Bytes of one packed activation row of kb blocks (a multiple of 64). */
 typedef size_t (*spr_qgemm_xbytes_fn)(size_t kb);
 
+/* ---- packed-panel path (GEMM, M >= SPR_QGEMM_PACKED_MIN_M) --------------------
+ * An entry may carry a second path for many activation rows: the driver
+ * packs a panel of up to nr weight rows (output columns) into the thread's
+ * scratch once per task (packw, wbytes(kb) bytes, 64-aligned), quantizes
+ * the activation rows with its own packer (packx / xbytes, the same int8
+ * values and scales as ggml's reference quantizer, per 32-value block), and
+ * runs gemm over row tiles of up to mr rows against the panel:
+ *   c[i*ldc + j] = sum_k x_i[k] w_j[k] + bias[j], i < mr_, j < nr_
+ * (each output one call, over the whole K: bit-identical for any thread
+ * count). The layouts are private to the ISA file. */
+typedef void (*spr_qgemm_pgemm_fn)(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq, size_t ldx,
+                                   const float *bias, float *c, size_t ldc);
+typedef void (*spr_qgemm_packw_fn)(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+/* packx over whole rows: rows x rows ldx floats apart into packed rows xrow bytes apart */
+typedef void (*spr_qgemm_packx_rows_fn)(size_t kb, size_t rows, const float *x, size_t ldx, void *xq, size_t xrow);
+
+struct spr_qgemm_packed {
+  uint8_t mr, nr;
+  spr_qgemm_pgemm_fn gemm;
+  spr_qgemm_packw_fn packw;
+  spr_qgemm_xbytes_fn wbytes;
+  spr_qgemm_packx_fn packx;
+  spr_qgemm_xbytes_fn xbytes;
+  spr_qgemm_packx_rows_fn packx_rows; /* NULL: packx row by row */
+  const char *name;
+};
+
+/* The portable 8-column panel of the NEON packed kernels
+ * (qgemm_packed_neon_impl.h): per block 8 quads x 8 columns x 4 signed
+ * codes, then 8 f32 scales. */
+#define SPR_QX_0_PANEL8_BLOCK 288
+void spr_q8_0_packw_8(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+void spr_q4_0_packw_8(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+size_t spr_qx_0_packw_8_bytes(size_t kb);
+#if SPR_ENABLE_NEON
+void spr_qx_0_pgemm_ukernel_4x8__neon(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq, size_t ldx,
+                                      const float *bias, float *c, size_t ldc);
+void spr_qx_0_pgemm_ukernel_4x8__dotprod(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq, size_t ldx,
+                                         const float *bias, float *c, size_t ldc);
+extern const struct spr_qgemm_packed spr_q8_0_packed__neon, spr_q4_0_packed__neon;
+extern const struct spr_qgemm_packed spr_q8_0_packed__dotprod, spr_q4_0_packed__dotprod;
+#endif
+
+/* The driver takes the packed path for row chunks of at least this many rows. */
+#define SPR_QGEMM_PACKED_MIN_M 8
+
 struct spr_qgemm_ukernel {
   uint32_t isa;
   uint8_t mr, nr;
@@ -65,11 +112,33 @@ struct spr_qgemm_ukernel {
   spr_qgemm_ukernel_fn gemm;
   spr_qgemm_packx_fn packx;
   spr_qgemm_xbytes_fn xbytes;
+  const struct spr_qgemm_packed *packed; /* NULL: none */
   const char *name;
 };
 
+#if SPR_ENABLE_AVX512
+/* the AVX-512 VNNI tile: rows, and zmm vectors of 16 columns */
+#ifndef SPR_QX_0_PGEMM_MR
+#define SPR_QX_0_PGEMM_MR 6
+#endif
+#ifndef SPR_QX_0_PGEMM_NV
+#define SPR_QX_0_PGEMM_NV 2
+#endif
+void spr_qx_0_pgemm_ukernel_6x32__avx512vnni(size_t kb, size_t mr, size_t nr, const void *wp, const void *xq,
+                                             size_t ldx, const float *bias, float *c, size_t ldc);
+void spr_q8_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+void spr_q4_0_packw__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, void *wp);
+size_t spr_q8_0_packw_bytes__avx512vnni(size_t kb);
+void spr_x8_0_packx_u8_packed__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+void spr_x8_0_packx_rows_u8_packed__avx512vnni(size_t kb, size_t rows, const float *x, size_t ldx, void *xq,
+                                               size_t xrow);
+size_t spr_x8_0_xbytes_packed__avx512vnni(size_t kb);
+extern const struct spr_qgemm_packed spr_q8_0_packed__avx512vnni;
+extern const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni;
+#endif
+
 /* ---- the ukernel declarations (one per line of the .inc lists) ---------- */
-#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes)                              \
+#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes, packed)                      \
   void gemm(size_t kb, size_t mr_, size_t nr_, const void *w, size_t ldw, const void *xq, size_t ldx, \
             const float *bias, float *c, size_t ldc);                                                 \
   void packx(size_t kb, size_t b0, size_t b1, const float *x, void *xq);                              \
@@ -143,15 +212,28 @@ void spr_x8_k_quantize_block__avx512vnni(const float *x, struct spr_block_q8_k *
 
 /* ---- the driver ------------------------------------------------------------------ */
 
-/* Scratch bytes for a problem of m rows, n outputs, k inputs (any thread count). */
+/* Scratch bytes for a problem of m rows, n outputs, k inputs on n_threads threads. */
 size_t spr_qgemm_driver_workspace(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
-                                  size_t k);
+                                  size_t k, int n_threads);
 
-/* Runs a (a->x plain, a->w_type quantized, K a multiple of the block) on x's
- * pool with x's scratch (>= the workspace above). */
+/* The same for a multi-weight problem (a->w2 set; n = all output columns,
+ * or n1 with glu, which adds a per-thread buffer for the second product). */
+size_t spr_qgemm_driver_workspace_multi(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
+                                        size_t k, int glu, int n_threads);
+
+/* Runs a (a->x plain, a->w_type quantized, K a multiple of the block; one
+ * weight matrix, or several with a->w2) on x's pool with x's scratch (>= the
+ * workspace above). Each output element is one ukernel call's; with several
+ * weights an n block that spans two of them calls the ukernel on each part. */
 void spr_qgemm_driver_run(const struct spr_exec *x, const struct spr_qgemm_ukernel *uk, const struct spr_gemm_args *a);
 
 /* ---- oracle ------------------------------------------------------------------------ */
+
+/* The multi-weight oracle: spr_qgemm_ref per weight; glu = 0: the products
+ * side by side (dst {n1 + n2 + n3, m}, w3 may be NULL with n3 = 0); glu = 1:
+ * act(first) * second (dst {n1, m}, n2 = n1, act rounded to f32 first). */
+void spr_qgemm_multi_ref(enum spr_dtype w_type, size_t m, size_t k, const float *x, const void *w1, size_t n1,
+                         const void *w2, size_t n2, const void *w3, size_t n3, int glu, enum spr_act act, float *dst);
 
 /* Each activation row quantized to the weight type's vec_dot_type with the
  * reference quantizer and dequantized, each weight row dequantized, then an

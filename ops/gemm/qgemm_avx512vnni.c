@@ -14,17 +14,22 @@
  * the scaling is folded into the accumulation.
  *
  * Weights are read in place (18/34/144/210-byte blocks, no alignment): Q4_0
- * and Q8_0 take 8 blocks (144/272 bytes) per step and gather their fp16
- * scales and code vectors with vpermt2w from a few loads; the activation
- * packers lay the int8 values out to match (see each packer). Loads that
- * could pass the end of the weights are masked.
+ * takes 8 blocks (144 bytes) and Q8_0 4 blocks (136 bytes) per step from
+ * four overlapping loads and gathers their code bytes and fp16 scales with
+ * vpermt2w so that each block owns whole int32 lanes (2 per Q4_0 block, 4
+ * per Q8_0 block): all the dpbusd of a step accumulate into one vector and a
+ * single int->f32 conversion and FMA (by the per-lane product of the two
+ * block scales, the activation scales stored per lane by the packer) finish
+ * it. The activation packers lay the int8 values out to match (see each
+ * packer). Loads that could pass the end of the weights are masked.
  *
- * Decode (mr = 1) is memory bound: it walks the weight rows one after the
- * other (one sequential stream; tiles of rows would interleave several
- * short ones), prefetches QPF bytes ahead in software, and gives each
- * output two accumulators so the per-block FMAs do not form one chain.
- * Measured on Zen 4 (tools/bench/bench_quant.c): the Q4_0 inner loop is
- * bound by its vector shuffles/multiplies at ~1.4 cycles per block. */
+ * Decode (mr = 1, nr = a whole block of weight rows) is memory bound: it
+ * walks the weight rows one after the other (one sequential stream; tiles of
+ * rows would interleave several short ones), prefetches QPF bytes ahead into
+ * L2 in software, gives each output two accumulators so the per-step FMAs do
+ * not form one chain, and reduces the row sums 8 at a time. On Zen 4 most
+ * zmm operations issue once per cycle (bitwise ones twice): the Q4_0 step is
+ * 17 of them for 8 blocks (it was 21 with 4 lanes per block). */
 #if !defined(__AVX512F__) || !defined(__AVX512VNNI__) || !defined(__AVX512BW__)
 #error "this file needs -mavx512f -mavx512bw -mavx512vnni"
 #endif
@@ -49,14 +54,26 @@ INLINE size_t clamp64(size_t bytes, size_t off) {
 }
 
 #ifndef QPF
-#define QPF 4096
+#define QPF 12288
 #endif
-/* Software prefetch of the weight bytes PF ahead of p (the weights stream
- * from DRAM in decode; rows are contiguous, so this runs into the next row,
- * which is the next one a task computes). Never dereferenced, so an address
- * past the end of the weights is harmless. */
+#ifndef QPF_HINT
+#define QPF_HINT _MM_HINT_T1
+#endif
+/* Software prefetch into L2 of the weight bytes QPF ahead of p (the weights
+ * stream from DRAM in decode; rows are contiguous, so this runs into the
+ * next rows, which are the next ones a task computes). Into L2, not L1: L1
+ * prefetches that far ahead occupy its few miss buffers, while L2 ones keep
+ * many lines in flight (measured on Zen 4, one thread: 0.78 ns per Q4_0
+ * block with L2 prefetch 8-16 KiB ahead, 1.0 ns with L1 prefetch 4 KiB
+ * ahead or none). Never dereferenced, so an address past the end of the
+ * weights is harmless. */
+#ifndef QPF0
+#define QPF0 0
+#endif
 INLINE void prefetch_w(const uint8_t *p, size_t bytes) {
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch((const char *)((uintptr_t)p + QPF + off), _MM_HINT_T0);
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch((const char *)((uintptr_t)p + QPF + off), QPF_HINT);
+  if (QPF0)
+    for (size_t off = 0; off < bytes; off += 64) _mm_prefetch((const char *)((uintptr_t)p + QPF0 + off), _MM_HINT_T0);
 }
 
 INLINE float half_at(const uint8_t *p) {
@@ -100,6 +117,23 @@ INLINE void store_tile(int mr, size_t nr, int na, __m512 acc[4][2][2], const flo
       c[i * ldc + j] = _mm512_reduce_add_ps(a) + (bias != NULL ? bias[j] : 0.0f);
     }
   }
+}
+
+/* store_tile for one accumulator per output. */
+INLINE void store_tile2(int mr, size_t nr, __m512 acc[4][2], const float *bias, float *c, size_t ldc) {
+  __m512 a[4][2][2];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 2; j++) a[i][j][0] = a[i][j][1] = acc[i][j];
+  store_tile(mr, nr, 1, a, bias, c, ldc);
+}
+
+/* c[j0 + t] = sum of the lanes of v[t] (+ bias[j0 + t]) for t < n (<= 8);
+ * v[n..7] are clobbered. */
+INLINE void store_sums(__m512 v[8], size_t j0, size_t n, const float *bias, float *c) {
+  for (size_t t = n; t < 8; t++) v[t] = _mm512_setzero_ps();
+  float r[8];
+  _mm256_storeu_ps(r, reduce8(v));
+  for (size_t t = 0; t < n; t++) c[j0 + t] = r[t] + (bias != NULL ? bias[j0 + t] : 0.0f);
 }
 
 /* ---- activation quantizers: the values of ggml's reference quantizers ----------------
@@ -183,140 +217,372 @@ void spr_x8_k_quantize_block__avx512vnni(const float *x, struct spr_block_q8_k *
 }
 
 /* ================================ Q4_0 ======================================== */
-/* Packed activations, per group of 4 blocks (192 bytes):
- *   lo[64]:  x_b[0..15] for the 4 blocks b (16 bytes each)
- *   hi[64]:  x_b[16..31]
- *   corr[64]: 4 int32 lanes per block, each -2 * sum(x_b) (so -8 * sum per block)
- * then f32 d[kb8] (kb8 = kb rounded up to 8; padding blocks are all zero). */
+/* Two int32 lanes per block. A group of 8 weight blocks (144 bytes) is read
+ * with four loads, L0 = bytes [0, 64), L1 = [72, 136), L2 = [8, 72) and
+ * L3 = [80, 144) of the group; one vpermt2w index gathers the code bytes
+ * 0..7 of block b (from L0|L1) into qword b of A and, applied to L2|L3,
+ * bytes 8..15 into qword b of B; a second one puts the fp16 scale of block b
+ * into words 2b and 2b+1. The four dpbusd (low and high nibbles of A and B)
+ * all accumulate into the same 16 lanes, lane 2b + e holding 16 products of
+ * block b, so one int->f32 conversion and one FMA (by the per-lane product
+ * of the two block scales) finish 8 blocks.
+ *
+ * Packed activations, per group of 8 blocks (384 bytes; padding blocks zero):
+ *   [  0, 64)  x_b[0..7]   at 8b    (meets the low nibbles of A)
+ *   [ 64,128)  x_b[16..23]          (high nibbles of A)
+ *   [128,192)  x_b[8..15]           (low nibbles of B)
+ *   [192,256)  x_b[24..31]          (high nibbles of B)
+ *   [256,320)  i32 corr: lane 2b + e = -8 * the sum of the 16 x_b of lane 2b + e
+ *              (e = 0: x_b[0..3, 8..11, 16..19, 24..27]; e = 1: the others)
+ *   [320,384)  f32 d_b at lanes 2b and 2b+1 */
+
+enum { Q4_0_XG = 384 };
 
 static size_t kb8_of(size_t kb) {
   return (kb + 7) / 8 * 8;
 }
 
 size_t spr_x8_0_xbytes_q4_0__avx512vnni(size_t kb) {
-  const size_t kb8 = kb8_of(kb);
-  return kb8 / 4 * 192 + spr_align_up(kb8 * 4, 64);
+  return kb8_of(kb) / 8 * Q4_0_XG;
+}
+
+/* u[l] = sum of qs[4l..4l+3] + qs[16+4l..16+4l+3], l < 4 (one block). */
+INLINE __m128i quad_sums(const int8_t *qs) {
+  const __m128i ones = _mm_set1_epi8(1);
+  const __m128i t = _mm_dpbusd_epi32(_mm_setzero_si128(), ones, _mm_loadu_si128((const __m128i *)(const void *)qs));
+  return _mm_dpbusd_epi32(t, ones, _mm_loadu_si128((const __m128i *)(const void *)(qs + 16)));
 }
 
 void spr_x8_0_packx_q4_0__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
   uint8_t *row = xq;
   const size_t kb8 = kb8_of(kb);
-  float *d = (float *)(row + kb8 / 4 * 192);
   for (size_t b = b0; b < b1; b++) {
     int8_t qs[32];
-    int32_t s;
-    spr_x8_0_quantize_block__avx512vnni(x + 32 * b, qs, &d[b], &s);
-    uint8_t *g = row + b / 4 * 192 + 16 * (b % 4);
-    memcpy(g, qs, 16);
-    memcpy(g + 64, qs + 16, 16);
-    _mm_storeu_si128((__m128i *)(g + 128), _mm_set1_epi32(-2 * s));
+    int32_t s, s0, s1;
+    float d;
+    spr_x8_0_quantize_block__avx512vnni(x + 32 * b, qs, &d, &s);
+    (void)s;
+    uint8_t *g = row + b / 8 * Q4_0_XG;
+    const size_t e = b % 8;
+    memcpy(g + 8 * e, qs, 8);
+    memcpy(g + 64 + 8 * e, qs + 16, 8);
+    memcpy(g + 128 + 8 * e, qs + 8, 8);
+    memcpy(g + 192 + 8 * e, qs + 24, 8);
+    int32_t u[4];
+    _mm_storeu_si128((__m128i *)(void *)u, quad_sums(qs));
+    s0 = u[0] + u[2], s1 = u[1] + u[3];
+    int32_t *corr = (int32_t *)(void *)(g + 256);
+    float *dx = (float *)(void *)(g + 320);
+    corr[2 * e] = -8 * s0, corr[2 * e + 1] = -8 * s1;
+    dx[2 * e] = dx[2 * e + 1] = d;
   }
   if (b1 == kb) {
     for (size_t b = kb; b < kb8; b++) {
-      uint8_t *g = row + b / 4 * 192 + 16 * (b % 4);
-      memset(g, 0, 16), memset(g + 64, 0, 16), memset(g + 128, 0, 16);
-      d[b] = 0.0f;
+      uint8_t *g = row + b / 8 * Q4_0_XG;
+      const size_t e = b % 8;
+      for (int s = 0; s < 6; s++) memset(g + 64 * s + 8 * e, 0, 8);
     }
   }
 }
 
 /* Word indices into two concatenated zmm (64 words) for vpermt2w. */
-static const int16_t k_q4_0_idx[3][32] = {
-    /* qs of blocks 0..3 of a 144-byte group from (bytes 0..63, 64..127): words 9t+1 .. 9t+8 */
-    {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
-     19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35},
-    /* qs of blocks 4..7 from (bytes 64..127, 128..191): words 9t+1-32 .. for t = 4..7 */
-    {5,  6,  7,  8,  9,  10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21,
-     23, 24, 25, 26, 27, 28, 29, 30, 32, 33, 34, 35, 36, 37, 38, 39},
-    /* the 8 fp16 scales: words 9t */
-    {0, 9, 18, 27, 36, 45, 54, 63, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+static const int16_t k_q4_0_idx[2][32] = {
+    /* code bytes 0..7 of block b: words 9b+1..9b+4 of L0 (b < 4), of L1 at 9b-36+1 (b >= 4);
+     * bytes 8..15 at the same words of L2|L3 */
+    {1,  2,  3,  4,  10, 11, 12, 13, 19, 20, 21, 22, 28, 29, 30, 31,
+     33, 34, 35, 36, 42, 43, 44, 45, 51, 52, 53, 54, 60, 61, 62, 63},
+    /* fp16 scale of block b (word 9b of L0, 9b-36 of L1) at words 2b, 2b+1 */
+    {0, 0, 9, 9, 18, 18, 27, 27, 32, 32, 41, 41, 50, 50, 59, 59, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 };
 
 struct q4_0_w {
-  __m512i lo[2], hi[2]; /* nibbles of blocks 4h..4h+3: lo = elements 0..15, hi = 16..31 of each block */
-  __m256 d;             /* the 8 block scales */
+  __m512i alo, ahi, blo, bhi;
+  __m512 d; /* the weight scales, per lane */
 };
 
 /* One group of 8 blocks at p; TAIL: only `bytes` (< 144) are weights. */
 INLINE void q4_0_unpack(const uint8_t *p, const int TAIL, size_t bytes, const __m512i *idx, struct q4_0_w *u) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  __m512i a, b, c;
+  __m512i l0, l1, l2, l3;
   if (TAIL) {
-    a = load_bytes(p, clamp64(bytes, 0)), b = load_bytes(p + 64, clamp64(bytes, 64));
-    c = load_bytes(p + 128, clamp64(bytes, 128));
+    l0 = load_bytes(p, clamp64(bytes, 0)), l1 = load_bytes(p + 72, clamp64(bytes, 72));
+    l2 = load_bytes(p + 8, clamp64(bytes, 8)), l3 = load_bytes(p + 80, clamp64(bytes, 80));
   } else {
-    a = _mm512_loadu_si512(p), b = _mm512_loadu_si512(p + 64), c = _mm512_maskz_loadu_epi8(0xFFFF, p + 128);
+    l0 = _mm512_loadu_si512(p), l1 = _mm512_loadu_si512(p + 72);
+    l2 = _mm512_loadu_si512(p + 8), l3 = _mm512_loadu_si512(p + 80);
   }
-  const __m512i q0 = _mm512_permutex2var_epi16(a, idx[0], b), q1 = _mm512_permutex2var_epi16(b, idx[1], c);
-  u->d = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(a, idx[2], b)));
-  u->lo[0] = _mm512_and_si512(q0, m4);
-  u->hi[0] = _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4);
-  u->lo[1] = _mm512_and_si512(q1, m4);
-  u->hi[1] = _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4);
+  const __m512i a = _mm512_permutex2var_epi16(l0, idx[0], l1), b = _mm512_permutex2var_epi16(l2, idx[0], l3);
+  u->d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(l0, idx[1], l1)));
+  u->alo = _mm512_and_si512(a, m4);
+  u->ahi = _mm512_and_si512(_mm512_srli_epi16(a, 4), m4);
+  u->blo = _mm512_and_si512(b, m4);
+  u->bhi = _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
 }
 
-/* NJ weight rows (1, or 2 with row 1 = row 0 when nr == 1) x MR activation
- * rows; NA accumulators per output (2 breaks the FMA chain of a 1x1 tile). */
-INLINE void q4_0_group(const int MR, const int NJ, const int NA, const int TAIL, size_t g, size_t bytes,
-                       const uint8_t *const *wr, const uint8_t *xq, size_t ldx, size_t dx_off, const __m512i *idx,
-                       const __m512i *sidx, __m512 acc[4][2][2]) {
+/* The 16 lanes of one group: corr + the four nibble dot products (exact). */
+INLINE __m512i q4_0_dot(const struct q4_0_w *u, const uint8_t *xg) {
+  __m512i t = _mm512_load_si512(xg + 256);
+  t = _mm512_dpbusd_epi32(t, u->alo, _mm512_load_si512(xg));
+  t = _mm512_dpbusd_epi32(t, u->ahi, _mm512_load_si512(xg + 64));
+  t = _mm512_dpbusd_epi32(t, u->blo, _mm512_load_si512(xg + 128));
+  return _mm512_dpbusd_epi32(t, u->bhi, _mm512_load_si512(xg + 192));
+}
+
+INLINE __m512 q4_0_fma(const struct q4_0_w *u, const uint8_t *xg, __m512 acc) {
+  const __m512 s = _mm512_mul_ps(u->d, _mm512_load_ps((const float *)(const void *)(xg + 320)));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(q4_0_dot(u, xg)), s, acc);
+}
+
+/* MR (2..4) activation rows x 2 weight rows (row 1 = row 0 when nr == 1). */
+INLINE void q4_0_tile_group(const int MR, const int TAIL, size_t g, size_t bytes, const uint8_t *const *wr,
+                            const uint8_t *xq, size_t ldx, const __m512i *idx, __m512 acc[4][2]) {
   struct q4_0_w u[2];
-  for (int j = 0; j < NJ; j++) {
+  for (int j = 0; j < 2; j++) {
     if (!TAIL) prefetch_w(wr[j] + 144 * g, 144);
     q4_0_unpack(wr[j] + 144 * g, TAIL, bytes, idx, &u[j]);
   }
   for (int i = 0; i < MR; i++) {
-    const uint8_t *xg = xq + (size_t)i * ldx + 2 * 192 * g;
-    const __m256 dx = _mm256_loadu_ps((const float *)(xq + (size_t)i * ldx + dx_off) + 8 * g);
-    for (int j = 0; j < NJ; j++) {
-      const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(u[j].d, dx));
-#if COMBINE
-      __m512i t[2];
-      for (int h = 0; h < 2; h++) {
-        t[h] = _mm512_load_si512(xg + 192 * h + 128);
-        t[h] = _mm512_dpbusd_epi32(t[h], u[j].lo[h], _mm512_load_si512(xg + 192 * h));
-        t[h] = _mm512_dpbusd_epi32(t[h], u[j].hi[h], _mm512_load_si512(xg + 192 * h + 64));
+    const uint8_t *xg = xq + (size_t)i * ldx + Q4_0_XG * g;
+    for (int j = 0; j < 2; j++) acc[i][j] = q4_0_fma(&u[j], xg, acc[i][j]);
+  }
+}
+
+INLINE void q4_0_tile(const int MR, size_t kb, size_t nr, const uint8_t *w, size_t ldw, const uint8_t *xq, size_t ldx,
+                      const float *bias, float *c, size_t ldc) {
+  const size_t full = kb / 8;
+  const uint8_t *wr[2] = {w, nr > 1 ? w + ldw : w};
+  __m512i idx[2];
+  for (int t = 0; t < 2; t++) idx[t] = _mm512_loadu_si512(k_q4_0_idx[t]);
+  __m512 acc[4][2];
+  for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  size_t g = 0;
+  for (; g < full; g++) q4_0_tile_group(MR, 0, g, 144, wr, xq, ldx, idx, acc);
+  if (kb % 8) q4_0_tile_group(MR, 1, g, kb * 18 - 144 * g, wr, xq, ldx, idx, acc);
+  store_tile2(MR, nr < 2 ? nr : 2, acc, bias, c, ldc);
+}
+
+/* Decode: nr weight rows one after the other (one sequential stream), two
+ * accumulators per row (alternate groups), row sums reduced 8 at a time. */
+INLINE void q4_0_gemv(size_t kb, size_t nr, const uint8_t *w, size_t ldw, const uint8_t *xq, const float *bias,
+                      float *c) {
+  const size_t full = kb / 8, groups = kb8_of(kb) / 8;
+  __m512i idx[2];
+  for (int t = 0; t < 2; t++) idx[t] = _mm512_loadu_si512(k_q4_0_idx[t]);
+  __m512 sums[8];
+  for (size_t j = 0; j < nr; j++) {
+    const uint8_t *wr = w + j * ldw;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    size_t g = 0;
+    for (; g + 2 <= full; g += 2) {
+      struct q4_0_w u;
+      prefetch_w(wr + 144 * g, 288);
+      q4_0_unpack(wr + 144 * g, 0, 144, idx, &u);
+      a0 = q4_0_fma(&u, xq + Q4_0_XG * g, a0);
+      q4_0_unpack(wr + 144 * (g + 1), 0, 144, idx, &u);
+      a1 = q4_0_fma(&u, xq + Q4_0_XG * (g + 1), a1);
+    }
+    for (; g < groups; g++) {
+      struct q4_0_w u;
+      if (g < full) {
+        prefetch_w(wr + 144 * g, 144);
+        q4_0_unpack(wr + 144 * g, 0, 144, idx, &u);
+      } else {
+        q4_0_unpack(wr + 144 * g, 1, kb * 18 - 144 * g, idx, &u);
       }
-      const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-      const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-      const __m512i tt =
-          _mm512_add_epi32(_mm512_permutex2var_epi32(t[0], ie, t[1]), _mm512_permutex2var_epi32(t[0], io, t[1]));
-      const __m512i sidx2 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-      const int a = NA > 1 ? (int)(g & 1) : 0;
-      acc[i][j][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tt), _mm512_permutexvar_ps(sidx2, s), acc[i][j][a]);
-#else
-      for (int h = 0; h < 2; h++) {
-        __m512i t = _mm512_load_si512(xg + 192 * h + 128);
-        t = _mm512_dpbusd_epi32(t, u[j].lo[h], _mm512_load_si512(xg + 192 * h));
-        t = _mm512_dpbusd_epi32(t, u[j].hi[h], _mm512_load_si512(xg + 192 * h + 64));
-        const int a = NA > 1 ? h : 0;
-        acc[i][j][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_permutexvar_ps(sidx[h], s), acc[i][j][a]);
-      }
-#endif
+      a0 = q4_0_fma(&u, xq + Q4_0_XG * g, a0);
+    }
+    sums[j % 8] = _mm512_add_ps(a0, a1);
+    if (j % 8 == 7 || j + 1 == nr) store_sums(sums, j / 8 * 8, j % 8 + 1, bias, c);
+  }
+}
+
+void spr_q4_0_gemm_ukernel_4x2__avx512vnni(size_t kb, size_t mr, size_t nr, const void *w, size_t ldw, const void *xq,
+                                           size_t ldx, const float *bias, float *c, size_t ldc) {
+  switch (mr) {
+    case 1:
+      q4_0_gemv(kb, nr, w, ldw, xq, bias, c);
+      break;
+    case 2:
+      q4_0_tile(2, kb, nr, w, ldw, xq, ldx, bias, c, ldc);
+      break;
+    case 3:
+      q4_0_tile(3, kb, nr, w, ldw, xq, ldx, bias, c, ldc);
+      break;
+    default:
+      q4_0_tile(4, kb, nr, w, ldw, xq, ldx, bias, c, ldc);
+      break;
+  }
+}
+
+/* ================================ Q8_0 ======================================== */
+/* Four int32 lanes per block. A group of 8 weight blocks (272 bytes) is two
+ * halves of 4 blocks (136 bytes at 136h), each read with four loads,
+ * L0 = [0, 64), L1 = [64, 128), L2 = [8, 72), L3 = [72, 136) of the half:
+ * vpermt2w gathers the code bytes 0..15 of block b (from L0|L1) into lanes
+ * 4b..4b+3 of R0 and bytes 16..31 (from L2|L3) into R1, and the fp16 scale of
+ * block b into words 4b..4b+3. Codes are made unsigned for vpdpbusd by
+ * q ^ 0x80 = q + 128 (the packer's correction removes 128 * sum x), both
+ * dpbusd accumulate into the same lanes, and one conversion and FMA finish
+ * the half.
+ *
+ * Packed activations, per group of 8 blocks (512 bytes; padding zero), per
+ * half h at 256h (blocks 4h + b, b < 4):
+ *   [  0, 64)  x[0..15] of each block at 16b
+ *   [ 64,128)  x[16..31]
+ *   [128,192)  i32 corr: lane 4b + l = -128 * (sum x[4l..4l+3] + sum x[16+4l..16+4l+3])
+ *   [192,256)  f32 d at lanes 4b..4b+3 */
+
+enum { Q8_0_XG = 512 };
+
+size_t spr_x8_0_xbytes_q8_0__avx512vnni(size_t kb) {
+  return kb8_of(kb) / 8 * Q8_0_XG;
+}
+
+void spr_x8_0_packx_q8_0__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
+  uint8_t *row = xq;
+  const size_t kb8 = kb8_of(kb);
+  for (size_t b = b0; b < b1; b++) {
+    int8_t qs[32];
+    int32_t s;
+    float d;
+    spr_x8_0_quantize_block__avx512vnni(x + 32 * b, qs, &d, &s);
+    (void)s;
+    uint8_t *hp = row + b / 8 * Q8_0_XG + 256 * (b % 8 / 4);
+    const size_t e = b % 4;
+    memcpy(hp + 16 * e, qs, 16);
+    memcpy(hp + 64 + 16 * e, qs + 16, 16);
+    _mm_storeu_si128((__m128i *)(void *)(hp + 128 + 16 * e), _mm_mullo_epi32(quad_sums(qs), _mm_set1_epi32(-128)));
+    _mm_storeu_ps((float *)(void *)(hp + 192 + 16 * e), _mm_set1_ps(d));
+  }
+  if (b1 == kb) {
+    for (size_t b = kb; b < kb8; b++) {
+      uint8_t *hp = row + b / 8 * Q8_0_XG + 256 * (b % 8 / 4);
+      const size_t e = b % 4;
+      for (int s = 0; s < 4; s++) memset(hp + 64 * s + 16 * e, 0, 16);
     }
   }
 }
 
-INLINE void q4_0_tile(const int MR, const int NJ, const int NA, size_t kb, size_t nr, const uint8_t *w, size_t ldw,
-                      const uint8_t *xq, size_t ldx, const float *bias, float *c, size_t ldc) {
-  const size_t kb8 = kb8_of(kb), full = kb / 8, dx_off = kb8 / 4 * 192;
-  const uint8_t *wr[2] = {w, NJ > 1 && nr > 1 ? w + ldw : w};
-  __m512i idx[3];
-  for (int t = 0; t < 3; t++) idx[t] = _mm512_loadu_si512(k_q4_0_idx[t]);
-  /* lane l of a 4-block vector belongs to block l / 4 of the half */
-  const __m512i sidx[2] = {_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
-                           _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4)};
-  __m512 acc[4][2][2];
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 2; j++) acc[i][j][0] = acc[i][j][1] = _mm512_setzero_ps();
-  size_t g = 0;
-  for (; g < full; g++) q4_0_group(MR, NJ, NA, 0, g, 144, wr, xq, ldx, dx_off, idx, sidx, acc);
-  if (g < kb8 / 8) q4_0_group(MR, NJ, NA, 1, g, kb * 18 - 144 * g, wr, xq, ldx, dx_off, idx, sidx, acc);
-  store_tile(MR, NJ < (int)nr ? (size_t)NJ : nr, NA, acc, bias, c, ldc);
+static const int16_t k_q8_0_idx[3][32] = {
+    /* code bytes 0..15 of block b: words 17b+1 .. 17b+8 of L0|L1 */
+    {1,  2,  3,  4,  5,  6,  7,  8,  18, 19, 20, 21, 22, 23, 24, 25,
+     35, 36, 37, 38, 39, 40, 41, 42, 52, 53, 54, 55, 56, 57, 58, 59},
+    /* bytes 16..31: words 17b+5 .. 17b+12 of L2|L3 (L2 starts at byte 8) */
+    {5,  6,  7,  8,  9,  10, 11, 12, 22, 23, 24, 25, 26, 27, 28, 29,
+     39, 40, 41, 42, 43, 44, 45, 46, 56, 57, 58, 59, 60, 61, 62, 63},
+    /* scale of block b (word 17b) at words 4b..4b+3 */
+    {0, 0, 0, 0, 17, 17, 17, 17, 34, 34, 34, 34, 51, 51, 51, 51, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+};
+
+struct q8_0_w {
+  __m512i r0, r1; /* codes + 128 */
+  __m512 d;
+};
+
+/* One half (4 blocks) at p; TAIL: only `bytes` (< 136) are weights. */
+INLINE void q8_0_unpack(const uint8_t *p, const int TAIL, size_t bytes, const __m512i *idx, struct q8_0_w *u) {
+  __m512i l0, l1, l2, l3;
+  if (TAIL) {
+    l0 = load_bytes(p, clamp64(bytes, 0)), l1 = load_bytes(p + 64, clamp64(bytes, 64));
+    l2 = load_bytes(p + 8, clamp64(bytes, 8)), l3 = load_bytes(p + 72, clamp64(bytes, 72));
+  } else {
+    l0 = _mm512_loadu_si512(p), l1 = _mm512_loadu_si512(p + 64);
+    l2 = _mm512_loadu_si512(p + 8), l3 = _mm512_loadu_si512(p + 72);
+  }
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  u->r0 = _mm512_xor_si512(_mm512_permutex2var_epi16(l0, idx[0], l1), flip);
+  u->r1 = _mm512_xor_si512(_mm512_permutex2var_epi16(l2, idx[1], l3), flip);
+  u->d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(l0, idx[2], l1)));
 }
 
-/* Decode (mr = 1) walks the weight rows one after the other: one sequential
- * stream, which the prefetchers follow; tiles of rows stream several. */
+INLINE __m512 q8_0_fma(const struct q8_0_w *u, const uint8_t *xh, __m512 acc) {
+  __m512i t = _mm512_load_si512(xh + 128);
+  t = _mm512_dpbusd_epi32(t, u->r0, _mm512_load_si512(xh));
+  t = _mm512_dpbusd_epi32(t, u->r1, _mm512_load_si512(xh + 64));
+  const __m512 s = _mm512_mul_ps(u->d, _mm512_load_ps((const float *)(const void *)(xh + 192)));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), s, acc);
+}
+
+INLINE void q8_0_tile_half(const int MR, const int TAIL, size_t h, size_t bytes, const uint8_t *const *wr,
+                           const uint8_t *xq, size_t ldx, const __m512i *idx, __m512 acc[4][2]) {
+  struct q8_0_w u[2];
+  for (int j = 0; j < 2; j++) {
+    if (!TAIL) prefetch_w(wr[j] + 136 * h, 136);
+    q8_0_unpack(wr[j] + 136 * h, TAIL, bytes, idx, &u[j]);
+  }
+  for (int i = 0; i < MR; i++) {
+    const uint8_t *xh = xq + (size_t)i * ldx + 256 * h;
+    for (int j = 0; j < 2; j++) acc[i][j] = q8_0_fma(&u[j], xh, acc[i][j]);
+  }
+}
+
+INLINE void q8_0_tile(const int MR, size_t kb, size_t nr, const uint8_t *w, size_t ldw, const uint8_t *xq, size_t ldx,
+                      const float *bias, float *c, size_t ldc) {
+  const size_t full = kb / 4;
+  const uint8_t *wr[2] = {w, nr > 1 ? w + ldw : w};
+  __m512i idx[3];
+  for (int t = 0; t < 3; t++) idx[t] = _mm512_loadu_si512(k_q8_0_idx[t]);
+  __m512 acc[4][2];
+  for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  size_t h = 0;
+  for (; h < full; h++) q8_0_tile_half(MR, 0, h, 136, wr, xq, ldx, idx, acc);
+  if (kb % 4) q8_0_tile_half(MR, 1, h, kb * 34 - 136 * h, wr, xq, ldx, idx, acc);
+  store_tile2(MR, nr < 2 ? nr : 2, acc, bias, c, ldc);
+}
+
+INLINE void q8_0_gemv(size_t kb, size_t nr, const uint8_t *w, size_t ldw, const uint8_t *xq, const float *bias,
+                      float *c) {
+  const size_t halves = (kb + 3) / 4, full = kb / 4;
+  __m512i idx[3];
+  for (int t = 0; t < 3; t++) idx[t] = _mm512_loadu_si512(k_q8_0_idx[t]);
+  __m512 sums[8];
+  for (size_t j = 0; j < nr; j++) {
+    const uint8_t *wr = w + j * ldw;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    size_t h = 0;
+    for (; h + 2 <= full; h += 2) {
+      struct q8_0_w u;
+      prefetch_w(wr + 136 * h, 272);
+      q8_0_unpack(wr + 136 * h, 0, 136, idx, &u);
+      a0 = q8_0_fma(&u, xq + 256 * h, a0);
+      q8_0_unpack(wr + 136 * (h + 1), 0, 136, idx, &u);
+      a1 = q8_0_fma(&u, xq + 256 * (h + 1), a1);
+    }
+    for (; h < halves; h++) {
+      struct q8_0_w u;
+      if (h < full) {
+        prefetch_w(wr + 136 * h, 136);
+        q8_0_unpack(wr + 136 * h, 0, 136, idx, &u);
+      } else {
+        q8_0_unpack(wr + 136 * h, 1, kb * 34 - 136 * h, idx, &u);
+      }
+      a0 = q8_0_fma(&u, xq + 256 * h, a0);
+    }
+    sums[j % 8] = _mm512_add_ps(a0, a1);
+    if (j % 8 == 7 || j + 1 == nr) store_sums(sums, j / 8 * 8, j % 8 + 1, bias, c);
+  }
+}
+
+void spr_q8_0_gemm_ukernel_4x2__avx512vnni(size_t kb, size_t mr, size_t nr, const void *w, size_t ldw, const void *xq,
+                                           size_t ldx, const float *bias, float *c, size_t ldc) {
+  switch (mr) {
+    case 1:
+      q8_0_gemv(kb, nr, w, ldw, xq, bias, c);
+      break;
+    case 2:
+      q8_0_tile(2, kb, nr, w, ldw, xq, ldx, bias, c, ldc);
+      break;
+    case 3:
+      q8_0_tile(3, kb, nr, w, ldw, xq, ldx, bias, c, ldc);
+      break;
+    default:
+      q8_0_tile(4, kb, nr, w, ldw, xq, ldx, bias, c, ldc);
+      break;
+  }
+}
+
+/* K-quants: decode (mr = 1) walks the weight rows one after the other (one
+ * sequential stream); tiles of rows share each unpacked super-block. */
 #define DEFINE_UKERNEL(name, tile)                                                                                     \
   void name(size_t kb, size_t mr, size_t nr, const void *w, size_t ldw, const void *xq, size_t ldx, const float *bias, \
             float *c, size_t ldc) {                                                                                    \
@@ -337,123 +603,6 @@ INLINE void q4_0_tile(const int MR, const int NJ, const int NA, size_t kb, size_
         break;                                                                                                         \
     }                                                                                                                  \
   }
-
-DEFINE_UKERNEL(spr_q4_0_gemm_ukernel_4x2__avx512vnni, q4_0_tile)
-
-/* ================================ Q8_0 ======================================== */
-/* Packed activations, per pair of blocks (128 bytes): qs[64] (the two
- * blocks' 32 values), corr[64] (8 int32 lanes per block, each -16 * sum(x_b),
- * so -128 * sum per block); then f32 d[kb8]; padding blocks are zero.
- * Weights: 8 blocks (272 bytes) per step from five loads; each pair's 64
- * code bytes and the 8 fp16 scales are picked with vpermt2w. */
-
-size_t spr_x8_0_xbytes_q8_0__avx512vnni(size_t kb) {
-  const size_t kb8 = kb8_of(kb);
-  return kb8 / 2 * 128 + spr_align_up(kb8 * 4, 64);
-}
-
-void spr_x8_0_packx_q8_0__avx512vnni(size_t kb, size_t b0, size_t b1, const float *x, void *xq) {
-  uint8_t *row = xq;
-  const size_t kb8 = kb8_of(kb);
-  float *d = (float *)(row + kb8 / 2 * 128);
-  for (size_t b = b0; b < b1; b++) {
-    int32_t s;
-    uint8_t *p = row + b / 2 * 128 + 32 * (b % 2);
-    spr_x8_0_quantize_block__avx512vnni(x + 32 * b, (int8_t *)p, &d[b], &s);
-    _mm256_storeu_si256((__m256i *)(p + 64), _mm256_set1_epi32(-16 * s));
-  }
-  if (b1 == kb) {
-    for (size_t b = kb; b < kb8; b++) {
-      uint8_t *p = row + b / 2 * 128 + 32 * (b % 2);
-      memset(p, 0, 32), memset(p + 64, 0, 32);
-      d[b] = 0.0f;
-    }
-  }
-}
-
-/* pair q of a 272-byte group: words 34q+1 .. 34q+16 and 34q+18 .. 34q+33, from zmm q and q+1
- * (word 2q + 1 + t + (t >= 16) of the pair's two registers) */
-#define PIDX(q)                                                                                                     \
-  {                                                                                                                 \
-    2 * q + 1, 2 * q + 2, 2 * q + 3, 2 * q + 4, 2 * q + 5, 2 * q + 6, 2 * q + 7, 2 * q + 8, 2 * q + 9, 2 * q + 10,  \
-        2 * q + 11, 2 * q + 12, 2 * q + 13, 2 * q + 14, 2 * q + 15, 2 * q + 16, 2 * q + 18, 2 * q + 19, 2 * q + 20, \
-        2 * q + 21, 2 * q + 22, 2 * q + 23, 2 * q + 24, 2 * q + 25, 2 * q + 26, 2 * q + 27, 2 * q + 28, 2 * q + 29, \
-        2 * q + 30, 2 * q + 31, 2 * q + 32, 2 * q + 33                                                              \
-  }
-static const int16_t k_q8_0_pidx[4][32] = {PIDX(0), PIDX(1), PIDX(2), PIDX(3)};
-#undef PIDX
-
-struct q8_0_w {
-  __m512i u[4]; /* codes + 128 of blocks (2q, 2q+1) */
-  __m256 d;
-};
-
-INLINE void q8_0_unpack(const uint8_t *p, const int TAIL, size_t bytes, const __m512i *pidx, const __m512i *didx,
-                        struct q8_0_w *u) {
-  __m512i z[5];
-  for (int t = 0; t < 5; t++) {
-    if (TAIL)
-      z[t] = load_bytes(p + 64 * t, clamp64(bytes, 64 * (size_t)t));
-    else
-      z[t] = t < 4 ? _mm512_loadu_si512(p + 64 * t) : _mm512_maskz_loadu_epi8(0xFFFF, p + 256);
-  }
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
-  for (int q = 0; q < 4; q++) u->u[q] = _mm512_xor_si512(_mm512_permutex2var_epi16(z[q], pidx[q], z[q + 1]), flip);
-  const __m512i d0 = _mm512_permutex2var_epi16(z[0], didx[0], z[1]),
-                d1 = _mm512_permutex2var_epi16(z[2], didx[1], z[3]);
-  u->d = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_mask_blend_epi16(0xF0, d0, d1)));
-}
-
-INLINE void q8_0_group(const int MR, const int NJ, const int NA, const int TAIL, size_t g, size_t bytes,
-                       const uint8_t *const *wr, const uint8_t *xq, size_t ldx, size_t dx_off, const __m512i *pidx,
-                       const __m512i *didx, const __m512i *sidx, __m512 acc[4][2][2]) {
-  struct q8_0_w u[2];
-  for (int j = 0; j < NJ; j++) {
-    if (!TAIL) prefetch_w(wr[j] + 272 * g, 272);
-    q8_0_unpack(wr[j] + 272 * g, TAIL, bytes, pidx, didx, &u[j]);
-  }
-  /* a tail group still runs 4 pairs: its missing blocks are zero codes (128 after the flip)
-   * against zero activations, zero corrections and zero scales, so they add exactly 0 */
-  for (int i = 0; i < MR; i++) {
-    const uint8_t *xg = xq + (size_t)i * ldx + 4 * 128 * g;
-    const __m256 dx = _mm256_loadu_ps((const float *)(xq + (size_t)i * ldx + dx_off) + 8 * g);
-    for (int j = 0; j < NJ; j++) {
-      const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(u[j].d, dx));
-      for (int q = 0; q < 4; q++) {
-        const __m512i t =
-            _mm512_dpbusd_epi32(_mm512_load_si512(xg + 128 * q + 64), u[j].u[q], _mm512_load_si512(xg + 128 * q));
-        const int a = NA > 1 ? (q & 1) : 0;
-        acc[i][j][a] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_permutexvar_ps(sidx[q], s), acc[i][j][a]);
-      }
-    }
-  }
-}
-
-INLINE void q8_0_tile(const int MR, const int NJ, const int NA, size_t kb, size_t nr, const uint8_t *w, size_t ldw,
-                      const uint8_t *xq, size_t ldx, const float *bias, float *c, size_t ldc) {
-  const size_t kb8 = kb8_of(kb), full = kb / 8, dx_off = kb8 / 2 * 128;
-  const uint8_t *wr[2] = {w, NJ > 1 && nr > 1 ? w + ldw : w};
-  __m512i pidx[4], didx[2], sidx[4];
-  for (int q = 0; q < 4; q++) {
-    pidx[q] = _mm512_loadu_si512(k_q8_0_pidx[q]);
-    sidx[q] = _mm512_set_epi32(2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1, 2 * q + 1,
-                               2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q, 2 * q);
-  }
-  /* scales: words 17t; t < 4 from zmm 0,1, t >= 4 from zmm 2,3 (words 4..7 of the result) */
-  didx[0] = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 51, 34,
-                             17, 0);
-  didx[1] = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 55, 38, 21, 4, 0,
-                             0, 0, 0);
-  __m512 acc[4][2][2];
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 2; j++) acc[i][j][0] = acc[i][j][1] = _mm512_setzero_ps();
-  size_t g = 0;
-  for (; g < full; g++) q8_0_group(MR, NJ, NA, 0, g, 272, wr, xq, ldx, dx_off, pidx, didx, sidx, acc);
-  if (g < kb8 / 8) q8_0_group(MR, NJ, NA, 1, g, kb * 34 - 272 * g, wr, xq, ldx, dx_off, pidx, didx, sidx, acc);
-  store_tile(MR, NJ < (int)nr ? (size_t)NJ : nr, NA, acc, bias, c, ldc);
-}
-
-DEFINE_UKERNEL(spr_q8_0_gemm_ukernel_4x2__avx512vnni, q8_0_tile)
 
 /* ================================ Q4_K ======================================== */
 /* Packed activations: the plain x8_k layout, but each 128 values of a

@@ -9,3 +9,7 @@
 #define QDOT(acc, a, b) simde_vdotq_s32((acc), (a), (b))
 #define QNAME(t) spr_##t##_gemm_ukernel_2x2__dotprod
 #include "ops/gemm/qgemm_neon_impl.h"
+
+#define QDOT4(acc, w, x) simde_vdotq_s32((acc), (w), (x))
+#define QPGEMM spr_qx_0_pgemm_ukernel_4x8__dotprod
+#include "ops/gemm/qgemm_packed_neon_impl.h"

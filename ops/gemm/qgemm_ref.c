@@ -46,3 +46,27 @@ void spr_qgemm_ref(enum spr_dtype w_type, size_t m, size_t n, size_t k, const fl
     }
   }
 }
+
+void spr_qgemm_multi_ref(enum spr_dtype w_type, size_t m, size_t k, const float *x, const void *w1, size_t n1,
+                         const void *w2, size_t n2, const void *w3, size_t n3, int glu, enum spr_act act, float *dst) {
+  const size_t row_bytes = k / spr_dtype_block_elems(w_type) * spr_dtype_block_bytes(w_type);
+  const uint8_t *ws[3] = {w1, w2, w3};
+  const size_t ns[3] = {n1, n2, w3 != NULL ? n3 : 0};
+  const size_t n = glu ? n1 : ns[0] + ns[1] + ns[2];
+  for (size_t i = 0; i < m; i++) {
+    size_t col = 0;
+    for (int s = 0; s < (glu ? 1 : 3); s++) {
+      for (size_t j = 0; j < ns[s]; j++) {
+        float v;
+        spr_qgemm_ref(w_type, 1, 1, k, x + i * k, ws[s] + j * row_bytes, NULL, glu ? act : SPR_ACT_NONE, NULL, &v);
+        if (glu) {
+          float u;
+          spr_qgemm_ref(w_type, 1, 1, k, x + i * k, ws[1] + j * row_bytes, NULL, SPR_ACT_NONE, NULL, &u);
+          v *= u;
+        }
+        dst[i * n + col + j] = v;
+      }
+      col += ns[s];
+    }
+  }
+}

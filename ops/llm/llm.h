@@ -59,14 +59,17 @@ void spr_rope_table(uint32_t n_rot, float freq_base, float freq_scale, int64_t p
  * ids outside [0, n_rows) read row 0 (as the op does). */
 void spr_get_rows_ref(enum spr_dtype type, const void *table, size_t d, size_t n_rows, const int32_t *ids, size_t n,
                       float *y);
-/* RoPE of rows x[t] (t < n_tokens, row length n_heads * head_dim) at
+/* RoPE of the heads of rows x[t] (t < n_tokens; row t at x + t * x_stride,
+ * head 0 at column p->col) into rows of n_heads * head_dim floats of y, at
  * positions n_past + t, angles pos * freq_scale * freq_base^(-2i/n_rot)
  * computed in double (the mathematical definition, not ggml's float
  * recurrence: see tests/unit/test_llm_ops.c for the tolerance this implies). */
-void spr_f32_rope_ref(const struct spr_rope_params *p, size_t n_tokens, int64_t n_past, const float *x, float *y);
-/* KV_STORE into cache (type f32 or f16, rows of w elements, cap rows): row t
- * of x (t < n) goes to row spr_kv_slot(n_past + t) (skipped when >= cap). */
+void spr_f32_rope_ref(const struct spr_rope_params *p, size_t n_tokens, int64_t n_past, const float *x, size_t x_stride,
+                      float *y);
+/* KV_STORE into cache (type f32 or f16, rows of w elements, cap rows):
+ * columns [p->col, p->col + w) of row t of x (t < n, rows x_stride floats
+ * apart) go to row spr_kv_slot(n_past + t) (skipped when >= cap). */
 void spr_kv_store_ref(const struct spr_kv_params *p, size_t w, size_t n, int64_t n_past, const float *x,
-                      enum spr_dtype type, void *cache, size_t cap);
+                      size_t x_stride, enum spr_dtype type, void *cache, size_t cap);
 
 #endif

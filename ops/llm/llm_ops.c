@@ -86,7 +86,7 @@ static void get_row_f16(const void *row, size_t d, float *y) {
   for (size_t i = 0; i < d; i++) y[i] = spr_fp16_to_f32(h[i]);
 }
 
-#define DEQUANT_ROW(t)                                             \
+#define DEQUANT_ROW(t)                                           \
   static void get_row_##t(const void *row, size_t d, float *y) { \
     spr_dequantize_row_##t(row, y, (int64_t)d);                  \
   }
@@ -123,8 +123,8 @@ static enum spr_status get_rows_check(const struct spr_tensor *ts, const struct 
             "needs a table and token ids");
   const struct spr_tensor *tab = &ts[n->src[0]], *ids = &ts[n->src[1]], *y = &ts[n->dst];
   const struct get_rows_impl *impl = get_rows_find(tab->type);
-  SPR_CHECK(impl != NULL, SPR_STATUS_UNSUPPORTED,
-            "table type %s is not supported (f32, f16, q8_0, q4_0, q4_k, q6_k)", spr_dtype_name(tab->type));
+  SPR_CHECK(impl != NULL, SPR_STATUS_UNSUPPORTED, "table type %s is not supported (f32, f16, q8_0, q4_0, q4_k, q6_k)",
+            spr_dtype_name(tab->type));
   SPR_CHECK(tab->ne[0] % (int64_t)impl->blck == 0, SPR_STATUS_BAD_SHAPE, "row length %lld is not a multiple of %zu",
             (long long)tab->ne[0], impl->blck);
   SPR_CHECK(is_2d(tab), SPR_STATUS_BAD_SHAPE, "table must be a non-empty 2-D tensor {D, V}");
@@ -201,15 +201,18 @@ static enum spr_status rope_check(const struct spr_tensor *ts, const struct spr_
   const struct spr_tensor *a = &ts[n->src[0]], *y = &ts[n->dst];
   SPR_TRY(need_f32(a, "input", err));
   SPR_TRY(need_f32(y, "output", err));
-  SPR_CHECK(is_2d(a) && spr_same_shape(a, y), SPR_STATUS_BAD_SHAPE,
-            "input and output must be 2-D tensors of the same shape");
+  SPR_CHECK(is_2d(a) && is_2d(y) && a->ne[1] == y->ne[1], SPR_STATUS_BAD_SHAPE,
+            "input and output must be 2-D tensors with the same rows");
   SPR_CHECK(p->n_heads >= 1 && p->head_dim >= 2, SPR_STATUS_INVALID_ARGUMENT, "n_heads %u, head_dim %u",
             (unsigned)p->n_heads, (unsigned)p->head_dim);
   SPR_CHECK(p->n_rot >= 2 && p->n_rot % 2 == 0 && p->n_rot <= p->head_dim, SPR_STATUS_INVALID_ARGUMENT,
             "n_rot %u must be even and in [2, head_dim %u]", (unsigned)p->n_rot, (unsigned)p->head_dim);
-  SPR_CHECK(a->ne[0] == (int64_t)p->n_heads * p->head_dim, SPR_STATUS_BAD_SHAPE,
-            "rows of %lld floats, expected n_heads %u x head_dim %u", (long long)a->ne[0], (unsigned)p->n_heads,
+  SPR_CHECK(y->ne[0] == (int64_t)p->n_heads * p->head_dim, SPR_STATUS_BAD_SHAPE,
+            "output rows of %lld floats, expected n_heads %u x head_dim %u", (long long)y->ne[0], (unsigned)p->n_heads,
             (unsigned)p->head_dim);
+  SPR_CHECK(a->ne[0] >= (int64_t)p->col + y->ne[0], SPR_STATUS_BAD_SHAPE,
+            "input rows of %lld floats, the heads span columns [%u, %lld)", (long long)a->ne[0], (unsigned)p->col,
+            (long long)((int64_t)p->col + y->ne[0]));
   SPR_CHECK(isfinite(p->freq_base) && p->freq_base > 0.0f, SPR_STATUS_INVALID_ARGUMENT,
             "freq_base %g must be finite and > 0", (double)p->freq_base);
   SPR_CHECK(isfinite(p->freq_scale) && p->freq_scale > 0.0f, SPR_STATUS_INVALID_ARGUMENT,
@@ -238,7 +241,7 @@ struct rope_ctx {
   const struct spr_rope_params *p;
   const float *a;
   float *y;
-  size_t row;
+  size_t row, y_row; /* input and output row lengths */
   int64_t n_past;
   uint8_t *scratch;
   size_t thread_bytes;
@@ -249,7 +252,7 @@ static void rope_tasks(void *arg, size_t begin, size_t end, int tid) {
   float *cs = (float *)(void *)(c->scratch + (size_t)tid * c->thread_bytes); /* [2 n_rot] */
   for (size_t t = begin; t < end; t++) {
     spr_rope_table(c->p->n_rot, c->p->freq_base, c->p->freq_scale, c->n_past + (int64_t)t, cs);
-    c->fn(c->p->n_heads, c->p->head_dim, c->p->n_rot, cs, c->a + t * c->row, c->y + t * c->row);
+    c->fn(c->p->n_heads, c->p->head_dim, c->p->n_rot, cs, c->a + t * c->row + c->p->col, c->y + t * c->y_row);
   }
 }
 
@@ -261,6 +264,7 @@ static void rope_run(const struct spr_exec *x, const struct spr_node *n) {
   c.a = a->data;
   c.y = x->tensors[n->dst].data;
   c.row = (size_t)a->ne[0];
+  c.y_row = (size_t)x->tensors[n->dst].ne[0];
   c.n_past = run_state(x).n_past;
   c.scratch = x->scratch;
   c.thread_bytes = rope_thread_bytes(n);
@@ -293,8 +297,9 @@ static enum spr_status kv_store_check(const struct spr_tensor *ts, const struct 
   SPR_CHECK(c->type == SPR_DTYPE_F32 || c->type == SPR_DTYPE_F16, SPR_STATUS_BAD_TENSOR_TYPE,
             "cache must be f32 or f16 (is %s)", spr_dtype_name(c->type));
   SPR_CHECK(is_2d(a) && is_2d(c), SPR_STATUS_BAD_SHAPE, "input and cache must be non-empty 2-D tensors");
-  SPR_CHECK(a->ne[0] == c->ne[0], SPR_STATUS_BAD_SHAPE, "input rows of %lld, cache rows of %lld", (long long)a->ne[0],
-            (long long)c->ne[0]);
+  SPR_CHECK(a->ne[0] >= (int64_t)p->col + c->ne[0], SPR_STATUS_BAD_SHAPE,
+            "input rows of %lld, cache rows of %lld from column %u", (long long)a->ne[0], (long long)c->ne[0],
+            (unsigned)p->col);
   SPR_CHECK(p->window == 0 || p->ring >= 1, SPR_STATUS_INVALID_ARGUMENT, "a windowed cache needs ring >= 1");
   return SPR_STATUS_OK;
 }
@@ -309,7 +314,7 @@ struct kv_store_ctx {
   const struct spr_kv_params *p;
   const float *a;
   uint8_t *cache;
-  size_t w, cap, elem;
+  size_t w, a_row, cap, elem;
   int64_t n_past;
 };
 
@@ -319,7 +324,7 @@ static void kv_store_tasks(void *arg, size_t begin, size_t end, int tid) {
   for (size_t t = begin; t < end; t++) {
     const uint32_t slot = spr_kv_slot((uint32_t)(c->n_past + (int64_t)t), c->p->window, c->p->sinks, c->p->ring);
     if (slot >= c->cap) continue; /* guard, see the top */
-    const float *src = c->a + t * c->w;
+    const float *src = c->a + t * c->a_row + c->p->col;
     if (c->elem == sizeof(float)) {
       memcpy(c->cache + (size_t)slot * c->w * sizeof(float), src, c->w * sizeof(float));
     } else {
@@ -335,7 +340,8 @@ static void kv_store_run(const struct spr_exec *x, const struct spr_node *n) {
   c.p = &n->p.kv;
   c.a = a->data;
   c.cache = cache->data;
-  c.w = (size_t)a->ne[0];
+  c.w = (size_t)cache->ne[0];
+  c.a_row = (size_t)a->ne[0];
   c.cap = (size_t)cache->ne[1];
   c.elem = cache->type == SPR_DTYPE_F16 ? sizeof(uint16_t) : sizeof(float);
   c.n_past = run_state(x).n_past;

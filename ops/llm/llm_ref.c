@@ -16,12 +16,13 @@ void spr_get_rows_ref(enum spr_dtype type, const void *table, size_t d, size_t n
   }
 }
 
-void spr_f32_rope_ref(const struct spr_rope_params *p, size_t n_tokens, int64_t n_past, const float *x, float *y) {
+void spr_f32_rope_ref(const struct spr_rope_params *p, size_t n_tokens, int64_t n_past, const float *x, size_t x_stride,
+                      float *y) {
   const size_t hd = p->head_dim, row = (size_t)p->n_heads * hd;
   for (size_t t = 0; t < n_tokens; t++) {
     const double pos = (double)(n_past + (int64_t)t);
     for (size_t h = 0; h < p->n_heads; h++) {
-      const float *xh = x + t * row + h * hd;
+      const float *xh = x + t * x_stride + p->col + h * hd;
       float *yh = y + t * row + h * hd;
       for (size_t i = 0; i < p->n_rot / 2u; i++) {
         const double theta = pos * (double)p->freq_scale * pow((double)p->freq_base, -2.0 * (double)i / p->n_rot);
@@ -36,15 +37,15 @@ void spr_f32_rope_ref(const struct spr_rope_params *p, size_t n_tokens, int64_t 
 }
 
 void spr_kv_store_ref(const struct spr_kv_params *p, size_t w, size_t n, int64_t n_past, const float *x,
-                      enum spr_dtype type, void *cache, size_t cap) {
+                      size_t x_stride, enum spr_dtype type, void *cache, size_t cap) {
   for (size_t t = 0; t < n; t++) {
     const uint32_t slot = spr_kv_slot((uint32_t)(n_past + (int64_t)t), p->window, p->sinks, p->ring);
     if (slot >= cap) continue;
     for (size_t i = 0; i < w; i++) {
       if (type == SPR_DTYPE_F16)
-        ((uint16_t *)cache)[(size_t)slot * w + i] = spr_fp16_from_f32(x[t * w + i]);
+        ((uint16_t *)cache)[(size_t)slot * w + i] = spr_fp16_from_f32(x[t * x_stride + p->col + i]);
       else
-        ((float *)cache)[(size_t)slot * w + i] = x[t * w + i];
+        ((float *)cache)[(size_t)slot * w + i] = x[t * x_stride + p->col + i];
     }
   }
 }

@@ -444,7 +444,7 @@ static double cached_run(const struct kernel *k, const struct cached_seq *s, int
   memset(nodes, 0, sizeof nodes);
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < SPR_MAX_SRCS; j++) nodes[i].src[j] = -1;
-  const struct spr_kv_params kvp = {s->p.window, s->p.sinks, s->p.ring};
+  const struct spr_kv_params kvp = {s->p.window, s->p.sinks, s->p.ring, 0};
   nodes[0].op = nodes[1].op = SPR_OP_KV_STORE;
   nodes[0].n_src = nodes[1].n_src = 1;
   nodes[0].src[0] = 4;
@@ -663,6 +663,80 @@ static void test_f16_rows(void **state) {
   free(y);
 }
 
+/* The f16 K/V row-path ukernels (cached decode), called directly: lanes
+ * (query heads x rows) 1..the entry's tile, head_dim and key counts
+ * at the edges of the vector and key-block sizes, K/V rows with padding
+ * between them (strides), against the oracle over the f16-rounded K/V. */
+static void test_f16_attention(void **state) {
+  (void)state;
+  static const struct spr_attn_ukernel ks[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), fn, (tile), #fn},
+#include "ops/attention/attention_f16.inc"
+#undef SPR_UKERNEL
+  };
+  static const int lanes[][2] = {{1, 1}, {2, 1}, {3, 1}, {4, 1}, {5, 1}, {8, 1}, {3, 2}, {2, 4}};
+  const int kb = SPR_ATTN_KEY_BLOCK;
+  float *scratch = spr_test_aligned_alloc(spr_attn_scratch_floats(80) * sizeof(float));
+  for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+    const struct spr_attn_ukernel *k = &ks[ki];
+    if ((spr_cpu_isa() & k->isa) != k->isa) {
+      print_message("  skip %s (ISA not available)\n", k->name);
+      continue;
+    }
+    /* head_dim at the vector edges of every ISA (1, 4, 8, 16 floats) */
+    const int hds[8] = {1, 3, 4, 7, 15, 17, 64, 80};
+    const int nks[6] = {1, kb - 1, kb, kb + 1, 3 * kb + 1, 37};
+    double worst = 0.0;
+    int n_cases = 0;
+    for (size_t li = 0; li < sizeof lanes / sizeof lanes[0]; li++) {
+      if (lanes[li][0] * lanes[li][1] > (int)k->tile) continue;
+      for (int hi = 0; hi < 8; hi++) {
+        for (int ni = 0; ni < 6; ni++, n_cases++) {
+          const int ng = lanes[li][0], nq = lanes[li][1], hd = hds[hi], nk = nks[ni] < nq ? nq : nks[ni];
+          const size_t qs = (size_t)ng * (size_t)hd + 2, kvs = (size_t)hd + 3, os = (size_t)ng * (size_t)hd;
+          float *q = malloc((size_t)nq * qs * sizeof(float)), *kf = malloc((size_t)nk * kvs * sizeof(float));
+          float *vf = malloc((size_t)nk * kvs * sizeof(float)), *o = malloc((size_t)nq * os * sizeof(float));
+          float *ref = malloc((size_t)nq * os * sizeof(float));
+          uint16_t *kh = malloc((size_t)nk * kvs * sizeof(uint16_t)), *vh = malloc((size_t)nk * kvs * sizeof(uint16_t));
+          double *sc = malloc((size_t)nk * sizeof(double));
+          assert_true(q && kf && vf && o && ref && kh && vh && sc);
+          const uint64_t seed = 4000u + (uint64_t)n_cases;
+          spr_test_fill(q, (size_t)nq * qs, seed, -1.0f, 1.0f);
+          spr_test_fill(kf, (size_t)nk * kvs, seed + 1, -1.0f, 1.0f);
+          spr_test_fill(vf, (size_t)nk * kvs, seed + 2, -1.0f, 1.0f);
+          for (size_t i = 0; i < (size_t)nk * kvs; i++) {
+            kh[i] = spr_fp16_from_f32(kf[i]), vh[i] = spr_fp16_from_f32(vf[i]);
+            kf[i] = spr_fp16_to_f32(kh[i]), vf[i] = spr_fp16_to_f32(vh[i]);
+          }
+          /* causal: row i sees keys j <= nk - nq + i (the rows of a decode step) */
+          struct spr_attn_params p = {0};
+          p.n_heads = (uint16_t)ng, p.n_kv_heads = 1, p.head_dim = (uint16_t)hd, p.causal = 1;
+          p.scale = 1.0f / sqrtf((float)hd), p.q_col = 1, p.k_col = 2, p.v_col = 2;
+          spr_f32_attention_ref(&p, (size_t)nq, (size_t)nk, q, qs, kf, kvs, vf, kvs, ref, sc);
+          for (size_t i = 0; i < (size_t)nq * os; i++) o[i] = NAN;
+          struct spr_f32_attn_task tk;
+          memset(&tk, 0, sizeof tk);
+          tk.head_dim = (size_t)hd, tk.ng = (size_t)ng, tk.nq = (size_t)nq, tk.nk = (size_t)nk;
+          tk.lim0 = nk - nq, tk.ns = (size_t)nk, tk.lo0 = 0, tk.first = tk.last = 1, tk.scale = p.scale;
+          tk.q = q + 1, tk.q_stride = qs, tk.o = o, tk.o_stride = os;
+          tk.k16 = kh + 2, tk.v16 = vh + 2, tk.k_stride = kvs, tk.v_stride = kvs;
+          k->fn(&tk, scratch);
+          for (size_t i = 0; i < (size_t)nq * os; i++) {
+            const double e = fabs((double)o[i] - (double)ref[i]), tol = 2e-5 + 1e-6 * p.scale * hd;
+            if (!(e <= tol))
+              fail_msg("%s lanes %dx%d hd=%d nk=%d: row %zu col %zu got %.9g want %.9g (err %.3g)", k->name, ng, nq, hd,
+                       nk, i / os, i % os, (double)o[i], (double)ref[i], e);
+            if (e > worst) worst = e;
+          }
+          free(q), free(kf), free(vf), free(o), free(ref), free(kh), free(vh), free(sc);
+        }
+      }
+    }
+    print_message("  %-40s f16 rows  %3d cases, max abs err %.3g\n", k->name, n_cases, worst);
+  }
+  free(scratch);
+}
+
 /* check() rejects inconsistent nodes. */
 static void test_check(void **state) {
   (void)state;
@@ -837,11 +911,11 @@ static void test_flops(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check),        cmocka_unit_test(test_flops),        cmocka_unit_test(test_sizes),
-      cmocka_unit_test(test_head_dims),    cmocka_unit_test(test_gqa),          cmocka_unit_test(test_lane_counts),
-      cmocka_unit_test(test_causal),       cmocka_unit_test(test_large_logits), cmocka_unit_test(test_threads),
-      cmocka_unit_test(test_f16_rows),     cmocka_unit_test(test_cached),       cmocka_unit_test(test_cached_decode),
-      cmocka_unit_test(test_cached_exact),
+      cmocka_unit_test(test_check),        cmocka_unit_test(test_flops),         cmocka_unit_test(test_sizes),
+      cmocka_unit_test(test_head_dims),    cmocka_unit_test(test_gqa),           cmocka_unit_test(test_lane_counts),
+      cmocka_unit_test(test_causal),       cmocka_unit_test(test_large_logits),  cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_f16_rows),     cmocka_unit_test(test_cached),        cmocka_unit_test(test_cached_decode),
+      cmocka_unit_test(test_cached_exact), cmocka_unit_test(test_f16_attention),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

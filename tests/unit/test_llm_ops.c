@@ -247,9 +247,9 @@ static void rope_check_case(const struct spr_f32_rope_ukernel *k, const struct r
   rope_run(c, 0, 1, x, ys, NULL);
   memcpy(yi, x, n * sizeof(float));
   rope_run(c, k->isa, 1, yi, yi, NULL); /* in place */
-  struct spr_rope_params p = {(uint16_t)c->n_heads, (uint16_t)c->head_dim, (uint16_t)c->n_rot, c->freq_base,
-                              c->freq_scale};
-  spr_f32_rope_ref(&p, (size_t)c->n_tokens, c->n_past, x, yr);
+  struct spr_rope_params p = {(uint16_t)c->n_heads, (uint16_t)c->head_dim, (uint16_t)c->n_rot,
+                              c->freq_base,         c->freq_scale,         0};
+  spr_f32_rope_ref(&p, (size_t)c->n_tokens, c->n_past, x, row, yr);
   rope_complex(c, x, want);
   const double ln_b = log((double)c->freq_base);
   for (size_t i = 0; i < n; i++) {
@@ -306,6 +306,46 @@ static void test_rope(void **state) {
   }
 }
 
+/* ROPE from a column offset of wider rows (K inside a fused QKV row) gives
+ * the bits of ROPE over those columns copied out, and matches the oracle. */
+static void test_rope_col(void **state) {
+  (void)state;
+  const int nh = 3, hd = 16, nt = 5, col = 7, aw = col + nh * hd + 9, yw = nh * hd;
+  float *a = malloc((size_t)nt * aw * sizeof(float)), *sub = malloc((size_t)nt * yw * sizeof(float));
+  float *y1 = malloc((size_t)nt * yw * sizeof(float)), *y2 = malloc((size_t)nt * yw * sizeof(float));
+  float *yr = malloc((size_t)nt * yw * sizeof(float));
+  assert_true(a && sub && y1 && y2 && yr);
+  spr_test_fill(a, (size_t)nt * aw, 77, -1.0f, 1.0f);
+  for (int t = 0; t < nt; t++) memcpy(sub + t * yw, a + t * aw + col, (size_t)yw * sizeof(float));
+  for (size_t ki = 0; ki < N_ELEMS(k_rope); ki++) {
+    if (!host_has(k_rope[ki].isa, k_rope[ki].name)) continue;
+    for (int pass = 0; pass < 2; pass++) {
+      struct spr_tensor ts[2];
+      const int64_t ne_a[2] = {pass ? yw : aw, nt}, ne_y[2] = {yw, nt};
+      spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_a, pass ? sub : a);
+      spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ne_y, pass ? y2 : y1);
+      struct spr_node node;
+      node_init(&node, SPR_OP_ROPE, 1, 1);
+      node.p.rope.n_heads = (uint16_t)nh, node.p.rope.head_dim = (uint16_t)hd, node.p.rope.n_rot = (uint16_t)hd;
+      node.p.rope.freq_base = 10000.0f, node.p.rope.freq_scale = 1.0f, node.p.rope.col = pass ? 0u : (uint32_t)col;
+      struct spr_test_op h;
+      struct spr_error err = {SPR_STATUS_OK, ""};
+      assert_int_equal(spr_test_op_setup(&h, ts, &node, k_rope[ki].isa, 2, &err), SPR_STATUS_OK);
+      h.run.n_past = 40;
+      h.run.n_tokens = nt;
+      spr_test_op_exec(&h);
+      spr_test_op_teardown(&h);
+    }
+    if (memcmp(y1, y2, (size_t)nt * yw * sizeof(float)) != 0) fail_msg("%s: rope with col differs", k_rope[ki].name);
+    const struct spr_rope_params p = {(uint16_t)nh, (uint16_t)hd, (uint16_t)hd, 10000.0f, 1.0f, (uint32_t)col};
+    spr_f32_rope_ref(&p, (size_t)nt, 40, a, (size_t)aw, yr);
+    for (int i = 0; i < nt * yw; i++)
+      if (fabsf(y1[i] - yr[i]) > 1e-5f)
+        fail_msg("%s: rope col %d: elem %d %g vs oracle %g", k_rope[ki].name, col, i, (double)y1[i], (double)yr[i]);
+  }
+  free(a), free(sub), free(y1), free(y2), free(yr);
+}
+
 /* ---- KV_STORE -------------------------------------------------------------------- */
 
 /* Writes steps of rows into a cache with the op and with the oracle; the
@@ -313,13 +353,14 @@ static void test_rope(void **state) {
 static void kv_store_sequence(enum spr_dtype type, const struct spr_kv_params *p, size_t w, size_t cap,
                               const int *steps, size_t n_steps, int n_threads, void *cache_out) {
   const size_t elem = type == SPR_DTYPE_F16 ? 2 : 4, max_t = 64;
+  const size_t aw = p->col + w + (p->col ? 3 : 0); /* source rows: the cache's columns from p->col */
   uint8_t *cache = malloc(cap * w * elem), *want = malloc(cap * w * elem);
-  float *rows = malloc(max_t * w * sizeof(float));
+  float *rows = malloc(max_t * aw * sizeof(float));
   assert_true(cache && want && rows);
   memset(cache, 0xA5, cap * w * elem);
   memset(want, 0xA5, cap * w * elem);
   struct spr_tensor ts[2];
-  const int64_t ne_a[2] = {(int64_t)w, (int64_t)max_t}, ne_c[2] = {(int64_t)w, (int64_t)cap};
+  const int64_t ne_a[2] = {(int64_t)aw, (int64_t)max_t}, ne_c[2] = {(int64_t)w, (int64_t)cap};
   spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_a, rows);
   ts[0].flags = SPR_TENSOR_DYN_ROWS;
   ts[0].max_rows = (int32_t)max_t;
@@ -336,19 +377,20 @@ static void kv_store_sequence(enum spr_dtype type, const struct spr_kv_params *p
   for (size_t st = 0; st < n_steps; st++) {
     const int nt = steps[st];
     assert_true(nt >= 1 && (size_t)nt <= max_t);
-    spr_test_fill(rows, (size_t)nt * w, 300u + st, -70000.0f, 70000.0f); /* f16 overflow to inf included */
-    for (size_t i = 0; i < (size_t)nt * w; i += 5) rows[i] *= 1e-6f;     /* and subnormals */
+    spr_test_fill(rows, (size_t)nt * aw, 300u + st, -70000.0f, 70000.0f); /* f16 overflow to inf included */
+    for (size_t i = 0; i < (size_t)nt * aw; i += 5) rows[i] *= 1e-6f;     /* and subnormals */
     set_rows(&ts[0], nt);
     h.run.n_past = n_past;
     h.run.n_tokens = nt;
     spr_test_op_exec(&h);
-    spr_kv_store_ref(p, w, (size_t)nt, n_past, rows, type, want, cap);
+    spr_kv_store_ref(p, w, (size_t)nt, n_past, rows, aw, type, want, cap);
     if (memcmp(cache, want, cap * w * elem) != 0) {
       size_t i = 0;
       while (cache[i] == want[i]) i++;
       fail_msg(
-          "kv_store %s window=%u sinks=%u ring=%u: step %zu (n_past %d, %d rows): cache byte %zu (row %zu) differs",
-          spr_dtype_name(type), p->window, p->sinks, p->ring, st, n_past, nt, i, i / (w * elem));
+          "kv_store %s window=%u sinks=%u ring=%u col=%u: step %zu (n_past %d, %d rows): cache byte %zu (row %zu) "
+          "differs",
+          spr_dtype_name(type), p->window, p->sinks, p->ring, p->col, st, n_past, nt, i, i / (w * elem));
     }
     n_past += nt;
   }
@@ -363,7 +405,8 @@ static void test_kv_store(void **state) {
   (void)state;
   const enum spr_dtype types[2] = {SPR_DTYPE_F32, SPR_DTYPE_F16};
   static const int steps[] = {3, 1, 1, 5, 2, 1, 7, 5, 1, 1, 3}; /* 30 positions */
-  const struct spr_kv_params linear = {0, 0, 0}, win = {4, 2, 4 + 7 - 1}, win0 = {6, 0, 6 + 7 - 1};
+  const struct spr_kv_params linear = {0, 0, 0, 0}, win = {4, 2, 4 + 7 - 1, 0}, win0 = {6, 0, 6 + 7 - 1, 0};
+  const struct spr_kv_params linear_col = {0, 0, 0, 11}, win_col = {4, 2, 4 + 7 - 1, 5}; /* V inside a fused QKV row */
   for (int ti = 0; ti < 2; ti++) {
     const size_t w = 20, elem = ti ? 2 : 4;
     uint8_t *c1 = malloc(32 * w * elem), *c2 = malloc(32 * w * elem);
@@ -377,6 +420,8 @@ static void test_kv_store(void **state) {
     kv_store_sequence(types[ti], &win, w, 12, steps, N_ELEMS(steps), 2, c2);
     assert_memory_equal(c1, c2, 12 * w * elem);
     kv_store_sequence(types[ti], &win0, w, 12, steps, N_ELEMS(steps), 2, NULL);
+    kv_store_sequence(types[ti], &linear_col, w, 32, steps, N_ELEMS(steps), 2, NULL);
+    kv_store_sequence(types[ti], &win_col, w, 12, steps, N_ELEMS(steps), 1, NULL);
     /* a linear cache too small for the sequence: rows past it are dropped, never written out of bounds */
     kv_store_sequence(types[ti], &linear, w, 10, steps, N_ELEMS(steps), 2, NULL);
     free(c1);
@@ -614,10 +659,18 @@ static void test_get_rows_quantized(void **state) {
       const float *x = src + r * D;
       uint8_t *y = table + r * row_bytes;
       switch (types[k]) {
-        case SPR_DTYPE_Q8_0: spr_quantize_row_q8_0_ref(x, y, D); break;
-        case SPR_DTYPE_Q4_0: spr_quantize_row_q4_0_ref(x, y, D); break;
-        case SPR_DTYPE_Q4_K: spr_quantize_row_q4_k_ref(x, y, D); break;
-        default: spr_quantize_row_q6_k_ref(x, y, D); break;
+        case SPR_DTYPE_Q8_0:
+          spr_quantize_row_q8_0_ref(x, y, D);
+          break;
+        case SPR_DTYPE_Q4_0:
+          spr_quantize_row_q4_0_ref(x, y, D);
+          break;
+        case SPR_DTYPE_Q4_K:
+          spr_quantize_row_q4_k_ref(x, y, D);
+          break;
+        default:
+          spr_quantize_row_q6_k_ref(x, y, D);
+          break;
       }
     }
     struct spr_tensor ts[3];
@@ -637,10 +690,9 @@ static void test_get_rows_quantized(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_get_rows_quantized),
-      cmocka_unit_test(test_check),   cmocka_unit_test(test_get_rows), cmocka_unit_test(test_get_rows_dynamic),
-      cmocka_unit_test(test_rope),    cmocka_unit_test(test_kv_store), cmocka_unit_test(test_last_row),
-      cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_get_rows_quantized), cmocka_unit_test(test_check),    cmocka_unit_test(test_get_rows),
+      cmocka_unit_test(test_get_rows_dynamic),   cmocka_unit_test(test_rope),     cmocka_unit_test(test_rope_col),
+      cmocka_unit_test(test_kv_store),           cmocka_unit_test(test_last_row), cmocka_unit_test(test_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -107,8 +107,17 @@ static void make_weights(struct prob *p, uint64_t seed) {
   free(wf);
 }
 
+/* w_seed: the weights' seed (prob_init: seed + 1) */
+static void prob_init_w(struct prob *p, enum spr_dtype wt, size_t m, size_t n, size_t k, bool bias, enum spr_act act,
+                        bool res, uint64_t seed, uint64_t w_seed, bool with_ref);
+
 static void prob_init(struct prob *p, enum spr_dtype wt, size_t m, size_t n, size_t k, bool bias, enum spr_act act,
                       bool res, uint64_t seed, bool with_ref) {
+  prob_init_w(p, wt, m, n, k, bias, act, res, seed, seed + 1, with_ref);
+}
+
+static void prob_init_w(struct prob *p, enum spr_dtype wt, size_t m, size_t n, size_t k, bool bias, enum spr_act act,
+                        bool res, uint64_t seed, uint64_t w_seed, bool with_ref) {
   memset(p, 0, sizeof *p);
   p->wt = wt, p->m = m, p->n = n, p->k = k, p->act = act, p->has_bias = bias, p->has_res = res;
   p->qk = spr_dtype_block_elems(wt);
@@ -122,7 +131,7 @@ static void prob_init(struct prob *p, enum spr_dtype wt, size_t m, size_t n, siz
   spr_test_fill(p->x, m * k, seed, -1.0f, 1.0f);
   for (size_t i = 0; i < m * k; i += 53) p->x[i] *= 4.0f;
   if (k >= 64 && m > 1) memset(p->x + k + 32, 0, 32 * sizeof(float)); /* a zero activation block */
-  make_weights(p, seed + 1);
+  make_weights(p, w_seed);
   if (bias) spr_test_fill(p->bias, n, seed + 2, -1.0f, 1.0f);
   if (res) spr_test_fill(p->res, m * n, seed + 3, -1.0f, 1.0f);
   for (size_t i = 0; i < m * n; i++) p->dst[i] = NAN;
@@ -203,7 +212,7 @@ static void run_driver(struct prob *p, const struct spr_qgemm_ukernel *uk, uint3
       .dst = p->dst,
       .act = spr_f32_act_select(p->act, isa, NULL),
   };
-  const size_t ws = spr_qgemm_driver_workspace(uk, p->wt, p->m, p->n, p->k);
+  const size_t ws = spr_qgemm_driver_workspace(uk, p->wt, p->m, p->n, p->k, 1);
   void *scratch = spr_test_aligned_alloc(ws ? ws : 64);
   memset(scratch, 0xA5, ws); /* packers must write every byte kernels read */
   const struct spr_exec x = {.tensors = NULL, .pool = NULL, .n_threads = 1, .scratch = scratch, .scratch_bytes = ws};
@@ -220,8 +229,9 @@ static void test_ukernels(void **state) {
     const struct spr_qgemm_ukernel *tab = spr_qgemm_table(wt, &count);
     assert_true(count >= 1 && tab[count - 1].isa == 0);
     const size_t qk = spr_dtype_block_elems(wt);
-    const size_t kbs32[] = {1, 2, 3, 7}, kbs256[] = {1, 2};
-    const size_t *kbs = qk == 32 ? kbs32 : kbs256, nkb = qk == 32 ? 4 : 2;
+    /* 32-value blocks: AVX-512 kernels step 8 (Q4_0) or 4 (Q8_0) blocks at a time */
+    const size_t kbs32[] = {1, 2, 3, 7, 8, 9, 25}, kbs256[] = {1, 2};
+    const size_t *kbs = qk == 32 ? kbs32 : kbs256, nkb = qk == 32 ? 7 : 2;
     for (size_t u = 0; u < count; u++) {
       const struct spr_qgemm_ukernel *uk = &tab[u];
       if (!host_has(uk->isa)) {
@@ -243,6 +253,49 @@ static void test_ukernels(void **state) {
           }
         }
       }
+    }
+  }
+}
+
+/* The packed-panel path of each entry that has one (rows >= SPR_QGEMM_PACKED_MIN_M):
+ * rows at every remainder of the row tile, columns at the panel edges, K at
+ * 1..25 blocks, through the driver against the reference. */
+static void test_packed(void **state) {
+  (void)state;
+  unsigned c = 0;
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    const enum spr_dtype wt = k_types[ti];
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *tab = spr_qgemm_table(wt, &count);
+    for (size_t u = 0; u < count; u++) {
+      const struct spr_qgemm_ukernel *uk = &tab[u];
+      if (uk->packed == NULL) continue;
+      if (!host_has(uk->isa)) {
+        printf("skip %s (ISA not on this host)\n", uk->packed->name);
+        continue;
+      }
+      const size_t mr = uk->packed->mr, nr = uk->packed->nr, qk = spr_dtype_block_elems(wt);
+      assert_true(2 * mr >= SPR_QGEMM_PACKED_MIN_M); /* every ms[] takes the packed path */
+      size_t ms[8];
+      for (size_t r = 0; r < mr && r < 6; r++) ms[r] = 2 * mr + r; /* every remainder mod mr */
+      ms[6] = 3 * mr + 1, ms[7] = 37;
+      const size_t ns[] = {1, nr - 1, nr, nr + 1, 3 * nr + 1, 67};
+      const size_t kbs[] = {1, 7, 25};
+      const unsigned c0 = c;
+      for (size_t a = 0; a < 8; a++) {
+        if (a >= mr && a < 6) continue;
+        for (size_t b = 0; b < 6; b++) {
+          for (size_t d = 0; d < 3; d++, c++) {
+            struct prob p;
+            prob_init(&p, wt, ms[a], ns[b], kbs[d] * qk, (c & 1) != 0, (enum spr_act)((c >> 1) % 4),
+                      ((c >> 3) & 1) != 0, 5000 + c, true);
+            run_driver(&p, uk, uk->isa);
+            prob_expect(&p, uk->packed->name);
+            prob_free(&p);
+          }
+        }
+      }
+      printf("%s (%s): %u cases\n", uk->packed->name, spr_dtype_name(wt), c - c0);
     }
   }
 }
@@ -326,6 +379,182 @@ static void test_threads(void **state) {
   }
 }
 
+/* ---- SPR_OP_GEMM_MULTI ----------------------------------------------------------- */
+
+/* Runs x through a GEMM_MULTI node over the weights of parts[0..n_parts)
+ * (same x, same K) on `threads` threads with the ukernel of isa; dst
+ * {cols, m}. */
+static void multi_run(struct prob *parts, int n_parts, int glu, enum spr_act act, uint32_t isa, int threads, float *dst,
+                      size_t cols, const char **name) {
+  struct spr_tensor ts[5];
+  const struct prob *p = &parts[0];
+  const int64_t xne[2] = {(int64_t)p->k, (int64_t)p->m}, dne[2] = {(int64_t)cols, (int64_t)p->m};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, xne, p->x);
+  for (int s = 0; s < n_parts; s++) {
+    const int64_t wne[2] = {(int64_t)p->k, (int64_t)parts[s].n};
+    spr_test_tensor(&ts[1 + s], p->wt, 2, wne, parts[s].w);
+  }
+  spr_test_tensor(&ts[4], SPR_DTYPE_F32, 2, dne, dst);
+  struct spr_node nd;
+  memset(&nd, 0, sizeof nd);
+  nd.op = SPR_OP_GEMM_MULTI;
+  nd.n_src = 4;
+  for (int s = 0; s < 4; s++) nd.src[s] = s <= n_parts ? s : -1;
+  nd.dst = 4;
+  nd.p.gemm_multi.glu = (uint8_t)glu;
+  nd.p.gemm_multi.act = (uint8_t)act;
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  const enum spr_status st = spr_test_op_run(ts, &nd, isa, threads, 1, name, &err);
+  if (st != SPR_STATUS_OK) fail_msg("gemm_multi: %s", err.msg);
+}
+
+/* Side by side (3 and 2 weights, n blocks that straddle two weights) and
+ * gated (act(first) * second), every ukernel, against the per-weight
+ * problems' references (the first with act for glu); 1 vs 2 threads
+ * bit-identical. */
+static void test_multi(void **state) {
+  (void)state;
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    const enum spr_dtype wt = k_types[ti];
+    const size_t qk = spr_dtype_block_elems(wt);
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *tab = spr_qgemm_table(wt, &count);
+    for (size_t u = 0; u < count; u++) {
+      if (!host_has(tab[u].isa)) continue;
+      const size_t ms[] = {1, 5, 20}, ks[] = {qk * (qk == 32 ? 9 : 2), qk}; /* 20: the packed path */
+      for (size_t mi = 0; mi < 3; mi++) {
+        for (size_t ki = 0; ki < 2; ki++) {
+          for (int mode = 0; mode < 3; mode++) { /* 0: three weights, 1: two, 2: glu */
+            const size_t m = ms[mi], k = ks[ki];
+            const size_t ns[3] = {mode == 2 ? 67 : 70, mode == 2 ? 67 : 13, 3};
+            const int n_parts = mode == 0 ? 3 : 2, glu = mode == 2;
+            const enum spr_act act = glu ? SPR_ACT_SILU : SPR_ACT_NONE;
+            const uint64_t seed = 700 + 10 * mi + ki + 100 * (uint64_t)mode;
+            struct prob parts[3];
+            size_t cols = 0;
+            for (int s = 0; s < n_parts; s++) {
+              prob_init_w(&parts[s], wt, m, ns[s], k, false, s == 0 ? act : SPR_ACT_NONE, false, seed,
+                          seed * 13 + (uint64_t)s, true);
+              cols += glu && s > 0 ? 0 : ns[s];
+            }
+            float *dst = spr_test_aligned_alloc(m * cols * sizeof(float));
+            float *two = spr_test_aligned_alloc(m * cols * sizeof(float));
+            const char *name = NULL;
+            multi_run(parts, n_parts, glu, act, tab[u].isa, 1, dst, cols, &name);
+            assert_string_equal(name, spr_qgemm_select(wt, tab[u].isa)->name);
+            for (size_t i = 0; i < m; i++) {
+              size_t col = 0;
+              for (int s = 0; s < (glu ? 1 : n_parts); s++) {
+                for (size_t j = 0; j < ns[s]; j++) {
+                  const float got = dst[i * cols + col + j];
+                  float want = parts[s].ref[i * ns[s] + j], tol = parts[s].tol[i * ns[s] + j];
+                  if (glu) {
+                    const float a = want, b = parts[1].ref[i * ns[s] + j], tb = parts[1].tol[i * ns[s] + j];
+                    want = a * b;
+                    tol = fabsf(a) * tb + fabsf(b) * tol + tol * tb + 1e-6f * (1.0f + fabsf(want));
+                  }
+                  if (!(fabsf(got - want) <= tol))
+                    fail_msg("gemm_multi %s %s mode %d M=%zu K=%zu: dst[%zu][%zu] = %.9g, want %.9g (tol %.3g)", name,
+                             spr_dtype_name(wt), mode, m, k, i, col + j, (double)got, (double)want, (double)tol);
+                }
+                col += ns[s];
+              }
+            }
+            multi_run(parts, n_parts, glu, act, tab[u].isa, 2, two, cols, &name);
+            if (memcmp(dst, two, m * cols * sizeof(float)) != 0)
+              fail_msg("gemm_multi %s %s mode %d M=%zu K=%zu: 1 vs 2 threads differ", name, spr_dtype_name(wt), mode, m,
+                       k);
+            free(dst), free(two);
+            for (int s = 0; s < n_parts; s++) prob_free(&parts[s]);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* glu over several row chunks (K = 8192: the packed rows of a chunk fill
+ * the L2 target) and n blocks: reference and 1 vs 2 threads. */
+static void test_multi_chunks(void **state) {
+  (void)state;
+  const enum spr_dtype types[2] = {SPR_DTYPE_Q4_0, SPR_DTYPE_Q8_0};
+  for (int ti = 0; ti < 2; ti++) {
+    struct prob parts[2];
+    const size_t m = 110, n = 20, k = 8192; /* two row chunks on every path */
+    prob_init_w(&parts[0], types[ti], m, n, k, false, SPR_ACT_SILU, false, 31, 32, true);
+    prob_init_w(&parts[1], types[ti], m, n, k, false, SPR_ACT_NONE, false, 31, 33, true);
+    float *one = spr_test_aligned_alloc(m * n * sizeof(float)), *two = spr_test_aligned_alloc(m * n * sizeof(float));
+    const char *name = NULL;
+    multi_run(parts, 2, 1, SPR_ACT_SILU, SPR_ISA_ALL, 1, one, n, &name);
+    multi_run(parts, 2, 1, SPR_ACT_SILU, SPR_ISA_ALL, 2, two, n, &name);
+    for (size_t i = 0; i < m * n; i++) {
+      const float a = parts[0].ref[i], b = parts[1].ref[i], ta = parts[0].tol[i], tb = parts[1].tol[i];
+      const float tol = fabsf(a) * tb + fabsf(b) * ta + ta * tb + 1e-6f * (1.0f + fabsf(a * b));
+      if (!(fabsf(one[i] - a * b) <= tol))
+        fail_msg("gemm_multi glu %s %s: [%zu][%zu] = %.9g, want %.9g", name, spr_dtype_name(types[ti]), i / n, i % n,
+                 (double)one[i], (double)(a * b));
+    }
+    if (memcmp(one, two, m * n * sizeof(float)) != 0)
+      fail_msg("gemm_multi glu %s: 1 vs 2 threads differ", spr_dtype_name(types[ti]));
+    free(one), free(two);
+    prob_free(&parts[0]), prob_free(&parts[1]);
+  }
+}
+
+/* The multi-weight oracle agrees with per-weight spr_qgemm_ref. */
+static void test_multi_ref(void **state) {
+  (void)state;
+  struct prob a, b;
+  prob_init_w(&a, SPR_DTYPE_Q4_0, 3, 5, 64, false, SPR_ACT_SILU, false, 5, 6, true);
+  prob_init_w(&b, SPR_DTYPE_Q4_0, 3, 5, 64, false, SPR_ACT_NONE, false, 5, 7, true);
+  float cat[3 * 10], glu[3 * 5];
+  spr_qgemm_multi_ref(SPR_DTYPE_Q4_0, 3, 64, a.x, a.w, 5, b.w, 5, NULL, 0, 0, SPR_ACT_NONE, cat);
+  spr_qgemm_multi_ref(SPR_DTYPE_Q4_0, 3, 64, a.x, a.w, 5, b.w, 5, NULL, 0, 1, SPR_ACT_SILU, glu);
+  float plain[15];
+  spr_qgemm_ref(SPR_DTYPE_Q4_0, 3, 5, 64, a.x, a.w, NULL, SPR_ACT_NONE, NULL, plain);
+  for (size_t i = 0; i < 3; i++)
+    for (size_t j = 0; j < 5; j++) {
+      assert_true(cat[i * 10 + j] == plain[i * 5 + j]);
+      assert_true(cat[i * 10 + 5 + j] == b.ref[i * 5 + j]);
+      assert_true(glu[i * 5 + j] == a.ref[i * 5 + j] * b.ref[i * 5 + j]);
+    }
+  prob_free(&a), prob_free(&b);
+}
+
+/* check() of GEMM_MULTI: mixed weight types, glu with unequal rows or three
+ * weights, a wrong dst width. */
+static void test_multi_check(void **state) {
+  (void)state;
+  static float buf[1 << 14];
+  struct spr_tensor ts[5];
+  const int64_t xne[2] = {64, 3}, w1ne[2] = {64, 5}, w2ne[2] = {64, 4}, dne[2] = {9, 3};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, xne, buf);
+  spr_test_tensor(&ts[1], SPR_DTYPE_Q4_0, 2, w1ne, buf);
+  spr_test_tensor(&ts[2], SPR_DTYPE_Q4_0, 2, w2ne, buf);
+  spr_test_tensor(&ts[3], SPR_DTYPE_Q4_0, 2, w2ne, buf);
+  spr_test_tensor(&ts[4], SPR_DTYPE_F32, 2, dne, buf);
+  struct spr_node nd;
+  memset(&nd, 0, sizeof nd);
+  nd.op = SPR_OP_GEMM_MULTI, nd.n_src = 4, nd.src[0] = 0, nd.src[1] = 1, nd.src[2] = 2, nd.src[3] = -1, nd.dst = 4;
+  const struct spr_op_def *def = spr_op_get(SPR_OP_GEMM_MULTI);
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  assert_int_equal(def->check(ts, &nd, &err), SPR_STATUS_OK);
+  nd.p.gemm_multi.glu = 1; /* 5 vs 4 rows */
+  assert_int_not_equal(def->check(ts, &nd, &err), SPR_STATUS_OK);
+  nd.p.gemm_multi.glu = 0;
+  ts[2].type = SPR_DTYPE_Q8_0;
+  assert_int_equal(def->check(ts, &nd, &err), SPR_STATUS_BAD_TENSOR_TYPE);
+  ts[2].type = SPR_DTYPE_Q4_0;
+  nd.src[3] = 3; /* 13 columns, dst has 9 */
+  assert_int_equal(def->check(ts, &nd, &err), SPR_STATUS_BAD_SHAPE);
+  nd.p.gemm_multi.glu = 1;
+  assert_int_not_equal(def->check(ts, &nd, &err), SPR_STATUS_OK);
+  ts[1].type = ts[2].type = ts[3].type = SPR_DTYPE_F32;
+  nd.p.gemm_multi.glu = 0;
+  nd.src[3] = -1;
+  assert_int_equal(def->check(ts, &nd, &err), SPR_STATUS_BAD_TENSOR_TYPE);
+}
+
 /* check() accepts the quantized types and still rejects K not a multiple of the block. */
 static void test_check(void **state) {
   (void)state;
@@ -368,7 +597,7 @@ static void test_workspace(void **state) {
     size_t count = 0;
     const struct spr_qgemm_ukernel *tab = spr_qgemm_table(k_types[ti], &count);
     for (size_t u = 0; u < count; u++)
-      assert_true(ws >= spr_qgemm_driver_workspace(&tab[u], k_types[ti], 197, 5632, 2048));
+      assert_true(ws >= spr_qgemm_driver_workspace(&tab[u], k_types[ti], 197, 5632, 2048, 2));
   }
 }
 
@@ -392,6 +621,53 @@ static void special_row(float *x, int n, int rep, uint64_t *st) {
 #endif
 
 /* The AVX2 packers give the plain packers' bytes (same layout). */
+/* The packed path's activation packer: the reference quantizer's int8
+ * values (+ 128) and scales, on rows with ties, NaN, Inf, tiny values. */
+static void test_packed_packer(void **state) {
+  (void)state;
+#if SPR_ENABLE_AVX512
+  if (!host_has(SPR_ISA_X86_AVX512F | SPR_ISA_X86_AVX512VNNI)) {
+    printf("skip: no AVX-512 VNNI\n");
+    return;
+  }
+  enum { KB = 64 };
+  float x[32 * KB];
+  uint64_t st = 19;
+  uint8_t *a = spr_test_aligned_alloc(spr_x8_0_xbytes_plain(KB));
+  uint8_t *b = spr_test_aligned_alloc(spr_x8_0_xbytes_packed__avx512vnni(KB));
+  for (int rep = 0; rep < 400; rep++) {
+    special_row(x, 32 * KB, rep, &st);
+    const size_t b0 = (size_t)(rep % 3); /* the 16-block steps start anywhere; tails of 1..15 blocks */
+    spr_x8_0_packx_plain(KB, 0, KB, x, a);
+    if (b0 > 0) spr_x8_0_packx_u8_packed__avx512vnni(KB, 0, b0, x, b);
+    spr_x8_0_packx_u8_packed__avx512vnni(KB, b0, KB - (size_t)(rep % 17), x, b);
+    if (rep % 17) spr_x8_0_packx_u8_packed__avx512vnni(KB, KB - (size_t)(rep % 17), KB, x, b);
+    const float *da = spr_x8_0_plain_d(a, KB), *db = (const float *)(const void *)(b + spr_align_up(KB * 32, 64));
+    for (int i = 0; i < 32 * KB; i++)
+      if ((uint8_t)(a[i] ^ 0x80) != b[i])
+        fail_msg("packed packer: rep %d value %d: %d vs %d", rep, i, (int)(int8_t)a[i], (int)b[i] - 128);
+    for (int i = 0; i < KB; i++)
+      if (memcmp(&da[i], &db[i], sizeof(float)) != 0)
+        fail_msg("packed packer: rep %d block %d scale %.9g vs %.9g", rep, i, (double)da[i], (double)db[i]);
+    /* the whole-row packer: 5 rows of 12 blocks (batches of 16 cross the row ends) */
+    const size_t kb2 = 12, xrow = spr_x8_0_xbytes_packed__avx512vnni(kb2);
+    uint8_t *rows = spr_test_aligned_alloc(5 * xrow), *one = spr_test_aligned_alloc(spr_x8_0_xbytes_plain(kb2));
+    spr_x8_0_packx_rows_u8_packed__avx512vnni(kb2, 5, x, 12 * 32 + 7, rows, xrow);
+    for (size_t r = 0; r < 5; r++) {
+      spr_x8_0_packx_plain(kb2, 0, kb2, x + r * (12 * 32 + 7), one);
+      const float *d1 = spr_x8_0_plain_d(one, kb2);
+      const float *d2 = (const float *)(const void *)(rows + r * xrow + spr_align_up(kb2 * 32, 64));
+      for (size_t i = 0; i < 32 * kb2; i++)
+        if ((uint8_t)(one[i] ^ 0x80) != rows[r * xrow + i])
+          fail_msg("rows packer: rep %d row %zu value %zu", rep, r, i);
+      if (memcmp(d1, d2, kb2 * sizeof(float)) != 0) fail_msg("rows packer: rep %d row %zu scales differ", rep, r);
+    }
+    free(rows), free(one);
+  }
+  free(a), free(b);
+#endif
+}
+
 static void test_simd_packers(void **state) {
   (void)state;
 #if SPR_ENABLE_AVX2
@@ -451,9 +727,11 @@ static void test_simd_quantizers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check),        cmocka_unit_test(test_workspace), cmocka_unit_test(test_ukernels),
-      cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),   cmocka_unit_test(test_simd_quantizers),
-      cmocka_unit_test(test_simd_packers),
+      cmocka_unit_test(test_check),           cmocka_unit_test(test_workspace),    cmocka_unit_test(test_ukernels),
+      cmocka_unit_test(test_packed),          cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_simd_quantizers), cmocka_unit_test(test_simd_packers), cmocka_unit_test(test_packed_packer),
+      cmocka_unit_test(test_multi),           cmocka_unit_test(test_multi_ref),    cmocka_unit_test(test_multi_chunks),
+      cmocka_unit_test(test_multi_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
