@@ -56,6 +56,18 @@ enum spr_op {
   SPR_OP_KV_STORE,
   /* dst {D, 1} = row run->n_tokens - 1 of src0 {D, T} (the last token's) */
   SPR_OP_LAST_ROW,
+  /* core-neuron FFN (ops/coreffn/coreffn.h): src4 = the layer's selection
+   * state, src5 = the control tensor (both STATE I32; -1: always dense).
+   * GEMM_ROWS: GEMM's src0..src3 and params; in sparse mode with one token
+   * dst[i] = act(x . W[core[i]]) for i < n_core (compacted). */
+  SPR_OP_GEMM_ROWS,
+  /* CORE_SELECT: src0 = activations {F, T}, src1 = control; dst = the
+   * layer's selection state (updated in select mode). params: core */
+  SPR_OP_CORE_SELECT,
+  /* FFN_DOWN: dst {E, T} = src3 (residual) + src0 {F, T} . W, W = src1:
+   * ffn_down {F, E} or, with core.down_t, ffn_down_t {E, F}; in sparse mode
+   * with one token only src0[0..n_core) (the compacted core neurons). */
+  SPR_OP_FFN_DOWN,
   SPR_OP_COUNT_
 };
 
@@ -109,6 +121,13 @@ struct spr_rope_params {
   float freq_base, freq_scale;
 };
 
+/* Core-neuron FFN (CORE_SELECT, FFN_DOWN). */
+struct spr_core_params {
+  float alpha;    /* token top-k = floor(alpha * mean #positive activations) */
+  float beta;     /* fraction of the FFN neurons kept */
+  uint8_t down_t; /* FFN_DOWN: src1 is ffn_down_t {E, F} */
+};
+
 /* Cache geometry shared by KV_STORE and cached ATTENTION. */
 struct spr_kv_params {
   uint32_t window, sinks, ring;
@@ -132,6 +151,7 @@ union spr_op_params {
   struct spr_attn_params attn;
   struct spr_rope_params rope;
   struct spr_kv_params kv;
+  struct spr_core_params core;
   uint8_t raw_[48];
 };
 

@@ -20,6 +20,9 @@ static const struct spr_op_def *const k_ops[SPR_OP_COUNT_] = {
     [SPR_OP_ROPE] = &spr_op_rope_def,
     [SPR_OP_KV_STORE] = &spr_op_kv_store_def,
     [SPR_OP_LAST_ROW] = &spr_op_last_row_def,
+    [SPR_OP_GEMM_ROWS] = &spr_op_gemm_rows_def,
+    [SPR_OP_CORE_SELECT] = &spr_op_core_select_def,
+    [SPR_OP_FFN_DOWN] = &spr_op_ffn_down_def,
 };
 
 const struct spr_op_def *spr_op_get(enum spr_op op) {
