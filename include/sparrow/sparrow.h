@@ -89,7 +89,7 @@ struct spr_config {
   float sparse_ffn_beta;   /* fraction of the FFN neurons kept, (0, 1] (CoreInfer: 0.4) */
   float sparse_ffn_alpha;  /* token top-k = floor(alpha * mean #positive activations); 0: 0.2 */
   int sparse_ffn_first;    /* first and last sparse layer (0-based, inclusive); -1 each: */
-  int sparse_ffn_last;     /*   CoreInfer's 6..26 of 32 scaled to the depth (see docs) */
+  int sparse_ffn_last;     /*   CoreInfer's 6..26 of 32 scaled to the depth (see docs); last INT_MAX: the last layer */
   int sparse_ffn_reselect; /* 1: re-select when a generated token ends a sentence (. ! ?) */
 };
 /* Zeroes c, then threads 1, isa_mask SPR_ISA_ALL, sparse_ffn_first/last -1. */

@@ -2,6 +2,7 @@
  * (see llama_core.h). */
 #include "models/llama/llama_core.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,7 @@ enum spr_status spr_llama_core_resolve(const struct spr_config *cfg, uint32_t n_
   int first = cfg->sparse_ffn_first, last = cfg->sparse_ffn_last;
   if (first < 0) first = (6 * L + 16) / 32;
   if (last < 0) last = L - 1 - (5 * L + 16) / 32;
+  if (last == INT_MAX) last = L - 1;
   SPR_CHECK(first >= 0 && first <= last && last < L, SPR_STATUS_INVALID_ARGUMENT,
             "sparse FFN layers %d-%d are not a range inside the model's %d layers", first, last, L);
   out->first = first;
@@ -85,7 +87,7 @@ int32_t spr_llama_core_ffn(struct spr_graph *g, const struct spr_llama_hparams *
   const int32_t up =
       spr_g_node(g, SPR_OP_GEMM_ROWS, NULL, src, 6, spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, f_ne, "ffn_up", l));
   const int32_t act = spr_g_binary(g, SPR_OP_MUL, gate, up, "ffn_act", l);
-  union spr_op_params cp = {.core = {.alpha = core->alpha, .beta = core->beta, .down_t = 0}};
+  union spr_op_params cp = {.core = {.act = SPR_ACT_NONE, .down_t = 0, .alpha = core->alpha, .beta = core->beta}};
   if (sparse) {
     const int32_t ssrc[2] = {act, ctl};
     spr_g_node(g, SPR_OP_CORE_SELECT, &cp, ssrc, 2, sel);

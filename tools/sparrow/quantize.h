@@ -24,7 +24,17 @@
  * with ggml's, so the bytes equal llama.cpp's reference path (no importance
  * matrix). Rows are converted in parallel; the output does not depend on
  * the thread count. The converted data is held in memory until the file is
- * written (copied tensors are not: they point into the input mapping). */
+ * written (copied tensors are not: they point into the input mapping).
+ *
+ * sparse_layout (llama only): each blk.N.ffn_down.weight {n_ff, n_embd} is
+ * written transposed as blk.N.ffn_down_t.weight {n_embd, n_ff} — row n holds
+ * FFN neuron n's n_embd output weights, quantized along n_embd (PowerInfer's
+ * convention), so a sparse decode reads only the rows of the neurons it
+ * uses. It replaces ffn_down (one copy of the weights). Its type is the
+ * target type when the core-FFN kernels have it (f32, f16, q8_0, q4_0) and
+ * q8_0 otherwise (q4_k, q6_k targets); f32 when n_embd is not a multiple of
+ * that type's block. The values are dequantized, transposed and quantized
+ * again along the other axis (a quantized input adds its error). */
 #ifndef SPR_TOOLS_QUANTIZE_H
 #define SPR_TOOLS_QUANTIZE_H
 
@@ -40,6 +50,7 @@ struct spr_quantize_opts {
   bool all;            /* no name exclusions */
   int threads;         /* >= 1 */
   FILE *log;           /* one line per tensor, warnings, a total; NULL: silent */
+  bool sparse_layout;  /* llama: write blk.N.ffn_down_t (see below) instead of blk.N.ffn_down */
 };
 
 struct spr_quantize_stats {
