@@ -12,7 +12,7 @@
 
 #include "ops/coreffn/coreffn.h"
 
-enum { PF = 8 };
+enum { PF = 16 }; /* neurons ahead */
 
 static inline const uint8_t *row_at(const uint8_t *w, size_t ldw, const int32_t *idx, size_t i) {
   return w + (idx != NULL ? (size_t)idx[i] : i) * ldw;
@@ -78,11 +78,14 @@ static inline void q8_0_codes(const uint8_t *blk, __m512 *lo, __m512 *hi) {
   *hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1));
 }
 
+/* Q4_0 codes through a 16-entry table {-8.0f .. 7.0f}: vpermps reads only the
+ * low 4 bits of each index, so the low nibble needs no mask. */
 static inline void q4_0_codes(const uint8_t *blk, __m512 *lo, __m512 *hi) {
+  const __m512 table = _mm512_setr_ps(-8.0f, -7.0f, -6.0f, -5.0f, -4.0f, -3.0f, -2.0f, -1.0f, 0.0f, 1.0f, 2.0f, 3.0f,
+                                      4.0f, 5.0f, 6.0f, 7.0f);
   const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(blk + 2)));
-  const __m512i eight = _mm512_set1_epi32(8);
-  *lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(q, _mm512_set1_epi32(15)), eight));
-  *hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight));
+  *lo = _mm512_permutexvar_ps(q, table);
+  *hi = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table);
 }
 
 #define BLOCK_AXPY(name, bb, CODES)                                                                                   \

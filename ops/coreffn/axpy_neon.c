@@ -6,7 +6,6 @@
 #error "this file needs NEON (or SPR_NEON_EMULATED)"
 #endif
 
-#include <math.h>
 #include <simde/arm/neon.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,12 +30,6 @@ static inline float half_at(const uint8_t *p) {
   return spr_fp16_to_f32(h);
 }
 
-static inline float f32_at(const uint8_t *p) {
-  float v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
 static inline simde_float32x4_t load4_f32(const uint8_t *p) {
   float t[4];
   memcpy(t, p, sizeof t);
@@ -49,7 +42,7 @@ static inline simde_float32x4_t load4_f16(const uint8_t *p) {
   return simde_vcvt_f32_f16(simde_vreinterpret_f16_u16(simde_vld1_u16(t)));
 }
 
-#define FLOAT_AXPY(name, esize, LOAD4, SCALAR)                                                                     \
+#define FLOAT_AXPY(name, esize, LOAD4)                                                                     \
   void name(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y) {       \
     const uint8_t *wb = w;                                                                                         \
     size_t e0 = 0;                                                                                                 \
@@ -72,16 +65,24 @@ static inline simde_float32x4_t load4_f16(const uint8_t *p) {
         acc = simde_vfmaq_f32(acc, LOAD4(row_at(seg, ldw, idx, i)), simde_vdupq_n_f32(a[i]));                      \
       simde_vst1q_f32(y + e0, acc);                                                                                \
     }                                                                                                              \
-    for (; e0 < ne; e0++) {                                                                                        \
-      float acc = 0.0f;                                                                                            \
+    if (e0 < ne) { /* the same vector FMA on a zero-padded copy (SIMDe may not fuse scalar and vector alike) */    \
+      const size_t m = ne - e0;                                                                                    \
+      simde_float32x4_t acc = simde_vdupq_n_f32(0.0f);                                                             \
       const uint8_t *seg = wb + e0 * (esize);                                                                      \
-      for (size_t i = 0; i < n; i++) acc = fmaf(SCALAR(row_at(seg, ldw, idx, i)), a[i], acc);                      \
-      y[e0] = acc;                                                                                                 \
+      for (size_t i = 0; i < n; i++) {                                                                             \
+        uint8_t t[4 * (esize)];                                                                                    \
+        memset(t, 0, sizeof t);                                                                                    \
+        memcpy(t, row_at(seg, ldw, idx, i), m * (esize));                                                          \
+        acc = simde_vfmaq_f32(acc, LOAD4(t), simde_vdupq_n_f32(a[i]));                                             \
+      }                                                                                                            \
+      float out[4];                                                                                                \
+      simde_vst1q_f32(out, acc);                                                                                   \
+      memcpy(y + e0, out, m * sizeof(float));                                                                      \
     }                                                                                                              \
   }
 
-FLOAT_AXPY(spr_f32_axpy_ukernel_32__neon, 4, load4_f32, f32_at)
-FLOAT_AXPY(spr_f16_axpy_ukernel_32__neon, 2, load4_f16, half_at)
+FLOAT_AXPY(spr_f32_axpy_ukernel_32__neon, 4, load4_f32)
+FLOAT_AXPY(spr_f16_axpy_ukernel_32__neon, 2, load4_f16)
 
 /* The 32 codes of a block as 8 vectors of 4 floats (values 4t .. 4t+3). */
 static inline void widen16(simde_int8x16_t q, simde_float32x4_t *v) {

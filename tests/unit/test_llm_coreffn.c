@@ -91,7 +91,7 @@ static const char *tiny_file(const char *name, enum spr_dtype type, bool sparse_
   write_file(base, blob, size);
   free(blob);
   snprintf(out, sizeof out, TMP "/%s.gguf", name);
-  const struct spr_quantize_opts o = {type, false, 1, NULL, sparse_layout};
+  const struct spr_quantize_opts o = {type, false, 1, NULL, sparse_layout, 0, 1 << 30};
   struct spr_error err;
   if (spr_quantize_file(base, out, &o, NULL, &err) != SPR_STATUS_OK) fail_msg("quantize: %s", err.msg);
   return out;
@@ -183,7 +183,7 @@ static void run_golden(const char *file) {
   char layouts[2][1024];
   snprintf(layouts[0], sizeof layouts[0], "%s", mpath);
   snprintf(layouts[1], sizeof layouts[1], TMP "/golden-sparse-layout.gguf");
-  const struct spr_quantize_opts qo = {SPR_DTYPE_F32, false, 1, NULL, true};
+  const struct spr_quantize_opts qo = {SPR_DTYPE_F32, false, 1, NULL, true, 0, 1 << 30};
   if (spr_quantize_file(mpath, layouts[1], &qo, NULL, &err) != SPR_STATUS_OK) fail_msg("quantize: %s", err.msg);
   for (int li = 0; li < 2; li++) {
     struct llm t;

@@ -136,7 +136,7 @@ static void run_counted_sparse_llm(int threads, bool sparse_layout) {
     assert_non_null(f);
     assert_int_equal(fwrite(blob, 1, size, f), size);
     assert_int_equal(fclose(f), 0);
-    const struct spr_quantize_opts o = {SPR_DTYPE_Q8_0, false, 1, NULL, true};
+    const struct spr_quantize_opts o = {SPR_DTYPE_Q8_0, false, 1, NULL, true, 0, 1 << 30};
     assert_int_equal(spr_quantize_file(in, out, &o, NULL, &err), SPR_STATUS_OK);
     file_blob = spr_test_read_file(out, &size);
     assert_non_null(file_blob);

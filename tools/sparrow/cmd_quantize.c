@@ -1,15 +1,19 @@
 /* tools/sparrow/cmd_quantize.c — `sparrow quantize IN.gguf OUT.gguf TYPE [--all]`. */
 #include <stdio.h>
+#include <string.h>
 
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/quantize.h"
 
 int cmd_quantize(int argc, char **argv) {
   bool all = false, sparse_layout = false;
+  const char *sparse_layers = NULL;
   const struct cli_opt opts[] = {
       {"all", CLI_FLAG, &all, NULL, "convert every 2-D .weight tensor (no name exclusions)"},
       {"sparse-layout", CLI_FLAG, &sparse_layout, NULL,
-       "llama: store each ffn_down transposed as blk.N.ffn_down_t (neuron-major rows, for --sparse-ffn)"},
+       "llama: store ffn_down transposed as blk.N.ffn_down_t (neuron-major rows, for --sparse-ffn)"},
+      {"sparse-layers", CLI_STR, &sparse_layers, "F-L|all",
+       "with --sparse-layout: the layers to transpose (default: --sparse-ffn's default sparse layers)"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
@@ -40,13 +44,23 @@ int cmd_quantize(int argc, char **argv) {
       "blk.N.ffn_down_t.weight {n_embd, n_ff}: row n = FFN neuron n's n_embd output weights, quantized along\n"
       "n_embd (PowerInfer's layout), so sparse decode (--sparse-ffn) reads only the rows of the neurons it\n"
       "keeps. Type: TYPE for f32/f16/q8_0/q4_0, q8_0 for q4_k/q6_k; f32 when n_embd is not a multiple of\n"
-      "its block. Sparrow reads this layout (dense or sparse); llama.cpp does not.",
+      "its block. Only the layers of --sparse-layers are transposed (default: the layers --sparse-ffn makes\n"
+      "sparse by default, CoreInfer's 6..26 of 32 scaled: (6L+16)/32 .. L-1-(5L+16)/32): a dense step\n"
+      "through ffn_down_t is slower than through ffn_down. Sparrow reads both layouts; llama.cpp does not.",
       opts, &c, pos, 3, 3, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
   enum spr_dtype type;
   if (!spr_quantize_parse_type(pos[2], &type))
     return cli_fail("unknown type '%s' (q8_0, q4_0, q4_k, q6_k, f16, f32)", pos[2]) + 1;
-  const struct spr_quantize_opts o = {type, all, c.threads, stdout, sparse_layout};
+  int first = -1, last = -1;
+  if (sparse_layers != NULL && strcmp(sparse_layers, "all") == 0) {
+    first = 0;
+    last = 1 << 30;
+  } else if (sparse_layers != NULL &&
+             (sscanf(sparse_layers, "%d-%d", &first, &last) != 2 || first < 0 || last < first)) {
+    return cli_fail("--sparse-layers '%s' must be FIRST-LAST (0-based, inclusive) or all", sparse_layers) + 1;
+  }
+  const struct spr_quantize_opts o = {type, all, c.threads, stdout, sparse_layout, first, last};
   struct spr_error err = {SPR_STATUS_OK, ""};
   const enum spr_status s = spr_quantize_file(pos[0], pos[1], &o, NULL, &err);
   if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, "quantize");

@@ -253,6 +253,22 @@ static enum spr_status run(struct job *j, const char *in_path, const char *out_p
   struct spr_gguf_tensor probe;
   const bool has_output = spr_gguf_find_tensor(g, "output.weight", &probe) == SPR_STATUS_OK;
 
+  /* the layers that get ffn_down_t */
+  int sparse_first = o->sparse_first, sparse_last = o->sparse_last;
+  if (o->sparse_layout && llama) {
+    uint32_t n_layer = 0;
+    SPR_CHECK(spr_gguf_get_u32(g, "llama.block_count", &n_layer) == SPR_STATUS_OK && n_layer > 0 && n_layer < 100000,
+              SPR_STATUS_BAD_METADATA, "quantize: --sparse-layout needs llama.block_count");
+    const int L = (int)n_layer;
+    if (sparse_first < 0) sparse_first = (6 * L + 16) / 32;
+    if (sparse_last < 0) sparse_last = L - 1 - (5 * L + 16) / 32;
+    if (sparse_last >= L) sparse_last = L - 1;
+    SPR_CHECK(sparse_first <= sparse_last, SPR_STATUS_INVALID_ARGUMENT, "quantize: sparse layers %d-%d are empty",
+              sparse_first, sparse_last);
+    if (o->log != NULL)
+      fprintf(o->log, "sparse layout: ffn_down_t for layers %d-%d of %d\n", sparse_first, sparse_last, L);
+  }
+
   /* plans first: general.quantization_version depends on the output types */
   j->bufs = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *j->bufs);
   SPR_CHECK(j->bufs != NULL, SPR_STATUS_OUT_OF_MEMORY, "quantize: out of memory");
@@ -300,7 +316,7 @@ static enum spr_status run(struct job *j, const char *in_path, const char *out_p
     const void *data = t.data;
     size_t bytes = t.nbytes;
     const int down = o->sparse_layout && llama && t.n_dims == 2 ? down_layer(t.name) : -1;
-    if (down >= 0 && spr_dequantize_row_get(t.type) != NULL) {
+    if (down >= 0 && down >= sparse_first && down <= sparse_last && spr_dequantize_row_get(t.type) != NULL) {
       const enum spr_dtype to = down_t_type(o->type, t.ne[1]);
       SPR_TRY(transpose_down(j->pool, &t, to, &j->bufs[i], &bytes, err));
       snprintf(name, sizeof name, "blk.%d.ffn_down_t.weight", down);
