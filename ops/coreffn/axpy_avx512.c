@@ -1,7 +1,8 @@
 /* ops/coreffn/axpy_avx512.c — axpy-over-neurons ukernels with AVX-512
  * (contract in coreffn.h). A tile of 256 outputs lives in 16 zmm
  * accumulators while the selected neurons stream past; the segment of the
- * neuron PF steps ahead is prefetched (rows are scattered). Tails run the
+ * neuron PF steps ahead is prefetched into L2 (rows are scattered; T1 beat
+ * T0 on the Zen 4 host, see qrows_avx512vnni.c). Tails run the
  * same per-element instructions one block (or 16 floats, masked) at a time. */
 #if !defined(__AVX512F__)
 #error "this file needs -mavx512f"
@@ -19,8 +20,8 @@ static inline const uint8_t *row_at(const uint8_t *w, size_t ldw, const int32_t 
 }
 
 static inline void prefetch_bytes(const uint8_t *p, size_t bytes) {
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch((const char *)p + off, _MM_HINT_T0);
-  _mm_prefetch((const char *)p + bytes - 1, _MM_HINT_T0);
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch((const char *)p + off, _MM_HINT_T1);
+  _mm_prefetch((const char *)p + bytes - 1, _MM_HINT_T1);
 }
 
 static inline float half_at(const uint8_t *p) {

@@ -57,8 +57,8 @@ struct spr_core_ctl {
   int32_t win_start;  /* LLM layer: position of the first token after the last window */
   int32_t win_count;  /* LLM layer: single-token steps since then */
   int32_t reserved[12];
-  int32_t tokens[];   /* LLM layer: 2 * batch entries: the token at position p >= win_start is
-                         tokens[p % batch]; tokens[batch..] is scratch for re-selection */
+  int32_t tokens[]; /* LLM layer: 2 * batch entries: the token at position p >= win_start is
+                       tokens[p % batch]; tokens[batch..] is scratch for re-selection */
 };
 #define SPR_CORE_CTL_WORDS 16
 
@@ -70,7 +70,7 @@ struct spr_core_sel {
   int32_t n_core;    /* entries of core[] in use (0 before the first window) */
   int32_t k;         /* the k of the last step */
   int32_t reserved[10];
-  int32_t data[];    /* freq[F] then core[F] (ascending indices) */
+  int32_t data[]; /* freq[F] then core[F] (ascending indices) */
 };
 #define SPR_CORE_SEL_HEADER_WORDS 16
 static inline size_t spr_core_sel_words(size_t n_ff) {
@@ -112,6 +112,12 @@ size_t spr_core_select_ref(const float *a, size_t n_tokens, size_t n_ff, size_t 
 void spr_axpy_rows_ref(enum spr_dtype type, size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
                        size_t ne, float *y);
 
+/* c[i] = x~ . W(idx[i]) for i < n, x~ = x quantized to Q8_0 by ggml's reference
+ * quantizer and dequantized, W(r) the k values (type Q4_0 or Q8_0) at w + r * ldw,
+ * summed in double; mag[i] (may be NULL) gets sum |products| (a tolerance scale). */
+void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, const void *w, size_t ldw,
+                   const float *x, float *c, double *mag);
+
 /* ---- axpy ukernels: sum over selected neurons of a[i] * down_t[r_i, :] ----------- */
 
 /* y[e] = sum_{i < n} a[i] * W(r_i)[e] for e < ne; r_i = idx[i] (idx NULL:
@@ -136,7 +142,7 @@ struct spr_axpy_ukernel {
   const char *name;
 };
 
-#define SPR_AXPY_UKERNEL(type, isa, tile, fn)                                                                    \
+#define SPR_AXPY_UKERNEL(type, isa, tile, fn) \
   void fn(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y);
 #include "ops/coreffn/axpy.inc"
 #undef SPR_AXPY_UKERNEL
@@ -149,6 +155,45 @@ extern const size_t spr_axpy_ukernels_count;
 const struct spr_axpy_ukernel *spr_axpy_select(enum spr_dtype type, uint32_t isa);
 /* True when type has axpy ukernels (F32, F16, Q8_0, Q4_0). */
 bool spr_axpy_supports(enum spr_dtype type);
+
+/* ---- row-gathered quantized GEMV: the core rows of ffn_gate / ffn_up ------------ */
+
+/* c[i] = x . W(idx[i]) for i < n: W(r) = the kb blocks (Q4_0 or Q8_0) at
+ * w + r * ldw, x packed by the entry's packer (the same int8 values and
+ * scales as ggml's Q8_0 reference quantizer). Per row: exact integer block
+ * sums, each scaled by (weight scale * activation scale) in f32 and summed in
+ * f32 (the order is the ukernel's own). The ukernel prefetches the rows a
+ * few entries ahead in idx itself: the GEMM ukernels prefetch sequentially
+ * ahead of the row they read, which for gathered rows fetches the skipped
+ * ones (about the whole matrix at 40 % kept). */
+typedef void (*spr_qrows_ukernel_fn)(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, const void *xq,
+                                     float *c);
+/* Quantizes blocks [b0, b1) of x (kb blocks in all) into the packed row xq;
+ * the packers here take any range (b1 == kb writes the padding too). */
+typedef void (*spr_qrows_packx_fn)(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+typedef size_t (*spr_qrows_xbytes_fn)(size_t kb);
+
+struct spr_qrows_ukernel {
+  enum spr_dtype type;
+  uint32_t isa;
+  spr_qrows_ukernel_fn fn;
+  spr_qrows_packx_fn packx;
+  spr_qrows_xbytes_fn xbytes;
+  const char *name;
+};
+
+#define SPR_QROWS_UKERNEL(type, isa, fn, packx, xbytes)                                                  \
+  void fn(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, const void *xq, float *c); \
+  void packx(size_t kb, size_t b0, size_t b1, const float *x, void *xq);                                 \
+  size_t xbytes(size_t kb);
+#include "ops/coreffn/qrows.inc"
+#undef SPR_QROWS_UKERNEL
+
+extern const struct spr_qrows_ukernel spr_qrows_ukernels[];
+extern const size_t spr_qrows_ukernels_count;
+
+/* The first entry for `type` whose ISA bits are all in isa, or NULL. */
+const struct spr_qrows_ukernel *spr_qrows_select(enum spr_dtype type, uint32_t isa);
 
 /* ---- prefill with ffn_down_t: C[M,N] = X[M,K] . Wt[K,N] (+ R) ---------------------- */
 

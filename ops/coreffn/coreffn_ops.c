@@ -4,11 +4,16 @@
  * Dense steps run exactly the code of SPR_OP_GEMM (its definition is called
  * with the same node layout: src0..src3 as GEMM), so a sparse layer in a
  * dense step gives the bits of a dense layer. Sparse single-token steps:
- *   GEMM_ROWS  x is quantized once (quantized weights) and the ukernels run
- *              over groups of NR core rows; consecutive core rows a fixed
- *              stride apart are one call with that stride as the row pitch
- *              (with the identity core set this is exactly the dense call
- *              sequence); other groups go row by row.
+ *   GEMM_ROWS  Q4_0 / Q8_0 weights: x is quantized once into the packed
+ *              row of the row-gathered ukernel (qrows.inc) and the core list
+ *              is cut into chunks of QROWS_GROUP rows over the threads; each
+ *              row is one ukernel sum (its bits do not depend on the cut or
+ *              the thread count, but differ in rounding from the dense GEMV's
+ *              sum order). Other weights: the GEMM/GEMV ukernels over groups
+ *              of NR core rows; consecutive core rows a fixed stride apart are
+ *              one call with that stride as the row pitch, other groups go row
+ *              by row. A core set of every neuron (beta 1) runs the dense GEMM:
+ *              the dense bits.
  *   FFN_DOWN   ffn_down_t: the axpy ukernel over the core neurons, threads
  *              split the output on block boundaries (each element is one
  *              ukernel's fixed sum order: bit-identical for any thread
@@ -43,6 +48,20 @@ const struct spr_axpy_ukernel *spr_axpy_select(enum spr_dtype type, uint32_t isa
 
 bool spr_axpy_supports(enum spr_dtype type) {
   return spr_axpy_select(type, 0) != NULL;
+}
+
+const struct spr_qrows_ukernel spr_qrows_ukernels[] = {
+#define SPR_QROWS_UKERNEL(type, isa, fn, packx, xbytes) {(type), (isa), fn, packx, xbytes, #fn},
+#include "ops/coreffn/qrows.inc"
+#undef SPR_QROWS_UKERNEL
+};
+const size_t spr_qrows_ukernels_count = sizeof spr_qrows_ukernels / sizeof spr_qrows_ukernels[0];
+
+const struct spr_qrows_ukernel *spr_qrows_select(enum spr_dtype type, uint32_t isa) {
+  for (size_t i = 0; i < spr_qrows_ukernels_count; i++) {
+    if (spr_qrows_ukernels[i].type == type && (spr_qrows_ukernels[i].isa & ~isa) == 0) return &spr_qrows_ukernels[i];
+  }
+  return NULL;
 }
 
 static size_t cdiv(size_t a, size_t b) {
@@ -98,7 +117,8 @@ struct rows_ctx {
   const float *x;
   const uint8_t *w;
   size_t k, row_bytes;
-  const struct spr_qgemm_ukernel *qk; /* quantized weights */
+  const struct spr_qrows_ukernel *qr; /* quantized weights with a row-gathered ukernel */
+  const struct spr_qgemm_ukernel *qk; /* other quantized weights */
   const void *xq;
   size_t xrow, kb;
   spr_f32_gemv_ukernel_fn gemv; /* f32/f16 weights */
@@ -147,13 +167,25 @@ static void rows_task(void *vctx, size_t begin, size_t end, int tid) {
   }
 }
 
+/* Core rows per task of the row-gathered ukernels (they prefetch along the
+ * list themselves: one call per contiguous chunk of tasks). */
+enum { QROWS_GROUP = 16 };
+
+static void qrows_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct rows_ctx *c = vctx;
+  const size_t i0 = begin * QROWS_GROUP, i1 = end * QROWS_GROUP < c->n_core ? end * QROWS_GROUP : c->n_core;
+  c->qr->fn(c->kb, i1 - i0, c->core + i0, c->w, c->row_bytes, c->xq, c->dst + i0);
+  if (c->act != NULL) c->act(i1 - i0, c->dst + i0, c->dst + i0);
+}
+
 static void gemm_rows_run(const struct spr_exec *x, const struct spr_node *nd) {
   const struct spr_tensor *ts = x->tensors;
   const struct spr_tensor *tx = &ts[nd->src[0]], *tw = &ts[nd->src[1]];
   struct rows_ctx c;
   memset(&c, 0, sizeof c);
   c.core = sparse_core(ts, nd, (size_t)tw->ne[1], (size_t)spr_tensor_rows(tx), &c.n_core);
-  if (c.core == NULL) {
+  if (c.core == NULL || c.n_core == (size_t)tw->ne[1]) { /* every neuron (ascending, distinct): the dense bits */
     spr_op_gemm_def.run(x, nd);
     return;
   }
@@ -163,6 +195,15 @@ static void gemm_rows_run(const struct spr_exec *x, const struct spr_node *nd) {
   c.row_bytes = spr_quant_row_bytes(tw->type, (int64_t)c.k);
   c.act = spr_f32_act_select((enum spr_act)nd->p.gemm.act, nd->isa, NULL);
   c.dst = ts[nd->dst].data;
+  if (nd->impl2 != NULL && spr_qgemm_supports(tw->type)) {
+    const struct spr_qrows_ukernel *qr = nd->impl2;
+    c.qr = qr;
+    c.kb = c.k / spr_dtype_block_elems(tw->type);
+    qr->packx(c.kb, 0, c.kb, c.x, x->scratch);
+    c.xq = x->scratch;
+    spr_parallel(x, cdiv(c.n_core, QROWS_GROUP), qrows_task, &c);
+    return;
+  }
   if (spr_qgemm_supports(tw->type)) {
     c.qk = nd->impl;
     c.kb = c.k / spr_dtype_block_elems(tw->type);
@@ -179,11 +220,24 @@ static void gemm_rows_run(const struct spr_exec *x, const struct spr_node *nd) {
 }
 
 static size_t gemm_rows_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
-  return spr_op_gemm_def.workspace(ts, nd, n_threads);
+  size_t most = spr_op_gemm_def.workspace(ts, nd, n_threads);
+  const struct spr_tensor *tw = &ts[nd->src[1]];
+  for (size_t i = 0; i < spr_qrows_ukernels_count; i++) {
+    if (spr_qrows_ukernels[i].type != tw->type) continue;
+    const size_t kb = (size_t)ts[nd->src[0]].ne[0] / spr_dtype_block_elems(tw->type);
+    const size_t b = spr_align_up(spr_qrows_ukernels[i].xbytes(kb), 64);
+    most = b > most ? b : most;
+  }
+  return most;
 }
 
+/* The GEMM's ukernel (dense steps) in impl, and for Q4_0 / Q8_0 weights the
+ * row-gathered ukernel of sparse steps in impl2 (the GEMM leaves impl2 NULL
+ * for quantized weights). */
 static void gemm_rows_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
   spr_op_gemm_def.prepare(ts, nd, isa);
+  const enum spr_dtype wt = ts[nd->src[1]].type;
+  if (spr_qgemm_supports(wt)) nd->impl2 = spr_qrows_select(wt, isa);
 }
 
 static uint64_t gemm_rows_flops(const struct spr_tensor *ts, const struct spr_node *nd) {
@@ -331,8 +385,7 @@ static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct 
             SPR_STATUS_BAD_SHAPE, "ffn_down_t {%lld, %lld} does not map %lld neurons to dst rows of %lld",
             (long long)w->ne[0], (long long)w->ne[1], (long long)h->ne[0], (long long)d->ne[0]);
   SPR_CHECK(w->ne[0] % (int64_t)spr_dtype_block_elems(w->type) == 0, SPR_STATUS_BAD_SHAPE,
-            "ffn_down_t rows of %lld are not a multiple of the %s block", (long long)w->ne[0],
-            spr_dtype_name(w->type));
+            "ffn_down_t rows of %lld are not a multiple of the %s block", (long long)w->ne[0], spr_dtype_name(w->type));
   if (r != NULL) {
     SPR_CHECK(r->type == SPR_DTYPE_F32 && spr_same_shape(r, d), SPR_STATUS_BAD_SHAPE,
               "residual must be f32 with dst's shape");

@@ -80,3 +80,26 @@ void spr_axpy_rows_ref(enum spr_dtype type, size_t n, const int32_t *idx, const 
   free(row);
   free(acc);
 }
+
+void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, const void *w, size_t ldw,
+                   const float *x, float *c, double *mag) {
+  const size_t kb = k / SPR_QK8_0;
+  const spr_dequantize_row_fn deq = spr_dequantize_row_get(type);
+  struct spr_block_q8_0 *xq = malloc(kb * sizeof *xq);
+  float *xd = malloc(k * sizeof *xd), *row = malloc(k * sizeof *row);
+  spr_quantize_row_q8_0_ref(x, xq, (int64_t)k);
+  spr_dequantize_row_get(SPR_DTYPE_Q8_0)(xq, xd, (int64_t)k);
+  for (size_t i = 0; i < n; i++) {
+    deq((const uint8_t *)w + (size_t)idx[i] * ldw, row, (int64_t)k);
+    double s = 0.0, m = 0.0;
+    for (size_t e = 0; e < k; e++) {
+      s += (double)row[e] * (double)xd[e];
+      m += fabs((double)row[e] * (double)xd[e]);
+    }
+    c[i] = (float)s;
+    if (mag != NULL) mag[i] = m;
+  }
+  free(xq);
+  free(xd);
+  free(row);
+}

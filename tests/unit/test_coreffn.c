@@ -9,8 +9,14 @@
  *     several steps; spr_core_pick's edge cases;
  *   - CORE_SELECT through the op: the state after one and two steps equals the
  *     oracle; other modes leave it alone; 1 vs 2 threads give the same state;
+ *   - every row-gathered quantized GEMV ukernel (qrows.inc) against
+ *     spr_qrows_ref at blocks per row {1, 2, 3, 7, 64} and rows {1, 3, 4, 5,
+ *     33}, unaligned rows in list order; split packing and a cut list give
+ *     the same bits;
  *   - GEMM_ROWS in sparse mode: output i is bit-identical to the dense GEMM's
- *     output core[i] for every weight type (f32 ... q6_k), any core set;
+ *     output core[i] (f32, f16, q4_k, q6_k, and every type with the core set
+ *     of all neurons); Q4_0 / Q8_0 through the row-gathered ukernel match the
+ *     double oracle; 1 vs 2 threads bit-identical;
  *   - FFN_DOWN: row-major sparse = dense GEMM of the scattered activations
  *     (bits); ffn_down_t dense, sparse and prefill (M > 1) against the double
  *     oracle; 1 vs 2 threads bit-identical for every path. */
@@ -30,6 +36,7 @@
 #include "ops/coreffn/coreffn.h"
 #include "ops/gemm/gemm.h"
 #include "ops/quant/quant.h"
+#include "runtime/util.h"
 #include "support/op_harness.h"
 #include "support/test_util.h"
 
@@ -65,7 +72,8 @@ static void check_axpy(const struct spr_axpy_ukernel *uk, size_t n, bool with_id
   const enum spr_dtype t = uk->type;
   const size_t qk = spr_dtype_block_elems(t), rows = n + 5, row_e = ne + 2 * qk; /* a wider row: an offset segment */
   uint8_t *w = make_rows(t, rows, row_e, seed);
-  const size_t ldw = spr_quant_row_bytes(t, (int64_t)row_e), off = qk / qk * spr_dtype_block_bytes(t); /* skip one block */
+  const size_t ldw = spr_quant_row_bytes(t, (int64_t)row_e),
+               off = qk / qk * spr_dtype_block_bytes(t); /* skip one block */
   int32_t *idx = malloc((n ? n : 1) * sizeof(int32_t));
   float *a = malloc(n * sizeof(float)), *y = malloc(ne * sizeof(float)), *y2 = malloc(ne * sizeof(float));
   float *ref = malloc(ne * sizeof(float)), *mag = malloc(ne * sizeof(float)), *row = malloc(row_e * sizeof(float));
@@ -111,8 +119,8 @@ static void test_axpy_ukernels(void **state) {
     }
     const size_t qk = spr_dtype_block_elems(uk->type), unit = qk;
     const size_t tile = uk->tile < unit ? unit : uk->tile;
-    const size_t nes[] = {unit, tile > unit ? tile - unit : 2 * unit, tile, tile + unit, 3 * tile + unit,
-                          qk > 1 ? 7 * qk : 37};
+    const size_t nes[] = {
+        unit, tile > unit ? tile - unit : 2 * unit, tile, tile + unit, 3 * tile + unit, qk > 1 ? 7 * qk : 37};
     const size_t ns[] = {1, 7, 33, 100};
     for (size_t i = 0; i < 6; i++)
       for (size_t j = 0; j < 4; j++) check_axpy(uk, ns[j], (i + j) % 2 == 0, nes[i], 100 * u + 10 * i + j);
@@ -120,6 +128,78 @@ static void test_axpy_ukernels(void **state) {
     tested++;
   }
   assert_true(tested >= 4);
+}
+
+/* ---- row-gathered quantized GEMV ukernels ------------------------------------------- */
+
+static void check_qrows(const struct spr_qrows_ukernel *uk, size_t kb, size_t n, uint64_t seed) {
+  const enum spr_dtype t = uk->type;
+  const size_t k = 32 * kb, rows = n + 9, ldw = spr_quant_row_bytes(t, (int64_t)k) + 2; /* odd pitch: unaligned rows */
+  uint8_t *w = malloc(rows * ldw);
+  for (size_t r = 0; r < rows; r++) {
+    uint8_t *one = make_rows(t, 1, k, seed + 31 * r);
+    memcpy(w + r * ldw, one, ldw - 2);
+    memset(w + r * ldw + ldw - 2, 0xAB, 2);
+    free(one);
+  }
+  enum { MAXN = 64 };
+  assert_true(n < MAXN);
+  float *x = malloc(k * sizeof(float)), c[MAXN], c2[MAXN], ref[MAXN];
+  double mag[MAXN];
+  int32_t idx[MAXN];
+  spr_test_fill(x, k, seed + 1, -2.0f, 2.0f);
+  x[k / 2] = 7.5f; /* one outlier block */
+  pick_ids(idx, n, rows, seed + 2);
+  for (size_t i = 0; i + 1 < n; i += 3) { /* not ascending: the list order is the output order */
+    const int32_t tmp = idx[i];
+    idx[i] = idx[i + 1], idx[i + 1] = tmp;
+  }
+  void *xq = spr_test_aligned_alloc(spr_align_up(uk->xbytes(kb), 64));
+  memset(xq, 0x5A, uk->xbytes(kb)); /* packers write every byte the ukernel reads */
+  uk->packx(kb, 0, kb, x, xq);
+  for (size_t i = 0; i <= n; i++) c[i] = NAN;
+  uk->fn(kb, n, idx, w, ldw, xq, c);
+  spr_qrows_ref(t, k, n, idx, w, ldw, x, ref, mag);
+  for (size_t i = 0; i < n; i++) {
+    const double tol = (double)(kb + 4) * FLT_EPSILON * mag[i] + 1e-30;
+    if (!(fabs((double)c[i] - (double)ref[i]) <= tol))
+      fail_msg("%s kb=%zu n=%zu: c[%zu] (row %d) = %.9g, ref %.9g (tol %.3g)", uk->name, kb, n, i, idx[i], (double)c[i],
+               (double)ref[i], tol);
+  }
+  assert_true(isnan(c[n])); /* nothing past n */
+  /* packing in two ranges gives the same row; a list cut in two gives the same bits */
+  void *xq2 = spr_test_aligned_alloc(spr_align_up(uk->xbytes(kb), 64));
+  memset(xq2, 0x5A, uk->xbytes(kb));
+  uk->packx(kb, 0, kb / 2, x, xq2);
+  uk->packx(kb, kb / 2, kb, x, xq2);
+  const size_t cut = n / 2;
+  uk->fn(kb, cut, idx, w, ldw, xq2, c2);
+  uk->fn(kb, n - cut, idx + cut, w, ldw, xq2, c2 + cut);
+  for (size_t i = 0; i < n; i++) {
+    if (memcmp(&c[i], &c2[i], sizeof(float)) != 0)
+      fail_msg("%s kb=%zu n=%zu: split pack / cut list changes c[%zu]: %.9g vs %.9g", uk->name, kb, n, i, (double)c[i],
+               (double)c2[i]);
+  }
+  free(w), free(x), free(xq), free(xq2);
+}
+
+static void test_qrows_ukernels(void **state) {
+  (void)state;
+  int tested = 0;
+  for (size_t u = 0; u < spr_qrows_ukernels_count; u++) {
+    const struct spr_qrows_ukernel *uk = &spr_qrows_ukernels[u];
+    if (!host_has(uk->isa)) {
+      printf("skip %s (ISA not on this host)\n", uk->name);
+      continue;
+    }
+    /* blocks per row: 1, the two-block step's edges, an odd count, TinyLlama's 64 */
+    const size_t kbs[] = {1, 2, 3, 7, 64};
+    const size_t ns[] = {1, 3, 4, 5, 33};
+    for (size_t i = 0; i < 5; i++)
+      for (size_t j = 0; j < 5; j++) check_qrows(uk, kbs[i], ns[j], 1000 * u + 10 * i + j);
+    tested++;
+  }
+  assert_true(tested >= 2);
 }
 
 /* ---- selection kernels -------------------------------------------------------------- */
@@ -198,7 +278,8 @@ static void test_select_kernels(void **state) {
   assert_int_equal(core[0], 1);
   assert_int_equal(core[1], 2);
   spr_core_pick(f2, 6, 4, core);
-  assert_int_equal(core[0], 1), assert_int_equal(core[1], 2), assert_int_equal(core[2], 4), assert_int_equal(core[3], 5);
+  assert_int_equal(core[0], 1), assert_int_equal(core[1], 2), assert_int_equal(core[2], 4),
+      assert_int_equal(core[3], 5);
   spr_core_pick(f2, 6, 6, core);
   for (int i = 0; i < 6; i++) assert_int_equal(core[i], i);
   assert_int_equal(spr_core_count(0.4f, 5632), 2252);
@@ -321,7 +402,30 @@ static void gemm_rows_case(enum spr_dtype t, size_t K, size_t N, size_t n_core, 
     for (size_t i = 0; i < N; i++) sparse[th - 1][i] = NAN;
     if (spr_test_op_run(ts, &nd, SPR_ISA_ALL, th, 1, &name, &err) != SPR_STATUS_OK) fail_msg("%s", err.msg);
   }
-  for (size_t i = 0; i < n_core; i++) {
+  /* Q4_0 / Q8_0 with a row-gathered ukernel (not the identity set): the
+   * ukernel's own sum order, so the pre-activation against the double oracle */
+  const bool qrows = n_core < N && spr_qrows_select(t, spr_cpu_isa()) != NULL;
+  if (qrows) {
+    float *pre = malloc(n_core * sizeof(float));
+    double *mag = malloc(n_core * sizeof(double));
+    nd.p.gemm.act = SPR_ACT_NONE;
+    ts[2].data = sparse[0];
+    if (spr_test_op_run(ts, &nd, SPR_ISA_ALL, 1, 1, NULL, &err) != SPR_STATUS_OK) fail_msg("%s", err.msg);
+    spr_qrows_ref(t, K, n_core, core, w, spr_quant_row_bytes(t, (int64_t)K), x, pre, mag);
+    for (size_t i = 0; i < n_core; i++) {
+      const double tol = (double)(K / 32 + 4) * FLT_EPSILON * mag[i] + 1e-30;
+      if (!(fabs((double)sparse[0][i] - (double)pre[i]) <= tol))
+        fail_msg("gemm_rows %s (%s) K=%zu N=%zu n_core=%zu: pre-activation %zu = %.9g, oracle %.9g", spr_dtype_name(t),
+                 name, K, N, n_core, i, (double)sparse[0][i], (double)pre[i]);
+    }
+    nd.p.gemm.act = SPR_ACT_SILU;
+    for (int th = 1; th <= 2; th++) {
+      ts[2].data = sparse[th - 1];
+      if (spr_test_op_run(ts, &nd, SPR_ISA_ALL, th, 1, NULL, &err) != SPR_STATUS_OK) fail_msg("%s", err.msg);
+    }
+    free(pre), free(mag);
+  }
+  for (size_t i = 0; i < n_core && !qrows; i++) {
     if (memcmp(&sparse[0][i], &dense[core[i]], sizeof(float)) != 0)
       fail_msg("gemm_rows %s (%s) K=%zu N=%zu n_core=%zu: out[%zu] = %.9g, dense row %d = %.9g", spr_dtype_name(t),
                name, K, N, n_core, i, (double)sparse[0][i], core[i], (double)dense[core[i]]);
@@ -332,8 +436,8 @@ static void gemm_rows_case(enum spr_dtype t, size_t K, size_t N, size_t n_core, 
 
 static void test_gemm_rows(void **state) {
   (void)state;
-  const enum spr_dtype types[] = {SPR_DTYPE_F32, SPR_DTYPE_F16, SPR_DTYPE_Q8_0, SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K,
-                                  SPR_DTYPE_Q6_K};
+  const enum spr_dtype types[] = {SPR_DTYPE_F32,  SPR_DTYPE_F16,  SPR_DTYPE_Q8_0,
+                                  SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K, SPR_DTYPE_Q6_K};
   for (size_t ti = 0; ti < 6; ti++) {
     const size_t K = spr_dtype_block_elems(types[ti]) == 256 ? 512 : 96;
     const size_t N = 137, cores[] = {1, 2, 3, 17, 54, N};
@@ -344,8 +448,8 @@ static void test_gemm_rows(void **state) {
 /* ---- FFN_DOWN ---------------------------------------------------------------------------------- */
 
 /* dst[t][e] = res + sum_n h[t][n] * W(n, e): W given as down {F, E} (rows e) or down_t {E, F} (rows n) */
-static void down_ref(enum spr_dtype t, bool transposed, const uint8_t *w, size_t F, size_t E, size_t T,
-                     const float *h, const float *res, float *out) {
+static void down_ref(enum spr_dtype t, bool transposed, const uint8_t *w, size_t F, size_t E, size_t T, const float *h,
+                     const float *res, float *out) {
   float *wd = malloc(F * E * sizeof(float)); /* [F][E] */
   if (transposed) {
     spr_dequantize_row_get(t)(w, wd, (int64_t)(F * E));
@@ -469,8 +573,9 @@ static void test_ffn_down(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_axpy_ukernels), cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),
-      cmocka_unit_test(test_gemm_rows),     cmocka_unit_test(test_ffn_down),
+      cmocka_unit_test(test_axpy_ukernels),  cmocka_unit_test(test_qrows_ukernels),
+      cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),
+      cmocka_unit_test(test_gemm_rows),      cmocka_unit_test(test_ffn_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

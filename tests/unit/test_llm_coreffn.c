@@ -10,8 +10,9 @@
  *   - beta 1.0 is bit-identical to dense (f32, q8_0, q4_0, sparse layout;
  *     1 and 2 threads);
  *   - a sparse decode step equals a dense step of a copy of the model whose
- *     non-core ffn_gate rows are zero, from the same KV cache (bit-identical:
- *     both layouts, f32 and q8_0);
+ *     non-core ffn_gate rows are zero, from the same KV cache (both layouts;
+ *     f32 bit-identical, q8_0 within 1e-5: its sparse gate/up use the
+ *     row-gathered ukernel's sum order);
  *   - ffn_down_t gives the logits of ffn_down within rounding (f32 weights);
  *   - 1 vs 2 threads bit-identical with sentence re-selection;
  *   - re-selection after a sentence end equals an explicit prefill of the
@@ -392,8 +393,12 @@ static void test_sparse_equals_zeroed(void **state) {
     for (size_t i = 0; i < 8; i++) {
       assert_int_equal(spr_llm_eval(a.session, &k_cont[i], 1, &la), SPR_STATUS_OK);
       assert_int_equal(spr_llm_eval(b.session, &k_cont[i], 1, &lb), SPR_STATUS_OK);
+      /* f32: the same bits. Q8_0: gate/up go through the row-gathered
+       * ukernel, whose block-sum order may differ from the dense GEMV's */
+      const bool exact = cases[c].t == SPR_DTYPE_F32;
       for (size_t k = 0; k < V; k++) {
-        if (memcmp(&la[k], &lb[k], sizeof(float)) != 0)
+        if (exact ? memcmp(&la[k], &lb[k], sizeof(float)) != 0
+                  : !(fabsf(la[k] - lb[k]) <= 1e-5f * (1.0f + fabsf(lb[k]))))
           fail_msg("%s%s: sparse step %zu logit %zu = %.9g, zeroed-gate dense %.9g", spr_dtype_name(cases[c].t),
                    cases[c].layout ? " (sparse layout)" : "", i, k, (double)la[k], (double)lb[k]);
       }
