@@ -32,33 +32,33 @@ static inline float half_at(const uint8_t *p) {
 
 /* ---- f32 / f16 ------------------------------------------------------------------ */
 
-#define FLOAT_AXPY(name, esize, LOAD16, LOADMASK)                                                                   \
-  void name(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y) {        \
-    const uint8_t *wb = w;                                                                                          \
-    size_t e0 = 0;                                                                                                  \
-    for (; e0 + 256 <= ne; e0 += 256) {                                                                             \
-      __m512 acc[16];                                                                                               \
-      for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();                                                    \
-      const uint8_t *seg = wb + e0 * (esize);                                                                       \
-      for (size_t i = 0; i < n; i++) {                                                                              \
-        const uint8_t *r = row_at(seg, ldw, idx, i);                                                                \
-        if (i + PF < n) prefetch_bytes(row_at(seg, ldw, idx, i + PF), 256 * (esize));                               \
-        const __m512 vs = _mm512_set1_ps(a[i]);                                                                     \
-        for (int t = 0; t < 16; t++) acc[t] = _mm512_fmadd_ps(LOAD16(r + 16 * t * (esize)), vs, acc[t]);            \
-      }                                                                                                             \
-      for (int t = 0; t < 16; t++) _mm512_storeu_ps(y + e0 + 16 * t, acc[t]);                                       \
-    }                                                                                                               \
-    for (; e0 < ne; e0 += 16) {                                                                                     \
-      const size_t m = ne - e0 < 16 ? ne - e0 : 16;                                                                 \
-      const __mmask16 k = (__mmask16)((1u << m) - 1u);                                                              \
-      __m512 acc = _mm512_setzero_ps();                                                                             \
-      const uint8_t *seg = wb + e0 * (esize);                                                                       \
-      for (size_t i = 0; i < n; i++) {                                                                              \
-        const uint8_t *r = row_at(seg, ldw, idx, i);                                                                \
-        acc = _mm512_fmadd_ps(LOADMASK(k, r), _mm512_set1_ps(a[i]), acc);                                           \
-      }                                                                                                             \
-      _mm512_mask_storeu_ps(y + e0, k, acc);                                                                        \
-    }                                                                                                               \
+#define FLOAT_AXPY(name, esize, LOAD16, LOADMASK)                                                           \
+  void name(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y) { \
+    const uint8_t *wb = w;                                                                                  \
+    size_t e0 = 0;                                                                                          \
+    for (; e0 + 256 <= ne; e0 += 256) {                                                                     \
+      __m512 acc[16];                                                                                       \
+      for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();                                            \
+      const uint8_t *seg = wb + e0 * (esize);                                                               \
+      for (size_t i = 0; i < n; i++) {                                                                      \
+        const uint8_t *r = row_at(seg, ldw, idx, i);                                                        \
+        if (i + PF < n) prefetch_bytes(row_at(seg, ldw, idx, i + PF), 256 * (esize));                       \
+        const __m512 vs = _mm512_set1_ps(a[i]);                                                             \
+        for (int t = 0; t < 16; t++) acc[t] = _mm512_fmadd_ps(LOAD16(r + 16 * t * (esize)), vs, acc[t]);    \
+      }                                                                                                     \
+      for (int t = 0; t < 16; t++) _mm512_storeu_ps(y + e0 + 16 * t, acc[t]);                               \
+    }                                                                                                       \
+    for (; e0 < ne; e0 += 16) {                                                                             \
+      const size_t m = ne - e0 < 16 ? ne - e0 : 16;                                                         \
+      const __mmask16 k = (__mmask16)((1u << m) - 1u);                                                      \
+      __m512 acc = _mm512_setzero_ps();                                                                     \
+      const uint8_t *seg = wb + e0 * (esize);                                                               \
+      for (size_t i = 0; i < n; i++) {                                                                      \
+        const uint8_t *r = row_at(seg, ldw, idx, i);                                                        \
+        acc = _mm512_fmadd_ps(LOADMASK(k, r), _mm512_set1_ps(a[i]), acc);                                   \
+      }                                                                                                     \
+      _mm512_mask_storeu_ps(y + e0, k, acc);                                                                \
+    }                                                                                                       \
   }
 
 #define LOAD16_F32(p) _mm512_loadu_ps(p)
@@ -89,43 +89,43 @@ static inline void q4_0_codes(const uint8_t *blk, __m512 *lo, __m512 *hi) {
   *hi = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table);
 }
 
-#define BLOCK_AXPY(name, bb, CODES)                                                                                   \
-  void name(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y) {        \
-    const uint8_t *wb = w;                                                                                          \
-    const size_t nb = ne / 32;                                                                                      \
-    size_t b0 = 0;                                                                                                  \
-    for (; b0 + 8 <= nb; b0 += 8) {                                                                                 \
-      __m512 acc[16];                                                                                               \
-      for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();                                                    \
-      const uint8_t *seg = wb + b0 * (bb);                                                                          \
-      for (size_t i = 0; i < n; i++) {                                                                              \
-        const uint8_t *r = row_at(seg, ldw, idx, i);                                                                \
-        if (i + PF < n) prefetch_bytes(row_at(seg, ldw, idx, i + PF), 8 * (bb));                                    \
-        for (int b = 0; b < 8; b++) {                                                                               \
-          const uint8_t *blk = r + b * (bb);                                                                        \
-          const __m512 vs = _mm512_set1_ps(a[i] * half_at(blk));                                                    \
-          __m512 lo, hi;                                                                                            \
-          CODES(blk, &lo, &hi);                                                                                     \
-          acc[2 * b] = _mm512_fmadd_ps(lo, vs, acc[2 * b]);                                                         \
-          acc[2 * b + 1] = _mm512_fmadd_ps(hi, vs, acc[2 * b + 1]);                                                 \
-        }                                                                                                           \
-      }                                                                                                             \
-      for (int t = 0; t < 16; t++) _mm512_storeu_ps(y + 32 * b0 + 16 * t, acc[t]);                                  \
-    }                                                                                                               \
-    for (; b0 < nb; b0++) {                                                                                         \
-      __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                                \
-      const uint8_t *seg = wb + b0 * (bb);                                                                          \
-      for (size_t i = 0; i < n; i++) {                                                                              \
-        const uint8_t *blk = row_at(seg, ldw, idx, i);                                                              \
-        const __m512 vs = _mm512_set1_ps(a[i] * half_at(blk));                                                      \
-        __m512 lo, hi;                                                                                              \
-        CODES(blk, &lo, &hi);                                                                                       \
-        acc0 = _mm512_fmadd_ps(lo, vs, acc0);                                                                       \
-        acc1 = _mm512_fmadd_ps(hi, vs, acc1);                                                                       \
-      }                                                                                                             \
-      _mm512_storeu_ps(y + 32 * b0, acc0);                                                                          \
-      _mm512_storeu_ps(y + 32 * b0 + 16, acc1);                                                                     \
-    }                                                                                                               \
+#define BLOCK_AXPY(name, bb, CODES)                                                                         \
+  void name(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y) { \
+    const uint8_t *wb = w;                                                                                  \
+    const size_t nb = ne / 32;                                                                              \
+    size_t b0 = 0;                                                                                          \
+    for (; b0 + 8 <= nb; b0 += 8) {                                                                         \
+      __m512 acc[16];                                                                                       \
+      for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();                                            \
+      const uint8_t *seg = wb + b0 * (bb);                                                                  \
+      for (size_t i = 0; i < n; i++) {                                                                      \
+        const uint8_t *r = row_at(seg, ldw, idx, i);                                                        \
+        if (i + PF < n) prefetch_bytes(row_at(seg, ldw, idx, i + PF), 8 * (bb));                            \
+        for (int b = 0; b < 8; b++) {                                                                       \
+          const uint8_t *blk = r + b * (bb);                                                                \
+          const __m512 vs = _mm512_set1_ps(a[i] * half_at(blk));                                            \
+          __m512 lo, hi;                                                                                    \
+          CODES(blk, &lo, &hi);                                                                             \
+          acc[2 * b] = _mm512_fmadd_ps(lo, vs, acc[2 * b]);                                                 \
+          acc[2 * b + 1] = _mm512_fmadd_ps(hi, vs, acc[2 * b + 1]);                                         \
+        }                                                                                                   \
+      }                                                                                                     \
+      for (int t = 0; t < 16; t++) _mm512_storeu_ps(y + 32 * b0 + 16 * t, acc[t]);                          \
+    }                                                                                                       \
+    for (; b0 < nb; b0++) {                                                                                 \
+      __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                        \
+      const uint8_t *seg = wb + b0 * (bb);                                                                  \
+      for (size_t i = 0; i < n; i++) {                                                                      \
+        const uint8_t *blk = row_at(seg, ldw, idx, i);                                                      \
+        const __m512 vs = _mm512_set1_ps(a[i] * half_at(blk));                                              \
+        __m512 lo, hi;                                                                                      \
+        CODES(blk, &lo, &hi);                                                                               \
+        acc0 = _mm512_fmadd_ps(lo, vs, acc0);                                                               \
+        acc1 = _mm512_fmadd_ps(hi, vs, acc1);                                                               \
+      }                                                                                                     \
+      _mm512_storeu_ps(y + 32 * b0, acc0);                                                                  \
+      _mm512_storeu_ps(y + 32 * b0 + 16, acc1);                                                             \
+    }                                                                                                       \
   }
 
 BLOCK_AXPY(spr_q8_0_axpy_ukernel_256__avx512f, 34, q8_0_codes)

@@ -25,7 +25,7 @@ size_t spr_core_count_positive(const float *a, size_t n_ff) {
 static inline uint64_t key_of(float v, size_t n) {
   uint32_t u = spr_f32_to_bits(v + 0.0f);
   u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-  return ((uint64_t)u << 32) | (uint32_t)~(uint32_t)n;
+  return ((uint64_t)u << 32) | (uint32_t) ~(uint32_t)n;
 }
 
 static inline void swap_keys(uint64_t *a, uint64_t *b) {

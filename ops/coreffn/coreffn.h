@@ -195,6 +195,29 @@ extern const size_t spr_qrows_ukernels_count;
 /* The first entry for `type` whose ISA bits are all in isa, or NULL. */
 const struct spr_qrows_ukernel *spr_qrows_select(enum spr_dtype type, uint32_t isa);
 
+/* ---- strip dequantizers (prefill through ffn_down_t) ------------------------------- */
+
+/* y[0..n) = the n values (n a multiple of 32) of the Q4_0 / Q8_0 blocks at x,
+ * bit-identical to ops/quant's spr_dequantize_row_q4_0 / _q8_0. */
+typedef void (*spr_deq_ukernel_fn)(const void *x, float *y, size_t n);
+
+struct spr_deq_ukernel {
+  enum spr_dtype type;
+  uint32_t isa;
+  spr_deq_ukernel_fn fn;
+  const char *name;
+};
+
+#define SPR_DEQ_UKERNEL(type, isa, fn) void fn(const void *x, float *y, size_t n);
+#include "ops/coreffn/deq.inc"
+#undef SPR_DEQ_UKERNEL
+
+extern const struct spr_deq_ukernel spr_deq_ukernels[];
+extern const size_t spr_deq_ukernels_count;
+
+/* The first entry for `type` whose ISA bits are all in isa, or NULL (other types). */
+const struct spr_deq_ukernel *spr_deq_select(enum spr_dtype type, uint32_t isa);
+
 /* ---- prefill with ffn_down_t: C[M,N] = X[M,K] . Wt[K,N] (+ R) ---------------------- */
 
 /* Scratch bytes for m rows (capacity), k = F, n = E with n_threads. */
@@ -202,9 +225,10 @@ size_t spr_gemm_t_workspace(const void *f32_gemm_ukernel, enum spr_dtype w_type,
                             int n_threads);
 /* dst[M][N] = x[M][K] . wt + residual (may be NULL); wt: K rows of N values
  * of w_type (row bytes = spr_quant_row_bytes). Uses the packed-panel f32 GEMM
- * ukernel uk (struct spr_gemm_ukernel *) with W dequantized into its slices.
+ * ukernel uk (struct spr_gemm_ukernel *) with W dequantized into its slices
+ * (by spr_deq_select(w_type, isa) where there is one).
  * Deterministic for any thread count (N split into fixed blocks). */
-void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, size_t m, size_t n,
-                    size_t k, const float *xm, const void *wt, const float *residual, float *dst);
+void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
+                    size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst);
 
 #endif

@@ -64,6 +64,20 @@ const struct spr_qrows_ukernel *spr_qrows_select(enum spr_dtype type, uint32_t i
   return NULL;
 }
 
+const struct spr_deq_ukernel spr_deq_ukernels[] = {
+#define SPR_DEQ_UKERNEL(type, isa, fn) {(type), (isa), fn, #fn},
+#include "ops/coreffn/deq.inc"
+#undef SPR_DEQ_UKERNEL
+};
+const size_t spr_deq_ukernels_count = sizeof spr_deq_ukernels / sizeof spr_deq_ukernels[0];
+
+const struct spr_deq_ukernel *spr_deq_select(enum spr_dtype type, uint32_t isa) {
+  for (size_t i = 0; i < spr_deq_ukernels_count; i++) {
+    if (spr_deq_ukernels[i].type == type && (spr_deq_ukernels[i].isa & ~isa) == 0) return &spr_deq_ukernels[i];
+  }
+  return NULL;
+}
+
 static size_t cdiv(size_t a, size_t b) {
   return (a + b - 1) / b;
 }
@@ -474,7 +488,7 @@ static void ffn_down_run(const struct spr_exec *x, const struct spr_node *nd) {
   }
   const size_t E = (size_t)w->ne[0];
   if (T > 1) {
-    spr_gemm_t_run(x, nd->impl2, w->type, T, E, F, h->data, w->data, r != NULL ? r->data : NULL, dst);
+    spr_gemm_t_run(x, nd->impl2, w->type, nd->isa, T, E, F, h->data, w->data, r != NULL ? r->data : NULL, dst);
     return;
   }
   const struct spr_axpy_ukernel *k = nd->impl;

@@ -77,6 +77,7 @@ struct run {
   struct geom g;
   enum spr_dtype wt;
   spr_dequantize_row_fn deq;
+  spr_deq_ukernel_fn fast; /* Q4_0 / Q8_0: the ISA's strip dequantizer */
   size_t m, n, k, row_bytes, bb;
   const float *x;
   const uint8_t *w;
@@ -110,7 +111,11 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
       const size_t k0 = kb * g->kc, kc = k - k0 < g->kc ? k - k0 : g->kc;
       /* strip: slice s = columns [n0 + s*nr, +nr) as [kc][NR], zero-padded */
       for (size_t kk = 0; kk < kc; kk++) {
-        c->deq(c->w + (k0 + kk) * c->row_bytes + n0 / g->qk * c->bb, tmp, (int64_t)nbw);
+        const uint8_t *src = c->w + (k0 + kk) * c->row_bytes + n0 / g->qk * c->bb;
+        if (c->fast != NULL)
+          c->fast(src, tmp, nbw);
+        else
+          c->deq(src, tmp, (int64_t)nbw);
         for (size_t s = 0; s < n_sl; s++) {
           float *wp = strip + s * g->slice + kk * nr;
           const size_t j0 = s * nr, nrj = nbw - j0 < nr ? nbw - j0 : nr;
@@ -138,14 +143,16 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
   }
 }
 
-void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, size_t m, size_t n,
-                    size_t k, const float *xm, const void *wt, const float *residual, float *dst) {
+void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
+                    size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst) {
   struct run c;
   memset(&c, 0, sizeof c);
   c.uk = f32_gemm_ukernel;
   geom_init(&c.g, c.uk, w_type, m, n, k);
   c.wt = w_type;
   c.deq = spr_dequantize_row_get(w_type);
+  const struct spr_deq_ukernel *dk = spr_deq_select(w_type, isa);
+  c.fast = dk != NULL ? dk->fn : NULL;
   c.m = m, c.n = n, c.k = k;
   c.row_bytes = spr_quant_row_bytes(w_type, (int64_t)n);
   c.bb = spr_dtype_block_bytes(w_type);

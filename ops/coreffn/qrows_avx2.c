@@ -24,7 +24,8 @@ static inline float half_at(const uint8_t *p) {
 }
 
 static inline void prefetch_row(const uint8_t *p, size_t bytes) {
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch((const char *)p + off, _MM_HINT_T1); /* into L2: see qrows_avx512vnni.c */
+  for (size_t off = 0; off < bytes; off += 64)
+    _mm_prefetch((const char *)p + off, _MM_HINT_T1); /* into L2: see qrows_avx512vnni.c */
 }
 
 static inline float hsum(__m256 v) {

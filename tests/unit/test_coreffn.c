@@ -4,6 +4,7 @@
  *     {1, 7, 33, 100}, outputs {unit, tile-unit, tile, tile+unit, 3 tile+unit,
  *     odd}), with an index list and without; cutting the output on a block
  *     boundary gives the same bits (the op splits it over threads);
+ *   - every strip dequantizer (deq.inc) bit-identical to ops/quant's;
  *   - the selection kernels (positives, top-k by quickselect, pick) against
  *     spr_core_select_ref (full sorts) with ties, zeros and -0, in one and in
  *     several steps; spr_core_pick's edge cases;
@@ -197,6 +198,35 @@ static void test_qrows_ukernels(void **state) {
     const size_t ns[] = {1, 3, 4, 5, 33};
     for (size_t i = 0; i < 5; i++)
       for (size_t j = 0; j < 5; j++) check_qrows(uk, kbs[i], ns[j], 1000 * u + 10 * i + j);
+    tested++;
+  }
+  assert_true(tested >= 2);
+}
+
+/* ---- strip dequantizers ---------------------------------------------------------------- */
+
+static void test_deq_ukernels(void **state) {
+  (void)state;
+  int tested = 0;
+  for (size_t u = 0; u < spr_deq_ukernels_count; u++) {
+    const struct spr_deq_ukernel *uk = &spr_deq_ukernels[u];
+    if (!host_has(uk->isa)) {
+      printf("skip %s (ISA not on this host)\n", uk->name);
+      continue;
+    }
+    const size_t ns[] = {32, 64, 96, 224, 2048};
+    for (size_t i = 0; i < 5; i++) {
+      const size_t n = ns[i];
+      uint8_t *w = make_rows(uk->type, 1, n, 77 + 10 * u + i);
+      float *got = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+      uk->fn(w, got, n);
+      spr_dequantize_row_get(uk->type)(w, want, (int64_t)n);
+      for (size_t e = 0; e < n; e++) {
+        if (memcmp(&got[e], &want[e], sizeof(float)) != 0)
+          fail_msg("%s n=%zu: y[%zu] = %.9g, ops/quant %.9g", uk->name, n, e, (double)got[e], (double)want[e]);
+      }
+      free(w), free(got), free(want);
+    }
     tested++;
   }
   assert_true(tested >= 2);
@@ -568,14 +598,17 @@ static void test_ffn_down(void **state) {
     }
     const struct down_case all = {t_types[i], true, 64, 64, 1, 64};
     down_case(&all, 3000 + s++);
+    /* prefill with K a multiple of 32 and several column blocks */
+    const struct down_case pre = {t_types[i], true, 160, 320 + 32, 19, 1};
+    down_case(&pre, 3000 + s++);
   }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_axpy_ukernels),  cmocka_unit_test(test_qrows_ukernels),
-      cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),
-      cmocka_unit_test(test_gemm_rows),      cmocka_unit_test(test_ffn_down),
+      cmocka_unit_test(test_axpy_ukernels),  cmocka_unit_test(test_qrows_ukernels), cmocka_unit_test(test_deq_ukernels),
+      cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),      cmocka_unit_test(test_gemm_rows),
+      cmocka_unit_test(test_ffn_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
