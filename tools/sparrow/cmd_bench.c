@@ -39,10 +39,11 @@ static double case_bytes(const struct llm_case *k) {
 }
 
 static int bench_llm(const char *path, const struct cli_common *c, struct cli_llm_opts *lo, int n_prompt, int n_gen,
-                     int runs, bool json, bool compare_dense) {
+                     int runs, bool json, bool compare_dense, const char *dense_path) {
   if (n_prompt < 1 || n_gen < 1) return cli_fail("--prompt and --gen must be at least 1");
   if (lo->ctx == 0) lo->ctx = n_prompt + n_gen;
-  /* case 0: as configured; case 1 (--compare-dense): the same without --sparse-ffn, runs interleaved */
+  /* case 0: as configured; case 1 (--compare-dense): the same without --sparse-ffn (from --dense-model
+   * when given, e.g. the plain GGUF the sparse layout was made from), runs interleaved */
   struct llm_case k[2];
   memset(k, 0, sizeof k);
   const int n_cases = compare_dense ? 2 : 1;
@@ -51,8 +52,15 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
   k[1].lo.sparse_ffn = NULL;
   int rc = 0, opened = 0;
   for (; opened < n_cases && rc == 0; opened++) {
-    if (cli_llm_open(path, c, &k[opened].lo, &k[opened].cs, &k[opened].info) != 0) {
+    const char *file = opened == 1 && dense_path != NULL ? dense_path : path;
+    if (cli_llm_open(file, c, &k[opened].lo, &k[opened].cs, &k[opened].info) != 0) {
       rc = 1;
+      break;
+    }
+    if (opened == 1 && k[1].info.n_vocab != k[0].info.n_vocab) {
+      rc =
+          cli_fail("--dense-model %s has %u tokens, %s has %u", dense_path, k[1].info.n_vocab, path, k[0].info.n_vocab);
+      opened++; /* closed below */
       break;
     }
     spr_llm_decode_traffic(k[opened].cs.model, &k[opened].lo.cfg, &k[opened].tr);
@@ -84,26 +92,29 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
     if (json) {
       printf("{\"model\": ");
       cli_json_str(stdout, path);
-      printf(", \"threads\": %d, \"prompt\": %d, \"gen\": %d, \"runs\": %d, \"prefill_tok_s\": %.3f, "
-             "\"decode_tok_s\": %.3f, \"decode_weight_bytes_per_token\": %.0f, "
-             "\"sparse_decode_weight_bytes_per_token\": %.0f, \"sparse_ffn_beta\": %g, \"decode_gb_s\": %.3f, "
-             "\"arena_bytes\": %zu, \"weights_bytes\": %zu",
-             c->threads, n_prompt, n_gen, runs, p[0], d[0], k[0].tr.dense, k[0].tr.sparse,
-             (double)k[0].lo.cfg.sparse_ffn_beta, bytes * d[0] / 1e9, cs->plan.arena_bytes, cs->plan.weights_bytes);
+      printf(
+          ", \"threads\": %d, \"prompt\": %d, \"gen\": %d, \"runs\": %d, \"prefill_tok_s\": %.3f, "
+          "\"decode_tok_s\": %.3f, \"decode_weight_bytes_per_token\": %.0f, "
+          "\"sparse_decode_weight_bytes_per_token\": %.0f, \"sparse_ffn_beta\": %g, \"decode_gb_s\": %.3f, "
+          "\"arena_bytes\": %zu, \"weights_bytes\": %zu",
+          c->threads, n_prompt, n_gen, runs, p[0], d[0], k[0].tr.dense, k[0].tr.sparse,
+          (double)k[0].lo.cfg.sparse_ffn_beta, bytes * d[0] / 1e9, cs->plan.arena_bytes, cs->plan.weights_bytes);
       if (compare_dense)
-        printf(", \"dense_prefill_tok_s\": %.3f, \"dense_decode_tok_s\": %.3f, \"decode_speedup\": %.4f, "
-               "\"prefill_ratio\": %.4f",
-               p[1], d[1], d[0] / d[1], p[0] / p[1]);
+        printf(
+            ", \"dense_prefill_tok_s\": %.3f, \"dense_decode_tok_s\": %.3f, \"decode_speedup\": %.4f, "
+            "\"prefill_ratio\": %.4f",
+            p[1], d[1], d[0] / d[1], p[0] / p[1]);
       printf("}\n");
     } else {
       printf("%s: prefill %.2f tok/s (%d tokens), decode %.2f tok/s (%d tokens), %d thread(s), median of %d\n", path,
              p[0], n_prompt, d[0], n_gen, c->threads, runs);
-      printf("decode reads %.1f MB of weights per token = %.2f GB/s; arena %zu bytes, weights %zu bytes\n",
-             bytes / 1e6, bytes * d[0] / 1e9, cs->plan.arena_bytes, cs->plan.weights_bytes);
+      printf("decode reads %.1f MB of weights per token = %.2f GB/s; arena %zu bytes, weights %zu bytes\n", bytes / 1e6,
+             bytes * d[0] / 1e9, cs->plan.arena_bytes, cs->plan.weights_bytes);
       if (compare_dense)
-        printf("dense (same runs, interleaved): prefill %.2f tok/s, decode %.2f tok/s; sparse/dense: decode %.3fx, "
-               "prefill %.3fx\n",
-               p[1], d[1], d[0] / d[1], p[0] / p[1]);
+        printf(
+            "dense%s%s (same runs, interleaved): prefill %.2f tok/s, decode %.2f tok/s; sparse/dense: decode %.3fx, "
+            "prefill %.3fx\n",
+            dense_path != NULL ? " " : "", dense_path != NULL ? dense_path : "", p[1], d[1], d[0] / d[1], p[0] / p[1]);
     }
   }
   free(tok);
@@ -118,6 +129,7 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
 int cmd_bench(int argc, char **argv) {
   int runs = 0, warmup = 3, image = 0, n_prompt = 64, n_gen = 128;
   bool json = false, compare_dense = false;
+  const char *dense_model = NULL;
   struct cli_llm_opts lo = {0};
   const struct cli_opt opts[] = {
       {"prompt", CLI_INT, &n_prompt, "N", "LLM: prompt tokens (prefill) per run (default 64)"},
@@ -125,6 +137,8 @@ int cmd_bench(int argc, char **argv) {
       CLI_LLM_OPTS(lo),
       {"compare-dense", CLI_FLAG, &compare_dense, NULL,
        "LLM with --sparse-ffn: also time the dense model, runs interleaved (the same machine load)"},
+      {"dense-model", CLI_STR, &dense_model, "FILE",
+       "with --compare-dense: the dense runs use FILE (e.g. the plain GGUF a --sparse-layout file came from)"},
       {"runs", CLI_INT, &runs, "N", "timed runs (default: about 2 s worth, 10..1000)"},
       {"warmup", CLI_INT, &warmup, "N", "untimed runs first (default 3)"},
       {"image", CLI_INT, &image, "N", "vision: input side (default: the model's)"},
@@ -151,7 +165,9 @@ int cmd_bench(int argc, char **argv) {
     if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, pos[0]);
     const bool is_llm = spr_llm_info(probe, &(struct spr_llm_info){0}) == SPR_STATUS_OK;
     spr_model_free(probe);
-    if (is_llm) return bench_llm(pos[0], &c, &lo, n_prompt, n_gen, runs > 0 ? runs : 3, json, compare_dense);
+    if (dense_model != NULL && !compare_dense) return cli_fail("--dense-model needs --compare-dense");
+    if (is_llm)
+      return bench_llm(pos[0], &c, &lo, n_prompt, n_gen, runs > 0 ? runs : 3, json, compare_dense, dense_model);
   }
   struct spr_config cfg;
   cli_config(&c, &cfg);
@@ -198,10 +214,11 @@ int cmd_bench(int argc, char **argv) {
   if (json) {
     printf("{\"model\": ");
     cli_json_str(stdout, pos[0]);
-    printf(", \"arch\": \"%s\", \"threads\": %d, \"runs\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, "
-           "\"gflop\": %.4f, \"gflops\": %.2f, \"arena_bytes\": %zu, \"weights_bytes\": %zu}\n",
-           spr_model_arch(cs.model), c.threads, runs, med, mn, flops / 1e9, gflops, cs.plan.arena_bytes,
-           cs.plan.weights_bytes);
+    printf(
+        ", \"arch\": \"%s\", \"threads\": %d, \"runs\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, "
+        "\"gflop\": %.4f, \"gflops\": %.2f, \"arena_bytes\": %zu, \"weights_bytes\": %zu}\n",
+        spr_model_arch(cs.model), c.threads, runs, med, mn, flops / 1e9, gflops, cs.plan.arena_bytes,
+        cs.plan.weights_bytes);
   } else {
     printf("%s (%s): median %.3f ms, min %.3f ms over %d runs, %d thread(s); %.3f GFLOP per run = %.1f GFLOP/s\n",
            pos[0], spr_model_arch(cs.model), med, mn, runs, c.threads, flops / 1e9, gflops);
