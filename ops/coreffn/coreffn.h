@@ -91,9 +91,11 @@ size_t spr_core_count(float beta, size_t n_ff);
 /* #{n < F : a[n] > 0}. */
 size_t spr_core_count_positive(const float *a, size_t n_ff);
 /* Adds 1 to freq[n] for each of the k largest a[n] (ties: lower n first; -0
- * equals +0; NaN ranks above +inf). keys: F uint64 scratch. atomic: the
- * increments are atomic (several threads share freq). */
-void spr_core_topk_count(const float *a, size_t n_ff, size_t k, uint64_t *keys, int32_t *freq, bool atomic);
+ * equals +0; NaN ranks above +inf). scratch: spr_core_topk_scratch_bytes(F)
+ * bytes, 64-aligned. atomic: the increments are atomic (several threads
+ * share freq). */
+void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, int32_t *freq, bool atomic);
+size_t spr_core_topk_scratch_bytes(size_t n_ff);
 /* Writes the n_core (<= F) neurons of largest freq (ties: lower index) to
  * core[] in ascending index order. */
 void spr_core_pick(const int32_t *freq, size_t n_ff, size_t n_core, int32_t *core);

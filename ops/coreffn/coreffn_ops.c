@@ -21,8 +21,9 @@
  *              into a zero vector of F values and the dense GEMV runs (the
  *              rows are read whole: quantized blocks run along F).
  * CORE_SELECT counts positives per token (tasks = tokens), then ranks each
- * token (tasks = tokens, per-thread key scratch, atomic integer counts: the
- * counts do not depend on the order), then picks the core set serially. */
+ * token (tasks = tokens, per-thread scratch and private integer counts,
+ * summed afterwards: the counts do not depend on the order), then picks
+ * the core set serially. */
 #include <string.h>
 
 #include "ops/coreffn/coreffn.h"
@@ -292,8 +293,10 @@ static size_t select_counts_bytes(const struct spr_tensor *a) {
   return spr_align_up((size_t)a->ne[1] * sizeof(int32_t), 64);
 }
 
+/* per thread: the top-k scratch, then private counts (F int32) */
 static size_t select_keys_bytes(const struct spr_tensor *a) {
-  return spr_align_up((size_t)a->ne[0] * sizeof(uint64_t), 64);
+  return spr_align_up(spr_core_topk_scratch_bytes((size_t)a->ne[0]), 64) +
+         spr_align_up((size_t)a->ne[0] * sizeof(int32_t), 64);
 }
 
 static size_t core_select_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
@@ -323,10 +326,18 @@ static void positives_task(void *vctx, size_t begin, size_t end, int tid) {
   for (size_t t = begin; t < end; t++) c->counts[t] = (int32_t)spr_core_count_positive(c->a + t * c->n_ff, c->n_ff);
 }
 
+static int32_t *private_freq(const struct select_ctx *c, int tid) {
+  return (int32_t *)(void *)(c->keys + (size_t)tid * c->keys_bytes +
+                             spr_align_up(spr_core_topk_scratch_bytes(c->n_ff), 64));
+}
+
+/* counts into the thread's private array (integer sums: merged in any
+ * order, the same result) */
 static void topk_task(void *vctx, size_t begin, size_t end, int tid) {
   const struct select_ctx *c = vctx;
-  uint64_t *keys = (uint64_t *)(void *)(c->keys + (size_t)tid * c->keys_bytes);
-  for (size_t t = begin; t < end; t++) spr_core_topk_count(c->a + t * c->n_ff, c->n_ff, c->k, keys, c->freq, true);
+  uint8_t *scratch = c->keys + (size_t)tid * c->keys_bytes;
+  for (size_t t = begin; t < end; t++)
+    spr_core_topk_count(c->a + t * c->n_ff, c->n_ff, c->k, scratch, private_freq(c, tid), false);
 }
 
 static void core_select_run(const struct spr_exec *x, const struct spr_node *nd) {
@@ -357,7 +368,13 @@ static void core_select_run(const struct spr_exec *x, const struct spr_node *nd)
   const double kd = (double)nd->p.core.alpha * (double)s->positives / (double)s->tokens;
   c.k = kd >= (double)F ? F : (size_t)kd;
   s->k = (int32_t)c.k;
+  const int n_threads = x->n_threads > 1 ? x->n_threads : 1;
+  for (int t = 0; t < n_threads; t++) memset(private_freq(&c, t), 0, F * sizeof(int32_t));
   spr_parallel(x, T, topk_task, &c);
+  for (int t = 0; t < n_threads; t++) {
+    const int32_t *pf = private_freq(&c, t);
+    for (size_t n = 0; n < F; n++) freq[n] += pf[n];
+  }
   const size_t n_core = spr_core_count(nd->p.core.beta, F);
   spr_core_pick(freq, F, n_core, spr_core_sel_core(s, F));
   s->n_core = (int32_t)n_core;

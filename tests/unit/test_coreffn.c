@@ -258,7 +258,7 @@ static void make_acts(float *a, size_t n, uint64_t seed) {
 /* The selection from the kernels, as CORE_SELECT runs them. */
 static size_t select_kernels(const float *a, size_t T, size_t F, size_t step, float alpha, float beta, int32_t *core) {
   int32_t *freq = calloc(F, sizeof(int32_t));
-  uint64_t *keys = malloc(F * sizeof(uint64_t));
+  void *keys = spr_test_aligned_alloc(spr_core_topk_scratch_bytes(F));
   long long pos = 0, seen = 0;
   for (size_t t0 = 0; t0 < T; t0 += step) {
     const size_t t1 = t0 + step < T ? t0 + step : T;
