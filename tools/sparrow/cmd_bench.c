@@ -38,8 +38,19 @@ static double case_bytes(const struct llm_case *k) {
   return k->lo.cfg.sparse_ffn_beta > 0.0f ? k->tr.sparse : k->tr.dense;
 }
 
+/* The first token whose text contains '.' (-1: none). */
+static int32_t period_token(const struct spr_model *m, uint32_t n_vocab) {
+  for (uint32_t id = 0; id < n_vocab; id++) {
+    char buf[64];
+    size_t n = 0;
+    if (spr_llm_token_piece(m, (int32_t)id, buf, sizeof buf, &n) != SPR_STATUS_OK || n > sizeof buf) continue;
+    if (memchr(buf, '.', n) != NULL) return (int32_t)id;
+  }
+  return -1;
+}
+
 static int bench_llm(const char *path, const struct cli_common *c, struct cli_llm_opts *lo, int n_prompt, int n_gen,
-                     int runs, bool json, bool compare_dense, const char *dense_path) {
+                     int runs, bool json, bool compare_dense, const char *dense_path, int sentence) {
   if (n_prompt < 1 || n_gen < 1) return cli_fail("--prompt and --gen must be at least 1");
   if (lo->ctx == 0) lo->ctx = n_prompt + n_gen;
   /* case 0: as configured; case 1 (--compare-dense): the same without --sparse-ffn (from --dense-model
@@ -76,6 +87,13 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
     for (int i = 0; i < n_prompt + n_gen; i++) {
       seed = seed * 1664525u + 1013904223u;
       tok[i] = (int32_t)((seed >> 8) % k[0].info.n_vocab);
+    }
+    if (sentence > 0) { /* every sentence-th decoded token ends a sentence (reselect=sentence's trigger) */
+      const int32_t dot = period_token(k[0].cs.model, k[0].info.n_vocab);
+      if (dot < 0) rc = cli_fail("--sentence: the vocabulary has no token with '.'");
+      for (int i = sentence - 1; i < n_gen && rc == 0; i += sentence) tok[n_prompt + i] = dot;
+      if (rc == 0 && !json)
+        printf("decode: token %d ('.') every %d tokens (%d sentence ends per run)\n", dot, sentence, n_gen / sentence);
     }
   }
   for (int r = -1; r < runs && rc == 0; r++) { /* r = -1: warm-up */
@@ -130,6 +148,7 @@ int cmd_bench(int argc, char **argv) {
   int runs = 0, warmup = 3, image = 0, n_prompt = 64, n_gen = 128;
   bool json = false, compare_dense = false;
   const char *dense_model = NULL;
+  int sentence = 0;
   struct cli_llm_opts lo = {0};
   const struct cli_opt opts[] = {
       {"prompt", CLI_INT, &n_prompt, "N", "LLM: prompt tokens (prefill) per run (default 64)"},
@@ -139,6 +158,9 @@ int cmd_bench(int argc, char **argv) {
        "LLM with --sparse-ffn: also time the dense model, runs interleaved (the same machine load)"},
       {"dense-model", CLI_STR, &dense_model, "FILE",
        "with --compare-dense: the dense runs use FILE (e.g. the plain GGUF a --sparse-layout file came from)"},
+      {"sentence", CLI_INT, &sentence, "N",
+       "LLM: every N-th decoded token is a '.' token (sentence ends: what --sparse-ffn ...,reselect=sentence "
+       "reacts to)"},
       {"runs", CLI_INT, &runs, "N", "timed runs (default: about 2 s worth, 10..1000)"},
       {"warmup", CLI_INT, &warmup, "N", "untimed runs first (default 3)"},
       {"image", CLI_INT, &image, "N", "vision: input side (default: the model's)"},
@@ -157,7 +179,7 @@ int cmd_bench(int argc, char **argv) {
                           "file mapping; the arena is allocated once at the planned size.",
                           opts, &c, pos, 1, 1, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
-  if (runs < 0 || warmup < 0) return cli_fail("--runs and --warmup must not be negative");
+  if (runs < 0 || warmup < 0 || sentence < 0) return cli_fail("--runs, --warmup and --sentence must not be negative");
   {
     struct spr_model *probe = NULL;
     struct spr_error err;
@@ -167,7 +189,8 @@ int cmd_bench(int argc, char **argv) {
     spr_model_free(probe);
     if (dense_model != NULL && !compare_dense) return cli_fail("--dense-model needs --compare-dense");
     if (is_llm)
-      return bench_llm(pos[0], &c, &lo, n_prompt, n_gen, runs > 0 ? runs : 3, json, compare_dense, dense_model);
+      return bench_llm(pos[0], &c, &lo, n_prompt, n_gen, runs > 0 ? runs : 3, json, compare_dense, dense_model,
+                       sentence);
   }
   struct spr_config cfg;
   cli_config(&c, &cfg);
