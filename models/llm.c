@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "models/llm_core.h"
 #include "models/model.h"
 #include "runtime/error.h"
 #include "runtime/tokenizer.h"
@@ -84,6 +85,14 @@ enum spr_status spr_llm_eval(struct spr_session *s, const int32_t *tokens, size_
   if (cap != UINT32_MAX && ((uint64_t)s->run.n_past + n > cap)) return SPR_STATUS_CAPACITY;
   if ((uint64_t)s->run.n_past + n > (uint64_t)INT32_MAX - 1) return SPR_STATUS_CAPACITY;
   struct spr_graph *g = &s->graph;
+  struct spr_core_ctl *core = spr_llm_core_ctl(s); /* core-neuron FFN: models/llm_core.c */
+  if (core != NULL) {
+    SPR_TRY(spr_llm_core_eval(s, core, tokens, n));
+    const struct spr_tensor *lt = &g->tensors[g->outputs[0]];
+    /* one token in, one row out (a re-selection step evaluates several) */
+    if (logits != NULL) *logits = (const float *)lt->data + (n == 1 ? (size_t)(lt->ne[1] - 1) * h->n_vocab : 0);
+    return SPR_STATUS_OK;
+  }
   const size_t batch = (size_t)g->aux[SPR_LLAMA_AUX_BATCH];
   struct spr_tensor *ids = &g->tensors[g->inputs[0]];
   for (size_t done = 0; done < n;) {

@@ -29,9 +29,9 @@ struct spr_run_state {
 struct spr_exec {
   struct spr_tensor *tensors; /* data pointers resolved */
   const struct spr_run_state *run;
-  struct spr_pool *pool;      /* NULL: serial */
+  struct spr_pool *pool; /* NULL: serial */
   int n_threads;
-  uint8_t *scratch;           /* node->ws_bytes usable, SPR_ARENA_ALIGN aligned */
+  uint8_t *scratch; /* node->ws_bytes usable, SPR_ARENA_ALIGN aligned */
   size_t scratch_bytes;
 };
 
@@ -48,27 +48,30 @@ struct spr_op_def {
 const struct spr_op_def *spr_op_get(enum spr_op op);
 
 /* One definition per op, each in its family's folder (ops/registry.c lists them). */
-extern const struct spr_op_def spr_op_gemm_def;       /* ops/gemm */
-extern const struct spr_op_def spr_op_gemm_multi_def; /* ops/gemm */
-extern const struct spr_op_def spr_op_conv2d_def;     /* ops/conv */
-extern const struct spr_op_def spr_op_dwconv2d_def;   /* ops/conv */
-extern const struct spr_op_def spr_op_layernorm_def;  /* ops/norm */
-extern const struct spr_op_def spr_op_rmsnorm_def;    /* ops/norm */
-extern const struct spr_op_def spr_op_softmax_def;    /* ops/softmax */
-extern const struct spr_op_def spr_op_gelu_def;       /* ops/act */
-extern const struct spr_op_def spr_op_silu_def;       /* ops/act */
-extern const struct spr_op_def spr_op_add_def;        /* ops/eltwise */
-extern const struct spr_op_def spr_op_mul_def;        /* ops/eltwise */
-extern const struct spr_op_def spr_op_concat_rows_def;/* ops/eltwise */
-extern const struct spr_op_def spr_op_mean_rows_def;  /* ops/eltwise */
-extern const struct spr_op_def spr_op_scale_def;      /* ops/eltwise */
-extern const struct spr_op_def spr_op_attention_def;  /* ops/attention */
-extern const struct spr_op_def spr_op_get_rows_def;   /* ops/llm */
-extern const struct spr_op_def spr_op_rope_def;       /* ops/llm */
-extern const struct spr_op_def spr_op_kv_store_def;   /* ops/llm */
-extern const struct spr_op_def spr_op_last_row_def;   /* ops/llm */
+extern const struct spr_op_def spr_op_gemm_def;              /* ops/gemm */
+extern const struct spr_op_def spr_op_gemm_multi_def;        /* ops/gemm */
+extern const struct spr_op_def spr_op_conv2d_def;            /* ops/conv */
+extern const struct spr_op_def spr_op_dwconv2d_def;          /* ops/conv */
+extern const struct spr_op_def spr_op_layernorm_def;         /* ops/norm */
+extern const struct spr_op_def spr_op_rmsnorm_def;           /* ops/norm */
+extern const struct spr_op_def spr_op_softmax_def;           /* ops/softmax */
+extern const struct spr_op_def spr_op_gelu_def;              /* ops/act */
+extern const struct spr_op_def spr_op_silu_def;              /* ops/act */
+extern const struct spr_op_def spr_op_add_def;               /* ops/eltwise */
+extern const struct spr_op_def spr_op_mul_def;               /* ops/eltwise */
+extern const struct spr_op_def spr_op_concat_rows_def;       /* ops/eltwise */
+extern const struct spr_op_def spr_op_mean_rows_def;         /* ops/eltwise */
+extern const struct spr_op_def spr_op_scale_def;             /* ops/eltwise */
+extern const struct spr_op_def spr_op_attention_def;         /* ops/attention */
+extern const struct spr_op_def spr_op_get_rows_def;          /* ops/llm */
+extern const struct spr_op_def spr_op_rope_def;              /* ops/llm */
+extern const struct spr_op_def spr_op_kv_store_def;          /* ops/llm */
+extern const struct spr_op_def spr_op_last_row_def;          /* ops/llm */
 extern const struct spr_op_def spr_op_neighborhood_attn_def; /* ops/natten */
-extern const struct spr_op_def spr_op_bra_def;        /* ops/bra */
+extern const struct spr_op_def spr_op_bra_def;               /* ops/bra */
+extern const struct spr_op_def spr_op_gemm_rows_def;         /* ops/coreffn */
+extern const struct spr_op_def spr_op_core_select_def;       /* ops/coreffn */
+extern const struct spr_op_def spr_op_ffn_down_def;          /* ops/coreffn */
 
 /* Runs fn over [0, n_tasks) split into one contiguous chunk per thread:
  * thread t gets [n*t/T, n*(t+1)/T). Chunks depend only on n_tasks and T;

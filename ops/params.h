@@ -81,6 +81,18 @@ enum spr_op {
    *            (the SwiGLU feed-forward: act = SiLU, src1 = gate, src2 = up).
    * No bias, no residual. */
   SPR_OP_GEMM_MULTI,
+  /* core-neuron FFN (ops/coreffn/coreffn.h): src4 = the layer's selection
+   * state, src5 = the control tensor (both STATE I32; -1: always dense).
+   * GEMM_ROWS: GEMM's src0..src3 and params; in sparse mode with one token
+   * dst[i] = act(x . W[core[i]]) for i < n_core (compacted). */
+  SPR_OP_GEMM_ROWS,
+  /* CORE_SELECT: src0 = activations {F, T}, src1 = control; dst = the
+   * layer's selection state (updated in select mode). params: core */
+  SPR_OP_CORE_SELECT,
+  /* FFN_DOWN: dst {E, T} = src3 (residual) + src0 {F, T} . W, W = src1:
+   * ffn_down {F, E} or, with core.down_t, ffn_down_t {E, F}; in sparse mode
+   * with one token only src0[0..n_core) (the compacted core neurons). */
+  SPR_OP_FFN_DOWN,
   SPR_OP_COUNT_
 };
 
@@ -140,6 +152,14 @@ struct spr_rope_params {
   uint32_t col; /* source column of head 0 (e.g. K inside a fused QKV row) */
 };
 
+/* Core-neuron FFN (CORE_SELECT, FFN_DOWN). */
+struct spr_core_params {
+  uint8_t act;    /* SPR_ACT_NONE: FFN_DOWN runs GEMM's code, which reads gemm.act */
+  uint8_t down_t; /* FFN_DOWN: src1 is ffn_down_t {E, F} */
+  float alpha;    /* token top-k = floor(alpha * mean #positive activations) */
+  float beta;     /* fraction of the FFN neurons kept */
+};
+
 /* Cache geometry shared by KV_STORE and cached ATTENTION. */
 struct spr_kv_params {
   uint32_t window, sinks, ring;
@@ -193,6 +213,7 @@ union spr_op_params {
   struct spr_kv_params kv;
   struct spr_na_params na;
   struct spr_bra_params bra;
+  struct spr_core_params core;
   uint8_t raw_[48];
 };
 

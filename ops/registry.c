@@ -23,6 +23,9 @@ static const struct spr_op_def *const k_ops[SPR_OP_COUNT_] = {
     [SPR_OP_NEIGHBORHOOD_ATTN] = &spr_op_neighborhood_attn_def,
     [SPR_OP_BRA] = &spr_op_bra_def,
     [SPR_OP_GEMM_MULTI] = &spr_op_gemm_multi_def,
+    [SPR_OP_GEMM_ROWS] = &spr_op_gemm_rows_def,
+    [SPR_OP_CORE_SELECT] = &spr_op_core_select_def,
+    [SPR_OP_FFN_DOWN] = &spr_op_ffn_down_def,
 };
 
 const struct spr_op_def *spr_op_get(enum spr_op op) {

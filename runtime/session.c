@@ -16,6 +16,8 @@ void spr_config_init(struct spr_config *c) {
   memset(c, 0, sizeof *c);
   c->threads = 1;
   c->isa_mask = SPR_ISA_ALL;
+  c->sparse_ffn_first = -1; /* the default layer range (models/llama/llama_core.c) */
+  c->sparse_ffn_last = -1;
 }
 
 enum spr_status spr_config_resolve(const struct spr_config *in, struct spr_config *out, struct spr_error *err) {
@@ -167,6 +169,7 @@ enum spr_status spr_session_bind(const struct spr_gguf *gguf, spr_build_fn build
   ss->graph.err = &ss->last_error;
   ss->layout = L;
   resolve_pointers(ss);
+  memset((uint8_t *)arena + L.state_off, 0, L.state); /* STATE tensors start zeroed */
   s = spr_pool_create((uint8_t *)arena + L.session, cfg.threads, &ss->pool);
   SPR_CHECK(s == SPR_STATUS_OK, s, "cannot start %d worker threads", cfg.threads - 1);
   *out = ss;

@@ -60,6 +60,37 @@ uint32_t spr_llm_batch(const struct spr_session *s);
 /* Context capacity of the session (ctx; unlimited = UINT32_MAX with a window). */
 uint32_t spr_llm_capacity(const struct spr_session *s);
 
+/* ---- core-neuron FFN (spr_config.sparse_ffn_*; docs/coreinfer.md) ------------ */
+
+/* The sparse layers a configuration gives this model (CoreInfer sparsifies
+ * layers 6..26 of 32; the default scales that to n_layer as
+ * first = (6 n_layer + 16) / 32, last = n_layer - 1 - (5 n_layer + 16) / 32,
+ * integer division) and the kept neurons per sparse layer,
+ * n_core = max(1, floor(beta * n_ff)). INVALID_ARGUMENT for a bad range or
+ * beta/alpha outside [0, 1]; *first = *last = -1 and *n_core = 0 when off. */
+enum spr_status spr_llm_sparse_layers(const struct spr_model *m, const struct spr_config *c, int *first, int *last,
+                                      uint32_t *n_core);
+
+/* The current core set of `layer` in the session: n ascending neuron ids at
+ * *idx (in the arena, valid until the next eval); n = 0 before the first
+ * prefill. UNSUPPORTED when the layer is not sparse in this session. */
+enum spr_status spr_llm_core_set(const struct spr_session *s, uint32_t layer, const int32_t **idx, uint32_t *n);
+
+/* Weight bytes one decoded token reads (every matrix once; token_embd one
+ * row unless it is also the output matrix). With a sparse FFN, each sparse
+ * layer reads n_core of the n_ff rows of ffn_gate and ffn_up and, with the
+ * sparse layout (ffn_down_t), n_core of its rows; llama.cpp's row-major
+ * ffn_down is read whole (its quantized blocks run along n_ff, so skipped
+ * neurons save arithmetic, not bytes). */
+struct spr_llm_traffic {
+  double dense;          /* bytes per decoded token without sparsity */
+  double sparse;         /* with this configuration's sparse FFN (= dense when off) */
+  double sparse_down_t;  /* what `sparse` would be with every sparse layer's down projection as ffn_down_t */
+  uint32_t row_major_down; /* sparse layers whose file has the row-major ffn_down */
+};
+enum spr_status spr_llm_decode_traffic(const struct spr_model *m, const struct spr_config *c,
+                                       struct spr_llm_traffic *out);
+
 struct spr_sampler {
   float temperature;     /* <= 0: greedy (arg-max, lowest id on ties) */
   int top_k;             /* 0: off */

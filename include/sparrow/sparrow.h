@@ -82,7 +82,17 @@ struct spr_config {
   int sinks;           /*      causal sliding-window attention with attention sinks; */
                        /*      KV memory is constant in the generated length */
   int logits_all;      /* LLM: 1 outputs logits for every token of a step (perplexity) */
+  /* LLM core-neuron FFN sparsity (CoreInfer, stability-guided; docs/coreinfer.md). Off when
+   * sparse_ffn_beta is 0. A prefill (the first spr_llm_eval after a reset, or any call with
+   * more than one token) runs dense and picks each sparse layer's core neurons; single-token
+   * steps then compute only those rows of ffn_gate/ffn_up and neurons of ffn_down. */
+  float sparse_ffn_beta;   /* fraction of the FFN neurons kept, (0, 1] (CoreInfer: 0.4) */
+  float sparse_ffn_alpha;  /* token top-k = floor(alpha * mean #positive activations); 0: 0.2 */
+  int sparse_ffn_first;    /* first and last sparse layer (0-based, inclusive); -1 each: */
+  int sparse_ffn_last;     /*   CoreInfer's 6..26 of 32 scaled to the depth (see docs); last INT_MAX: the last layer */
+  int sparse_ffn_reselect; /* 1: re-select when a generated token ends a sentence (. ! ?) */
 };
+/* Zeroes c, then threads 1, isa_mask SPR_ISA_ALL, sparse_ffn_first/last -1. */
 void spr_config_init(struct spr_config *c);
 
 /* The arena, by part. arena_bytes == activations + scratch + persistent +

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "models/llama/llama_core.h"
 #include "models/model.h"
 #include "ops/gemm/qgemm.h"
 #include "runtime/error.h"
@@ -185,6 +186,17 @@ static enum spr_status llama_build(const void *model, const struct spr_config *c
                                      .ring = kv.ring};
   const int64_t cache_ne[2] = {KW, capacity};
   const int64_t q_ne[2] = {QW, B}, k_ne[2] = {KW, B}, qkv_ne[2] = {QW + 2 * KW, B}, f_ne[2] = {F, B};
+  struct spr_llama_core core; /* core-neuron FFN sparsity (llama_core.h) */
+  struct spr_error core_err = {SPR_STATUS_OK, ""};
+  if (spr_llama_core_resolve(cfg, h->n_layer, h->n_ff, &core, &core_err) != SPR_STATUS_OK) {
+    spr_graph_fail(g, SPR_STATUS_INVALID_ARGUMENT, "%s", core_err.msg);
+    return g->status;
+  }
+  if (core.on && core.reselect && h->tok == NULL) {
+    spr_graph_fail(g, SPR_STATUS_INVALID_ARGUMENT, "sentence re-selection needs the model's tokenizer");
+    return g->status;
+  }
+  spr_llama_core_begin(g, &core, batch);
   for (int l = 0; l < (int)h->n_layer; l++) {
     int32_t t = spr_g_rmsnorm(g, x, w(g, F32_ONLY, "blk.%d.attn_norm.weight", l, E, 1), h->eps, "attn_norm", l);
     const int32_t wq = w(g, MATMUL_TYPES, "blk.%d.attn_q.weight", l, E, QW);
@@ -220,6 +232,10 @@ static enum spr_status llama_build(const void *model, const struct spr_config *c
     t = spr_g_attention(g, q, kc, vc, &ap, "attn", l);
     x = spr_g_gemm(g, t, w(g, MATMUL_TYPES, "blk.%d.attn_output.weight", l, QW, E), -1, SPR_ACT_NONE, x, "attn_res", l);
     t = spr_g_rmsnorm(g, x, w(g, F32_ONLY, "blk.%d.ffn_norm.weight", l, E, 1), h->eps, "ffn_norm", l);
+    if (spr_llama_core_layer(g, &core, l)) {
+      x = spr_llama_core_ffn(g, h, &core, l, t, x);
+      continue;
+    }
     const int32_t wg = w(g, MATMUL_TYPES, "blk.%d.ffn_gate.weight", l, E, F);
     const int32_t wu = w(g, MATMUL_TYPES, "blk.%d.ffn_up.weight", l, E, F);
     if (fusable(g, wg, wu, -1)) {

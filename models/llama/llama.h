@@ -7,7 +7,8 @@
  * ("none" or "linear" with rope.scaling.factor); expert_count > 0 is refused.
  * Tensors (ggml ne order): token_embd {E,V}; blk.N.attn_norm {E};
  * attn_q {E,H*hd}; attn_k/attn_v {E,KV*hd}; attn_output {H*hd,E}; ffn_norm {E};
- * ffn_gate/ffn_up {E,F}; ffn_down {F,E}; output_norm {E}; output {E,V}
+ * ffn_gate/ffn_up {E,F}; ffn_down {F,E} or instead the sparse layout
+ * ffn_down_t {E,F} (llama_core.h); output_norm {E}; output {E,V}
  * (absent: tied to token_embd). Q/K are expected permuted as llama.cpp's
  * converters do, so RoPE rotates adjacent pairs. */
 #ifndef SPR_MODELS_LLAMA_H
@@ -27,7 +28,7 @@ struct spr_llama_hparams {
 };
 
 /* Graph slots (struct spr_graph.aux) the LLM layer reads. */
-enum { SPR_LLAMA_AUX_SAMPLER = 0, SPR_LLAMA_AUX_BATCH = 1 };
+enum { SPR_LLAMA_AUX_SAMPLER = 0, SPR_LLAMA_AUX_BATCH = 1, SPR_LLAMA_AUX_CORE = 2 /* core_ctl or -1 */ };
 
 struct spr_arch;
 extern const struct spr_arch spr_arch_llama;

@@ -107,6 +107,19 @@ one_line_error
 expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --json
 contains '"prefill_tok_s": '
 contains '"decode_tok_s": '
+# core-neuron FFN sparsity (docs/coreinfer.md)
+expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --warmup 0 --sparse-ffn core:0.4,reselect=sentence \
+  --compare-dense --dense-model "$LLM" --sentence 4
+contains "sparse FFN: layers 1-3 of 5"
+contains "decode reads"
+contains "(2 sentence ends per run)"
+contains "sparse/dense: decode"
+expect 1 "$S" bench "$LLM" --dense-model "$LLM"
+one_line_error
+expect 1 "$S" generate "$LLM" -p "hi" --sparse-ffn core:1.5
+one_line_error
+expect 0 "$S" plan "$LLM" --sparse-ffn core
+contains "sparse FFN"
 printf 'And God said unto Moses, Let there be light.\n' > "$TMP/t.txt"
 expect 0 "$S" perplexity "$LLM" "$TMP/t.txt"
 contains "perplexity: "

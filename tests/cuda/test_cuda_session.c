@@ -184,7 +184,7 @@ static void test_llm_k_quants(void **state) {
   for (size_t i = 0; i < 2; i++) {
     char path[512];
     snprintf(path, sizeof path, "%s/cuda-tiny-llama-%s.gguf", SPR_BINARY_DIR, spr_dtype_name(types[i]));
-    const struct spr_quantize_opts o = {types[i], true, 1, NULL};
+    const struct spr_quantize_opts o = {types[i], true, 1, NULL, false, -1, -1};
     struct spr_error err;
     if (spr_quantize_file(f32_path, path, &o, NULL, &err) != SPR_STATUS_OK) fail_msg("quantize: %s", err.msg);
     compare_llm(path, 2e-2);

@@ -95,7 +95,7 @@ static void llama_quantized(const char *name, const struct spr_tiny_llama *c, en
   if (f == NULL || fo < 0 || fwrite(buf, 1, n, f) != n || fclose(f) != 0) exit(1);
   close(fo);
   free(buf);
-  const struct spr_quantize_opts o = {type, false, 1, NULL};
+  const struct spr_quantize_opts o = {type, false, 1, NULL, false, -1, -1};
   struct spr_error err;
   if (spr_quantize_file(in, out, &o, NULL, &err) != SPR_STATUS_OK) {
     fprintf(stderr, "quantize: %s\n", err.msg);

@@ -144,7 +144,7 @@ static void add_quantized(const char *name, const void *blob, size_t size, enum 
   assert_int_equal(write(fi, blob, size), (ssize_t)size);
   close(fi);
   close(fo);
-  const struct spr_quantize_opts o = {type, false, 1, NULL};
+  const struct spr_quantize_opts o = {type, false, 1, NULL, false, -1, -1};
   struct spr_error err;
   if (spr_quantize_file(in, out, &o, NULL, &err) != SPR_STATUS_OK) fail_msg("quantize %s: %s", name, err.msg);
   add_file(name, out);

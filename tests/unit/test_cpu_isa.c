@@ -81,7 +81,7 @@ static void session_kernels(uint32_t mask, char *out, size_t len) {
   assert_int_equal(fclose(f), 0);
   free(blob);
   struct spr_error err = {SPR_STATUS_OK, ""};
-  const struct spr_quantize_opts o = {SPR_DTYPE_Q8_0, false, 1, NULL};
+  const struct spr_quantize_opts o = {SPR_DTYPE_Q8_0, false, 1, NULL, false, -1, -1};
   if (spr_quantize_file(f32_path, q_path, &o, NULL, &err) != SPR_STATUS_OK) fail_msg("quantize: %s", err.msg);
 
   struct spr_model *m = NULL;

@@ -129,7 +129,7 @@ static int teardown(void **state) {
 
 static void convert(const char *in, const char *out, enum spr_dtype t, bool all, int threads,
                     struct spr_quantize_stats *st) {
-  const struct spr_quantize_opts o = {t, all, threads, NULL};
+  const struct spr_quantize_opts o = {t, all, threads, NULL, false, -1, -1};
   struct spr_error err = {SPR_STATUS_OK, ""};
   const enum spr_status s = spr_quantize_file(in, out, &o, st, &err);
   if (s != SPR_STATUS_OK) fail_msg("quantize %s: %s", spr_dtype_name(t), err.msg);
@@ -233,12 +233,12 @@ static void test_requantize(void **state) {
 
 static void test_errors(void **state) {
   (void)state;
-  const struct spr_quantize_opts o = {SPR_DTYPE_Q4_0, false, 1, NULL};
+  const struct spr_quantize_opts o = {SPR_DTYPE_Q4_0, false, 1, NULL, false, -1, -1};
   struct spr_error err;
   assert_int_equal(spr_quantize_file("/nonexistent/x.gguf", g_out, &o, NULL, &err), SPR_STATUS_IO);
   write_model(g_in, "llama", true);
   assert_int_equal(spr_quantize_file(g_in, g_in, &o, NULL, &err), SPR_STATUS_INVALID_ARGUMENT);
-  const struct spr_quantize_opts bad = {SPR_DTYPE_I8, false, 1, NULL};
+  const struct spr_quantize_opts bad = {SPR_DTYPE_I8, false, 1, NULL, false, -1, -1};
   assert_int_equal(spr_quantize_file(g_in, g_out, &bad, NULL, &err), SPR_STATUS_INVALID_ARGUMENT);
   FILE *f = fopen(g_out2, "wb");
   fputs("not a gguf file at all", f);

@@ -108,8 +108,10 @@ class LlamaRef:
         return torch.cat([out, x[..., c.n_rot:]], dim=-1)
 
     @torch.no_grad()
-    def forward(self, tokens):
-        """tokens: list of ids -> logits [T, n_vocab] (self.dtype)."""
+    def forward(self, tokens, ffn_hook=None):
+        """tokens: list of ids -> logits [T, n_vocab] (self.dtype).
+        ffn_hook(layer, f) -> f, optional: sees (and may replace) each layer's FFN activations
+        f = silu(gate) * up, [T, n_ff], before ffn_down (tools/reference/coreinfer_ref.py)."""
         c, w = self.cfg, self.w
         ids = torch.as_tensor(list(tokens), dtype=torch.long)
         if ids.numel() == 0:
@@ -136,6 +138,8 @@ class LlamaRef:
             x = x + o @ w[p + "attn_output.weight"].T
             n = self.rmsnorm(x, w[p + "ffn_norm.weight"])
             f = torch.nn.functional.silu(n @ w[p + "ffn_gate.weight"].T) * (n @ w[p + "ffn_up.weight"].T)
+            if ffn_hook is not None:
+                f = ffn_hook(L, f)
             x = x + f @ w[p + "ffn_down.weight"].T
         x = self.rmsnorm(x, w["output_norm.weight"])
         out = w["token_embd.weight"] if c.tied else w["output.weight"]

@@ -2,90 +2,166 @@
  * whole-model latency on random input (vision models). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "platform/time.h"
 #include "sparrow/llm.h"
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/llm_cli.h"
 
-/* Bytes of weights one decoded token reads: every matrix once, the embedding
- * table only for its one row (unless it doubles as the output matrix). */
-static double decode_weight_bytes(const struct spr_model *m, const struct spr_llm_info *info) {
-  const struct spr_gguf *g = spr_model_gguf(m);
-  double total = 0;
-  for (uint64_t i = 0; i < g->n_tensors; i++) {
-    struct spr_gguf_tensor t;
-    if (spr_gguf_tensor_at(g, i, &t) != SPR_STATUS_OK) break;
-    if (spr_gguf_str_eq(t.name, "token_embd.weight"))
-      total += info->tied_output ? (double)t.nbytes : (double)t.nbytes / (double)info->n_vocab;
-    else
-      total += (double)t.nbytes;
+/* One LLM configuration under test: its session, token rates per run. */
+struct llm_case {
+  struct cli_session cs;
+  struct cli_llm_opts lo;
+  struct spr_llm_info info;
+  struct spr_llm_traffic tr;
+  double *pre, *dec;
+};
+
+static int run_case(struct llm_case *k, const int32_t *tok, int n_prompt, int n_gen, int r) {
+  spr_llm_reset(k->cs.session);
+  const uint64_t t0 = spr_time_ns();
+  enum spr_status s = spr_llm_eval(k->cs.session, tok, (size_t)n_prompt, NULL);
+  const uint64_t t1 = spr_time_ns();
+  for (int i = 0; i < n_gen && s == SPR_STATUS_OK; i++) s = spr_llm_eval(k->cs.session, &tok[n_prompt + i], 1, NULL);
+  const uint64_t t2 = spr_time_ns();
+  if (s != SPR_STATUS_OK) return cli_fail_status(s, NULL, "eval");
+  if (r >= 0) {
+    k->pre[r] = (double)n_prompt / ((double)(t1 - t0) * 1e-9);
+    k->dec[r] = (double)n_gen / ((double)(t2 - t1) * 1e-9);
   }
-  return total;
+  return 0;
+}
+
+/* The weight bytes a decoded token reads: the traffic model of sparrow/llm.h. */
+static double case_bytes(const struct llm_case *k) {
+  return k->lo.cfg.sparse_ffn_beta > 0.0f ? k->tr.sparse : k->tr.dense;
+}
+
+/* The first token whose text contains '.' (-1: none). */
+static int32_t period_token(const struct spr_model *m, uint32_t n_vocab) {
+  for (uint32_t id = 0; id < n_vocab; id++) {
+    char buf[64];
+    size_t n = 0;
+    if (spr_llm_token_piece(m, (int32_t)id, buf, sizeof buf, &n) != SPR_STATUS_OK || n > sizeof buf) continue;
+    if (memchr(buf, '.', n) != NULL) return (int32_t)id;
+  }
+  return -1;
 }
 
 static int bench_llm(const char *path, const struct cli_common *c, struct cli_llm_opts *lo, int n_prompt, int n_gen,
-                     int runs, bool json) {
+                     int runs, bool json, bool compare_dense, const char *dense_path, int sentence) {
   if (n_prompt < 1 || n_gen < 1) return cli_fail("--prompt and --gen must be at least 1");
   if (lo->ctx == 0) lo->ctx = n_prompt + n_gen;
-  struct cli_session cs;
-  struct spr_llm_info info;
-  const int llm_rc = cli_llm_open(path, c, lo, &cs, &info);
-  if (llm_rc != 0) return llm_rc;
-  int32_t *tok = malloc((size_t)(n_prompt + n_gen) * sizeof(int32_t));
-  uint32_t seed = 7;
-  for (int i = 0; i < n_prompt + n_gen; i++) {
-    seed = seed * 1664525u + 1013904223u;
-    tok[i] = (int32_t)((seed >> 8) % info.n_vocab);
+  /* case 0: as configured; case 1 (--compare-dense): the same without --sparse-ffn (from --dense-model
+   * when given, e.g. the plain GGUF the sparse layout was made from), runs interleaved */
+  struct llm_case k[2];
+  memset(k, 0, sizeof k);
+  const int n_cases = compare_dense ? 2 : 1;
+  k[0].lo = *lo;
+  k[1].lo = *lo;
+  k[1].lo.sparse_ffn = NULL;
+  int rc = 0, opened = 0;
+  for (; opened < n_cases && rc == 0; opened++) {
+    const char *file = opened == 1 && dense_path != NULL ? dense_path : path;
+    const int open_rc = cli_llm_open(file, c, &k[opened].lo, &k[opened].cs, &k[opened].info);
+    if (open_rc != 0) {
+      rc = open_rc;
+      break;
+    }
+    if (opened == 1 && k[1].info.n_vocab != k[0].info.n_vocab) {
+      rc =
+          cli_fail("--dense-model %s has %u tokens, %s has %u", dense_path, k[1].info.n_vocab, path, k[0].info.n_vocab);
+      opened++; /* closed below */
+      break;
+    }
+    spr_llm_decode_traffic(k[opened].cs.model, &k[opened].lo.cfg, &k[opened].tr);
+    k[opened].pre = calloc((size_t)runs, sizeof(double));
+    k[opened].dec = calloc((size_t)runs, sizeof(double));
+    if (k[opened].pre == NULL || k[opened].dec == NULL) rc = cli_fail("out of memory");
   }
-  double *pre = malloc((size_t)runs * sizeof(double)), *dec = malloc((size_t)runs * sizeof(double));
-  int rc = 0;
-  for (int r = -1; r < runs && rc == 0; r++) { /* r = -1: warm-up */
-    spr_llm_reset(cs.session);
-    const uint64_t t0 = spr_time_ns();
-    enum spr_status s = spr_llm_eval(cs.session, tok, (size_t)n_prompt, NULL);
-    const uint64_t t1 = spr_time_ns();
-    for (int i = 0; i < n_gen && s == SPR_STATUS_OK; i++) s = spr_llm_eval(cs.session, &tok[n_prompt + i], 1, NULL);
-    const uint64_t t2 = spr_time_ns();
-    if (s != SPR_STATUS_OK) rc = cli_fail_status(s, NULL, "eval");
-    if (r >= 0) {
-      pre[r] = (double)n_prompt / ((double)(t1 - t0) * 1e-9);
-      dec[r] = (double)n_gen / ((double)(t2 - t1) * 1e-9);
+  int32_t *tok = malloc((size_t)(n_prompt + n_gen) * sizeof(int32_t));
+  if (rc == 0 && tok == NULL) rc = cli_fail("out of memory");
+  if (rc == 0) {
+    if (!json) cli_sparse_ffn_report(&k[0].cs, &k[0].lo.cfg, stdout);
+    uint32_t seed = 7;
+    for (int i = 0; i < n_prompt + n_gen; i++) {
+      seed = seed * 1664525u + 1013904223u;
+      tok[i] = (int32_t)((seed >> 8) % k[0].info.n_vocab);
+    }
+    if (sentence > 0) { /* every sentence-th decoded token ends a sentence (reselect=sentence's trigger) */
+      const int32_t dot = period_token(k[0].cs.model, k[0].info.n_vocab);
+      if (dot < 0) rc = cli_fail("--sentence: the vocabulary has no token with '.'");
+      for (int i = sentence - 1; i < n_gen && rc == 0; i += sentence) tok[n_prompt + i] = dot;
+      if (rc == 0 && !json)
+        printf("decode: token %d ('.') every %d tokens (%d sentence ends per run)\n", dot, sentence, n_gen / sentence);
     }
   }
+  for (int r = -1; r < runs && rc == 0; r++) { /* r = -1: warm-up */
+    for (int i = 0; i < n_cases && rc == 0; i++) rc = run_case(&k[i], tok, n_prompt, n_gen, r);
+  }
   if (rc == 0) {
-    const double p = cli_median(pre, (size_t)runs), d = cli_median(dec, (size_t)runs);
-    const double bytes = decode_weight_bytes(cs.model, &info);
+    double p[2], d[2];
+    for (int i = 0; i < n_cases; i++) {
+      p[i] = cli_median(k[i].pre, (size_t)runs);
+      d[i] = cli_median(k[i].dec, (size_t)runs);
+    }
+    const struct cli_session *cs = &k[0].cs;
+    const double bytes = case_bytes(&k[0]);
     if (json) {
       printf("{\"model\": ");
       cli_json_str(stdout, path);
-      printf(", \"threads\": %d, \"prompt\": %d, \"gen\": %d, \"runs\": %d, \"prefill_tok_s\": %.3f, "
-             "\"decode_tok_s\": %.3f, \"decode_weight_bytes_per_token\": %.0f, \"decode_gb_s\": %.3f, "
-             "\"arena_bytes\": %zu, \"weights_bytes\": %zu}\n",
-             c->threads, n_prompt, n_gen, runs, p, d, bytes, bytes * d / 1e9, cs.plan.arena_bytes,
-             cs.plan.weights_bytes);
+      printf(
+          ", \"threads\": %d, \"prompt\": %d, \"gen\": %d, \"runs\": %d, \"prefill_tok_s\": %.3f, "
+          "\"decode_tok_s\": %.3f, \"decode_weight_bytes_per_token\": %.0f, "
+          "\"sparse_decode_weight_bytes_per_token\": %.0f, \"sparse_ffn_beta\": %g, \"decode_gb_s\": %.3f, "
+          "\"arena_bytes\": %zu, \"weights_bytes\": %zu",
+          c->threads, n_prompt, n_gen, runs, p[0], d[0], k[0].tr.dense, k[0].tr.sparse,
+          (double)k[0].lo.cfg.sparse_ffn_beta, bytes * d[0] / 1e9, cs->plan.arena_bytes, cs->plan.weights_bytes);
+      if (compare_dense)
+        printf(
+            ", \"dense_prefill_tok_s\": %.3f, \"dense_decode_tok_s\": %.3f, \"decode_speedup\": %.4f, "
+            "\"prefill_ratio\": %.4f",
+            p[1], d[1], d[0] / d[1], p[0] / p[1]);
+      printf("}\n");
     } else {
       printf("%s: prefill %.2f tok/s (%d tokens), decode %.2f tok/s (%d tokens), %d thread(s), median of %d\n", path,
-             p, n_prompt, d, n_gen, c->threads, runs);
-      printf("decode reads %.1f MB of weights per token = %.2f GB/s; arena %zu bytes, weights %zu bytes\n",
-             bytes / 1e6, bytes * d / 1e9, cs.plan.arena_bytes, cs.plan.weights_bytes);
+             p[0], n_prompt, d[0], n_gen, c->threads, runs);
+      printf("decode reads %.1f MB of weights per token = %.2f GB/s; arena %zu bytes, weights %zu bytes\n", bytes / 1e6,
+             bytes * d[0] / 1e9, cs->plan.arena_bytes, cs->plan.weights_bytes);
+      if (compare_dense)
+        printf(
+            "dense%s%s (same runs, interleaved): prefill %.2f tok/s, decode %.2f tok/s; sparse/dense: decode %.3fx, "
+            "prefill %.3fx\n",
+            dense_path != NULL ? " " : "", dense_path != NULL ? dense_path : "", p[1], d[1], d[0] / d[1], p[0] / p[1]);
     }
   }
   free(tok);
-  free(pre);
-  free(dec);
-  cli_close(&cs);
+  for (int i = 0; i < 2; i++) {
+    free(k[i].pre);
+    free(k[i].dec);
+    if (k[i].cs.session != NULL || k[i].cs.model != NULL) cli_close(&k[i].cs);
+  }
   return rc;
 }
 
 int cmd_bench(int argc, char **argv) {
   int runs = 0, warmup = 3, image = 0, n_prompt = 64, n_gen = 128;
-  bool json = false;
+  bool json = false, compare_dense = false;
+  const char *dense_model = NULL;
+  int sentence = 0;
   struct cli_llm_opts lo = {0};
   const struct cli_opt opts[] = {
       {"prompt", CLI_INT, &n_prompt, "N", "LLM: prompt tokens (prefill) per run (default 64)"},
       {"gen", CLI_INT, &n_gen, "N", "LLM: decoded tokens per run (default 128)"},
       CLI_LLM_OPTS(lo),
+      {"compare-dense", CLI_FLAG, &compare_dense, NULL,
+       "LLM with --sparse-ffn: also time the dense model, runs interleaved (the same machine load)"},
+      {"dense-model", CLI_STR, &dense_model, "FILE",
+       "with --compare-dense: the dense runs use FILE (e.g. the plain GGUF a --sparse-layout file came from)"},
+      {"sentence", CLI_INT, &sentence, "N",
+       "LLM: every N-th decoded token is a '.' token (sentence ends: what --sparse-ffn ...,reselect=sentence "
+       "reacts to)"},
       {"runs", CLI_INT, &runs, "N", "timed runs (default: about 2 s worth, 10..1000)"},
       {"warmup", CLI_INT, &warmup, "N", "untimed runs first (default 3)"},
       {"image", CLI_INT, &image, "N", "vision: input side (default: the model's)"},
@@ -104,7 +180,7 @@ int cmd_bench(int argc, char **argv) {
                           "file mapping; the arena is allocated once at the planned size.",
                           opts, &c, pos, 1, 1, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
-  if (runs < 0 || warmup < 0) return cli_fail("--runs and --warmup must not be negative");
+  if (runs < 0 || warmup < 0 || sentence < 0) return cli_fail("--runs, --warmup and --sentence must not be negative");
   {
     struct spr_model *probe = NULL;
     struct spr_error err;
@@ -112,7 +188,10 @@ int cmd_bench(int argc, char **argv) {
     if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, pos[0]);
     const bool is_llm = spr_llm_info(probe, &(struct spr_llm_info){0}) == SPR_STATUS_OK;
     spr_model_free(probe);
-    if (is_llm) return bench_llm(pos[0], &c, &lo, n_prompt, n_gen, runs > 0 ? runs : 3, json);
+    if (dense_model != NULL && !compare_dense) return cli_fail("--dense-model needs --compare-dense");
+    if (is_llm)
+      return bench_llm(pos[0], &c, &lo, n_prompt, n_gen, runs > 0 ? runs : 3, json, compare_dense, dense_model,
+                       sentence);
   }
   struct spr_config cfg;
   cli_config(&c, &cfg);
@@ -160,10 +239,11 @@ int cmd_bench(int argc, char **argv) {
   if (json) {
     printf("{\"model\": ");
     cli_json_str(stdout, pos[0]);
-    printf(", \"arch\": \"%s\", \"threads\": %d, \"runs\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, "
-           "\"gflop\": %.4f, \"gflops\": %.2f, \"arena_bytes\": %zu, \"weights_bytes\": %zu}\n",
-           spr_model_arch(cs.model), c.threads, runs, med, mn, flops / 1e9, gflops, cs.plan.arena_bytes,
-           cs.plan.weights_bytes);
+    printf(
+        ", \"arch\": \"%s\", \"threads\": %d, \"runs\": %d, \"median_ms\": %.4f, \"min_ms\": %.4f, "
+        "\"gflop\": %.4f, \"gflops\": %.2f, \"arena_bytes\": %zu, \"weights_bytes\": %zu}\n",
+        spr_model_arch(cs.model), c.threads, runs, med, mn, flops / 1e9, gflops, cs.plan.arena_bytes,
+        cs.plan.weights_bytes);
   } else {
     printf("%s (%s): median %.3f ms, min %.3f ms over %d runs, %d thread(s); %.3f GFLOP per run = %.1f GFLOP/s\n",
            pos[0], spr_model_arch(cs.model), med, mn, runs, c.threads, flops / 1e9, gflops);

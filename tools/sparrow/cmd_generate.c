@@ -9,7 +9,7 @@
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/llm_cli.h"
 
-int cli_llm_open(const char *path, const struct cli_common *c, const struct cli_llm_opts *o, struct cli_session *cs,
+int cli_llm_open(const char *path, const struct cli_common *c, struct cli_llm_opts *o, struct cli_session *cs,
                  struct spr_llm_info *info) {
   struct spr_config cfg;
   cli_config(c, &cfg);
@@ -22,6 +22,8 @@ int cli_llm_open(const char *path, const struct cli_common *c, const struct cli_
   cfg.sinks = o->sinks;
   cfg.kv_f32 = o->kv_f32_flag;
   cfg.logits_all = o->logits_all;
+  if (cli_sparse_ffn_parse(o->sparse_ffn, &cfg) != 0) return 1;
+  o->cfg = cfg;
   const int open_rc = cli_open(path, &cfg, c->arena_bytes, cs);
   if (open_rc != 0) return open_rc;
   if (spr_llm_info(cs->model, info) != SPR_STATUS_OK) {
@@ -81,10 +83,35 @@ static void print_piece(const struct cli_session *cs, int32_t tok, bool strip_sp
   fwrite(buf + skip, 1, n - skip, stdout);
 }
 
+static void print_json(const struct cli_session *cs, const int32_t *hist, size_t n_prompt, size_t n_hist,
+                       double prompt_s, double gen_s) {
+  printf("{\"prompt_ids\": [");
+  for (size_t i = 0; i < n_prompt; i++) printf(i ? ", %d" : "%d", hist[i]);
+  printf("], \"ids\": [");
+  for (size_t i = n_prompt; i < n_hist; i++) printf(i > n_prompt ? ", %d" : "%d", hist[i]);
+  printf("], \"text\": ");
+  size_t len = 0;
+  for (size_t i = n_prompt; i < n_hist; i++) {
+    size_t k = 0;
+    spr_llm_token_piece(cs->model, hist[i], NULL, 0, &k);
+    len += k;
+  }
+  char *text = malloc(len + 1);
+  size_t used = 0;
+  for (size_t i = n_prompt; text != NULL && i < n_hist; i++) {
+    size_t k = 0;
+    if (spr_llm_token_piece(cs->model, hist[i], text + used, len - used, &k) == SPR_STATUS_OK) used += k;
+  }
+  if (text != NULL) text[used] = '\0';
+  cli_json_str(stdout, text != NULL ? text : "");
+  free(text);
+  printf(", \"prompt_s\": %.6f, \"gen_s\": %.6f}\n", prompt_s, gen_s);
+}
+
 int cmd_generate(int argc, char **argv) {
   const char *prompt = "";
   int n_predict = 64;
-  bool no_bos = false, quiet = false;
+  bool no_bos = false, quiet = false, json = false;
   struct spr_sampler sp;
   spr_sampler_init(&sp);
   int top_k = sp.top_k, seed = 1, last_n = sp.repeat_last_n;
@@ -101,6 +128,7 @@ int cmd_generate(int argc, char **argv) {
       {"seed", CLI_INT, &seed, "S", "random seed (default 1)"},
       {"no-bos", CLI_FLAG, &no_bos, NULL, "do not put BOS before the prompt"},
       {"quiet", CLI_FLAG, &quiet, NULL, "print only the generated text"},
+      {"json", CLI_FLAG, &json, NULL, "print one JSON object instead (\"prompt_ids\", \"ids\", \"text\", timings)"},
       CLI_LLM_OPTS(lo),
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
@@ -121,6 +149,8 @@ int cmd_generate(int argc, char **argv) {
   struct spr_llm_info info;
   const int llm_rc = cli_llm_open(path, &c, &lo, &cs, &info);
   if (llm_rc != 0) return llm_rc;
+  if (json) quiet = true;
+  if (!quiet) cli_sparse_ffn_report(&cs, &lo.cfg, stderr);
   int32_t *prompt_tok = NULL;
   size_t n_prompt = 0;
   int rc = 0;
@@ -165,7 +195,7 @@ int cmd_generate(int argc, char **argv) {
     const int32_t tok = spr_llm_sample(cs.session, &sp, hist, n_hist);
     if (tok == info.eos) break;
     hist[n_hist++] = tok;
-    print_piece(&cs, tok, generated == 0 && prompt[0] == '\0');
+    if (!json) print_piece(&cs, tok, generated == 0 && prompt[0] == '\0');
     fflush(stdout);
     if (cap != UINT32_MAX && spr_llm_position(cs.session) >= cap) {
       fprintf(stderr, "\n[context of %u tokens is full]", cap);
@@ -175,11 +205,13 @@ int cmd_generate(int argc, char **argv) {
     if (generated + 1 < n_predict) s = spr_llm_eval(cs.session, &tok, 1, NULL);
   }
   const uint64_t t2 = spr_time_ns();
-  printf("\n");
+  if (!json) printf("\n");
   if (s != SPR_STATUS_OK) rc = cli_fail_status(s, NULL, "eval");
+  if (json && rc == 0) print_json(&cs, hist, n_prompt, n_hist, (double)(t1 - t0) * 1e-9, (double)(t2 - t1) * 1e-9);
   if (!quiet && rc == 0) {
     const double pre = (double)(t1 - t0) * 1e-9, gen = (double)(t2 - t1) * 1e-9;
-    fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.1f tok/s); arena %zu bytes\n",
+    fprintf(stderr,
+            "prompt: %zu tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s (%.1f tok/s); arena %zu bytes\n",
             n_prompt, pre, n_prompt / (pre > 0 ? pre : 1e-9), generated, gen, generated / (gen > 0 ? gen : 1e-9),
             cs.plan.arena_bytes);
   }
@@ -211,25 +243,121 @@ static char *read_text(const char *path, size_t *len) {
   return buf;
 }
 
+/* Accumulates -log p(next token) over the positions of tok[0..n) whose next
+ * token index is >= score_from. n_first: 0 feeds the tokens in batch-sized
+ * steps (logits of every row); otherwise tok[0..n_first) is one call (a
+ * prefill: with a sparse FFN, the selection window) and the rest one token
+ * per call (decode steps). */
+struct ppl_acc {
+  double nll;
+  size_t count, top1;
+};
+
+static int score_tokens(struct cli_session *cs, const int32_t *tok, size_t n, size_t n_first, size_t score_from,
+                        size_t V, struct ppl_acc *acc) {
+  spr_llm_reset(cs->session);
+  const size_t batch = (size_t)spr_llm_batch(cs->session);
+  for (size_t done = 0; done < n;) {
+    size_t step = n - done < batch ? n - done : batch;
+    if (n_first > 0) step = done == 0 ? (n_first < n ? n_first : n) : 1;
+    const float *lg = NULL;
+    const enum spr_status s = spr_llm_eval(cs->session, tok + done, step, &lg);
+    if (s != SPR_STATUS_OK) return cli_fail_status(s, NULL, "eval");
+    for (size_t i = 0; i < step; i++) {
+      const size_t next = done + i + 1;
+      if (next >= n) break;
+      if (next < score_from) continue;
+      const float *row = lg + i * V;
+      size_t best = 0;
+      for (size_t k = 1; k < V; k++) best = row[k] > row[best] ? k : best;
+      const float mx = row[best];
+      double sum = 0;
+      for (size_t k = 0; k < V; k++) sum += exp((double)row[k] - mx);
+      acc->nll += -((double)row[tok[next]] - mx - log(sum));
+      acc->count++;
+      acc->top1 += (int32_t)best == tok[next];
+    }
+    done += step;
+  }
+  return 0;
+}
+
+/* "1 5 9 | 3 4" per line: prompt ids, then the scored continuation. */
+static int score_id_lines(struct cli_session *cs, char *text, size_t V, struct ppl_acc *acc) {
+  int32_t *tok = NULL;
+  size_t cap = 0;
+  int rc = 0;
+  for (char *line = text; line != NULL && *line != '\0' && rc == 0;) {
+    char *nl = strchr(line, '\n');
+    if (nl != NULL) *nl = '\0';
+    size_t n = 0, n_prompt = 0;
+    bool bar = false;
+    for (char *p = line; *p != '\0';) {
+      if (*p == ' ' || *p == '\t' || *p == '\r') {
+        p++;
+      } else if (*p == '|') {
+        n_prompt = n;
+        bar = true;
+        p++;
+      } else {
+        char *end = NULL;
+        const long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || (size_t)v >= V) {
+          rc = cli_fail("--ids: bad token id near '%.16s'", p);
+          break;
+        }
+        if (n == cap) {
+          cap = cap ? 2 * cap : 256;
+          int32_t *nt = realloc(tok, cap * sizeof(int32_t));
+          if (nt == NULL) {
+            rc = cli_fail("out of memory");
+            break;
+          }
+          tok = nt;
+        }
+        tok[n++] = (int32_t)v;
+        p = end;
+      }
+    }
+    if (rc == 0 && n > 0) {
+      if (!bar || n_prompt == 0) rc = cli_fail("--ids: each line needs PROMPT_IDS | CONTINUATION_IDS");
+      if (rc == 0 && spr_llm_capacity(cs->session) != UINT32_MAX && n > spr_llm_capacity(cs->session))
+        rc = cli_fail("--ids: a line of %zu tokens exceeds the context (--ctx)", n);
+      if (rc == 0) rc = score_tokens(cs, tok, n, n_prompt, n_prompt, V, acc);
+    }
+    line = nl != NULL ? nl + 1 : NULL;
+  }
+  free(tok);
+  return rc;
+}
+
 int cmd_perplexity(int argc, char **argv) {
-  int max_tokens = 0;
-  bool json = false;
+  int max_tokens = 0, prompt_tokens = 64;
+  bool json = false, ids = false;
   struct cli_llm_opts lo = {0};
   const struct cli_opt opts[] = {
       {"max-tokens", CLI_INT, &max_tokens, "N", "only the first N tokens of the text"},
-      {"json", CLI_FLAG, &json, NULL, "print JSON (fields \"ppl\", \"tokens\", \"nll\")"},
+      {"json", CLI_FLAG, &json, NULL, "print JSON (fields \"ppl\", \"tokens\", \"nll\", \"top1\")"},
+      {"ids", CLI_FLAG, &ids, NULL,
+       "TEXTFILE holds token ids, one sequence per line: PROMPT_IDS | CONTINUATION_IDS; the prompt is one\n"
+       "                             prefill, the continuation is decoded token by token and scored"},
+      {"prompt-tokens", CLI_INT, &prompt_tokens, "N",
+       "with --sparse-ffn on text: each window's first N tokens are one prefill (the selection), the rest\n"
+       "                             are decoded one token per step (default 64)"},
       CLI_LLM_OPTS(lo),
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
   const char *pos[2];
   int n_pos;
-  const int r = cli_parse(argc, argv, "sparrow perplexity MODEL TEXTFILE [--ctx N]",
+  const int r = cli_parse(argc, argv, "sparrow perplexity MODEL TEXTFILE [--ctx N] [--ids] [--sparse-ffn SPEC]",
                           "Perplexity of MODEL on a UTF-8 text: the text is tokenized (with BOS) and cut into\n"
                           "windows of --ctx tokens; every token after the first of a window is predicted from\n"
-                          "the tokens before it in that window. Prints `perplexity: X over N tokens`.",
+                          "the tokens before it in that window. Prints `perplexity: X over N tokens` and the\n"
+                          "fraction of positions whose arg-max is the next token (top-1).",
                           opts, &c, pos, 2, 2, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
+  if (prompt_tokens < 1) return cli_fail("--prompt-tokens must be at least 1");
   size_t len = 0;
   char *text = read_text(pos[1], &len);
   if (text == NULL) return cli_fail("cannot read %s", pos[1]);
@@ -240,53 +368,36 @@ int cmd_perplexity(int argc, char **argv) {
     free(text);
     return 1;
   }
+  const bool sparse = lo.cfg.sparse_ffn_beta > 0.0f;
+  const size_t V = info.n_vocab;
+  struct ppl_acc acc = {0, 0, 0};
   int32_t *tok = NULL;
   size_t n_tok = 0;
   int rc = 0;
-  if (cli_llm_tokenize(&cs, text, true, &tok, &n_tok) != 0) {
+  const uint64_t t0 = spr_time_ns();
+  if (ids) {
+    rc = score_id_lines(&cs, text, V, &acc);
+  } else if (cli_llm_tokenize(&cs, text, true, &tok, &n_tok) != 0) {
     rc = 1;
   } else {
     if (max_tokens > 0 && (size_t)max_tokens < n_tok) n_tok = (size_t)max_tokens;
     const uint32_t cap = spr_llm_capacity(cs.session);
     const size_t win = cap == UINT32_MAX ? n_tok : cap;
-    const size_t V = info.n_vocab;
-    double nll = 0;
-    size_t count = 0;
-    const uint64_t t0 = spr_time_ns();
     for (size_t start = 0; start + 1 < n_tok && rc == 0; start += win) {
       const size_t n = n_tok - start < win ? n_tok - start : win;
-      spr_llm_reset(cs.session);
-      /* feed in batch-sized steps; each step returns its rows' logits */
-      for (size_t done = 0; done < n && rc == 0;) {
-        const size_t step = n - done < (size_t)spr_llm_batch(cs.session) ? n - done : (size_t)spr_llm_batch(cs.session);
-        const float *lg = NULL;
-        const enum spr_status s = spr_llm_eval(cs.session, tok + start + done, step, &lg);
-        if (s != SPR_STATUS_OK) {
-          rc = cli_fail_status(s, NULL, "eval");
-          break;
-        }
-        for (size_t i = 0; i < step; i++) {
-          const size_t next = start + done + i + 1;
-          if (next >= start + n) break;
-          const float *row = lg + i * V;
-          float mx = row[0];
-          for (size_t k = 1; k < V; k++) mx = row[k] > mx ? row[k] : mx;
-          double sum = 0;
-          for (size_t k = 0; k < V; k++) sum += exp((double)row[k] - mx);
-          nll += -((double)row[tok[next]] - mx - log(sum));
-          count++;
-        }
-        done += step;
-      }
+      rc = score_tokens(&cs, tok + start, n, sparse ? (size_t)prompt_tokens : 0, 1, V, &acc);
     }
-    const double secs = (double)(spr_time_ns() - t0) * 1e-9;
-    if (rc == 0) {
-      const double ppl = exp(nll / (count ? (double)count : 1.0));
-      if (json)
-        printf("{\"ppl\": %.6f, \"tokens\": %zu, \"nll\": %.6f, \"seconds\": %.3f}\n", ppl, count, nll, secs);
-      else
-        printf("perplexity: %.4f over %zu tokens (%.1f tok/s)\n", ppl, count, count / (secs > 0 ? secs : 1e-9));
-    }
+  }
+  const double secs = (double)(spr_time_ns() - t0) * 1e-9;
+  if (rc == 0) {
+    const double ppl = exp(acc.nll / (acc.count ? (double)acc.count : 1.0));
+    const double top1 = acc.count ? (double)acc.top1 / (double)acc.count : 0.0;
+    if (json)
+      printf("{\"ppl\": %.6f, \"tokens\": %zu, \"nll\": %.6f, \"top1\": %.6f, \"seconds\": %.3f}\n", ppl, acc.count,
+             acc.nll, top1, secs);
+    else
+      printf("perplexity: %.4f over %zu tokens, top-1 %.4f (%.1f tok/s)\n", ppl, acc.count, top1,
+             acc.count / (secs > 0 ? secs : 1e-9));
   }
   free(tok);
   free(text);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "tools/sparrow/cli.h"
+#include "sparrow/llm.h"
 #include "tools/sparrow/llm_cli.h"
 
 /* The target this planner runs on, and a preprocessor condition true only there. */
@@ -58,8 +59,14 @@ int cmd_plan(int argc, char **argv) {
   cfg.window = lo.window;
   cfg.sinks = lo.sinks;
   cfg.kv_f32 = lo.kv_f32_flag;
+  if (cli_sparse_ffn_parse(lo.sparse_ffn, &cfg) != 0) {
+    spr_model_free(m);
+    return 1;
+  }
   struct spr_plan p;
   s = spr_plan(m, &cfg, &p, &err);
+  struct spr_llm_traffic tr;
+  const bool llm = s == SPR_STATUS_OK && spr_llm_decode_traffic(m, &cfg, &tr) == SPR_STATUS_OK;
   spr_model_free(m);
   if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, "plan");
 
@@ -84,9 +91,14 @@ int cmd_plan(int argc, char **argv) {
     cli_json_str(stdout, pos[0]);
     printf(", \"threads\": %d, \"arena_bytes\": %zu, \"activations_bytes\": %zu, "
            "\"scratch_bytes\": %zu, \"persistent_bytes\": %zu, \"backend_bytes\": %zu, \"weights_bytes\": %zu, "
-           "\"activations_naive_bytes\": %zu, \"nodes\": %u, \"tensors\": %u}\n",
+           "\"activations_naive_bytes\": %zu, \"nodes\": %u, \"tensors\": %u",
            cfg.threads, p.arena_bytes, p.activations_bytes, p.scratch_bytes, p.persistent_bytes,
            p.backend_bytes, p.weights_bytes, p.activations_naive_bytes, p.n_nodes, p.n_tensors);
+    if (llm)
+      printf(", \"decode_weight_bytes_per_token\": %.0f, \"sparse_decode_weight_bytes_per_token\": %.0f, "
+             "\"sparse_ffn_beta\": %g",
+             tr.dense, tr.sparse, (double)cfg.sparse_ffn_beta);
+    printf("}\n");
     return 0;
   }
   printf("arena:        %12zu bytes  (%.3f MiB)  exact: one byte less is refused\n", p.arena_bytes, mib(p.arena_bytes));
@@ -98,5 +110,11 @@ int cmd_plan(int argc, char **argv) {
   printf("weights:      %12zu bytes  (%.3f MiB, mapped from the file, not in the arena)\n", p.weights_bytes,
          mib(p.weights_bytes));
   printf("graph:        %u nodes, %u tensors, %d thread(s)\n", p.n_nodes, p.n_tensors, cfg.threads);
+  if (llm) {
+    printf("decode:       %12.0f bytes of weights per token (dense)\n", tr.dense);
+    if (cfg.sparse_ffn_beta > 0.0f)
+      printf("  sparse FFN  %12.0f bytes per token (beta %g)%s\n", tr.sparse, (double)cfg.sparse_ffn_beta,
+             tr.row_major_down > 0 ? "; ffn_down is row-major and read whole (--sparse-layout)" : "");
+  }
   return 0;
 }

@@ -1,20 +1,26 @@
 /* tools/sparrow/cmd_quantize.c — `sparrow quantize IN.gguf OUT.gguf TYPE [--all]`. */
 #include <stdio.h>
+#include <string.h>
 
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/quantize.h"
 
 int cmd_quantize(int argc, char **argv) {
-  bool all = false;
+  bool all = false, sparse_layout = false;
+  const char *sparse_layers = NULL;
   const struct cli_opt opts[] = {
       {"all", CLI_FLAG, &all, NULL, "convert every 2-D .weight tensor (no name exclusions)"},
+      {"sparse-layout", CLI_FLAG, &sparse_layout, NULL,
+       "llama: store ffn_down transposed as blk.N.ffn_down_t (neuron-major rows, for --sparse-ffn)"},
+      {"sparse-layers", CLI_STR, &sparse_layers, "F-L|all",
+       "with --sparse-layout: the layers to transpose (default: --sparse-ffn's default sparse layers)"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
   const char *pos[3];
   int n_pos = 0;
   const int r = cli_parse(
-      argc, argv, "sparrow quantize IN.gguf OUT.gguf TYPE [--all] [--threads N]",
+      argc, argv, "sparrow quantize IN.gguf OUT.gguf TYPE [--all] [--sparse-layout] [--threads N]",
       "Converts the weight matrices of a GGUF model (any architecture) to TYPE and copies everything else.\n"
       "TYPE: q8_0, q4_0, q4_k, q6_k (ggml block formats, bit-exact with ggml's reference quantizers), f16, f32.\n"
       "\n"
@@ -32,13 +38,29 @@ int cmd_quantize(int argc, char **argv) {
       "    printed: the two quantization errors add up).\n"
       "Metadata is copied; general.file_type is set to llama.cpp's ftype (f32 0, f16 1, q4_0 2, q8_0 7,\n"
       "q4_k 15 = MOSTLY_Q4_K_M: Q4_K with a Q6_K output, without llama.cpp's extra Q6_K layers, q6_k 18)\n"
-      "and general.quantization_version to 2. --threads converts rows in parallel (same output).",
+      "and general.quantization_version to 2. --threads converts rows in parallel (same output).\n"
+      "\n"
+      "--sparse-layout (llama): blk.N.ffn_down.weight {n_ff, n_embd} is written instead as\n"
+      "blk.N.ffn_down_t.weight {n_embd, n_ff}: row n = FFN neuron n's n_embd output weights, quantized along\n"
+      "n_embd (PowerInfer's layout), so sparse decode (--sparse-ffn) reads only the rows of the neurons it\n"
+      "keeps. Type: TYPE for f32/f16/q8_0/q4_0, q8_0 for q4_k/q6_k; f32 when n_embd is not a multiple of\n"
+      "its block. Only the layers of --sparse-layers are transposed (default: the layers --sparse-ffn makes\n"
+      "sparse by default, CoreInfer's 6..26 of 32 scaled: (6L+16)/32 .. L-1-(5L+16)/32): a dense step\n"
+      "through ffn_down_t is slower than through ffn_down. Sparrow reads both layouts; llama.cpp does not.",
       opts, &c, pos, 3, 3, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
   enum spr_dtype type;
   if (!spr_quantize_parse_type(pos[2], &type))
     return cli_fail("unknown type '%s' (q8_0, q4_0, q4_k, q6_k, f16, f32)", pos[2]) + 1;
-  const struct spr_quantize_opts o = {type, all, c.threads, stdout};
+  int first = -1, last = -1;
+  if (sparse_layers != NULL && strcmp(sparse_layers, "all") == 0) {
+    first = 0;
+    last = 1 << 30;
+  } else if (sparse_layers != NULL &&
+             (sscanf(sparse_layers, "%d-%d", &first, &last) != 2 || first < 0 || last < first)) {
+    return cli_fail("--sparse-layers '%s' must be FIRST-LAST (0-based, inclusive) or all", sparse_layers) + 1;
+  }
+  const struct spr_quantize_opts o = {type, all, c.threads, stdout, sparse_layout, first, last};
   struct spr_error err = {SPR_STATUS_OK, ""};
   const enum spr_status s = spr_quantize_file(pos[0], pos[1], &o, NULL, &err);
   if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, "quantize");

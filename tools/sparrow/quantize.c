@@ -2,6 +2,7 @@
 #include "tools/sparrow/quantize.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include "platform/blob.h"
 #include "platform/threads.h"
 #include "runtime/error.h"
+#include "runtime/util.h"
 
 static const char *const k_keep_names[] = {"norm",       "bias", "pos_embd", "cls_token", "dist_token",
                                            "patch_embd", "rpb",  "lepe",     "pos_embed"};
@@ -130,6 +132,86 @@ static bool same_file(const char *a, const char *b) {
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* ---- sparse layout: ffn_down {F, E} -> ffn_down_t {E, F} -------------------------------- */
+
+/* "blk.N.ffn_down.weight" -> N, else -1. */
+static int down_layer(struct spr_gguf_str name) {
+  static const char suffix[] = ".ffn_down.weight";
+  const size_t ns = sizeof suffix - 1;
+  if (name.len <= 4 + ns || memcmp(name.ptr, "blk.", 4) != 0 || !str_ends(name, suffix)) return -1;
+  int l = 0;
+  for (uint64_t i = 4; i < name.len - ns; i++) {
+    if (name.ptr[i] < '0' || name.ptr[i] > '9' || l > 1000000) return -1;
+    l = l * 10 + (name.ptr[i] - '0');
+  }
+  return l;
+}
+
+static enum spr_dtype down_t_type(enum spr_dtype target, int64_t n_embd) {
+  enum spr_dtype t = target;
+  if (t == SPR_DTYPE_Q4_K || t == SPR_DTYPE_Q6_K) t = SPR_DTYPE_Q8_0;
+  if (n_embd % (int64_t)spr_dtype_block_elems(t) != 0) t = SPR_DTYPE_F32;
+  return t;
+}
+
+struct transpose {
+  const uint8_t *src;
+  uint8_t *dst;
+  size_t f, e, src_row, dst_row;
+  spr_dequantize_row_fn deq;
+  spr_quantize_row_fn quant;
+  float *m;  /* [E][F] dequantized */
+  float *mt; /* [F][E] */
+};
+
+static void deq_rows_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct transpose *c = vctx;
+  for (size_t r = begin; r < end; r++) c->deq(c->src + r * c->src_row, c->m + r * c->f, (int64_t)c->f);
+}
+
+static void quant_rows_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct transpose *c = vctx;
+  for (size_t n = begin; n < end; n++) {
+    for (size_t e = 0; e < c->e; e++) c->mt[n * c->e + e] = c->m[e * c->f + n];
+    c->quant(c->mt + n * c->e, c->dst + n * c->dst_row, (int64_t)c->e);
+  }
+}
+
+/* Converts ffn_down t (ne {F, E}) into a new buffer of type `to` holding ne {E, F}. */
+static enum spr_status transpose_down(struct spr_pool *pool, const struct spr_gguf_tensor *t, enum spr_dtype to,
+                                      void **out, size_t *bytes, struct spr_error *err) {
+  const size_t f = (size_t)t->ne[0], e = (size_t)t->ne[1];
+  const int64_t ne_t[2] = {(int64_t)e, (int64_t)f};
+  *bytes = spr_tensor_nbytes(to, ne_t, 2);
+  size_t cells;
+  SPR_CHECK(*bytes != 0 && spr_mul_ok(f, e, &cells) && cells <= SIZE_MAX / sizeof(float) / 2, SPR_STATUS_OVERFLOW,
+            "quantize: ffn_down of %zu x %zu overflows", f, e);
+  struct transpose c = {t->data,
+                        malloc(*bytes),
+                        f,
+                        e,
+                        spr_quant_row_bytes(t->type, (int64_t)f),
+                        spr_quant_row_bytes(to, (int64_t)e),
+                        spr_dequantize_row_get(t->type),
+                        spr_quantize_row_get(to),
+                        malloc(cells * sizeof(float)),
+                        malloc(cells * sizeof(float))};
+  if (c.dst == NULL || c.m == NULL || c.mt == NULL) {
+    free(c.dst);
+    free(c.m);
+    free(c.mt);
+    return SPR_FAIL(SPR_STATUS_OUT_OF_MEMORY, "quantize: cannot transpose ffn_down (%zu x %zu)", f, e);
+  }
+  spr_pool_run(pool, e, deq_rows_task, &c);
+  spr_pool_run(pool, f, quant_rows_task, &c);
+  free(c.m);
+  free(c.mt);
+  *out = c.dst;
+  return SPR_STATUS_OK;
+}
+
 struct job {
   struct spr_blob blob;
   struct spr_gguf g;
@@ -171,6 +253,22 @@ static enum spr_status run(struct job *j, const char *in_path, const char *out_p
   struct spr_gguf_tensor probe;
   const bool has_output = spr_gguf_find_tensor(g, "output.weight", &probe) == SPR_STATUS_OK;
 
+  /* the layers that get ffn_down_t */
+  int sparse_first = o->sparse_first, sparse_last = o->sparse_last;
+  if (o->sparse_layout && llama) {
+    uint32_t n_layer = 0;
+    SPR_CHECK(spr_gguf_get_u32(g, "llama.block_count", &n_layer) == SPR_STATUS_OK && n_layer > 0 && n_layer < 100000,
+              SPR_STATUS_BAD_METADATA, "quantize: --sparse-layout needs llama.block_count");
+    const int L = (int)n_layer;
+    if (sparse_first < 0) sparse_first = (6 * L + 16) / 32;
+    if (sparse_last < 0) sparse_last = L - 1 - (5 * L + 16) / 32;
+    if (sparse_last >= L) sparse_last = L - 1;
+    SPR_CHECK(sparse_first <= sparse_last, SPR_STATUS_INVALID_ARGUMENT, "quantize: sparse layers %d-%d are empty",
+              sparse_first, sparse_last);
+    if (o->log != NULL)
+      fprintf(o->log, "sparse layout: ffn_down_t for layers %d-%d of %d\n", sparse_first, sparse_last, L);
+  }
+
   /* plans first: general.quantization_version depends on the output types */
   j->bufs = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *j->bufs);
   SPR_CHECK(j->bufs != NULL, SPR_STATUS_OUT_OF_MEMORY, "quantize: out of memory");
@@ -195,8 +293,8 @@ static enum spr_status run(struct job *j, const char *in_path, const char *out_p
   spr_gguf_writer_add_u32(j->w, "general.file_type", spr_quantize_ftype(o->type));
   if (any_quant) spr_gguf_writer_add_u32(j->w, "general.quantization_version", 2);
 
-  if (max_k > 0) {
-    j->rowbuf = malloc((size_t)o->threads * max_k * sizeof(float));
+  if (max_k > 0 || o->sparse_layout) {
+    j->rowbuf = malloc((size_t)o->threads * (max_k ? max_k : 1) * sizeof(float));
     SPR_CHECK(j->rowbuf != NULL, SPR_STATUS_OUT_OF_MEMORY, "quantize: out of memory");
     if (o->threads > 1) {
       j->pool_mem = aligned_alloc(64, (spr_pool_bytes(o->threads) + 63) / 64 * 64); /* the pool wants 64 */
@@ -217,6 +315,22 @@ static enum spr_status run(struct job *j, const char *in_path, const char *out_p
     name[t.name.len] = '\0';
     const void *data = t.data;
     size_t bytes = t.nbytes;
+    const int down = o->sparse_layout && llama && t.n_dims == 2 ? down_layer(t.name) : -1;
+    if (down >= 0 && down >= sparse_first && down <= sparse_last && spr_dequantize_row_get(t.type) != NULL) {
+      const enum spr_dtype to = down_t_type(o->type, t.ne[1]);
+      SPR_TRY(transpose_down(j->pool, &t, to, &j->bufs[i], &bytes, err));
+      snprintf(name, sizeof name, "blk.%d.ffn_down_t.weight", down);
+      const int64_t ne_t[2] = {t.ne[1], t.ne[0]};
+      spr_gguf_writer_add_tensor(j->w, name, to, 2, ne_t, j->bufs[i]);
+      s.n_tensors++;
+      s.n_converted++;
+      s.bytes_in += t.nbytes;
+      s.bytes_out += bytes;
+      if (o->log != NULL)
+        fprintf(o->log, "%-40s %-5s -> %-5s %12zu -> %12zu bytes  sparse layout: ffn_down transposed\n", name,
+                spr_dtype_name(t.type), spr_dtype_name(to), t.nbytes, bytes);
+      continue;
+    }
     if (p.to != t.type) {
       bytes = spr_tensor_nbytes(p.to, t.ne, t.n_dims);
       SPR_CHECK(bytes != 0, SPR_STATUS_OVERFLOW, "quantize: %s: size of the %s tensor overflows", name,

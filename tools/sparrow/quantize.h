@@ -24,7 +24,22 @@
  * with ggml's, so the bytes equal llama.cpp's reference path (no importance
  * matrix). Rows are converted in parallel; the output does not depend on
  * the thread count. The converted data is held in memory until the file is
- * written (copied tensors are not: they point into the input mapping). */
+ * written (copied tensors are not: they point into the input mapping).
+ *
+ * sparse_layout (llama only): blk.N.ffn_down.weight {n_ff, n_embd} of each layer N in
+ * [sparse_first, sparse_last] is written transposed as blk.N.ffn_down_t.weight
+ * {n_embd, n_ff} — row n holds
+ * FFN neuron n's n_embd output weights, quantized along n_embd (PowerInfer's
+ * convention), so a sparse decode reads only the rows of the neurons it
+ * uses. It replaces ffn_down (one copy of the weights). Its type is the
+ * target type when the core-FFN kernels have it (f32, f16, q8_0, q4_0) and
+ * q8_0 otherwise (q4_k, q6_k targets); f32 when n_embd is not a multiple of
+ * that type's block. The values are dequantized, transposed and quantized
+ * again along the other axis (a quantized input adds its error). Only the
+ * layers that will run sparse should get it: a dense step through ffn_down_t
+ * (an axpy per neuron in decode, an f32 GEMM on dequantized slices in
+ * prefill) is slower than through the row-major ffn_down on integer dot
+ * products. */
 #ifndef SPR_TOOLS_QUANTIZE_H
 #define SPR_TOOLS_QUANTIZE_H
 
@@ -40,6 +55,9 @@ struct spr_quantize_opts {
   bool all;            /* no name exclusions */
   int threads;         /* >= 1 */
   FILE *log;           /* one line per tensor, warnings, a total; NULL: silent */
+  bool sparse_layout;  /* llama: write blk.N.ffn_down_t (see below) instead of blk.N.ffn_down */
+  int sparse_first, sparse_last; /* layers that get it; -1 each: the default sparse layers of
+                                    --sparse-ffn (llama.block_count L: (6L+16)/32 .. L-1-(5L+16)/32) */
 };
 
 struct spr_quantize_stats {

@@ -1,0 +1,152 @@
+/* ops/coreffn/core_select.c — the selection kernels (rules in coreffn.h):
+ * positive counts, per-token top-k, and the pick of the most frequent
+ * neurons.
+ *
+ * Top-k: each value becomes an unsigned key whose order is the value order
+ * (-0 folded onto +0); a histogram of the keys' top RADIX_BITS bits finds
+ * the bin holding the k-th largest; every neuron in a higher bin is in the
+ * top k, and the bin itself is settled by quickselect on (key, index)
+ * pairs (larger value first, then lower index): the same set as ranking
+ * everything, in about three branch-light passes over the row instead of a
+ * quickselect over all of it. */
+#include <math.h>
+#include <string.h>
+
+#include "ops/common/fp16.h"
+#include "ops/coreffn/coreffn.h"
+
+size_t spr_core_count(float beta, size_t n_ff) {
+  if (!(beta > 0.0f)) return 0;
+  const double c = floor((double)beta * (double)n_ff);
+  if (c < 1.0) return 1;
+  return c >= (double)n_ff ? n_ff : (size_t)c;
+}
+
+size_t spr_core_count_positive(const float *a, size_t n_ff) {
+  size_t p = 0;
+  for (size_t n = 0; n < n_ff; n++) p += a[n] > 0.0f;
+  return p;
+}
+
+enum { RADIX_BITS = 11, RADIX_BINS = 1 << RADIX_BITS };
+
+/* The float bits mapped to an unsigned order (-0 folded onto +0). */
+static inline uint32_t order_of(float v) {
+  const uint32_t u = spr_f32_to_bits(v + 0.0f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+/* A total order on (value, index): larger value first, then lower index. */
+static inline uint64_t key_of(uint32_t order, size_t n) {
+  return ((uint64_t)order << 32) | (uint32_t) ~(uint32_t)n;
+}
+
+size_t spr_core_topk_scratch_bytes(size_t n_ff) {
+  return ((n_ff * sizeof(uint32_t) + 63) / 64 + (n_ff * sizeof(uint64_t) + 63) / 64 +
+          (RADIX_BINS * sizeof(uint32_t) + 63) / 64) *
+         64;
+}
+
+static inline void swap_keys(uint64_t *a, uint64_t *b) {
+  const uint64_t t = *a;
+  *a = *b;
+  *b = t;
+}
+
+/* Rearranges keys[0..n) so that keys[0..k) are the k largest (any order). */
+static void select_largest(uint64_t *keys, size_t n, size_t k) {
+  size_t lo = 0, hi = n; /* the boundary k lies in [lo, hi) */
+  while (hi - lo > 16) {
+    /* median of three as the pivot, moved to hi - 1 */
+    const size_t mid = lo + (hi - lo) / 2;
+    if (keys[mid] > keys[lo]) swap_keys(&keys[mid], &keys[lo]);
+    if (keys[hi - 1] > keys[lo]) swap_keys(&keys[hi - 1], &keys[lo]);
+    if (keys[mid] > keys[hi - 1]) swap_keys(&keys[mid], &keys[hi - 1]);
+    const uint64_t pivot = keys[hi - 1];
+    size_t store = lo;
+    for (size_t i = lo; i + 1 < hi; i++) {
+      if (keys[i] > pivot) swap_keys(&keys[i], &keys[store++]);
+    }
+    swap_keys(&keys[store], &keys[hi - 1]); /* keys[store] = pivot: store items are larger */
+    if (store == k || store + 1 == k) return;
+    if (store > k)
+      hi = store;
+    else
+      lo = store + 1;
+  }
+  /* insertion sort of the small remaining range, descending */
+  for (size_t i = lo + 1; i < hi; i++) {
+    const uint64_t v = keys[i];
+    size_t j = i;
+    while (j > lo && keys[j - 1] < v) {
+      keys[j] = keys[j - 1];
+      j--;
+    }
+    keys[j] = v;
+  }
+}
+
+void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, int32_t *freq, bool atomic) {
+  if (k == 0) return;
+  if (k > n_ff) k = n_ff;
+  uint32_t *ord = scratch;
+  uint64_t *cand = (uint64_t *)(void *)((uint8_t *)scratch + (n_ff * sizeof(uint32_t) + 63) / 64 * 64);
+  uint32_t *hist = (uint32_t *)(void *)((uint8_t *)cand + (n_ff * sizeof(uint64_t) + 63) / 64 * 64);
+  memset(hist, 0, RADIX_BINS * sizeof(uint32_t));
+  for (size_t n = 0; n < n_ff; n++) {
+    ord[n] = order_of(a[n]);
+    hist[ord[n] >> (32 - RADIX_BITS)]++;
+  }
+  /* bin: the one holding the k-th largest; above: how many are in higher bins */
+  size_t above = 0;
+  uint32_t bin = RADIX_BINS - 1;
+  while (above + hist[bin] < k) above += hist[bin--];
+  size_t m = 0;
+  for (size_t n = 0; n < n_ff; n++) {
+    const uint32_t b = ord[n] >> (32 - RADIX_BITS);
+    if (b > bin) {
+      if (atomic)
+        __atomic_fetch_add(&freq[n], 1, __ATOMIC_RELAXED);
+      else
+        freq[n]++;
+    } else if (b == bin) {
+      cand[m++] = key_of(ord[n], n);
+    }
+  }
+  const size_t rest = k - above;
+  if (rest < m) select_largest(cand, m, rest);
+  for (size_t i = 0; i < rest; i++) {
+    const uint32_t n = ~(uint32_t)cand[i];
+    if (atomic)
+      __atomic_fetch_add(&freq[n], 1, __ATOMIC_RELAXED);
+    else
+      freq[n]++;
+  }
+}
+
+void spr_core_pick(const int32_t *freq, size_t n_ff, size_t n_core, int32_t *core) {
+  if (n_core == 0) return;
+  if (n_core > n_ff) n_core = n_ff;
+  int32_t top = 0;
+  for (size_t n = 0; n < n_ff; n++) top = freq[n] > top ? freq[n] : top;
+  /* f = the largest value with #{freq >= f} >= n_core (f = 0 always qualifies) */
+  int32_t lo = 0, hi = top;
+  while (lo < hi) {
+    const int32_t mid = lo + (hi - lo + 1) / 2;
+    size_t c = 0;
+    for (size_t n = 0; n < n_ff; n++) c += freq[n] >= mid;
+    if (c >= n_core)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  size_t above = 0;
+  for (size_t n = 0; n < n_ff; n++) above += freq[n] > lo;
+  size_t ties = n_core - above, out = 0;
+  for (size_t n = 0; n < n_ff && out < n_core; n++) {
+    if (freq[n] > lo || (freq[n] == lo && ties > 0)) {
+      if (freq[n] == lo) ties--;
+      core[out++] = (int32_t)n;
+    }
+  }
+}

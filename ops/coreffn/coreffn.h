@@ -1,0 +1,236 @@
+/* ops/coreffn/coreffn.h — core-neuron FFN sparsity (CoreInfer, stability
+ * guided): the ops, their state, the axpy ukernels and the oracles
+ * (internal to ops/ and models/; the semantics are in docs/coreinfer.md).
+ *
+ * A llama FFN is  y = x + down(silu(gate(n)) * up(n)). In a sparse layer the
+ * graph builds it from three ops that read a per-session control tensor
+ * (struct spr_core_ctl, a STATE tensor written by the LLM layer before each
+ * step) and a per-layer selection state (struct spr_core_sel, STATE):
+ *
+ *   SPR_OP_GEMM_ROWS   gate / up. mode SPARSE and one token: only the rows
+ *                      core[0..n_core) of W, outputs compacted in list order
+ *                      (dst[i] = act(x . W[core[i]])); else the plain GEMM.
+ *   SPR_OP_CORE_SELECT mode SELECT: ranks every token's activation vector
+ *                      h = silu(gate) * up and updates the core set (below).
+ *   SPR_OP_FFN_DOWN    y = residual + down(h). mode SPARSE and one token:
+ *                      only the core neurons; else every neuron. The weight
+ *                      is either llama.cpp's ffn_down {F, E} (row e = output
+ *                      e, K = F contiguous: a neuron is a column) or the
+ *                      sparse layout ffn_down_t {E, F} (row n = neuron n's E
+ *                      output weights, PowerInfer's convention).
+ *
+ * Selection (per layer, over the tokens of a "window" = the steps run in mode
+ * SELECT since the LLM layer set new_window): for a step of T tokens with
+ * activation rows h_t (F values each)
+ *   P += #{(t, n) : h_t[n] > 0};  T_all += T
+ *   k  = floor((double)alpha * (double)P / (double)T_all)      (same for every token of the step)
+ *   for each token: its k largest activations by signed value (ties: lower
+ *   index first) each add 1 to freq[n]
+ *   core = the n_core = max(1, floor((double)beta * F)) neurons of largest
+ *   freq (ties: lower index first), stored in ascending index order.
+ * When the window is one step (a prompt <= --batch tokens) k is exactly
+ * CoreInfer's int(alpha * count(a > 0) / T); a longer window uses the mean
+ * over the tokens seen so far for each step's k (no T x F buffer is kept). */
+#ifndef SPR_OPS_COREFFN_COREFFN_H
+#define SPR_OPS_COREFFN_COREFFN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/op.h"
+#include "sparrow/types.h"
+
+/* ---- state shared with the LLM layer --------------------------------------------- */
+
+enum spr_core_mode {
+  SPR_CORE_MODE_DENSE = 0,  /* every neuron, no selection */
+  SPR_CORE_MODE_SELECT = 1, /* every neuron, and the step's tokens join the selection window */
+  SPR_CORE_MODE_SPARSE = 2, /* single-token steps use the core set */
+};
+
+/* The control tensor: an I32 STATE tensor of SPR_CORE_CTL_WORDS + 2 * batch
+ * words. STATE tensors start zeroed (mode DENSE, no core set). */
+struct spr_core_ctl {
+  int32_t mode;       /* enum spr_core_mode of the next step */
+  int32_t new_window; /* 1: the next step starts a window (selection state cleared first) */
+  int32_t win_start;  /* LLM layer: position of the first token after the last window */
+  int32_t win_count;  /* LLM layer: single-token steps since then */
+  int32_t reserved[12];
+  int32_t tokens[]; /* LLM layer: 2 * batch entries: the token at position p >= win_start is
+                       tokens[p % batch]; tokens[batch..] is scratch for re-selection */
+};
+#define SPR_CORE_CTL_WORDS 16
+
+/* The selection state of one layer: an I32 STATE tensor of
+ * spr_core_sel_words(F) words: header, then freq[F], then core[F]. */
+struct spr_core_sel {
+  int64_t positives; /* P of the window */
+  int64_t tokens;    /* T_all of the window */
+  int32_t n_core;    /* entries of core[] in use (0 before the first window) */
+  int32_t k;         /* the k of the last step */
+  int32_t reserved[10];
+  int32_t data[]; /* freq[F] then core[F] (ascending indices) */
+};
+#define SPR_CORE_SEL_HEADER_WORDS 16
+static inline size_t spr_core_sel_words(size_t n_ff) {
+  return SPR_CORE_SEL_HEADER_WORDS + 2 * n_ff;
+}
+static inline int32_t *spr_core_sel_freq(struct spr_core_sel *s) {
+  return s->data;
+}
+static inline int32_t *spr_core_sel_core(struct spr_core_sel *s, size_t n_ff) {
+  return s->data + n_ff;
+}
+
+/* n_core = max(1, floor((double)beta * n_ff)), at most n_ff. */
+size_t spr_core_count(float beta, size_t n_ff);
+
+/* ---- selection kernels (ops/coreffn/core_select.c; pure, no threads) ------------ */
+
+/* #{n < F : a[n] > 0}. */
+size_t spr_core_count_positive(const float *a, size_t n_ff);
+/* Adds 1 to freq[n] for each of the k largest a[n] (ties: lower n first; -0
+ * equals +0; NaN ranks above +inf). scratch: spr_core_topk_scratch_bytes(F)
+ * bytes, 64-aligned. atomic: the increments are atomic (several threads
+ * share freq). */
+void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, int32_t *freq, bool atomic);
+size_t spr_core_topk_scratch_bytes(size_t n_ff);
+/* Writes the n_core (<= F) neurons of largest freq (ties: lower index) to
+ * core[] in ascending index order. */
+void spr_core_pick(const int32_t *freq, size_t n_ff, size_t n_core, int32_t *core);
+
+/* ---- oracles (ops/coreffn/coreffn_ref.c; obvious code, never dispatched) ---------- */
+
+/* The whole selection of one window from its activation rows a[T][F] fed in
+ * steps of `step` rows (step >= T: CoreInfer's single pass): core[] gets
+ * spr_core_count(beta, F) indices ascending; returns that count. Sorts each
+ * row in full (qsort on (value desc, index asc)); work: T + F ints + F
+ * floats + F ints from malloc (tests only). */
+size_t spr_core_select_ref(const float *a, size_t n_tokens, size_t n_ff, size_t step, float alpha, float beta,
+                           int32_t *core);
+
+/* y[e] = sum_i a[i] * W(r_i)[e], double accumulation (see spr_axpy_ukernel_fn). */
+void spr_axpy_rows_ref(enum spr_dtype type, size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
+                       size_t ne, float *y);
+
+/* c[i] = x~ . W(idx[i]) for i < n, x~ = x quantized to Q8_0 by ggml's reference
+ * quantizer and dequantized, W(r) the k values (type Q4_0 or Q8_0) at w + r * ldw,
+ * summed in double; mag[i] (may be NULL) gets sum |products| (a tolerance scale). */
+void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, const void *w, size_t ldw,
+                   const float *x, float *c, double *mag);
+
+/* ---- axpy ukernels: sum over selected neurons of a[i] * down_t[r_i, :] ----------- */
+
+/* y[e] = sum_{i < n} a[i] * W(r_i)[e] for e < ne; r_i = idx[i] (idx NULL:
+ * r_i = i). W(r) = the ne values at w + r * ldw bytes (ne a multiple of the
+ * type's block: 1 for f32/f16, 32 for Q8_0/Q4_0). y is overwritten.
+ * Arithmetic of one element, in the order of i, from y = 0:
+ *   f32/f16:    y = y + a[i] * w                    (w exact in f32)
+ *   Q8_0/Q4_0:  y = y + (a[i] * d) * q              (d the block's fp16 scale,
+ *               q its integer code, -8 for Q4_0; a[i] * d rounded to f32 first)
+ * SIMD ukernels fuse the multiply-add (the scalar ones need not). The value
+ * of an element never depends on ne, on its position in a tile or on the
+ * alignment of w: callers may cut the output anywhere on block boundaries
+ * (the op splits it over threads) and get the same bits. */
+typedef void (*spr_axpy_ukernel_fn)(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne,
+                                    float *y);
+
+struct spr_axpy_ukernel {
+  enum spr_dtype type;
+  uint32_t isa;
+  uint16_t tile; /* elements per register tile */
+  spr_axpy_ukernel_fn fn;
+  const char *name;
+};
+
+#define SPR_AXPY_UKERNEL(type, isa, tile, fn) \
+  void fn(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y);
+#include "ops/coreffn/axpy.inc"
+#undef SPR_AXPY_UKERNEL
+
+extern const struct spr_axpy_ukernel spr_axpy_ukernels[];
+extern const size_t spr_axpy_ukernels_count;
+
+/* The first entry for `type` whose ISA bits are all in isa; NULL when the
+ * type has no axpy ukernel. */
+const struct spr_axpy_ukernel *spr_axpy_select(enum spr_dtype type, uint32_t isa);
+/* True when type has axpy ukernels (F32, F16, Q8_0, Q4_0). */
+bool spr_axpy_supports(enum spr_dtype type);
+
+/* ---- row-gathered quantized GEMV: the core rows of ffn_gate / ffn_up ------------ */
+
+/* c[i] = x . W(idx[i]) for i < n: W(r) = the kb blocks (Q4_0 or Q8_0) at
+ * w + r * ldw, x packed by the entry's packer (the same int8 values and
+ * scales as ggml's Q8_0 reference quantizer). Per row: exact integer block
+ * sums, each scaled by (weight scale * activation scale) in f32 and summed in
+ * f32 (the order is the ukernel's own). The ukernel prefetches the rows a
+ * few entries ahead in idx itself: the GEMM ukernels prefetch sequentially
+ * ahead of the row they read, which for gathered rows fetches the skipped
+ * ones (about the whole matrix at 40 % kept). */
+typedef void (*spr_qrows_ukernel_fn)(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, const void *xq,
+                                     float *c);
+/* Quantizes blocks [b0, b1) of x (kb blocks in all) into the packed row xq;
+ * the packers here take any range (b1 == kb writes the padding too). */
+typedef void (*spr_qrows_packx_fn)(size_t kb, size_t b0, size_t b1, const float *x, void *xq);
+typedef size_t (*spr_qrows_xbytes_fn)(size_t kb);
+
+struct spr_qrows_ukernel {
+  enum spr_dtype type;
+  uint32_t isa;
+  spr_qrows_ukernel_fn fn;
+  spr_qrows_packx_fn packx;
+  spr_qrows_xbytes_fn xbytes;
+  const char *name;
+};
+
+#define SPR_QROWS_UKERNEL(type, isa, fn, packx, xbytes)                                                  \
+  void fn(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, const void *xq, float *c); \
+  void packx(size_t kb, size_t b0, size_t b1, const float *x, void *xq);                                 \
+  size_t xbytes(size_t kb);
+#include "ops/coreffn/qrows.inc"
+#undef SPR_QROWS_UKERNEL
+
+extern const struct spr_qrows_ukernel spr_qrows_ukernels[];
+extern const size_t spr_qrows_ukernels_count;
+
+/* The first entry for `type` whose ISA bits are all in isa, or NULL. */
+const struct spr_qrows_ukernel *spr_qrows_select(enum spr_dtype type, uint32_t isa);
+
+/* ---- strip dequantizers (prefill through ffn_down_t) ------------------------------- */
+
+/* y[0..n) = the n values (n a multiple of 32) of the Q4_0 / Q8_0 blocks at x,
+ * bit-identical to ops/quant's spr_dequantize_row_q4_0 / _q8_0. */
+typedef void (*spr_deq_ukernel_fn)(const void *x, float *y, size_t n);
+
+struct spr_deq_ukernel {
+  enum spr_dtype type;
+  uint32_t isa;
+  spr_deq_ukernel_fn fn;
+  const char *name;
+};
+
+#define SPR_DEQ_UKERNEL(type, isa, fn) void fn(const void *x, float *y, size_t n);
+#include "ops/coreffn/deq.inc"
+#undef SPR_DEQ_UKERNEL
+
+extern const struct spr_deq_ukernel spr_deq_ukernels[];
+extern const size_t spr_deq_ukernels_count;
+
+/* The first entry for `type` whose ISA bits are all in isa, or NULL (other types). */
+const struct spr_deq_ukernel *spr_deq_select(enum spr_dtype type, uint32_t isa);
+
+/* ---- prefill with ffn_down_t: C[M,N] = X[M,K] . Wt[K,N] (+ R) ---------------------- */
+
+/* Scratch bytes for m rows (capacity), k = F, n = E with n_threads. */
+size_t spr_gemm_t_workspace(const void *f32_gemm_ukernel, enum spr_dtype w_type, size_t m, size_t n, size_t k,
+                            int n_threads);
+/* dst[M][N] = x[M][K] . wt + residual (may be NULL); wt: K rows of N values
+ * of w_type (row bytes = spr_quant_row_bytes). Uses the packed-panel f32 GEMM
+ * ukernel uk (struct spr_gemm_ukernel *) with W dequantized into its slices
+ * (by spr_deq_select(w_type, isa) where there is one).
+ * Deterministic for any thread count (N split into fixed blocks). */
+void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
+                    size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst);
+
+#endif

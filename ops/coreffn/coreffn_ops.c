@@ -1,0 +1,541 @@
+/* ops/coreffn/coreffn_ops.c — GEMM_ROWS, CORE_SELECT and FFN_DOWN (see
+ * coreffn.h), and the axpy ukernel table generated from axpy.inc.
+ *
+ * Dense steps run exactly the code of SPR_OP_GEMM (its definition is called
+ * with the same node layout: src0..src3 as GEMM), so a sparse layer in a
+ * dense step gives the bits of a dense layer. Sparse single-token steps:
+ *   GEMM_ROWS  Q4_0 / Q8_0 weights: x is quantized once into the packed
+ *              row of the row-gathered ukernel (qrows.inc) and the core list
+ *              is cut into chunks of QROWS_GROUP rows over the threads; each
+ *              row is one ukernel sum (its bits do not depend on the cut or
+ *              the thread count, but differ in rounding from the dense GEMV's
+ *              sum order). Other weights: the GEMM/GEMV ukernels over groups
+ *              of NR core rows; consecutive core rows a fixed stride apart are
+ *              one call with that stride as the row pitch, other groups go row
+ *              by row. A core set of every neuron (beta 1) runs the dense GEMM:
+ *              the dense bits.
+ *   FFN_DOWN   ffn_down_t: the axpy ukernel over the core neurons, threads
+ *              split the output on block boundaries (each element is one
+ *              ukernel's fixed sum order: bit-identical for any thread
+ *              count). ffn_down: the compacted activations are scattered
+ *              into a zero vector of F values and the dense GEMV runs (the
+ *              rows are read whole: quantized blocks run along F).
+ * CORE_SELECT counts positives per token (tasks = tokens), then ranks each
+ * token (tasks = tokens, per-thread scratch and private integer counts,
+ * summed afterwards: the counts do not depend on the order), then picks
+ * the core set serially. */
+#include <string.h>
+
+#include "ops/coreffn/coreffn.h"
+#include "ops/gemm/gemm.h"
+#include "ops/gemm/qgemm.h"
+#include "ops/quant/quant.h"
+#include "runtime/error.h"
+#include "runtime/util.h"
+
+const struct spr_axpy_ukernel spr_axpy_ukernels[] = {
+#define SPR_AXPY_UKERNEL(type, isa, tile, fn) {(type), (isa), (tile), fn, #fn},
+#include "ops/coreffn/axpy.inc"
+#undef SPR_AXPY_UKERNEL
+};
+const size_t spr_axpy_ukernels_count = sizeof spr_axpy_ukernels / sizeof spr_axpy_ukernels[0];
+
+const struct spr_axpy_ukernel *spr_axpy_select(enum spr_dtype type, uint32_t isa) {
+  for (size_t i = 0; i < spr_axpy_ukernels_count; i++) {
+    if (spr_axpy_ukernels[i].type == type && (spr_axpy_ukernels[i].isa & ~isa) == 0) return &spr_axpy_ukernels[i];
+  }
+  return NULL;
+}
+
+bool spr_axpy_supports(enum spr_dtype type) {
+  return spr_axpy_select(type, 0) != NULL;
+}
+
+const struct spr_qrows_ukernel spr_qrows_ukernels[] = {
+#define SPR_QROWS_UKERNEL(type, isa, fn, packx, xbytes) {(type), (isa), fn, packx, xbytes, #fn},
+#include "ops/coreffn/qrows.inc"
+#undef SPR_QROWS_UKERNEL
+};
+const size_t spr_qrows_ukernels_count = sizeof spr_qrows_ukernels / sizeof spr_qrows_ukernels[0];
+
+const struct spr_qrows_ukernel *spr_qrows_select(enum spr_dtype type, uint32_t isa) {
+  for (size_t i = 0; i < spr_qrows_ukernels_count; i++) {
+    if (spr_qrows_ukernels[i].type == type && (spr_qrows_ukernels[i].isa & ~isa) == 0) return &spr_qrows_ukernels[i];
+  }
+  return NULL;
+}
+
+const struct spr_deq_ukernel spr_deq_ukernels[] = {
+#define SPR_DEQ_UKERNEL(type, isa, fn) {(type), (isa), fn, #fn},
+#include "ops/coreffn/deq.inc"
+#undef SPR_DEQ_UKERNEL
+};
+const size_t spr_deq_ukernels_count = sizeof spr_deq_ukernels / sizeof spr_deq_ukernels[0];
+
+const struct spr_deq_ukernel *spr_deq_select(enum spr_dtype type, uint32_t isa) {
+  for (size_t i = 0; i < spr_deq_ukernels_count; i++) {
+    if (spr_deq_ukernels[i].type == type && (spr_deq_ukernels[i].isa & ~isa) == 0) return &spr_deq_ukernels[i];
+  }
+  return NULL;
+}
+
+static size_t cdiv(size_t a, size_t b) {
+  return (a + b - 1) / b;
+}
+
+/* ---- shared pieces --------------------------------------------------------------- */
+
+static const struct spr_tensor *opt_src(const struct spr_tensor *ts, const struct spr_node *nd, int i) {
+  return nd->n_src > i && nd->src[i] >= 0 ? &ts[nd->src[i]] : NULL;
+}
+
+static enum spr_status check_state(const struct spr_tensor *ts, const struct spr_node *nd, size_t n_ff,
+                                   struct spr_error *err) {
+  const struct spr_tensor *sel = opt_src(ts, nd, 4), *ctl = opt_src(ts, nd, 5);
+  SPR_CHECK((sel == NULL) == (ctl == NULL), SPR_STATUS_INVALID_ARGUMENT,
+            "selection state and control come together (src4, src5)");
+  if (sel == NULL) return SPR_STATUS_OK;
+  SPR_CHECK(sel->type == SPR_DTYPE_I32 && ctl->type == SPR_DTYPE_I32, SPR_STATUS_BAD_TENSOR_TYPE,
+            "selection state and control must be i32");
+  SPR_CHECK((size_t)spr_tensor_nelem(sel) >= spr_core_sel_words(n_ff), SPR_STATUS_BAD_SHAPE,
+            "selection state of %lld words, need %zu for %zu neurons", (long long)spr_tensor_nelem(sel),
+            spr_core_sel_words(n_ff), n_ff);
+  SPR_CHECK(spr_tensor_nelem(ctl) >= SPR_CORE_CTL_WORDS, SPR_STATUS_BAD_SHAPE, "control of %lld words, need %d",
+            (long long)spr_tensor_nelem(ctl), SPR_CORE_CTL_WORDS);
+  return SPR_STATUS_OK;
+}
+
+/* The core list when this step runs sparse, else NULL. */
+static const int32_t *sparse_core(const struct spr_tensor *ts, const struct spr_node *nd, size_t n_ff, size_t rows,
+                                  size_t *n_core) {
+  const struct spr_tensor *sel = opt_src(ts, nd, 4), *ctl = opt_src(ts, nd, 5);
+  if (sel == NULL || rows != 1) return NULL;
+  const struct spr_core_ctl *c = ctl->data;
+  struct spr_core_sel *s = sel->data;
+  if (c->mode != SPR_CORE_MODE_SPARSE || s->n_core <= 0 || (size_t)s->n_core > n_ff) return NULL;
+  *n_core = (size_t)s->n_core;
+  return spr_core_sel_core(s, n_ff);
+}
+
+/* ---- GEMM_ROWS ------------------------------------------------------------------------ */
+
+static enum spr_status gemm_rows_check(const struct spr_tensor *ts, const struct spr_node *nd, struct spr_error *err) {
+  SPR_TRY(spr_op_gemm_def.check(ts, nd, err));
+  SPR_CHECK(opt_src(ts, nd, 2) == NULL && opt_src(ts, nd, 3) == NULL, SPR_STATUS_INVALID_ARGUMENT,
+            "gemm_rows takes no bias and no residual");
+  return check_state(ts, nd, (size_t)ts[nd->src[1]].ne[1], err);
+}
+
+struct rows_ctx {
+  const int32_t *core;
+  size_t n_core, group;
+  const float *x;
+  const uint8_t *w;
+  size_t k, row_bytes;
+  const struct spr_qrows_ukernel *qr; /* quantized weights with a row-gathered ukernel */
+  const struct spr_qgemm_ukernel *qk; /* other quantized weights */
+  const void *xq;
+  size_t xrow, kb;
+  spr_f32_gemv_ukernel_fn gemv; /* f32/f16 weights */
+  size_t esize;
+  spr_f32_vunary_fn act;
+  float *dst;
+};
+
+/* Rows r, r + stride, ... (cnt of them) into dst[0..cnt). */
+static void rows_call(const struct rows_ctx *c, size_t r, size_t stride, size_t cnt, float *dst) {
+  if (c->qk != NULL)
+    c->qk->gemm(c->kb, 1, cnt, c->w + r * c->row_bytes, stride * c->row_bytes, c->xq, c->xrow, NULL, dst, cnt);
+  else
+    c->gemv(c->k, 1, cnt, c->x, c->k, c->w + r * c->row_bytes, stride * c->k, NULL, dst, cnt);
+}
+
+/* The rows of the group PF_GROUPS ahead: gathered rows defeat the hardware
+ * prefetcher, which a dense GEMV's sequential stream does not. */
+enum { PF_GROUPS = 4 };
+
+static void prefetch_group(const struct rows_ctx *c, size_t g) {
+  const size_t i0 = g * c->group;
+  for (size_t i = i0; i < i0 + c->group && i < c->n_core; i++) {
+    const uint8_t *r = c->w + (size_t)c->core[i] * c->row_bytes;
+    for (size_t off = 0; off < c->row_bytes; off += 64) __builtin_prefetch(r + off, 0, 3);
+  }
+}
+
+static void rows_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct rows_ctx *c = vctx;
+  for (size_t g = begin; g < begin + PF_GROUPS && g < end; g++) prefetch_group(c, g);
+  for (size_t g = begin; g < end; g++) {
+    if (g + PF_GROUPS < end) prefetch_group(c, g + PF_GROUPS);
+    const size_t i0 = g * c->group, cnt = c->n_core - i0 < c->group ? c->n_core - i0 : c->group;
+    const int32_t *ix = c->core + i0;
+    bool even = true;
+    const size_t stride = cnt > 1 ? (size_t)(ix[1] - ix[0]) : 1;
+    for (size_t i = 1; i < cnt && even; i++) even = ix[i] > ix[i - 1] && (size_t)(ix[i] - ix[i - 1]) == stride;
+    if (even) {
+      rows_call(c, (size_t)ix[0], stride, cnt, c->dst + i0);
+    } else {
+      for (size_t i = 0; i < cnt; i++) rows_call(c, (size_t)ix[i], 1, 1, c->dst + i0 + i);
+    }
+    if (c->act != NULL) c->act(cnt, c->dst + i0, c->dst + i0);
+  }
+}
+
+/* Core rows per task of the row-gathered ukernels (they prefetch along the
+ * list themselves: one call per contiguous chunk of tasks). */
+enum { QROWS_GROUP = 16 };
+
+static void qrows_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct rows_ctx *c = vctx;
+  const size_t i0 = begin * QROWS_GROUP, i1 = end * QROWS_GROUP < c->n_core ? end * QROWS_GROUP : c->n_core;
+  c->qr->fn(c->kb, i1 - i0, c->core + i0, c->w, c->row_bytes, c->xq, c->dst + i0);
+  if (c->act != NULL) c->act(i1 - i0, c->dst + i0, c->dst + i0);
+}
+
+static void gemm_rows_run(const struct spr_exec *x, const struct spr_node *nd) {
+  const struct spr_tensor *ts = x->tensors;
+  const struct spr_tensor *tx = &ts[nd->src[0]], *tw = &ts[nd->src[1]];
+  struct rows_ctx c;
+  memset(&c, 0, sizeof c);
+  c.core = sparse_core(ts, nd, (size_t)tw->ne[1], (size_t)spr_tensor_rows(tx), &c.n_core);
+  if (c.core == NULL || c.n_core == (size_t)tw->ne[1]) { /* every neuron (ascending, distinct): the dense bits */
+    spr_op_gemm_def.run(x, nd);
+    return;
+  }
+  c.x = tx->data;
+  c.w = tw->data;
+  c.k = (size_t)tx->ne[0];
+  c.row_bytes = spr_quant_row_bytes(tw->type, (int64_t)c.k);
+  c.act = spr_f32_act_select((enum spr_act)nd->p.gemm.act, nd->isa, NULL);
+  c.dst = ts[nd->dst].data;
+  if (nd->impl2 != NULL && spr_qgemm_supports(tw->type)) {
+    const struct spr_qrows_ukernel *qr = nd->impl2;
+    c.qr = qr;
+    c.kb = c.k / spr_dtype_block_elems(tw->type);
+    qr->packx(c.kb, 0, c.kb, c.x, x->scratch);
+    c.xq = x->scratch;
+    spr_parallel(x, cdiv(c.n_core, QROWS_GROUP), qrows_task, &c);
+    return;
+  }
+  if (spr_qgemm_supports(tw->type)) {
+    c.qk = nd->impl;
+    c.kb = c.k / spr_dtype_block_elems(tw->type);
+    c.xrow = c.qk->xbytes(c.kb);
+    c.qk->packx(c.kb, 0, c.kb, c.x, x->scratch);
+    c.xq = x->scratch;
+    c.group = c.qk->nr;
+  } else {
+    const struct spr_gemv_ukernel *gv = nd->impl2;
+    c.gemv = tw->type == SPR_DTYPE_F16 ? gv->f16 : gv->f32;
+    c.group = gv->rows;
+  }
+  spr_parallel(x, cdiv(c.n_core, c.group), rows_task, &c);
+}
+
+static size_t gemm_rows_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
+  size_t most = spr_op_gemm_def.workspace(ts, nd, n_threads);
+  const struct spr_tensor *tw = &ts[nd->src[1]];
+  for (size_t i = 0; i < spr_qrows_ukernels_count; i++) {
+    if (spr_qrows_ukernels[i].type != tw->type) continue;
+    const size_t kb = (size_t)ts[nd->src[0]].ne[0] / spr_dtype_block_elems(tw->type);
+    const size_t b = spr_align_up(spr_qrows_ukernels[i].xbytes(kb), 64);
+    most = b > most ? b : most;
+  }
+  return most;
+}
+
+/* The GEMM's ukernel (dense steps) in impl, and for Q4_0 / Q8_0 weights the
+ * row-gathered ukernel of sparse steps in impl2 (the GEMM leaves impl2 NULL
+ * for quantized weights). */
+static void gemm_rows_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
+  spr_op_gemm_def.prepare(ts, nd, isa);
+  const enum spr_dtype wt = ts[nd->src[1]].type;
+  if (spr_qgemm_supports(wt)) nd->impl2 = spr_qrows_select(wt, isa);
+}
+
+static uint64_t gemm_rows_flops(const struct spr_tensor *ts, const struct spr_node *nd) {
+  return spr_op_gemm_def.flops(ts, nd);
+}
+
+const struct spr_op_def spr_op_gemm_rows_def = {
+    .name = "gemm_rows",
+    .check = gemm_rows_check,
+    .workspace = gemm_rows_workspace,
+    .prepare = gemm_rows_prepare,
+    .run = gemm_rows_run,
+    .flops = gemm_rows_flops,
+};
+
+/* ---- CORE_SELECT --------------------------------------------------------------------- */
+
+static enum spr_status core_select_check(const struct spr_tensor *ts, const struct spr_node *nd,
+                                         struct spr_error *err) {
+  SPR_CHECK(nd->n_src >= 2 && nd->src[0] >= 0 && nd->src[1] >= 0 && nd->dst >= 0, SPR_STATUS_INVALID_ARGUMENT,
+            "core_select needs activations, control and a state");
+  const struct spr_tensor *a = &ts[nd->src[0]], *ctl = &ts[nd->src[1]], *sel = &ts[nd->dst];
+  SPR_CHECK(a->type == SPR_DTYPE_F32 && a->ne[2] == 1 && a->ne[3] == 1, SPR_STATUS_BAD_TENSOR_TYPE,
+            "activations must be a 2-D f32 tensor");
+  SPR_CHECK(a->ne[0] <= INT32_MAX, SPR_STATUS_BAD_SHAPE, "too many neurons");
+  const struct spr_core_params *p = &nd->p.core;
+  SPR_CHECK(p->alpha >= 0.0f && p->alpha <= 1.0f && p->beta > 0.0f && p->beta <= 1.0f, SPR_STATUS_INVALID_ARGUMENT,
+            "alpha %g must be in [0, 1] and beta %g in (0, 1]", (double)p->alpha, (double)p->beta);
+  SPR_CHECK(sel->type == SPR_DTYPE_I32 && ctl->type == SPR_DTYPE_I32, SPR_STATUS_BAD_TENSOR_TYPE,
+            "selection state and control must be i32");
+  SPR_CHECK((size_t)spr_tensor_nelem(sel) >= spr_core_sel_words((size_t)a->ne[0]), SPR_STATUS_BAD_SHAPE,
+            "selection state too small for %lld neurons", (long long)a->ne[0]);
+  SPR_CHECK(spr_tensor_nelem(ctl) >= SPR_CORE_CTL_WORDS, SPR_STATUS_BAD_SHAPE, "control too small");
+  return SPR_STATUS_OK;
+}
+
+static size_t select_counts_bytes(const struct spr_tensor *a) {
+  return spr_align_up((size_t)a->ne[1] * sizeof(int32_t), 64);
+}
+
+/* per thread: the top-k scratch, then private counts (F int32) */
+static size_t select_keys_bytes(const struct spr_tensor *a) {
+  return spr_align_up(spr_core_topk_scratch_bytes((size_t)a->ne[0]), 64) +
+         spr_align_up((size_t)a->ne[0] * sizeof(int32_t), 64);
+}
+
+static size_t core_select_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
+  const struct spr_tensor *a = &ts[nd->src[0]];
+  return select_counts_bytes(a) + (size_t)(n_threads > 1 ? n_threads : 1) * select_keys_bytes(a);
+}
+
+static void core_select_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
+  (void)ts;
+  (void)isa;
+  nd->impl = NULL;
+  nd->impl_name = "core_select";
+}
+
+struct select_ctx {
+  const float *a;
+  size_t n_ff, k;
+  int32_t *counts;
+  uint8_t *keys;
+  size_t keys_bytes;
+  int32_t *freq;
+};
+
+static void positives_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct select_ctx *c = vctx;
+  for (size_t t = begin; t < end; t++) c->counts[t] = (int32_t)spr_core_count_positive(c->a + t * c->n_ff, c->n_ff);
+}
+
+static int32_t *private_freq(const struct select_ctx *c, int tid) {
+  return (int32_t *)(void *)(c->keys + (size_t)tid * c->keys_bytes +
+                             spr_align_up(spr_core_topk_scratch_bytes(c->n_ff), 64));
+}
+
+/* counts into the thread's private array (integer sums: merged in any
+ * order, the same result) */
+static void topk_task(void *vctx, size_t begin, size_t end, int tid) {
+  const struct select_ctx *c = vctx;
+  uint8_t *scratch = c->keys + (size_t)tid * c->keys_bytes;
+  for (size_t t = begin; t < end; t++)
+    spr_core_topk_count(c->a + t * c->n_ff, c->n_ff, c->k, scratch, private_freq(c, tid), false);
+}
+
+static void core_select_run(const struct spr_exec *x, const struct spr_node *nd) {
+  const struct spr_tensor *a = &x->tensors[nd->src[0]];
+  struct spr_core_ctl *ctl = x->tensors[nd->src[1]].data;
+  if (ctl->mode != SPR_CORE_MODE_SELECT) return;
+  const size_t F = (size_t)a->ne[0], T = (size_t)a->ne[1];
+  struct spr_core_sel *s = x->tensors[nd->dst].data;
+  int32_t *freq = spr_core_sel_freq(s);
+  if (ctl->new_window) {
+    s->positives = 0;
+    s->tokens = 0;
+    memset(freq, 0, F * sizeof(int32_t));
+  }
+  struct select_ctx c = {
+      .a = a->data,
+      .n_ff = F,
+      .counts = (int32_t *)(void *)x->scratch,
+      .keys = x->scratch + select_counts_bytes(a),
+      .keys_bytes = select_keys_bytes(a),
+      .freq = freq,
+  };
+  spr_parallel(x, T, positives_task, &c);
+  int64_t pos = 0;
+  for (size_t t = 0; t < T; t++) pos += c.counts[t];
+  s->positives += pos;
+  s->tokens += (int64_t)T;
+  const double kd = (double)nd->p.core.alpha * (double)s->positives / (double)s->tokens;
+  c.k = kd >= (double)F ? F : (size_t)kd;
+  s->k = (int32_t)c.k;
+  const int n_threads = x->n_threads > 1 ? x->n_threads : 1;
+  for (int t = 0; t < n_threads; t++) memset(private_freq(&c, t), 0, F * sizeof(int32_t));
+  spr_parallel(x, T, topk_task, &c);
+  for (int t = 0; t < n_threads; t++) {
+    const int32_t *pf = private_freq(&c, t);
+    for (size_t n = 0; n < F; n++) freq[n] += pf[n];
+  }
+  const size_t n_core = spr_core_count(nd->p.core.beta, F);
+  spr_core_pick(freq, F, n_core, spr_core_sel_core(s, F));
+  s->n_core = (int32_t)n_core;
+}
+
+static uint64_t core_select_flops(const struct spr_tensor *ts, const struct spr_node *nd) {
+  (void)ts;
+  (void)nd;
+  return 0;
+}
+
+const struct spr_op_def spr_op_core_select_def = {
+    .name = "core_select",
+    .check = core_select_check,
+    .workspace = core_select_workspace,
+    .prepare = core_select_prepare,
+    .run = core_select_run,
+    .flops = core_select_flops,
+};
+
+/* ---- FFN_DOWN --------------------------------------------------------------------------- */
+
+static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct spr_node *nd, struct spr_error *err) {
+  SPR_CHECK(nd->n_src >= 2 && nd->src[0] >= 0 && nd->src[1] >= 0 && nd->dst >= 0, SPR_STATUS_INVALID_ARGUMENT,
+            "ffn_down needs activations, a weight and dst");
+  SPR_CHECK(opt_src(ts, nd, 2) == NULL, SPR_STATUS_INVALID_ARGUMENT, "ffn_down takes no bias");
+  const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]], *d = &ts[nd->dst], *r = opt_src(ts, nd, 3);
+  if (!nd->p.core.down_t) {
+    SPR_TRY(spr_op_gemm_def.check(ts, nd, err));
+    return check_state(ts, nd, (size_t)h->ne[0], err);
+  }
+  SPR_CHECK(h->type == SPR_DTYPE_F32 && d->type == SPR_DTYPE_F32, SPR_STATUS_BAD_TENSOR_TYPE,
+            "activations and dst must be f32");
+  SPR_CHECK(spr_axpy_supports(w->type), SPR_STATUS_BAD_TENSOR_TYPE,
+            "ffn_down_t of type %s is not supported (f32, f16, q8_0, q4_0)", spr_dtype_name(w->type));
+  SPR_CHECK(h->ne[2] == 1 && h->ne[3] == 1 && w->ne[2] == 1 && w->ne[3] == 1, SPR_STATUS_BAD_SHAPE,
+            "activations and weight must be 2-D");
+  SPR_CHECK(w->ne[1] == h->ne[0] && w->ne[0] == d->ne[0] && d->ne[1] == h->ne[1] && d->ne[2] == 1 && d->ne[3] == 1,
+            SPR_STATUS_BAD_SHAPE, "ffn_down_t {%lld, %lld} does not map %lld neurons to dst rows of %lld",
+            (long long)w->ne[0], (long long)w->ne[1], (long long)h->ne[0], (long long)d->ne[0]);
+  SPR_CHECK(w->ne[0] % (int64_t)spr_dtype_block_elems(w->type) == 0, SPR_STATUS_BAD_SHAPE,
+            "ffn_down_t rows of %lld are not a multiple of the %s block", (long long)w->ne[0], spr_dtype_name(w->type));
+  if (r != NULL) {
+    SPR_CHECK(r->type == SPR_DTYPE_F32 && spr_same_shape(r, d), SPR_STATUS_BAD_SHAPE,
+              "residual must be f32 with dst's shape");
+  }
+  return check_state(ts, nd, (size_t)h->ne[0], err);
+}
+
+static size_t ffn_down_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
+  const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]];
+  if (!nd->p.core.down_t)
+    return spr_op_gemm_def.workspace(ts, nd, n_threads) + spr_align_up((size_t)h->ne[0] * sizeof(float), 64);
+  size_t most = 0;
+  for (size_t i = 0; i < spr_gemm_ukernels_count; i++) {
+    const size_t b = spr_gemm_t_workspace(&spr_gemm_ukernels[i], w->type, (size_t)h->ne[1], (size_t)w->ne[0],
+                                          (size_t)h->ne[0], n_threads);
+    most = b > most ? b : most;
+  }
+  return most;
+}
+
+static void ffn_down_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
+  if (!nd->p.core.down_t) {
+    spr_op_gemm_def.prepare(ts, nd, isa);
+    return;
+  }
+  const struct spr_axpy_ukernel *k = spr_axpy_select(ts[nd->src[1]].type, isa);
+  nd->impl = k;
+  nd->impl2 = spr_gemm_select(isa);
+  nd->impl_name = k != NULL ? k->name : NULL;
+}
+
+struct axpy_ctx {
+  spr_axpy_ukernel_fn fn;
+  size_t n, unit, ne_all, ldw, unit_bytes;
+  const int32_t *idx;
+  const float *a;
+  const uint8_t *w;
+  const float *residual;
+  float *y;
+};
+
+static void axpy_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct axpy_ctx *c = vctx;
+  const size_t e0 = begin * c->unit, e1 = end * c->unit < c->ne_all ? end * c->unit : c->ne_all;
+  c->fn(c->n, c->idx, c->a, c->w + begin * c->unit_bytes, c->ldw, e1 - e0, c->y + e0);
+  if (c->residual != NULL)
+    for (size_t e = e0; e < e1; e++) c->y[e] += c->residual[e];
+}
+
+static void ffn_down_run(const struct spr_exec *x, const struct spr_node *nd) {
+  const struct spr_tensor *ts = x->tensors;
+  const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]], *r = opt_src(ts, nd, 3);
+  const size_t F = (size_t)h->ne[0], T = (size_t)h->ne[1];
+  size_t n_core = 0;
+  const int32_t *core = sparse_core(ts, nd, F, T, &n_core);
+  float *dst = ts[nd->dst].data;
+  if (!nd->p.core.down_t) {
+    if (core == NULL) {
+      spr_op_gemm_def.run(x, nd);
+      return;
+    }
+    float *v = (float *)(void *)x->scratch; /* [F]: the core activations in place, zeros elsewhere */
+    memset(v, 0, F * sizeof(float));
+    const float *hv = h->data;
+    for (size_t i = 0; i < n_core; i++) v[core[i]] = hv[i];
+    const size_t vb = spr_align_up(F * sizeof(float), 64);
+    struct spr_exec x2 = *x;
+    x2.scratch = x->scratch + vb;
+    x2.scratch_bytes = x->scratch_bytes - vb;
+    const struct spr_gemm_args a = {
+        .m = 1,
+        .n = (size_t)w->ne[1],
+        .k = F,
+        .x = v,
+        .w = w->data,
+        .w_type = w->type,
+        .residual = r != NULL ? r->data : NULL,
+        .dst = dst,
+    };
+    if (spr_qgemm_supports(w->type))
+      spr_qgemm_driver_run(&x2, nd->impl, &a);
+    else
+      spr_gemm_driver_run(&x2, nd->impl, nd->impl2, &a);
+    return;
+  }
+  const size_t E = (size_t)w->ne[0];
+  if (T > 1) {
+    spr_gemm_t_run(x, nd->impl2, w->type, nd->isa, T, E, F, h->data, w->data, r != NULL ? r->data : NULL, dst);
+    return;
+  }
+  const struct spr_axpy_ukernel *k = nd->impl;
+  const size_t qk = spr_dtype_block_elems(w->type);
+  struct axpy_ctx c = {
+      .fn = k->fn,
+      .n = core != NULL ? n_core : F,
+      .unit = qk > 1 ? qk : 16,
+      .ne_all = E,
+      .ldw = spr_quant_row_bytes(w->type, (int64_t)E),
+      .idx = core,
+      .a = h->data,
+      .w = w->data,
+      .residual = r != NULL ? r->data : NULL,
+      .y = dst,
+  };
+  c.unit_bytes = c.unit / qk * spr_dtype_block_bytes(w->type);
+  spr_parallel(x, cdiv(E, c.unit), axpy_task, &c);
+}
+
+static uint64_t ffn_down_flops(const struct spr_tensor *ts, const struct spr_node *nd) {
+  const struct spr_tensor *h = &ts[nd->src[0]], *d = &ts[nd->dst];
+  return 2u * (uint64_t)h->ne[1] * (uint64_t)h->ne[0] * (uint64_t)d->ne[0];
+}
+
+const struct spr_op_def spr_op_ffn_down_def = {
+    .name = "ffn_down",
+    .check = ffn_down_check,
+    .workspace = ffn_down_workspace,
+    .prepare = ffn_down_prepare,
+    .run = ffn_down_run,
+    .flops = ffn_down_flops,
+};

@@ -1,0 +1,172 @@
+/* ops/coreffn/gemm_t.c — prefill through ffn_down_t: C[M,N] = X[M,K] . Wt[K,N]
+ * (+ R) with Wt stored K rows of N values (each FFN neuron's output weights
+ * contiguous, quantized along N).
+ *
+ * The packed-panel f32 GEMM ukernels (ops/gemm/gemm.h) want W as slices
+ * [KC][NR] — for Wt that is a plain copy of row segments, so a task
+ * dequantizes its [KC x NB] strip of Wt once per K block straight into NB/NR
+ * slices and runs the ukernel over every X panel of the row chunk, keeping
+ * K-partial tiles in its acc buffer. X is packed per row chunk as in
+ * gemm_driver.c. Blocking depends on the shapes only; each output element is
+ * produced by one task: bit-identical for any thread count. */
+#include <string.h>
+
+#include "ops/coreffn/coreffn.h"
+#include "ops/gemm/gemm.h"
+#include "ops/quant/quant.h"
+#include "runtime/util.h"
+
+enum {
+  KC_TARGET = 192,
+  NB_MIN = 64,             /* columns per task (a multiple of NR and of the weight block) */
+  XPACK_FLOATS = 1u << 18, /* packed X per chunk, as gemm_driver.c */
+  MC_MIN = 128,
+};
+
+static size_t cdiv(size_t a, size_t b) {
+  return (a + b - 1) / b;
+}
+
+struct geom {
+  size_t mr, nr, qk;
+  size_t kc, n_kb;
+  size_t mc, panels;
+  size_t nb, n_nb;
+  size_t slice; /* floats between the [KC][NR] slices of a strip (64-byte multiple) */
+  size_t xp_bytes, strip_bytes, acc_bytes, tmp_bytes, thread_bytes;
+};
+
+static void geom_init(struct geom *g, const struct spr_gemm_ukernel *uk, enum spr_dtype wt, size_t m, size_t n,
+                      size_t k) {
+  memset(g, 0, sizeof *g);
+  g->mr = uk->mr;
+  g->nr = uk->nr;
+  g->qk = spr_dtype_block_elems(wt);
+  g->n_kb = cdiv(k, KC_TARGET);
+  g->kc = spr_align_up(cdiv(k, g->n_kb), 16); /* K blocks start 64-byte aligned in the X panels */
+  if (g->kc > k) g->kc = k;
+  g->n_kb = cdiv(k, g->kc);
+  size_t mc = XPACK_FLOATS / k;
+  if (mc < MC_MIN) mc = MC_MIN;
+  mc = mc / g->mr * g->mr;
+  if (mc < g->mr) mc = g->mr;
+  const size_t m_pad = cdiv(m, g->mr) * g->mr;
+  g->mc = mc < m_pad ? mc : m_pad;
+  g->panels = g->mc / g->mr;
+  size_t nb = NB_MIN;
+  while (nb % g->nr != 0 || nb % g->qk != 0) nb *= 2; /* all are powers of two */
+  g->nb = nb;
+  g->n_nb = cdiv(n, nb);
+  g->xp_bytes = spr_align_up(g->panels * g->mr * k * sizeof(float), 64);
+  g->slice = spr_align_up(g->kc * g->nr * sizeof(float), 64) / sizeof(float);
+  g->strip_bytes = nb / g->nr * g->slice * sizeof(float);
+  g->acc_bytes = g->n_kb > 1 ? spr_align_up(g->panels * nb * g->mr * sizeof(float), 64) : 0;
+  g->tmp_bytes = spr_align_up(nb * sizeof(float), 64);
+  g->thread_bytes = g->strip_bytes + g->acc_bytes + g->tmp_bytes;
+}
+
+size_t spr_gemm_t_workspace(const void *f32_gemm_ukernel, enum spr_dtype w_type, size_t m, size_t n, size_t k,
+                            int n_threads) {
+  struct geom g;
+  geom_init(&g, f32_gemm_ukernel, w_type, m, n, k);
+  return g.xp_bytes + (size_t)(n_threads > 1 ? n_threads : 1) * g.thread_bytes;
+}
+
+struct run {
+  const struct spr_gemm_ukernel *uk;
+  struct geom g;
+  enum spr_dtype wt;
+  spr_dequantize_row_fn deq;
+  spr_deq_ukernel_fn fast; /* Q4_0 / Q8_0: the ISA's strip dequantizer */
+  size_t m, n, k, row_bytes, bb;
+  const float *x;
+  const uint8_t *w;
+  const float *residual;
+  float *dst;
+  uint8_t *scratch;
+  float *xp;
+  size_t m0, rows, panels;
+};
+
+static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct run *c = vctx;
+  for (size_t p = begin; p < end; p++) {
+    const size_t m = c->m0 + p * c->g.mr, rows = c->rows - p * c->g.mr < c->g.mr ? c->rows - p * c->g.mr : c->g.mr;
+    c->uk->packx(c->k, rows, c->x + m * c->k, c->k, c->xp + p * c->g.mr * c->k);
+  }
+}
+
+static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
+  const struct run *c = vctx;
+  const struct geom *g = &c->g;
+  const size_t mr = g->mr, nr = g->nr, k = c->k, n = c->n;
+  uint8_t *mem = c->scratch + g->xp_bytes + (size_t)tid * g->thread_bytes;
+  float *strip = (float *)(void *)mem, *acc = (float *)(void *)(mem + g->strip_bytes);
+  float *tmp = (float *)(void *)(mem + g->strip_bytes + g->acc_bytes);
+  for (size_t t = begin; t < end; t++) {
+    const size_t n0 = t * g->nb, nbw = n - n0 < g->nb ? n - n0 : g->nb;
+    const size_t n_sl = cdiv(nbw, nr);
+    for (size_t kb = 0; kb < g->n_kb; kb++) {
+      const size_t k0 = kb * g->kc, kc = k - k0 < g->kc ? k - k0 : g->kc;
+      /* strip: slice s = columns [n0 + s*nr, +nr) as [kc][NR], zero-padded */
+      for (size_t kk = 0; kk < kc; kk++) {
+        const uint8_t *src = c->w + (k0 + kk) * c->row_bytes + n0 / g->qk * c->bb;
+        if (c->fast != NULL)
+          c->fast(src, tmp, nbw);
+        else
+          c->deq(src, tmp, (int64_t)nbw);
+        for (size_t s = 0; s < n_sl; s++) {
+          float *wp = strip + s * g->slice + kk * nr;
+          const size_t j0 = s * nr, nrj = nbw - j0 < nr ? nbw - j0 : nr;
+          memcpy(wp, tmp + j0, nrj * sizeof(float));
+          for (size_t j = nrj; j < nr; j++) wp[j] = 0.0f;
+        }
+      }
+      const unsigned flags = (kb > 0 ? SPR_GEMM_ACC_LOAD : 0u) | (kb + 1 == g->n_kb ? SPR_GEMM_FINAL : 0u);
+      for (size_t s = 0; s < n_sl; s++) {
+        const size_t j0 = s * nr, nrj = nbw - j0 < nr ? nbw - j0 : nr;
+        for (size_t p = 0; p < c->panels; p++) {
+          const size_t rows = c->rows - p * mr < mr ? c->rows - p * mr : mr;
+          c->uk->gemm(kc, c->xp + p * mr * k + k0 * mr, strip + s * g->slice, acc + (s * c->panels + p) * nr * mr,
+                      flags, rows, nrj, NULL, c->dst + (c->m0 + p * mr) * n + n0 + j0, n);
+        }
+      }
+    }
+    if (c->residual != NULL) {
+      for (size_t m = c->m0; m < c->m0 + c->rows; m++) {
+        float *d = c->dst + m * n + n0;
+        const float *r = c->residual + m * n + n0;
+        for (size_t j = 0; j < nbw; j++) d[j] += r[j];
+      }
+    }
+  }
+}
+
+void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
+                    size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst) {
+  struct run c;
+  memset(&c, 0, sizeof c);
+  c.uk = f32_gemm_ukernel;
+  geom_init(&c.g, c.uk, w_type, m, n, k);
+  c.wt = w_type;
+  c.deq = spr_dequantize_row_get(w_type);
+  const struct spr_deq_ukernel *dk = spr_deq_select(w_type, isa);
+  c.fast = dk != NULL ? dk->fn : NULL;
+  c.m = m, c.n = n, c.k = k;
+  c.row_bytes = spr_quant_row_bytes(w_type, (int64_t)n);
+  c.bb = spr_dtype_block_bytes(w_type);
+  c.x = xm;
+  c.w = wt;
+  c.residual = residual;
+  c.dst = dst;
+  c.scratch = x->scratch;
+  c.xp = (float *)(void *)x->scratch;
+  for (size_t m0 = 0; m0 < m; m0 += c.g.mc) {
+    c.m0 = m0;
+    c.rows = m - m0 < c.g.mc ? m - m0 : c.g.mc;
+    c.panels = cdiv(c.rows, c.g.mr);
+    spr_parallel(x, c.panels, pack_task, &c);
+    spr_parallel(x, c.g.n_nb, compute_task, &c);
+  }
+}
