@@ -16,7 +16,7 @@
  *     arithmetic in the oracle's order on both sides, so it keeps the same
  *     regions, which the all-ties cases pin: a different kept set is an
  *     O(1) error)
- *   quantized GEMM: the oracle quantizes activations the same way (ggml's
+ *   quantized GEMM and GEMM_MULTI: the oracle quantizes activations the same way (ggml's
  *     reference quantizers), so only the f32 block-scale sums differ: 1e-4
  *   data movement (get_rows, kv_store, concat, last_row): bit-exact
  *   RoPE: the oracle's angles are exact, the op's are ggml's float
@@ -165,6 +165,54 @@ static void test_gemm(void **state) {
     gemm_case(types[t], 5, 19, k, SPR_ACT_GELU, true, true);
     gemm_case(types[t], 17, 8, k, SPR_ACT_SILU, true, false);
     gemm_case(types[t], 3, 9, k, SPR_ACT_RELU, false, true);
+  }
+}
+
+/* GEMM_MULTI: the activations quantized once, two or three weights side by
+ * side (glu 0) or act(x.W1) * (x.W2) (glu 1), vs spr_qgemm_multi_ref. */
+static void gemm_multi_case(enum spr_dtype wt, size_t m, size_t k, size_t n1, size_t n2, size_t n3, int glu, int act) {
+  char what[128];
+  snprintf(what, sizeof what, "gemm_multi %s m=%zu k=%zu n=%zu+%zu+%zu glu=%d act=%d", spr_dtype_name(wt), m, k, n1, n2,
+           n3, glu, act);
+  const size_t nw[3] = {n1, n2, n3}, nn = glu ? n1 : n1 + n2 + n3;
+  float *x = frand(m * k, 5 + m), *got = falloc(m * nn), *want = falloc(m * nn);
+  void *w[3] = {NULL, NULL, NULL};
+  struct spr_tensor ts[5];
+  const int64_t ne_x[2] = {(int64_t)k, (int64_t)m}, ne_y[2] = {(int64_t)nn, (int64_t)m};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_x, x);
+  int n_w = 0;
+  for (int s = 0; s < 3; s++) {
+    if (nw[s] == 0) continue;
+    float *wf = frand(nw[s] * k, 11 + (uint64_t)s * 7 + nw[s]);
+    size_t bytes;
+    w[s] = make_weights(wt, wf, nw[s], k, &bytes);
+    const int64_t ne_w[2] = {(int64_t)k, (int64_t)nw[s]};
+    spr_test_tensor(&ts[1 + s], wt, 2, ne_w, w[s]);
+    free(wf);
+    n_w++;
+  }
+  spr_test_tensor(&ts[4], SPR_DTYPE_F32, 2, ne_y, got);
+  struct spr_node nd;
+  node_init(&nd, SPR_OP_GEMM_MULTI, 1 + n_w, 4);
+  nd.p.gemm_multi.glu = (uint8_t)glu;
+  nd.p.gemm_multi.act = (uint8_t)act;
+  run_gpu(what, ts, 5, &nd, NULL);
+  spr_qgemm_multi_ref(wt, m, k, x, w[0], n1, w[1], n2, w[2], n3, glu, (enum spr_act)act, want);
+  expect_close(what, got, want, m * nn, 1e-4);
+  free(x), free(got), free(want), free(w[0]), free(w[1]), free(w[2]);
+}
+
+static void test_gemm_multi(void **state) {
+  (void)state;
+  const enum spr_dtype types[] = {SPR_DTYPE_Q8_0, SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K, SPR_DTYPE_Q6_K};
+  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+    const size_t k = spr_dtype_block_elems(types[t]) == 256 ? 512 : 96;
+    gemm_multi_case(types[t], 1, k, 16, 8, 8, 0, SPR_ACT_NONE); /* fused QKV, GEMV */
+    gemm_multi_case(types[t], 7, k, 12, 5, 9, 0, SPR_ACT_NONE);
+    gemm_multi_case(types[t], 3, k, 11, 6, 0, 0, SPR_ACT_NONE);  /* two weights */
+    gemm_multi_case(types[t], 1, k, 19, 19, 0, 1, SPR_ACT_SILU); /* SwiGLU, GEMV */
+    gemm_multi_case(types[t], 6, k, 10, 10, 0, 1, SPR_ACT_SILU);
+    gemm_multi_case(types[t], 4, k, 9, 9, 0, 1, SPR_ACT_GELU);
   }
 }
 
@@ -785,27 +833,33 @@ static void test_get_rows(void **state) {
 
 static void test_rope(void **state) {
   (void)state;
+  /* the last two read the heads from a column offset of a wider row (K
+   * inside a fused QKV row) */
   const struct spr_rope_params cases[] = {
-      {4, 16, 16, 10000.0f, 1.0f}, {2, 32, 16, 500000.0f, 0.5f}, /* partial rotation */
+      {4, 16, 16, 10000.0f, 1.0f, 0},
+      {2, 32, 16, 500000.0f, 0.5f, 0}, /* partial rotation */
+      {2, 16, 16, 10000.0f, 1.0f, 64},
+      {2, 32, 16, 10000.0f, 1.0f, 32},
   };
+  const size_t extra[] = {0, 0, 96, 32}; /* source row = col + heads + extra */
   const int32_t pasts[] = {0, 37};
-  for (size_t c = 0; c < 2; c++) {
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     for (size_t pp = 0; pp < 2; pp++) {
       const struct spr_rope_params *p = &cases[c];
-      const size_t row = (size_t)p->n_heads * p->head_dim, nt = 5;
-      float *x = frand(row * nt, 81), *got = falloc(row * nt), *want = falloc(row * nt);
+      const size_t row = (size_t)p->n_heads * p->head_dim, x_row = p->col + row + extra[c], nt = 5;
+      float *x = frand(x_row * nt, 81), *got = falloc(row * nt), *want = falloc(row * nt);
       struct spr_tensor ts[2];
-      const int64_t ne[2] = {(int64_t)row, (int64_t)nt};
-      spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne, x);
+      const int64_t ne_x[2] = {(int64_t)x_row, (int64_t)nt}, ne[2] = {(int64_t)row, (int64_t)nt};
+      spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_x, x);
       spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ne, got);
       struct spr_node nd;
       node_init(&nd, SPR_OP_ROPE, 1, 1);
       nd.p.rope = *p;
       const struct spr_run_state run = {pasts[pp], (int32_t)nt};
       char what[96];
-      snprintf(what, sizeof what, "rope case %zu n_past %d", c, pasts[pp]);
+      snprintf(what, sizeof what, "rope case %zu col %u n_past %d", c, (unsigned)p->col, pasts[pp]);
       run_gpu(what, ts, 2, &nd, &run);
-      spr_f32_rope_ref(p, nt, pasts[pp], x, want);
+      spr_f32_rope_ref(p, nt, pasts[pp], x, x_row, want);
       expect_close(what, got, want, row * nt, 1e-5 * (1.0 + pasts[pp] + nt));
       free(x), free(got), free(want);
     }
@@ -815,27 +869,29 @@ static void test_rope(void **state) {
 static void test_kv_store_last_row(void **state) {
   (void)state;
   const size_t w = 24, n = 3;
-  const struct spr_kv_params kvs[] = {{0, 0, 0}, {4, 1, 6}};
-  const int32_t pasts[] = {2, 9};
+  /* the third reads V from columns [40, 64) of a fused row of 72 */
+  const struct spr_kv_params kvs[] = {{0, 0, 0, 0}, {4, 1, 6, 0}, {0, 0, 0, 40}};
+  const size_t x_rows[] = {24, 24, 72};
+  const int32_t pasts[] = {2, 9, 5};
   for (int f16 = 0; f16 < 2; f16++) {
-    for (size_t c = 0; c < 2; c++) {
+    for (size_t c = 0; c < sizeof kvs / sizeof kvs[0]; c++) {
       const enum spr_dtype t = f16 ? SPR_DTYPE_F16 : SPR_DTYPE_F32;
-      const size_t cap = 12, esz = f16 ? 2 : 4;
-      float *x = frand(w * n, 91);
+      const size_t cap = 12, esz = f16 ? 2 : 4, x_row = x_rows[c];
+      float *x = frand(x_row * n, 91);
       uint8_t *got = spr_test_aligned_alloc(cap * w * esz), *want = spr_test_aligned_alloc(cap * w * esz);
       for (size_t i = 0; i < cap * w * esz; i++) got[i] = want[i] = (uint8_t)(i * 7);
       struct spr_tensor ts[2];
-      const int64_t ne_x[2] = {(int64_t)w, (int64_t)n}, ne_c[2] = {(int64_t)w, (int64_t)cap};
+      const int64_t ne_x[2] = {(int64_t)x_row, (int64_t)n}, ne_c[2] = {(int64_t)w, (int64_t)cap};
       spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_x, x);
       spr_test_tensor(&ts[1], t, 2, ne_c, got);
       struct spr_node nd;
       node_init(&nd, SPR_OP_KV_STORE, 1, 1);
       nd.p.kv = kvs[c];
       const struct spr_run_state run = {pasts[c], (int32_t)n};
-      char what[64];
-      snprintf(what, sizeof what, "kv_store %s window %u", spr_dtype_name(t), kvs[c].window);
+      char what[80];
+      snprintf(what, sizeof what, "kv_store %s window %u col %u", spr_dtype_name(t), kvs[c].window, kvs[c].col);
       run_gpu(what, ts, 2, &nd, &run);
-      spr_kv_store_ref(&kvs[c], w, n, pasts[c], x, t, want, cap);
+      spr_kv_store_ref(&kvs[c], w, n, pasts[c], x, x_row, t, want, cap);
       expect_bits(what, got, want, cap * w * esz);
       free(x), free(got), free(want);
     }
@@ -868,10 +924,18 @@ int main(int argc, char **argv) {
     printf("CUDA device: %s\n", msg);
   }
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_gemm), cmocka_unit_test(test_norms_softmax),     cmocka_unit_test(test_eltwise),
-      cmocka_unit_test(test_conv), cmocka_unit_test(test_attention),         cmocka_unit_test(test_get_rows),
-      cmocka_unit_test(test_rope), cmocka_unit_test(test_kv_store_last_row), cmocka_unit_test(test_neighborhood_attn),
-      cmocka_unit_test(test_bra),  cmocka_unit_test(test_sparse_golden),
+      cmocka_unit_test(test_gemm),
+      cmocka_unit_test(test_gemm_multi),
+      cmocka_unit_test(test_norms_softmax),
+      cmocka_unit_test(test_eltwise),
+      cmocka_unit_test(test_conv),
+      cmocka_unit_test(test_attention),
+      cmocka_unit_test(test_get_rows),
+      cmocka_unit_test(test_rope),
+      cmocka_unit_test(test_kv_store_last_row),
+      cmocka_unit_test(test_neighborhood_attn),
+      cmocka_unit_test(test_bra),
+      cmocka_unit_test(test_sparse_golden),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

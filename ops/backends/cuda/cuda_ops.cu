@@ -331,7 +331,95 @@ struct QuantX8_K {
   }
 };
 
-/* Output (m, j): block dot products as ops/gemm/qgemm_scalar.c. */
+/* x row m (quantized in q) . weight row wr: block dot products as
+ * ops/gemm/qgemm_scalar.c. */
+HD float qdot(const uint8_t *wr, int wtype, const XQ &q, int64_t m, int64_t kb) {
+  const float *dx = q.d + m * kb;
+  float sum = 0.0f;
+  switch (wtype) {
+    case SPR_DTYPE_Q8_0: {
+      const int8_t *qx = q.qs + m * kb * 32;
+      for (int64_t b = 0; b < kb; b++) {
+        const uint8_t *blk = wr + b * 34;
+        const int8_t *qw = (const int8_t *)(blk + 2), *q8 = qx + b * 32;
+        int32_t isum = 0;
+        for (int t = 0; t < 32; t++) isum += qw[t] * q8[t];
+        sum += (float)isum * (half_at(blk) * dx[b]);
+      }
+      break;
+    }
+    case SPR_DTYPE_Q4_0: {
+      const int8_t *qx = q.qs + m * kb * 32;
+      for (int64_t b = 0; b < kb; b++) {
+        const uint8_t *blk = wr + b * 18, *qw = blk + 2;
+        const int8_t *q8 = qx + b * 32;
+        int32_t isum = 0;
+        for (int t = 0; t < 16; t++) isum += ((qw[t] & 0xF) - 8) * q8[t] + ((qw[t] >> 4) - 8) * q8[t + 16];
+        sum += (float)isum * (half_at(blk) * dx[b]);
+      }
+      break;
+    }
+    case SPR_DTYPE_Q4_K: {
+      const int8_t *qx = q.qs + m * kb * 256;
+      const int16_t *bsums = q.bsums + m * kb * 16;
+      for (int64_t b = 0; b < kb; b++) {
+        const uint8_t *blk = wr + b * 144, *scales = blk + 4, *qs = blk + 16;
+        const int8_t *q8 = qx + b * 256;
+        const int16_t *bs = bsums + b * 16;
+        int32_t isum = 0, msum = 0;
+        for (int c = 0; c < 4; c++) {
+          int sc0, m0, sc1, m1;
+          q4_k_scale_min(2 * c, scales, &sc0, &m0);
+          q4_k_scale_min(2 * c + 1, scales, &sc1, &m1);
+          int32_t d0 = 0, d1 = 0;
+          for (int l = 0; l < 32; l++) {
+            d0 += (qs[32 * c + l] & 0xF) * q8[64 * c + l];
+            d1 += (qs[32 * c + l] >> 4) * q8[64 * c + 32 + l];
+          }
+          isum += sc0 * d0 + sc1 * d1;
+          msum += m0 * (bs[4 * c] + bs[4 * c + 1]) + m1 * (bs[4 * c + 2] + bs[4 * c + 3]);
+        }
+        sum += (half_at(blk) * dx[b]) * (float)isum - (half_at(blk + 2) * dx[b]) * (float)msum;
+      }
+      break;
+    }
+    case SPR_DTYPE_Q6_K: {
+      const int8_t *qx = q.qs + m * kb * 256;
+      for (int64_t b = 0; b < kb; b++) {
+        const uint8_t *blk = wr + b * 210, *ql = blk, *qh = blk + 128;
+        const int8_t *sc = (const int8_t *)(blk + 192);
+        const int8_t *q8 = qx + b * 256;
+        int32_t isum = 0;
+        for (int h = 0; h < 2; h++) {
+          int32_t g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          for (int l = 0; l < 32; l++) {
+            const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            const int is = l / 16;
+            g[0 + is] += q1 * q8[l];
+            g[2 + is] += q2 * q8[l + 32];
+            g[4 + is] += q3 * q8[l + 64];
+            g[6 + is] += q4 * q8[l + 96];
+          }
+          for (int r = 0; r < 8; r++) isum += sc[r] * g[r];
+          ql += 64;
+          qh += 32;
+          sc += 8;
+          q8 += 128;
+        }
+        sum += (half_at(blk + 208) * dx[b]) * (float)isum;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return sum;
+}
+
+/* Output (m, j) of a quantized GEMM. */
 struct GemmQ {
   const uint8_t *w;
   size_t row_bytes;
@@ -343,92 +431,37 @@ struct GemmQ {
   int act;
   HD void operator()(int64_t i) const {
     const int64_t m = i / n, j = i % n;
-    const uint8_t *wr = w + (size_t)j * row_bytes;
-    const float *dx = q.d + m * kb;
-    float sum = 0.0f;
-    switch (wtype) {
-      case SPR_DTYPE_Q8_0: {
-        const int8_t *qx = q.qs + m * kb * 32;
-        for (int64_t b = 0; b < kb; b++) {
-          const uint8_t *blk = wr + b * 34;
-          const int8_t *qw = (const int8_t *)(blk + 2), *q8 = qx + b * 32;
-          int32_t isum = 0;
-          for (int t = 0; t < 32; t++) isum += qw[t] * q8[t];
-          sum += (float)isum * (half_at(blk) * dx[b]);
-        }
-        break;
-      }
-      case SPR_DTYPE_Q4_0: {
-        const int8_t *qx = q.qs + m * kb * 32;
-        for (int64_t b = 0; b < kb; b++) {
-          const uint8_t *blk = wr + b * 18, *qw = blk + 2;
-          const int8_t *q8 = qx + b * 32;
-          int32_t isum = 0;
-          for (int t = 0; t < 16; t++) isum += ((qw[t] & 0xF) - 8) * q8[t] + ((qw[t] >> 4) - 8) * q8[t + 16];
-          sum += (float)isum * (half_at(blk) * dx[b]);
-        }
-        break;
-      }
-      case SPR_DTYPE_Q4_K: {
-        const int8_t *qx = q.qs + m * kb * 256;
-        const int16_t *bsums = q.bsums + m * kb * 16;
-        for (int64_t b = 0; b < kb; b++) {
-          const uint8_t *blk = wr + b * 144, *scales = blk + 4, *qs = blk + 16;
-          const int8_t *q8 = qx + b * 256;
-          const int16_t *bs = bsums + b * 16;
-          int32_t isum = 0, msum = 0;
-          for (int c = 0; c < 4; c++) {
-            int sc0, m0, sc1, m1;
-            q4_k_scale_min(2 * c, scales, &sc0, &m0);
-            q4_k_scale_min(2 * c + 1, scales, &sc1, &m1);
-            int32_t d0 = 0, d1 = 0;
-            for (int l = 0; l < 32; l++) {
-              d0 += (qs[32 * c + l] & 0xF) * q8[64 * c + l];
-              d1 += (qs[32 * c + l] >> 4) * q8[64 * c + 32 + l];
-            }
-            isum += sc0 * d0 + sc1 * d1;
-            msum += m0 * (bs[4 * c] + bs[4 * c + 1]) + m1 * (bs[4 * c + 2] + bs[4 * c + 3]);
-          }
-          sum += (half_at(blk) * dx[b]) * (float)isum - (half_at(blk + 2) * dx[b]) * (float)msum;
-        }
-        break;
-      }
-      case SPR_DTYPE_Q6_K: {
-        const int8_t *qx = q.qs + m * kb * 256;
-        for (int64_t b = 0; b < kb; b++) {
-          const uint8_t *blk = wr + b * 210, *ql = blk, *qh = blk + 128;
-          const int8_t *sc = (const int8_t *)(blk + 192);
-          const int8_t *q8 = qx + b * 256;
-          int32_t isum = 0;
-          for (int h = 0; h < 2; h++) {
-            int32_t g[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-            for (int l = 0; l < 32; l++) {
-              const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-              const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-              const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-              const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-              const int is = l / 16;
-              g[0 + is] += q1 * q8[l];
-              g[2 + is] += q2 * q8[l + 32];
-              g[4 + is] += q3 * q8[l + 64];
-              g[6 + is] += q4 * q8[l + 96];
-            }
-            for (int r = 0; r < 8; r++) isum += sc[r] * g[r];
-            ql += 64;
-            qh += 32;
-            sc += 8;
-            q8 += 128;
-          }
-          sum += (half_at(blk + 208) * dx[b]) * (float)isum;
-        }
-        break;
-      }
-      default:
-        break;
-    }
+    const float sum = qdot(w + (size_t)j * row_bytes, wtype, q, m, kb);
     float v = act_apply(act, sum + (bias ? bias[j] : 0.0f));
     if (res) v += res[i];
     y[i] = v;
+  }
+};
+
+/* GEMM_MULTI output (m, j) over the activations quantized once:
+ *   glu = 0: column j of [x.W1^T | x.W2^T | x.W3^T];
+ *   glu = 1: act(x.W1[j]) * (x.W2[j]) (act on the first product only). */
+struct GemmMulti {
+  const uint8_t *w1, *w2, *w3;
+  int64_t n1, n2;
+  size_t row_bytes;
+  XQ q;
+  int wtype;
+  float *y;
+  int64_t n, kb;
+  int act, glu;
+  HD void operator()(int64_t i) const {
+    const int64_t m = i / n, j = i % n;
+    if (glu) {
+      const float g = qdot(w1 + (size_t)j * row_bytes, wtype, q, m, kb);
+      const float u = qdot(w2 + (size_t)j * row_bytes, wtype, q, m, kb);
+      y[i] = act_apply(act, g) * u;
+      return;
+    }
+    const uint8_t *wr = j < n1        ? w1 + (size_t)j * row_bytes
+                        : j < n1 + n2 ? w2 + (size_t)(j - n1) * row_bytes
+                                      : w3 + (size_t)(j - n1 - n2) * row_bytes;
+    y[i] = qdot(wr, wtype, q, m, kb);
   }
 };
 
@@ -451,6 +484,20 @@ size_t row_bytes_of(int type, int64_t k) {
   }
 }
 
+/* Quantizes the m activation rows of x (k each) into the scratch for weights
+ * of type wt: Q8_K blocks for the K-quants, else Q8_0. */
+cudaError_t quantize_x(const spr_cuda_ctx &c, const float *x, int wt, int64_t m, int64_t k, XQ *q) {
+  const int64_t kb = k / (is_k_quant(wt) ? 256 : 32);
+  if (c.scratch_bytes < xq_bytes(wt, m, k)) return cudaErrorInvalidValue;
+  *q = xq_layout(c.scratch, wt, m, k);
+  if (is_k_quant(wt)) {
+    QuantX8_K f{x, *q, k, kb};
+    return launch(c, m * kb, f);
+  }
+  QuantX8_0 f{x, *q, k, kb};
+  return launch(c, m * kb, f);
+}
+
 cudaError_t run_gemm(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
                      const spr_run_state &) {
   const spr_tensor *x = &ts[n->src[0]], *w = &ts[n->src[1]];
@@ -471,19 +518,39 @@ cudaError_t run_gemm(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *d
             (int)n->p.gemm.act};
     return launch(c, m * nn, f);
   }
-  const int qk = is_k_quant(wt) ? 256 : 32;
-  const int64_t kb = k / qk;
-  const XQ q = xq_layout(c.scratch, wt, m, k);
-  cudaError_t e;
-  if (is_k_quant(wt)) {
-    QuantX8_K f{dp<const float>(dptr, n->src[0]), q, k, kb};
-    e = launch(c, m * kb, f);
-  } else {
-    QuantX8_0 f{dp<const float>(dptr, n->src[0]), q, k, kb};
-    e = launch(c, m * kb, f);
-  }
+  const int64_t kb = k / (is_k_quant(wt) ? 256 : 32);
+  XQ q;
+  const cudaError_t e = quantize_x(c, dp<const float>(dptr, n->src[0]), wt, m, k, &q);
   if (e != cudaSuccess) return e;
   GemmQ g{dp<const uint8_t>(dptr, n->src[1]), row_bytes_of(wt, k), q, wt, bias, res, y, nn, kb, (int)n->p.gemm.act};
+  return launch(c, m * nn, g);
+}
+
+cudaError_t run_gemm_multi(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
+                           const spr_run_state &) {
+  const spr_tensor *x = &ts[n->src[0]], *w1 = &ts[n->src[1]], *w2 = &ts[n->src[2]];
+  const bool has3 = n->n_src > 3 && n->src[3] >= 0;
+  const int64_t k = x->ne[0], m = spr_tensor_rows(x);
+  const int wt = (int)w1->type;
+  const int glu = n->p.gemm_multi.glu;
+  const int64_t n1 = w1->ne[1], n2 = w2->ne[1], n3 = has3 ? ts[n->src[3]].ne[1] : 0;
+  const int64_t nn = glu ? n1 : n1 + n2 + n3;
+  XQ q;
+  const cudaError_t e = quantize_x(c, dp<const float>(dptr, n->src[0]), wt, m, k, &q);
+  if (e != cudaSuccess) return e;
+  GemmMulti g{dp<const uint8_t>(dptr, n->src[1]),
+              dp<const uint8_t>(dptr, n->src[2]),
+              has3 ? dp<const uint8_t>(dptr, n->src[3]) : nullptr,
+              n1,
+              n2,
+              row_bytes_of(wt, k),
+              q,
+              wt,
+              dp<float>(dptr, n->dst),
+              nn,
+              k / (is_k_quant(wt) ? 256 : 32),
+              (int)n->p.gemm_multi.act,
+              glu};
   return launch(c, m * nn, g);
 }
 
@@ -1208,60 +1275,67 @@ cudaError_t run_get_rows(const spr_cuda_ctx &c, const spr_tensor *ts, void *cons
   return launch(c, spr_tensor_nelem(ids) * tab->ne[0], f);
 }
 
-/* Element (t, col) of the rotated rows; angle of pair k/2 by ggml's float
- * recurrence theta = pos * theta_scale^(k/2) (theta_scale from the host's
- * powf, as spr_rope_table). */
+/* Element (t, col) of the rotated rows (rows of n_heads * head_dim floats;
+ * the source row t starts at x + t * x_row and its head 0 at column x_col);
+ * angle of pair k/2 by ggml's float recurrence theta = pos *
+ * theta_scale^(k/2) (theta_scale from the host's powf, as spr_rope_table). */
 struct Rope {
   const float *x;
   float *y;
-  int64_t row, hd, n_rot, n_past;
+  int64_t row, x_row, x_col, hd, n_rot, n_past;
   float theta_scale, freq_scale;
   HD void operator()(int64_t i) const {
     const int64_t t = i / row, col = i % row, cc = col % hd;
+    const float *xr = x + t * x_row + x_col;
     if (cc >= n_rot) {
-      y[i] = x[i];
+      y[i] = xr[col];
       return;
     }
-    const int64_t k = cc & ~(int64_t)1, base = i - (cc - k);
+    const int64_t k = cc & ~(int64_t)1, base = col - (cc - k);
     float theta = (float)(n_past + t);
     for (int64_t j = 0; j < k; j += 2) theta *= theta_scale;
     const float a = freq_scale * theta;
     const float cs = cosf(a), sn = sinf(a);
-    const float x0 = x[base], x1 = x[base + 1];
+    const float x0 = xr[base], x1 = xr[base + 1];
     y[i] = (cc == k) ? x0 * cs + x1 * -sn : x1 * cs + x0 * sn;
   }
 };
 
 cudaError_t run_rope(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
                      const spr_run_state &run) {
-  const spr_tensor *a = &ts[n->src[0]];
+  const spr_tensor *a = &ts[n->src[0]], *y = &ts[n->dst];
   const spr_rope_params *p = &n->p.rope;
   Rope f{dp<const float>(dptr, n->src[0]),
          dp<float>(dptr, n->dst),
+         y->ne[0],
          a->ne[0],
+         (int64_t)p->col,
          p->head_dim,
          p->n_rot,
          run.n_past,
          powf(p->freq_base, -2.0f / (float)p->n_rot),
          p->freq_scale};
-  return launch(c, spr_tensor_nelem(a), f);
+  return launch(c, y->ne[0] * spr_tensor_rows(a), f);
 }
 
+/* Cache rows of w values from columns [col, col + w) of the source rows
+ * (x_row floats apart). */
 struct KvStore {
   const float *x;
   uint8_t *cache;
   bool f16;
-  int64_t w, cap, n_past;
+  int64_t w, x_row, cap, n_past;
   spr_kv_params p;
   HD void operator()(int64_t i) const {
     const int64_t t = i / w, c = i % w;
     const uint32_t slot = kv_slot((uint32_t)(n_past + t), p.window, p.sinks, p.ring);
     if ((int64_t)slot >= cap) return;
     const int64_t o = (int64_t)slot * w + c;
+    const float v = x[t * x_row + p.col + c];
     if (f16)
-      ((uint16_t *)cache)[o] = f2h(x[i]);
+      ((uint16_t *)cache)[o] = f2h(v);
     else
-      ((float *)cache)[o] = x[i];
+      ((float *)cache)[o] = v;
   }
 };
 
@@ -1271,11 +1345,12 @@ cudaError_t run_kv_store(const spr_cuda_ctx &c, const spr_tensor *ts, void *cons
   KvStore f{dp<const float>(dptr, n->src[0]),
             dp<uint8_t>(dptr, n->dst),
             cache->type == SPR_DTYPE_F16,
+            cache->ne[0],
             a->ne[0],
             cache->ne[1],
             run.n_past,
             n->p.kv};
-  return launch(c, a->ne[0] * a->ne[1], f);
+  return launch(c, cache->ne[0] * a->ne[1], f);
 }
 
 /* ---- the table ---------------------------------------------------------------------------- */
@@ -1287,6 +1362,10 @@ const spr_cuda_kernel k_kernels[] = {
     {SPR_OP_GEMM, SPR_DTYPE_Q4_0, "cuda_qgemm_q4_0", run_gemm},
     {SPR_OP_GEMM, SPR_DTYPE_Q4_K, "cuda_qgemm_q4_k", run_gemm},
     {SPR_OP_GEMM, SPR_DTYPE_Q6_K, "cuda_qgemm_q6_k", run_gemm},
+    {SPR_OP_GEMM_MULTI, SPR_DTYPE_Q8_0, "cuda_qgemm_multi_q8_0", run_gemm_multi},
+    {SPR_OP_GEMM_MULTI, SPR_DTYPE_Q4_0, "cuda_qgemm_multi_q4_0", run_gemm_multi},
+    {SPR_OP_GEMM_MULTI, SPR_DTYPE_Q4_K, "cuda_qgemm_multi_q4_k", run_gemm_multi},
+    {SPR_OP_GEMM_MULTI, SPR_DTYPE_Q6_K, "cuda_qgemm_multi_q6_k", run_gemm_multi},
     {SPR_OP_LAYERNORM, SPR_DTYPE_F32, "cuda_layernorm_f32", run_layernorm},
     {SPR_OP_RMSNORM, SPR_DTYPE_F32, "cuda_rmsnorm_f32", run_rmsnorm},
     {SPR_OP_SOFTMAX, SPR_DTYPE_F32, "cuda_softmax_f32", run_softmax},
@@ -1322,6 +1401,7 @@ const spr_cuda_kernel k_kernels[] = {
 int spr_cuda_key_dtype(const spr_tensor *ts, const spr_node *n) {
   switch (n->op) {
     case SPR_OP_GEMM:
+    case SPR_OP_GEMM_MULTI:
     case SPR_OP_CONV2D:
       return (int)ts[n->src[1]].type;
     case SPR_OP_GET_ROWS:
@@ -1349,7 +1429,7 @@ const spr_cuda_kernel *spr_cuda_kernel_find(const spr_tensor *ts, const spr_node
 
 size_t spr_cuda_node_scratch(const spr_tensor *ts, const spr_node *n) {
   if (n->op == SPR_OP_BRA) return bra_scratch_bytes(&n->p.bra);
-  if (n->op != SPR_OP_GEMM) return 0;
+  if (n->op != SPR_OP_GEMM && n->op != SPR_OP_GEMM_MULTI) return 0;
   const spr_tensor *x = &ts[n->src[0]], *w = &ts[n->src[1]];
   if (w->type == SPR_DTYPE_F32 || w->type == SPR_DTYPE_F16) return 0;
   int64_t rows = spr_tensor_rows(x);
