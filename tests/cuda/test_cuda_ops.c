@@ -40,6 +40,7 @@
 #include "ops/bra/bra.h"
 #include "ops/common/fp16.h"
 #include "ops/conv/conv.h"
+#include "ops/coreffn/coreffn.h"
 #include "ops/eltwise/eltwise.h"
 #include "ops/gemm/gemm.h"
 #include "ops/gemm/qgemm.h"
@@ -911,6 +912,242 @@ static void test_kv_store_last_row(void **state) {
   free(x), free(got);
 }
 
+/* ---- core-neuron FFN (ops/coreffn) ------------------------------------------------------------ */
+
+/* n of range, ascending, deterministic */
+static void pick_core(int32_t *ids, size_t n, size_t range, uint64_t seed) {
+  uint64_t s = seed;
+  size_t got = 0;
+  for (size_t r = 0; r < range && got < n; r++) {
+    const size_t left = range - r, need = n - got;
+    if (spr_test_rng_next(&s) % left < need) ids[got++] = (int32_t)r;
+  }
+}
+
+struct core_state {
+  int32_t *sel, *ctl;
+  size_t sel_words;
+};
+
+static void core_state_init(struct core_state *b, size_t F) {
+  b->sel_words = spr_core_sel_words(F);
+  b->sel = calloc(b->sel_words, sizeof(int32_t));
+  b->ctl = calloc(SPR_CORE_CTL_WORDS + 8, sizeof(int32_t));
+}
+
+static struct spr_core_sel *sel_of(struct core_state *b) {
+  return (struct spr_core_sel *)(void *)b->sel;
+}
+
+static struct spr_core_ctl *ctl_of(struct core_state *b) {
+  return (struct spr_core_ctl *)(void *)b->ctl;
+}
+
+static void core_tensors(struct spr_tensor *sel, struct spr_tensor *ctl, struct core_state *b) {
+  const int64_t sne[1] = {(int64_t)b->sel_words}, cne[1] = {SPR_CORE_CTL_WORDS + 8};
+  spr_test_tensor(sel, SPR_DTYPE_I32, 1, sne, b->sel);
+  spr_test_tensor(ctl, SPR_DTYPE_I32, 1, cne, b->ctl);
+}
+
+/* GEMM_ROWS: dense steps (mode SELECT, or several rows) are the GEMM; a
+ * sparse single-token step gives act(x . W[core[i]]) for i < n_core and
+ * leaves the rest of dst alone. Oracle: the GEMM oracle's rows. */
+static void gemm_rows_case(enum spr_dtype wt, size_t m, size_t n, size_t k, size_t n_core, int act) {
+  char what[128];
+  snprintf(what, sizeof what, "gemm_rows %s m=%zu n=%zu k=%zu n_core=%zu act=%d", spr_dtype_name(wt), m, n, k, n_core,
+           act);
+  float *x = frand(m * k, 21 + m), *wf = frand(n * k, 22 + n), *got = falloc(m * n), *want = falloc(m * n);
+  size_t wbytes;
+  void *w = make_weights(wt, wf, n, k, &wbytes);
+  struct core_state b;
+  core_state_init(&b, n);
+  int32_t *core = spr_core_sel_core(sel_of(&b), n);
+  pick_core(core, n_core, n, 7 + n_core);
+  sel_of(&b)->n_core = (int32_t)n_core;
+  struct spr_tensor ts[5];
+  const int64_t ne_x[2] = {(int64_t)k, (int64_t)m}, ne_w[2] = {(int64_t)k, (int64_t)n},
+                ne_y[2] = {(int64_t)n, (int64_t)m};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_x, x);
+  spr_test_tensor(&ts[1], wt, 2, ne_w, w);
+  spr_test_tensor(&ts[2], SPR_DTYPE_F32, 2, ne_y, got);
+  core_tensors(&ts[3], &ts[4], &b);
+  struct spr_node nd;
+  node_init(&nd, SPR_OP_GEMM_ROWS, 6, 2);
+  const int32_t src[6] = {0, 1, -1, -1, 3, 4};
+  memcpy(nd.src, src, sizeof src);
+  nd.p.gemm.act = (uint8_t)act;
+  if (wt == SPR_DTYPE_F32 || wt == SPR_DTYPE_F16)
+    spr_f32_gemm_ref(m, n, k, x, w, wt, NULL, (enum spr_act)act, NULL, want);
+  else
+    spr_qgemm_ref(wt, m, n, k, x, w, NULL, (enum spr_act)act, NULL, want);
+  const double tol = wt == SPR_DTYPE_F32 || wt == SPR_DTYPE_F16 ? 2e-5 : 1e-4;
+  for (int mode = SPR_CORE_MODE_DENSE; mode <= SPR_CORE_MODE_SPARSE; mode++) {
+    ctl_of(&b)->mode = mode;
+    for (size_t i = 0; i < m * n; i++) got[i] = -7.0f;
+    char w2[160];
+    snprintf(w2, sizeof w2, "%s mode %d", what, mode);
+    run_gpu(w2, ts, 5, &nd, NULL);
+    if (mode != SPR_CORE_MODE_SPARSE || m > 1) {
+      expect_close(w2, got, want, m * n, tol);
+      continue;
+    }
+    float *sw = falloc(n_core);
+    for (size_t i = 0; i < n_core; i++) sw[i] = want[core[i]];
+    expect_close(w2, got, sw, n_core, tol);
+    for (size_t i = n_core; i < n; i++)
+      if (got[i] != -7.0f) fail_msg("%s: dst[%zu] written past n_core", w2, i);
+    free(sw);
+  }
+  free(x), free(wf), free(got), free(want), free(w), free(b.sel), free(b.ctl);
+}
+
+/* FFN_DOWN: dst = residual + h . W (ffn_down {F, E}: the GEMM; ffn_down_t
+ * {E, F}: neuron rows), in a sparse single-token step over the compacted
+ * core activations. Oracles: the GEMM oracles on the scattered activations
+ * (ffn_down), spr_axpy_rows_ref (ffn_down_t). */
+static void ffn_down_case(enum spr_dtype wt, bool down_t, size_t F, size_t E, size_t T, size_t n_core) {
+  char what[128];
+  snprintf(what, sizeof what, "ffn_down%s %s F=%zu E=%zu T=%zu n_core=%zu", down_t ? "_t" : "", spr_dtype_name(wt), F,
+           E, T, n_core);
+  float *h = frand(T * F, 31 + T), *wf = frand(F * E, 32 + F), *res = frand(T * E, 33);
+  float *got = falloc(T * E), *want = falloc(T * E), *hs = falloc(T * F);
+  size_t wbytes;
+  void *w = down_t ? make_weights(wt, wf, F, E, &wbytes) : make_weights(wt, wf, E, F, &wbytes);
+  struct core_state b;
+  core_state_init(&b, F);
+  int32_t *core = spr_core_sel_core(sel_of(&b), F);
+  pick_core(core, n_core, F, 9 + n_core);
+  sel_of(&b)->n_core = (int32_t)n_core;
+  struct spr_tensor ts[6];
+  const int64_t ne_h[2] = {(int64_t)F, (int64_t)T}, ne_y[2] = {(int64_t)E, (int64_t)T};
+  const int64_t ne_w[2] = {down_t ? (int64_t)E : (int64_t)F, down_t ? (int64_t)F : (int64_t)E};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_h, h);
+  spr_test_tensor(&ts[1], wt, 2, ne_w, w);
+  spr_test_tensor(&ts[2], SPR_DTYPE_F32, 2, ne_y, got);
+  spr_test_tensor(&ts[3], SPR_DTYPE_F32, 2, ne_y, res);
+  core_tensors(&ts[4], &ts[5], &b);
+  struct spr_node nd;
+  node_init(&nd, SPR_OP_FFN_DOWN, 6, 2);
+  const int32_t src[6] = {0, 1, -1, 3, 4, 5};
+  memcpy(nd.src, src, sizeof src);
+  nd.p.core.down_t = down_t;
+  const bool quant = wt != SPR_DTYPE_F32 && wt != SPR_DTYPE_F16;
+  int32_t *all = malloc(F * sizeof(int32_t));
+  for (size_t i = 0; i < F; i++) all[i] = (int32_t)i;
+  for (int mode = SPR_CORE_MODE_DENSE; mode <= SPR_CORE_MODE_SPARSE; mode++) {
+    const bool sparse = mode == SPR_CORE_MODE_SPARSE && T == 1;
+    ctl_of(&b)->mode = mode;
+    char w2[160];
+    snprintf(w2, sizeof w2, "%s mode %d", what, mode);
+    run_gpu(w2, ts, 6, &nd, NULL);
+    /* the activations the oracle sees: all, or the core ones scattered */
+    memcpy(hs, h, T * F * sizeof(float));
+    if (sparse) {
+      memset(hs, 0, F * sizeof(float));
+      for (size_t i = 0; i < n_core; i++) hs[core[i]] = h[i];
+    }
+    if (down_t) {
+      for (size_t t = 0; t < T; t++) {
+        spr_axpy_rows_ref(wt, sparse ? n_core : F, sparse ? core : all, sparse ? h : h + t * F, w, wbytes / F, E,
+                          want + t * E);
+        for (size_t e = 0; e < E; e++) want[t * E + e] += res[t * E + e];
+      }
+      expect_close(w2, got, want, T * E, 1e-5);
+    } else if (quant) {
+      spr_qgemm_ref(wt, T, E, F, hs, w, NULL, SPR_ACT_NONE, res, want);
+      expect_close(w2, got, want, T * E, 1e-4);
+    } else {
+      spr_f32_gemm_ref(T, E, F, hs, w, wt, NULL, SPR_ACT_NONE, res, want);
+      expect_close(w2, got, want, T * E, 2e-5);
+    }
+  }
+  free(h), free(wf), free(res), free(got), free(want), free(hs), free(w), free(b.sel), free(b.ctl), free(all);
+}
+
+static void test_gemm_rows(void **state) {
+  (void)state;
+  const enum spr_dtype types[] = {SPR_DTYPE_F32,  SPR_DTYPE_F16,  SPR_DTYPE_Q8_0,
+                                  SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K, SPR_DTYPE_Q6_K};
+  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+    const size_t k = spr_dtype_block_elems(types[t]) == 256 ? 512 : 96, n = 37;
+    gemm_rows_case(types[t], 1, n, k, 1, SPR_ACT_SILU);
+    gemm_rows_case(types[t], 1, n, k, 14, SPR_ACT_SILU);
+    gemm_rows_case(types[t], 1, n, k, n, SPR_ACT_NONE);
+    gemm_rows_case(types[t], 5, n, k, 14, SPR_ACT_SILU); /* prefill: dense in every mode */
+  }
+}
+
+static void test_ffn_down(void **state) {
+  (void)state;
+  const enum spr_dtype rm[] = {SPR_DTYPE_F32,  SPR_DTYPE_F16,  SPR_DTYPE_Q8_0,
+                               SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K, SPR_DTYPE_Q6_K};
+  for (size_t t = 0; t < sizeof rm / sizeof rm[0]; t++) {
+    const size_t F = spr_dtype_block_elems(rm[t]) == 256 ? 512 : 160;
+    ffn_down_case(rm[t], false, F, 48, 1, 61);
+    ffn_down_case(rm[t], false, F, 48, 5, 61);
+  }
+  const enum spr_dtype tt[] = {SPR_DTYPE_F32, SPR_DTYPE_F16, SPR_DTYPE_Q8_0, SPR_DTYPE_Q4_0};
+  for (size_t t = 0; t < sizeof tt / sizeof tt[0]; t++) {
+    ffn_down_case(tt[t], true, 75, 32, 1, 1);
+    ffn_down_case(tt[t], true, 95, 96, 1, 12);
+    ffn_down_case(tt[t], true, 115, 320, 19, 23);
+    ffn_down_case(tt[t], true, 64, 64, 1, 64);
+  }
+}
+
+/* CORE_SELECT: the core list of a window (one step, then a second step of
+ * the same window) is spr_core_select_ref's, bit for bit; other modes leave
+ * the state alone. Activations with ties, zeros and -0. */
+static void select_run(const float *a, size_t T, size_t F, float alpha, float beta, struct core_state *b) {
+  struct spr_tensor ts[3];
+  const int64_t ne_a[2] = {(int64_t)F, (int64_t)T};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_a, (void *)a);
+  core_tensors(&ts[2], &ts[1], b);
+  struct spr_node nd;
+  node_init(&nd, SPR_OP_CORE_SELECT, 2, 2);
+  nd.p.core.alpha = alpha;
+  nd.p.core.beta = beta;
+  char what[96];
+  snprintf(what, sizeof what, "core_select T=%zu F=%zu alpha %g beta %g", T, F, (double)alpha, (double)beta);
+  run_gpu(what, ts, 3, &nd, NULL);
+}
+
+static void test_core_select(void **state) {
+  (void)state;
+  const size_t Fs[] = {300, 172, 33}, T1 = 9, T2 = 5;
+  const float alphas[] = {0.2f, 0.5f, 1.0f}, betas[] = {0.4f, 0.1f, 1.0f};
+  for (size_t c = 0; c < 3; c++) {
+    const size_t F = Fs[c];
+    float *a = frand((T1 + T2) * F, 41 + c);
+    for (size_t i = 0; i < (T1 + T2) * F; i += 7) a[i] = 0.25f; /* ties */
+    for (size_t i = 3; i < (T1 + T2) * F; i += 11) a[i] = (i & 1) ? -0.0f : 0.0f;
+    int32_t *want = malloc(F * sizeof(int32_t));
+    struct core_state b;
+    core_state_init(&b, F);
+    memset(b.sel, 0x5A, b.sel_words * sizeof(int32_t)); /* a new window clears it */
+    ctl_of(&b)->mode = SPR_CORE_MODE_SELECT;
+    ctl_of(&b)->new_window = 1;
+    select_run(a, T1, F, alphas[c], betas[c], &b);
+    size_t n = spr_core_select_ref(a, T1, F, T1, alphas[c], betas[c], want);
+    assert_int_equal(sel_of(&b)->n_core, (int32_t)n);
+    assert_int_equal(sel_of(&b)->tokens, (int64_t)T1);
+    assert_memory_equal(spr_core_sel_core(sel_of(&b), F), want, n * sizeof(int32_t));
+    ctl_of(&b)->new_window = 0;
+    select_run(a + T1 * F, T2, F, alphas[c], betas[c], &b);
+    n = spr_core_select_ref(a, T1 + T2, F, T1, alphas[c], betas[c], want);
+    assert_int_equal(sel_of(&b)->n_core, (int32_t)n);
+    assert_memory_equal(spr_core_sel_core(sel_of(&b), F), want, n * sizeof(int32_t));
+    int32_t *copy = malloc(b.sel_words * sizeof(int32_t));
+    memcpy(copy, b.sel, b.sel_words * sizeof(int32_t));
+    ctl_of(&b)->mode = SPR_CORE_MODE_SPARSE;
+    select_run(a, 1, F, alphas[c], betas[c], &b);
+    ctl_of(&b)->mode = SPR_CORE_MODE_DENSE;
+    select_run(a, T1, F, alphas[c], betas[c], &b);
+    assert_memory_equal(copy, b.sel, b.sel_words * sizeof(int32_t));
+    free(copy), free(a), free(want), free(b.sel), free(b.ctl);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--emulate") == 0) {
     g_mode = SPR_CUDA_EMULATE;
@@ -936,6 +1173,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_neighborhood_attn),
       cmocka_unit_test(test_bra),
       cmocka_unit_test(test_sparse_golden),
+      cmocka_unit_test(test_gemm_rows),
+      cmocka_unit_test(test_ffn_down),
+      cmocka_unit_test(test_core_select),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -108,6 +108,19 @@ enum spr_status cuda_exec(void *user, spr_session *s) {
     const spr_tensor *t = &g->tensors[g->inputs[i]];
     e = mem_copy(emu, c->dptr[g->inputs[i]], t->data, t->nbytes, cudaMemcpyHostToDevice, c->stream);
   }
+  /* The core-neuron FFN's control tensor (STATE) is written by the LLM
+   * layer on the host before each step (models/llm_core.c): upload it. */
+  for (int32_t i = 0, last = -1; i < g->n_nodes && e == cudaSuccess; i++) {
+    const spr_node *n = &g->nodes[i];
+    int32_t id = -1;
+    if (n->op == SPR_OP_CORE_SELECT && n->n_src > 1)
+      id = n->src[1];
+    else if ((n->op == SPR_OP_GEMM_ROWS || n->op == SPR_OP_FFN_DOWN) && n->n_src > 5)
+      id = n->src[5];
+    if (id < 0 || id == last) continue;
+    e = mem_copy(emu, c->dptr[id], g->tensors[id].data, g->tensors[id].nbytes, cudaMemcpyHostToDevice, c->stream);
+    last = id;
+  }
   for (int32_t i = 0; i < g->n_nodes && e == cudaSuccess; i++) {
     const spr_node *n = &g->nodes[i];
     for (int k = 0; c->source != nullptr && k < n->n_src && e == cudaSuccess; k++) {

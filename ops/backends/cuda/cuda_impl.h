@@ -10,6 +10,7 @@
 /* The runtime's internal headers are C without extern "C" blocks. */
 extern "C" {
 #include "ops/backends/cuda/cuda_backend.h"
+#include "ops/coreffn/coreffn.h"
 #include "ops/op.h"
 #include "ops/params.h"
 #include "runtime/graph.h"

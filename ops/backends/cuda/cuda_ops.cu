@@ -1353,6 +1353,292 @@ cudaError_t run_kv_store(const spr_cuda_ctx &c, const spr_tensor *ts, void *cons
   return launch(c, cache->ne[0] * a->ne[1], f);
 }
 
+/* ---- core-neuron FFN (ops/coreffn/coreffn.h) ------------------------------------------- */
+
+/* The control and selection state of a sparse layer (device words; ctl ==
+ * nullptr: no state, always dense). The mode is read on the device, so the
+ * host never waits for it. */
+struct CoreRef {
+  const int32_t *ctl, *sel;
+  int64_t n_ff, rows;
+};
+
+CoreRef core_ref(const spr_tensor *ts, void *const *dptr, const spr_node *n, int64_t n_ff, int64_t rows) {
+  CoreRef r{nullptr, nullptr, n_ff, rows};
+  if (n->n_src > 5 && n->src[4] >= 0 && n->src[5] >= 0) {
+    r.sel = dp<const int32_t>(dptr, n->src[4]);
+    r.ctl = dp<const int32_t>(dptr, n->src[5]);
+  }
+  (void)ts;
+  return r;
+}
+
+/* n_core of a sparse single-token step, 0 for a dense one (sparse_core() in
+ * ops/coreffn/coreffn_ops.c). */
+HD int64_t core_n(const CoreRef &r) {
+  if (r.sel == nullptr || r.rows != 1 || r.ctl[offsetof(spr_core_ctl, mode) / 4] != SPR_CORE_MODE_SPARSE) return 0;
+  const int32_t n = r.sel[offsetof(spr_core_sel, n_core) / 4];
+  return n > 0 && n <= r.n_ff ? n : 0;
+}
+
+HD const int32_t *core_list(const CoreRef &r) {
+  return r.sel + SPR_CORE_SEL_HEADER_WORDS + r.n_ff;
+}
+
+/* x row . weight row jr for f32 / f16 weights (GEMM's GemmF sum). */
+HD float fdot(const float *xr, const uint8_t *w, int wtype, int64_t k, int64_t jr) {
+  float acc = 0.0f;
+  if (wtype == SPR_DTYPE_F16) {
+    const uint16_t *wr = (const uint16_t *)w + jr * k;
+    for (int64_t t = 0; t < k; t++) acc += xr[t] * h2f(wr[t]);
+  } else {
+    const float *wr = (const float *)w + jr * k;
+    for (int64_t t = 0; t < k; t++) acc += xr[t] * wr[t];
+  }
+  return acc;
+}
+
+/* GEMM_ROWS output (m, j): the GEMM's, or in a sparse step dst[j] =
+ * act(x . W[core[j]]) for j < n_core (the rest is left alone, as the CPU). */
+struct GemmRows {
+  const float *x;
+  const uint8_t *w;
+  int wtype;
+  size_t row_bytes;
+  XQ q;
+  bool quant;
+  float *y;
+  int64_t n, k, kb;
+  int act;
+  CoreRef cr;
+  HD void operator()(int64_t i) const {
+    const int64_t nc = core_n(cr), m = i / n, j = i % n;
+    int64_t jr = j;
+    if (nc > 0) {
+      if (j >= nc) return;
+      jr = core_list(cr)[j];
+    }
+    const float s = quant ? qdot(w + (size_t)jr * row_bytes, wtype, q, m, kb) : fdot(x + m * k, w, wtype, k, jr);
+    y[i] = act_apply(act, s);
+  }
+};
+
+cudaError_t run_gemm_rows(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
+                          const spr_run_state &) {
+  const spr_tensor *x = &ts[n->src[0]], *w = &ts[n->src[1]];
+  const int64_t k = x->ne[0], m = spr_tensor_rows(x), nn = w->ne[1];
+  const int wt = (int)w->type;
+  const bool quant = wt != SPR_DTYPE_F32 && wt != SPR_DTYPE_F16;
+  XQ q{nullptr, nullptr, nullptr};
+  if (quant) {
+    const cudaError_t e = quantize_x(c, dp<const float>(dptr, n->src[0]), wt, m, k, &q);
+    if (e != cudaSuccess) return e;
+  }
+  GemmRows g{dp<const float>(dptr, n->src[0]),
+             dp<const uint8_t>(dptr, n->src[1]),
+             wt,
+             row_bytes_of(wt, k),
+             q,
+             quant,
+             dp<float>(dptr, n->dst),
+             nn,
+             k,
+             quant ? k / (is_k_quant(wt) ? 256 : 32) : 0,
+             (int)n->p.gemm.act,
+             core_ref(ts, dptr, n, nn, m)};
+  return launch(c, m * nn, g);
+}
+
+/* FFN_DOWN with ffn_down {F, E}: v = h (dense) or the core activations
+ * scattered into zeros (sparse, one row), then the GEMM over v. */
+struct DownScatter {
+  const float *h;
+  float *v;
+  CoreRef cr;
+  int phase;
+  HD void operator()(int64_t i) const {
+    const int64_t nc = core_n(cr);
+    if (phase == 0)
+      v[i] = nc > 0 ? 0.0f : h[i];
+    else if (i < nc)
+      v[core_list(cr)[i]] = h[i];
+  }
+};
+
+/* FFN_DOWN with ffn_down_t {E, F} (f32, f16, q8_0, q4_0): output (t, e) =
+ * sum over the neurons (the core list in a sparse step) of h * W[neuron][e],
+ * in neuron order from 0, then + residual (the axpy ukernels' order). */
+struct DownT {
+  const float *h;
+  const uint8_t *w;
+  int wtype;
+  size_t ldw;
+  const float *res;
+  float *y;
+  int64_t e_n, f_n;
+  CoreRef cr;
+  HD void operator()(int64_t i) const {
+    const int64_t nc = core_n(cr), t = i / e_n, e = i % e_n;
+    float acc = 0.0f;
+    if (nc > 0) {
+      const int32_t *core = core_list(cr);
+      for (int64_t a = 0; a < nc; a++) acc += h[a] * row_elem(w + (size_t)core[a] * ldw, wtype, e);
+    } else {
+      const float *ht = h + t * f_n;
+      for (int64_t a = 0; a < f_n; a++) acc += ht[a] * row_elem(w + (size_t)a * ldw, wtype, e);
+    }
+    y[i] = res ? acc + res[i] : acc;
+  }
+};
+
+size_t ffn_down_scratch(const spr_tensor *ts, const spr_node *n, int64_t rows) {
+  const spr_tensor *h = &ts[n->src[0]], *w = &ts[n->src[1]];
+  if (n->p.core.down_t) return 0;
+  size_t b = align256((size_t)h->ne[0] * (size_t)rows * sizeof(float));
+  if (w->type != SPR_DTYPE_F32 && w->type != SPR_DTYPE_F16) b += xq_bytes((int)w->type, rows, h->ne[0]);
+  return b;
+}
+
+cudaError_t run_ffn_down(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
+                         const spr_run_state &) {
+  const spr_tensor *h = &ts[n->src[0]], *w = &ts[n->src[1]];
+  const int64_t F = h->ne[0], T = spr_tensor_rows(h);
+  const float *res = n->n_src > 3 ? dp<const float>(dptr, n->src[3]) : nullptr;
+  float *y = dp<float>(dptr, n->dst);
+  const int wt = (int)w->type;
+  if (n->p.core.down_t) {
+    const int64_t E = w->ne[0];
+    DownT f{dp<const float>(dptr, n->src[0]), dp<const uint8_t>(dptr, n->src[1]), wt, row_bytes_of(wt, E), res, y, E, F,
+            core_ref(ts, dptr, n, F, T)};
+    return launch(c, T * E, f);
+  }
+  if (c.scratch_bytes < ffn_down_scratch(ts, n, T)) return cudaErrorInvalidValue;
+  const CoreRef cr = core_ref(ts, dptr, n, F, T);
+  float *v = (float *)c.scratch;
+  DownScatter s0{dp<const float>(dptr, n->src[0]), v, cr, 0};
+  cudaError_t e = launch(c, F * T, s0);
+  if (e != cudaSuccess) return e;
+  DownScatter s1{dp<const float>(dptr, n->src[0]), v, cr, 1};
+  e = launch(c, F, s1);
+  if (e != cudaSuccess) return e;
+  const int64_t nn = w->ne[1];
+  if (wt == SPR_DTYPE_F32 || wt == SPR_DTYPE_F16) {
+    GemmF f{v, dp<const uint8_t>(dptr, n->src[1]), wt, nullptr, res, y, nn, F, (int)n->p.gemm.act};
+    return launch(c, T * nn, f);
+  }
+  const size_t vb = align256((size_t)F * (size_t)T * sizeof(float));
+  spr_cuda_ctx c2{c.emulate, c.stream, c.scratch + vb, c.scratch_bytes - vb};
+  XQ q;
+  e = quantize_x(c2, v, wt, T, F, &q);
+  if (e != cudaSuccess) return e;
+  GemmQ g{dp<const uint8_t>(dptr, n->src[1]), row_bytes_of(wt, F), q, wt, nullptr, res, y, nn,
+          F / (is_k_quant(wt) ? 256 : 32),    (int)n->p.gemm.act};
+  return launch(c, T * nn, g);
+}
+
+/* CORE_SELECT (select mode only; every launch reads the mode on the device):
+ *   1. over F: a new window clears freq;
+ *   2. one thread: the window's positives and tokens, k (the op's double
+ *      arithmetic);
+ *   3. over T x F: (t, n) adds 1 to freq[n] when fewer than k neurons of
+ *      row t rank above it (larger value, then lower index; the keys of
+ *      core_select.c: -0 folded onto +0);
+ *   4. over F: n is in the core set when fewer than n_core neurons rank
+ *      above it by (freq desc, index asc) (flags in scratch);
+ *   5. one thread: the core list in ascending order, n_core. */
+HD uint32_t order_key(float v) {
+  uint32_t u = f2u(v);
+  if (u == 0x80000000u) u = 0;
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+struct CoreSelect {
+  const float *a;
+  const int32_t *ctl;
+  int32_t *sel;
+  int32_t *flags;
+  int64_t F, T, n_core;
+  float alpha;
+  int phase;
+  HD int32_t *freq() const { return sel + SPR_CORE_SEL_HEADER_WORDS; }
+  HD void operator()(int64_t i) const {
+    if (ctl[offsetof(spr_core_ctl, mode) / 4] != SPR_CORE_MODE_SELECT) return;
+    const bool fresh = ctl[offsetof(spr_core_ctl, new_window) / 4] != 0;
+    int64_t *hdr = (int64_t *)sel; /* positives, tokens */
+    switch (phase) {
+      case 0:
+        if (fresh) freq()[i] = 0;
+        break;
+      case 1: {
+        if (fresh) hdr[0] = hdr[1] = 0;
+        int64_t pos = 0;
+        for (int64_t j = 0; j < F * T; j++) pos += a[j] > 0.0f;
+        hdr[0] += pos;
+        hdr[1] += T;
+        const double kd = (double)alpha * (double)hdr[0] / (double)hdr[1];
+        sel[offsetof(spr_core_sel, k) / 4] = (int32_t)(kd >= (double)F ? F : (int64_t)kd);
+        break;
+      }
+      case 2: {
+        const int64_t k = sel[offsetof(spr_core_sel, k) / 4], t = i / F, n = i % F;
+        if (k <= 0) return;
+        const float *row = a + t * F;
+        const uint32_t kn = order_key(row[n]);
+        int64_t above = 0;
+        for (int64_t m = 0; m < F && above < k; m++) {
+          const uint32_t km = order_key(row[m]);
+          above += km > kn || (km == kn && m < n);
+        }
+        if (above < k) {
+#ifdef __CUDA_ARCH__
+          atomicAdd(&freq()[n], 1);
+#else
+          freq()[n]++;
+#endif
+        }
+        break;
+      }
+      case 3: {
+        const int32_t *fr = freq();
+        int64_t above = 0;
+        for (int64_t m = 0; m < F && above < n_core; m++) above += fr[m] > fr[i] || (fr[m] == fr[i] && m < i);
+        flags[i] = above < n_core;
+        break;
+      }
+      default: {
+        int32_t *core = freq() + F, j = 0;
+        for (int64_t m = 0; m < F; m++)
+          if (flags[m]) core[j++] = (int32_t)m;
+        sel[offsetof(spr_core_sel, n_core) / 4] = j;
+        break;
+      }
+    }
+  }
+};
+
+cudaError_t run_core_select(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
+                            const spr_run_state &) {
+  const spr_tensor *a = &ts[n->src[0]];
+  const int64_t F = a->ne[0], T = spr_tensor_rows(a);
+  if (c.scratch_bytes < (size_t)F * sizeof(int32_t)) return cudaErrorInvalidValue;
+  CoreSelect f{dp<const float>(dptr, n->src[0]),
+               dp<const int32_t>(dptr, n->src[1]),
+               dp<int32_t>(dptr, n->dst),
+               (int32_t *)c.scratch,
+               F,
+               T,
+               (int64_t)spr_core_count(n->p.core.beta, (size_t)F),
+               n->p.core.alpha,
+               0};
+  const int64_t counts[5] = {F, 1, T * F, F, 1};
+  for (int ph = 0; ph < 5; ph++) {
+    f.phase = ph;
+    const cudaError_t e = launch(c, counts[ph], f);
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const spr_cuda_kernel k_kernels[] = {
@@ -1393,7 +1679,19 @@ const spr_cuda_kernel k_kernels[] = {
     {SPR_OP_LAST_ROW, SPR_DTYPE_F32, "cuda_last_row_f32", run_last_row},
     {SPR_OP_NEIGHBORHOOD_ATTN, SPR_DTYPE_F32, "cuda_neighborhood_attn_f32", run_neighborhood_attn},
     {SPR_OP_BRA, SPR_DTYPE_F32, "cuda_bra_f32", run_bra},
-    /* TODO(core-neuron FFN decode): UNSUPPORTED until its op is merged */
+    {SPR_OP_GEMM_ROWS, SPR_DTYPE_F32, "cuda_gemm_rows_f32", run_gemm_rows},
+    {SPR_OP_GEMM_ROWS, SPR_DTYPE_F16, "cuda_gemm_rows_f16", run_gemm_rows},
+    {SPR_OP_GEMM_ROWS, SPR_DTYPE_Q8_0, "cuda_gemm_rows_q8_0", run_gemm_rows},
+    {SPR_OP_GEMM_ROWS, SPR_DTYPE_Q4_0, "cuda_gemm_rows_q4_0", run_gemm_rows},
+    {SPR_OP_GEMM_ROWS, SPR_DTYPE_Q4_K, "cuda_gemm_rows_q4_k", run_gemm_rows},
+    {SPR_OP_GEMM_ROWS, SPR_DTYPE_Q6_K, "cuda_gemm_rows_q6_k", run_gemm_rows},
+    {SPR_OP_CORE_SELECT, SPR_DTYPE_F32, "cuda_core_select", run_core_select},
+    {SPR_OP_FFN_DOWN, SPR_DTYPE_F32, "cuda_ffn_down_f32", run_ffn_down},
+    {SPR_OP_FFN_DOWN, SPR_DTYPE_F16, "cuda_ffn_down_f16", run_ffn_down},
+    {SPR_OP_FFN_DOWN, SPR_DTYPE_Q8_0, "cuda_ffn_down_q8_0", run_ffn_down},
+    {SPR_OP_FFN_DOWN, SPR_DTYPE_Q4_0, "cuda_ffn_down_q4_0", run_ffn_down},
+    {SPR_OP_FFN_DOWN, SPR_DTYPE_Q4_K, "cuda_ffn_down_q4_k", run_ffn_down},
+    {SPR_OP_FFN_DOWN, SPR_DTYPE_Q6_K, "cuda_ffn_down_q6_k", run_ffn_down},
 };
 
 }  // namespace
@@ -1402,6 +1700,8 @@ int spr_cuda_key_dtype(const spr_tensor *ts, const spr_node *n) {
   switch (n->op) {
     case SPR_OP_GEMM:
     case SPR_OP_GEMM_MULTI:
+    case SPR_OP_GEMM_ROWS:
+    case SPR_OP_FFN_DOWN:
     case SPR_OP_CONV2D:
       return (int)ts[n->src[1]].type;
     case SPR_OP_GET_ROWS:
@@ -1429,11 +1729,14 @@ const spr_cuda_kernel *spr_cuda_kernel_find(const spr_tensor *ts, const spr_node
 
 size_t spr_cuda_node_scratch(const spr_tensor *ts, const spr_node *n) {
   if (n->op == SPR_OP_BRA) return bra_scratch_bytes(&n->p.bra);
-  if (n->op != SPR_OP_GEMM && n->op != SPR_OP_GEMM_MULTI) return 0;
+  if (n->op == SPR_OP_CORE_SELECT) return align256((size_t)ts[n->src[0]].ne[0] * sizeof(int32_t));
+  if (n->op != SPR_OP_GEMM && n->op != SPR_OP_GEMM_MULTI && n->op != SPR_OP_GEMM_ROWS && n->op != SPR_OP_FFN_DOWN)
+    return 0;
   const spr_tensor *x = &ts[n->src[0]], *w = &ts[n->src[1]];
-  if (w->type == SPR_DTYPE_F32 || w->type == SPR_DTYPE_F16) return 0;
   int64_t rows = spr_tensor_rows(x);
   if ((x->flags & SPR_TENSOR_DYN_ROWS) && x->max_rows > 0) rows = (int64_t)x->max_rows * x->ne[2] * x->ne[3];
+  if (n->op == SPR_OP_FFN_DOWN) return ffn_down_scratch(ts, n, rows);
+  if (w->type == SPR_DTYPE_F32 || w->type == SPR_DTYPE_F16) return 0;
   return xq_bytes((int)w->type, rows, x->ne[0]);
 }
 
