@@ -15,7 +15,9 @@
  * input). LLMs: INPUT is a prompt (default "Once upon a time"); the prompt
  * is evaluated in steps of at most --batch tokens (GEMM path), then --steps
  * single tokens (GEMV path, cached attention) with the CPU's greedy choice
- * fed to both sessions; each step is one compared run.
+ * fed to both sessions; each step is one compared run. --sparse-ffn SPEC
+ * runs both sessions with core-neuron FFN sparsity (docs/coreinfer.md); the
+ * selection state (CORE_SELECT's i32 output) must match word for word.
  *
  * Exit: 0 every node within tolerance; 1 a node over tolerance (the first
  * one is named) or an error; 2 usage; 77 (CLI_EXIT_NO_CUDA) this build has
@@ -31,6 +33,7 @@
 #include "sparrow/vision.h"
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/image.h"
+#include "tools/sparrow/llm_cli.h"
 
 #if SPR_CUDA
 #include "ops/backends/cuda/cuda_backend.h"
@@ -67,6 +70,7 @@ struct node_ref {
   size_t n;     /* values written by the CPU run */
   double tol;   /* tolerance of this node */
   bool f16;     /* the output is f16 (an f16 KV cache) */
+  bool i32;     /* the output is i32 (the core-neuron selection state): compared exactly */
 };
 
 struct validator {
@@ -124,7 +128,13 @@ static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
   double max_abs = 0, max_ref = 0;
   bool nan = false;
   size_t n = r->n;
-  for (size_t k = 0; k < n; k++) {
+  for (size_t k = 0; k < n && r->i32; k++) { /* max_abs: the number of differing words */
+    int32_t a, b;
+    memcpy(&a, r->cpu + 4 * k, 4);
+    memcpy(&b, (const uint8_t *)info->data + 4 * k, 4);
+    max_abs += a != b;
+  }
+  for (size_t k = 0; k < n && !r->i32; k++) {
     const float c = value_at(r->cpu, k, f16), g = value_at(info->data, k, f16);
     if (isnan(c) != isnan(g) || (isnan(c) && isnan(g))) {
       if (isnan(c) != isnan(g)) nan = true;
@@ -134,9 +144,12 @@ static void gpu_observer(void *user, uint32_t i, const struct spr_node_info *inf
     if (d > max_abs) max_abs = d;
     if (fabs((double)c) > max_ref) max_ref = fabs((double)c);
   }
-  const double rel = nan ? INFINITY : max_ref > 0 ? max_abs / max_ref : (max_abs > 0 ? INFINITY : 0.0);
+  const double rel = r->i32        ? (max_abs > 0 ? INFINITY : 0.0)
+                     : nan         ? INFINITY
+                     : max_ref > 0 ? max_abs / max_ref
+                                   : (max_abs > 0 ? INFINITY : 0.0);
   const double tol = r->tol * v->tol_scale;
-  const bool bad = nan || (rel > tol && max_abs > ABS_FLOOR);
+  const bool bad = nan || (rel > tol && (max_abs > ABS_FLOOR || r->i32));
   v->compared += n;
   if (rel > v->worst_rel) {
     v->worst_rel = rel;
@@ -192,7 +205,8 @@ static void set_tolerances(struct validator *v, struct spr_session *s, bool isol
   double tol = tol_of(SPR_DTYPE_F32);
   for (int32_t i = 0; i < g->n_nodes && (uint32_t)i < v->n_nodes; i++) {
     const struct spr_node *n = &g->nodes[i];
-    if (n->op == SPR_OP_GEMM || n->op == SPR_OP_CONV2D) {
+    if (n->op == SPR_OP_GEMM || n->op == SPR_OP_GEMM_MULTI || n->op == SPR_OP_GEMM_ROWS || n->op == SPR_OP_FFN_DOWN ||
+        n->op == SPR_OP_CONV2D) {
       const double t = tol_of(g->tensors[n->src[1]].type);
       tol = t > tol ? t : tol;
     } else if (n->op == SPR_OP_GET_ROWS) {
@@ -203,6 +217,7 @@ static void set_tolerances(struct validator *v, struct spr_session *s, bool isol
     }
     v->nodes[i].tol = isolate ? ISOLATE_TOL : tol;
     v->nodes[i].f16 = g->tensors[n->dst].type == SPR_DTYPE_F16;
+    v->nodes[i].i32 = g->tensors[n->dst].type == SPR_DTYPE_I32;
   }
 }
 
@@ -242,6 +257,7 @@ int cmd_validate(int argc, char **argv) {
   int steps = 4, batch = 0, ctx = 0;
   bool all = false, kv_f32 = false, isolate = false;
   float tol_scale = 1.0f;
+  const char *sparse_ffn = NULL;
   const char *backend_default = "cuda";
   const struct cli_opt opts[] = {
       {"steps", CLI_INT, &steps, "N", "LLM: single-token decode steps after the prompt (default 4)"},
@@ -254,6 +270,7 @@ int cmd_validate(int argc, char **argv) {
       {"isolate", CLI_FLAG, &isolate, NULL,
        "run every GPU node on the CPU's inputs: each node's own difference, not propagated (tolerance 1e-4)"},
       {"tol-scale", CLI_FLOAT, &tol_scale, "F", "multiply every tolerance by F (default 1)"},
+      {"sparse-ffn", CLI_STR, &sparse_ffn, "SPEC", "LLM: " CLI_SPARSE_FFN_HELP},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
@@ -288,6 +305,10 @@ int cmd_validate(int argc, char **argv) {
     cfg.ctx = ctx > 0 ? ctx : (li.ctx_train > 0 && li.ctx_train < 256 ? (int)li.ctx_train : 256);
     cfg.batch = batch;
     cfg.kv_f32 = kv_f32 ? 1 : 0;
+    if (cli_sparse_ffn_parse(sparse_ffn, &cfg) != 0) {
+      cli_close(&cpu);
+      return 1;
+    }
     cli_close(&cpu);
     rc = cli_open(pos[0], &cfg, c.arena_bytes, &cpu);
     if (rc != 0) return rc;
