@@ -17,10 +17,9 @@
  * the device's expf/erff/cosf/sinf (a few ulp). The build passes
  * --fmad=false, so no multiply-add is contracted behind the source's back.
  *
- * Not here yet (the op is on a branch not merged into this one; its enum
- * value does not exist yet): TODO core-neuron FFN decode. A graph with an
- * op the table lacks fails at attach with SPR_STATUS_UNSUPPORTED naming the
- * node. */
+ * The core-neuron FFN ops (GEMM_ROWS, CORE_SELECT, FFN_DOWN) read the
+ * step's mode and core list on the device. A graph with an op the table
+ * lacks fails at attach with SPR_STATUS_UNSUPPORTED naming the node. */
 #include <math.h>
 #include <string.h>
 
