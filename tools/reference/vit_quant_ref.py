@@ -34,8 +34,9 @@ For each configuration below the generator
      matrices (src.<tensor name>) so the C test can check that the C quantizer makes the same
      bytes as this one.
 The C test is tests/unit/test_vit_quant_golden.c (tolerance documented there and in
-docs/quant-vision.md). Usage: vit_quant_ref.py [--out-dir DIR] [--only NAME...] [--check]
-(--check regenerates into a temporary directory and requires byte-identical files).
+docs/quant-vision.md). Usage: vit_quant_ref.py [--out-dir DIR] [--only NAME...] [--check [--sparrow BIN]]
+(--check regenerates into a temporary directory and requires byte-identical files; with
+--sparrow BIN it also requires `BIN quantize` of the F32 conversion to give the same tensors).
 """
 
 import argparse
@@ -299,12 +300,35 @@ def generate(name, out_dir, verbose=False):
     return model_path, golden_path
 
 
+def cross_check(name, fixture_dir, sparrow):
+    """`sparrow quantize` on the F32 conversion gives the fixture's tensors (types and bytes)."""
+    import subprocess
+    cfg = CONFIGS[name]
+    m = vit_ref.build_model(cfg)
+    errs = []
+    with tempfile.TemporaryDirectory(prefix="vit_qx_") as tmp:
+        ckpt = vit_ref.write_checkpoint(cfg, m, tmp)
+        f32_path, out = os.path.join(tmp, "f32.gguf"), os.path.join(tmp, "q.gguf")
+        vit_ref.convert(cfg, m, ckpt, f32_path, tmp)
+        subprocess.run([sparrow, "quantize", f32_path, out, cfg["qtype"]], check=True, capture_output=True)
+        a, b = gguf.GGUFReader(out), gguf.GGUFReader(os.path.join(fixture_dir, name + ".gguf"))
+        if list(a.tensors) != list(b.tensors):
+            errs.append("%s: tensor lists differ" % name)
+        for t in a.tensors:
+            ta, tb = a.tensors[t], b.tensors.get(t)
+            if tb is None or ta.type != tb.type or ta.ne != tb.ne or bytes(ta.data) != bytes(tb.data):
+                errs.append("%s: %s differs between sparrow quantize and the reference" % (name, t))
+    return errs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out-dir", default=DEFAULT_OUT, help="where to write the fixtures (default %(default)s)")
     ap.add_argument("--only", nargs="+", choices=sorted(CONFIGS), help="generate only these configs")
     ap.add_argument("--check", action="store_true",
                     help="regenerate into a temporary directory and compare with --out-dir byte for byte")
+    ap.add_argument("--sparrow", metavar="BIN",
+                    help="with --check: also require `BIN quantize` of the F32 model to give the fixture's tensors")
     args = ap.parse_args()
     torch.set_num_threads(1)
     names = args.only or list(CONFIGS)
@@ -317,6 +341,12 @@ def main():
                     same = os.path.exists(ref) and filecmp.cmp(p, ref, shallow=False)
                     print("%-44s %s" % (os.path.basename(p), "same" if same else "DIFFERS"))
                     bad += not same
+                if args.sparrow:
+                    errs = cross_check(name, args.out_dir, args.sparrow)
+                    for e in errs:
+                        print(e)
+                    print("%-44s %s" % (name + ": sparrow quantize", "same tensors" if not errs else "DIFFERS"))
+                    bad += len(errs)
         return 1 if bad else 0
     os.makedirs(args.out_dir, exist_ok=True)
     total = 0
