@@ -246,8 +246,15 @@ void spr_session_set_observer(struct spr_session *s, spr_node_observer_fn fn, vo
   s->observer_user = user;
 }
 
+void spr_session_set_executor(struct spr_session *s, spr_session_exec_fn fn, void *user) {
+  if (s == NULL) return;
+  s->exec = fn;
+  s->exec_user = user;
+}
+
 enum spr_status spr_session_run(struct spr_session *s) {
   if (s == NULL) return SPR_STATUS_INVALID_ARGUMENT;
+  if (s->exec != NULL) return s->exec(s->exec_user, s);
   struct spr_exec x = {
       .tensors = s->graph.tensors,
       .run = &s->run,

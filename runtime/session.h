@@ -13,6 +13,13 @@
 #include "runtime/graph.h"
 #include "sparrow/sparrow.h"
 
+/* An executor that replaces the CPU loop of spr_session_run (a GPU backend,
+ * ops/backends/cuda): it runs every node of s's graph with s->run as the run
+ * state, reads the INPUT tensors' data before and writes the OUTPUT tensors'
+ * data after, and calls s->observer (if any) after each node. */
+struct spr_session;
+typedef enum spr_status (*spr_session_exec_fn)(void *user, struct spr_session *s);
+
 /* Builds the model's graph for a configuration into g. */
 typedef enum spr_status (*spr_build_fn)(const void *model, const struct spr_config *cfg, struct spr_graph *g);
 
@@ -34,7 +41,12 @@ struct spr_session {
   struct spr_error last_error;
   spr_node_observer_fn observer;
   void *observer_user;
+  spr_session_exec_fn exec; /* NULL: the CPU executor */
+  void *exec_user;
 };
+
+/* Installs (fn != NULL) or removes (NULL) an executor replacing the CPU loop. */
+void spr_session_set_executor(struct spr_session *s, spr_session_exec_fn fn, void *user);
 
 /* Normalizes a configuration (defaults, clamps). INVALID_ARGUMENT for values
  * out of range. */

@@ -1,6 +1,10 @@
 /* tools/sparrow/cli.c — argument parsing, errors and model/session setup. */
 #include "tools/sparrow/cli.h"
 
+#if SPR_CUDA
+#include "ops/backends/cuda/cuda_backend.h"
+#endif
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +31,7 @@ static const struct cli_opt k_common_opts[] = {
     {"threads", CLI_INT, NULL, "N", "worker threads (default 1)"},
     {"arena-bytes", CLI_SIZE, NULL, "N", "arena size in bytes (default: exactly the planned size)"},
     {"isa", CLI_STR, NULL, "NAME", "force a ukernel path: scalar|avx2|avx512|neon|dotprod (default: best)"},
+    {"backend", CLI_STR, NULL, "NAME", "run the model on: cpu (default) or cuda (-DSPR_CUDA=ON builds, docs/cuda.md)"},
     {"help", CLI_FLAG, NULL, NULL, "show this help"},
     {NULL, CLI_FLAG, NULL, NULL, NULL},
 };
@@ -101,7 +106,7 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
   memset(common, 0, sizeof *common);
   common->threads = 1;
   common->isa_mask = SPR_ISA_ALL;
-  void *common_dst[] = {&common->threads, &common->arena_bytes, &common->isa, &common->help};
+  void *common_dst[] = {&common->threads, &common->arena_bytes, &common->isa, &common->backend, &common->help};
   *n_pos = 0;
   bool only_pos = false;
   for (int i = 1; i < argc; i++) {
@@ -192,6 +197,11 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
       return 2;
     }
   }
+  if (common->backend != NULL && strcmp(common->backend, "cpu") != 0 && strcmp(common->backend, "cuda") != 0 &&
+      strcmp(common->backend, "cuda-emu") != 0) {
+    cli_fail("unknown --backend '%s' (cpu, cuda)", common->backend);
+    return 2;
+  }
   if (*n_pos < min_pos) {
     cli_fail("missing argument (usage: %s)", usage);
     return 2;
@@ -199,7 +209,44 @@ int cli_parse(int argc, char **argv, const char *usage, const char *description,
   return 0;
 }
 
+/* --backend of the command line, for cli_open (one command per process). */
+static const char *g_backend;
+
+int cli_backend_attach(const char *backend, struct spr_session *s, void **handle) {
+  *handle = NULL;
+  if (backend == NULL || strcmp(backend, "cpu") == 0) return 0;
+#if SPR_CUDA
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  struct spr_cuda *c = NULL;
+  const enum spr_status st =
+      spr_cuda_attach(s, strcmp(backend, "cuda-emu") == 0 ? SPR_CUDA_EMULATE : SPR_CUDA_DEVICE, &c, &err);
+  if (st != SPR_STATUS_OK) {
+    char probe[200];
+    if (strcmp(backend, "cuda") == 0 && spr_cuda_probe(probe, sizeof probe) != SPR_STATUS_OK) {
+      cli_fail("--backend cuda: %s", probe);
+      return CLI_EXIT_NO_CUDA;
+    }
+    return cli_fail_status(st, &err, "--backend cuda");
+  }
+  *handle = c;
+  return 0;
+#else
+  (void)s;
+  cli_fail("--backend %s: this sparrow was built without the CUDA backend (configure with -DSPR_CUDA=ON)", backend);
+  return CLI_EXIT_NO_CUDA;
+#endif
+}
+
+void cli_backend_detach(void *handle) {
+#if SPR_CUDA
+  spr_cuda_detach(handle);
+#else
+  (void)handle;
+#endif
+}
+
 void cli_config(const struct cli_common *c, struct spr_config *cfg) {
+  g_backend = c->backend;
   spr_config_init(cfg);
   cfg->threads = c->threads;
   cfg->isa_mask = c->isa_mask;
@@ -225,10 +272,13 @@ int cli_open(const char *path, const struct spr_config *cfg, size_t arena_bytes,
     cli_close(out);
     return cli_fail_status(s, &err, "session");
   }
-  return 0;
+  const int rc = cli_backend_attach(g_backend, out->session, &out->backend);
+  if (rc != 0) cli_close(out);
+  return rc;
 }
 
 void cli_close(struct cli_session *cs) {
+  cli_backend_detach(cs->backend);
   spr_session_destroy(cs->session);
   free(cs->arena);
   spr_model_free(cs->model);

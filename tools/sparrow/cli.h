@@ -30,6 +30,7 @@ struct cli_common {
   size_t arena_bytes; /* 0: the planned size */
   const char *isa;    /* NULL: best available */
   uint32_t isa_mask;
+  const char *backend; /* NULL or "cpu"; "cuda" (SPR_CUDA builds); "cuda-emu" (tests: host emulation) */
   bool help;
 };
 
@@ -55,8 +56,20 @@ int cli_fail(const char *fmt, ...)
 /* Prints a library error (status name + message) and returns 1. */
 int cli_fail_status(enum spr_status s, const struct spr_error *err, const char *what);
 
-/* A spr_config from the common options. */
+/* A spr_config from the common options. Also records --backend for the
+ * next cli_open. */
 void cli_config(const struct cli_common *c, struct spr_config *cfg);
+
+/* Exit code when --backend cuda cannot run: the build has no CUDA backend,
+ * or there is no usable CUDA device (the tests' skip code). */
+#define CLI_EXIT_NO_CUDA 77
+
+/* Attaches the backend named by --backend ("cuda", "cuda-emu") to a session;
+ * 0 when the backend is the CPU. Prints an error and returns 1, or
+ * CLI_EXIT_NO_CUDA when CUDA is not available. *handle is for
+ * cli_backend_detach. */
+int cli_backend_attach(const char *backend, struct spr_session *s, void **handle);
+void cli_backend_detach(void *handle);
 
 /* Loaded model + session over a heap arena sized by the plan (or by
  * --arena-bytes). */
@@ -65,6 +78,7 @@ struct cli_session {
   struct spr_session *session;
   void *arena;
   struct spr_plan plan;
+  void *backend; /* the attached GPU backend (--backend cuda), or NULL */
 };
 int cli_open(const char *path, const struct spr_config *cfg, size_t arena_bytes, struct cli_session *out);
 void cli_close(struct cli_session *cs);
@@ -89,5 +103,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 
 #endif

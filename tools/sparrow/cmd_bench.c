@@ -30,7 +30,8 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
   if (lo->ctx == 0) lo->ctx = n_prompt + n_gen;
   struct cli_session cs;
   struct spr_llm_info info;
-  if (cli_llm_open(path, c, lo, &cs, &info) != 0) return 1;
+  const int llm_rc = cli_llm_open(path, c, lo, &cs, &info);
+  if (llm_rc != 0) return llm_rc;
   int32_t *tok = malloc((size_t)(n_prompt + n_gen) * sizeof(int32_t));
   uint32_t seed = 7;
   for (int i = 0; i < n_prompt + n_gen; i++) {
@@ -117,7 +118,8 @@ int cmd_bench(int argc, char **argv) {
   cli_config(&c, &cfg);
   cfg.image_size = image;
   struct cli_session cs;
-  if (cli_open(pos[0], &cfg, c.arena_bytes, &cs) != 0) return 1;
+  const int open_rc = cli_open(pos[0], &cfg, c.arena_bytes, &cs);
+  if (open_rc != 0) return open_rc;
   for (uint32_t i = 0; i < spr_session_n_inputs(cs.session); i++) {
     struct spr_tensor_view in;
     spr_session_input(cs.session, i, &in);

@@ -20,7 +20,8 @@ static int open_vision(const char *path, const struct cli_common *c, struct cli_
                        struct spr_vision_info *vi) {
   struct spr_config cfg;
   cli_config(c, &cfg);
-  if (cli_open(path, &cfg, c->arena_bytes, cs) != 0) return 1;
+  const int open_rc = cli_open(path, &cfg, c->arena_bytes, cs);
+  if (open_rc != 0) return open_rc;
   if (spr_vision_info(cs->model, vi) != SPR_STATUS_OK) {
     const int rc = cli_fail("%s is a %s model, not an image classifier", path, spr_model_arch(cs->model));
     cli_close(cs);
@@ -63,7 +64,8 @@ int cmd_classify(int argc, char **argv) {
 
   struct cli_session cs;
   struct spr_vision_info vi;
-  if (open_vision(model, &c, &cs, &vi) != 0) return 1;
+  const int vrc = open_vision(model, &c, &cs, &vi);
+  if (vrc != 0) return vrc;
   struct cli_image img;
   if (cli_image_load(image, (int)vi.channels, &img) != 0) {
     cli_close(&cs);
@@ -161,8 +163,8 @@ int cmd_accuracy(int argc, char **argv) {
   FILE *pf = NULL;
   if (xi.n != yi.n) {
     rc = cli_fail("%u images but %u labels", xi.n, yi.n);
-  } else if (open_vision(pos[0], &c, &cs, &vi) != 0) {
-    rc = 1;
+  } else if ((rc = open_vision(pos[0], &c, &cs, &vi)) != 0) {
+    /* error printed */
   } else if (vi.channels != 1) {
     rc = cli_fail("IDX images are gray; %s takes %u channels", pos[0], vi.channels);
     cli_close(&cs);

@@ -22,7 +22,8 @@ int cli_llm_open(const char *path, const struct cli_common *c, const struct cli_
   cfg.sinks = o->sinks;
   cfg.kv_f32 = o->kv_f32_flag;
   cfg.logits_all = o->logits_all;
-  if (cli_open(path, &cfg, c->arena_bytes, cs) != 0) return 1;
+  const int open_rc = cli_open(path, &cfg, c->arena_bytes, cs);
+  if (open_rc != 0) return open_rc;
   if (spr_llm_info(cs->model, info) != SPR_STATUS_OK) {
     const int rc = cli_fail("%s is a %s model, not a language model", path, spr_model_arch(cs->model));
     cli_close(cs);
@@ -109,7 +110,8 @@ int cmd_generate(int argc, char **argv) {
   const char *path = n_pos == 1 ? pos[0] : cli_default_llm_model();
   struct cli_session cs;
   struct spr_llm_info info;
-  if (cli_llm_open(path, &c, &lo, &cs, &info) != 0) return 1;
+  const int llm_rc = cli_llm_open(path, &c, &lo, &cs, &info);
+  if (llm_rc != 0) return llm_rc;
   int32_t *prompt_tok = NULL;
   size_t n_prompt = 0;
   int rc = 0;

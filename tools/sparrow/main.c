@@ -14,12 +14,13 @@ static const struct cli_cmd k_cmds[] = {
     {"bench", "whole-model latency (vision) or prefill/decode tok/s (LLM)", cmd_bench},
     {"bench-op", "time one op at a given shape (gemm, attention, ...)", cmd_bench_op},
     {"quantize", "convert a GGUF model's weights to q8_0/q4_0/q4_k/q6_k/f16/f32", cmd_quantize},
+    {"validate", "run a model on the CPU and on a CUDA GPU, compare every node", cmd_validate},
     {"embed", "a GGUF model as a const, aligned C array for firmware (flash)", cmd_embed},
 };
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: sparrow COMMAND [ARGS] [--threads N] [--arena-bytes N] [--isa NAME] [--help]\n\n"
+          "usage: sparrow COMMAND [ARGS] [--threads N] [--arena-bytes N] [--isa NAME] [--backend cpu|cuda] [--help]\n\n"
           "Sparrow %d.%d.%d — static-allocation transformer inference for edge CPUs.\n\ncommands:\n",
           SPARROW_VERSION_MAJOR, SPARROW_VERSION_MINOR, SPARROW_VERSION_PATCH);
   for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
