@@ -56,6 +56,13 @@ enum spr_op {
   SPR_OP_KV_STORE,
   /* dst {D, 1} = row run->n_tokens - 1 of src0 {D, T} (the last token's) */
   SPR_OP_LAST_ROW,
+  /* fused neighborhood attention, NATTEN semantics (ops/natten/natten.h):
+   * 1-D/2-D/3-D grid p.na.size (axis 0 slowest), per-axis kernel, dilation,
+   * stride, causal. src0/src1/src2 = Q/K/V token rows (f32, rows = product of
+   * the sizes; may be one fused qkv tensor, column offsets in params);
+   * optional src3 = relative position bias f32 {2K_last-1, .., 2K_0-1, heads}.
+   * dst {n_heads*head_dim, rows of src0 (same ne[1..3])}. */
+  SPR_OP_NEIGHBORHOOD_ATTN,
   SPR_OP_COUNT_
 };
 
@@ -123,6 +130,32 @@ static inline uint32_t spr_kv_slot(uint32_t p, uint32_t window, uint32_t sinks, 
   return sinks + (p - sinks) % ring;
 }
 
+/* SPR_OP_NEIGHBORHOOD_ATTN. Axis a < n_dims (axis 0 slowest, the last axis
+ * is the contiguous one): size[a] tokens, kernel[a] >= 1 (odd or even),
+ * dilation[a] >= 1 with kernel*dilation <= size, 1 <= stride[a] <= kernel[a],
+ * causal bit a. A relative position bias needs odd kernels, no causal axis
+ * and stride 1. */
+struct spr_na_params {
+  uint16_t n_heads, head_dim;
+  uint8_t n_dims; /* 1, 2 or 3 */
+  uint8_t causal; /* bit a: axis a is causal */
+  uint16_t size[3], kernel[3], dilation[3], stride[3];
+  float scale;    /* logits = scale * q.k; 0: head_dim^-0.5 */
+  uint32_t q_col, k_col, v_col; /* element offset of head 0 inside a row of src0/1/2 */
+};
+
+/* SPR_OP_BRA: n_win x n_win regions of (h/n_win) x (w/n_win) tokens; q/k
+ * heads have qk_dim/n_heads channels, v heads v_dim/n_heads. */
+struct spr_bra_params {
+  uint16_t n_heads;
+  uint16_t n_win; /* S: regions per side */
+  uint16_t topk;  /* routed regions per region, 1 .. n_win^2 */
+  uint16_t h, w;  /* map size in tokens */
+  uint32_t qk_dim, v_dim;
+  float scale;    /* router and attention scale; 0: qk_dim^-0.5 */
+  uint32_t q_col, k_col, v_col;
+};
+
 union spr_op_params {
   struct spr_gemm_params gemm;
   struct spr_norm_params norm;
@@ -132,6 +165,8 @@ union spr_op_params {
   struct spr_attn_params attn;
   struct spr_rope_params rope;
   struct spr_kv_params kv;
+  struct spr_na_params na;
+  struct spr_bra_params bra;
   uint8_t raw_[48];
 };
 

@@ -90,6 +90,16 @@ int32_t spr_g_attention(struct spr_graph *g, int32_t q, int32_t k, int32_t v, co
   return add_node(g, SPR_OP_ATTENTION, &p, srcs, 3, 2, ne, name, layer);
 }
 
+int32_t spr_g_neighborhood_attn(struct spr_graph *g, int32_t q, int32_t k, int32_t v, int32_t rpb,
+                                const struct spr_na_params *np, const char *name, int layer) {
+  if (!ok(g, q) || !ok(g, k) || !ok(g, v)) return -1;
+  const struct spr_tensor *tq = T(g, q);
+  const int64_t ne[4] = {(int64_t)np->n_heads * np->head_dim, tq->ne[1], tq->ne[2], tq->ne[3]};
+  union spr_op_params p = {.na = *np};
+  const int32_t srcs[4] = {q, k, v, rpb};
+  return add_node(g, SPR_OP_NEIGHBORHOOD_ATTN, &p, srcs, 4, tq->n_dims < 2 ? 2 : tq->n_dims, ne, name, layer);
+}
+
 int32_t spr_g_concat_rows(struct spr_graph *g, int32_t a, int32_t b, const char *name, int layer) {
   if (!ok(g, a) || !ok(g, b)) return -1;
   const int64_t ne[2] = {T(g, a)->ne[0], T(g, a)->ne[1] + T(g, b)->ne[1]};

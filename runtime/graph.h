@@ -111,6 +111,12 @@ int32_t spr_g_dwconv2d(struct spr_graph *g, int32_t x, int32_t w, int32_t bias,
  * Output: {n_heads*head_dim, rows of q}. */
 int32_t spr_g_attention(struct spr_graph *g, int32_t q, int32_t k, int32_t v, const struct spr_attn_params *p,
                         const char *name, int layer);
+/* Neighborhood attention (SPR_OP_NEIGHBORHOOD_ATTN, ops/natten/natten.h):
+ * q/k/v token rows (heads at column offsets p->q_col etc.; may be one fused
+ * qkv tensor), rpb the relative position bias or -1. Output: {n_heads *
+ * head_dim} per token, with q's ne[1..3]. */
+int32_t spr_g_neighborhood_attn(struct spr_graph *g, int32_t q, int32_t k, int32_t v, int32_t rpb,
+                                const struct spr_na_params *p, const char *name, int layer);
 int32_t spr_g_concat_rows(struct spr_graph *g, int32_t a, int32_t b, const char *name, int layer);
 int32_t spr_g_scale(struct spr_graph *g, int32_t x, float s, const char *name, int layer);
 int32_t spr_g_mean_rows(struct spr_graph *g, int32_t x, const char *name, int layer);

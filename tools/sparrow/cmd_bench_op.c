@@ -16,6 +16,7 @@
 
 struct bench_args {
   int m, k, n, runs, heads, head_dim, tokens;
+  int kernel, dilation, regions, topk;
   const char *dtype, *size;
   bool json, causal, xnnpack;
 };
@@ -181,6 +182,59 @@ static int bench_attention(const struct bench_args *a, const struct cli_common *
   return rc;
 }
 
+/* Prints "workspace_bytes" of the node with the result (scratch comparisons). */
+static void ws_json(char *buf, size_t len, const struct spr_test_op *h, int threads) {
+  const struct spr_op_def *def = spr_op_get((enum spr_op)h->node->op);
+  snprintf(buf, len, ", \"workspace_bytes\": %zu", def->workspace(h->ts, h->node, threads));
+}
+
+/* 2-D neighborhood attention over an HxW grid, fused qkv rows [q | k | v]. */
+static int bench_na2d(const struct bench_args *a, const struct cli_common *c) {
+  int hh = 0, ww = 0;
+  if (a->size == NULL || parse_size(a->size, &hh, &ww) != 0) return cli_fail("na2d needs --size HxW");
+  const int K = a->kernel, dl = a->dilation > 0 ? a->dilation : 1;
+  if (K < 1 || a->heads < 1 || a->head_dim < 1) return cli_fail("na2d needs --kernel, --heads, --head-dim");
+  const int D = a->heads * a->head_dim, T = hh * ww;
+  const size_t n_qkv = (size_t)T * 3 * (size_t)D;
+  float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
+  if (!qkv || !y) return cli_fail("out of memory");
+  fill(qkv, n_qkv, 5);
+  struct spr_tensor ts[2];
+  const int64_t nq[2] = {3 * D, T}, ny[2] = {D, T};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
+  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ny, y);
+  struct spr_node node = {.op = SPR_OP_NEIGHBORHOOD_ATTN, .n_src = 3, .src = {0, 0, 0, -1, -1, -1}, .dst = 1};
+  node.p.na = (struct spr_na_params){.n_heads = (uint16_t)a->heads,
+                                     .head_dim = (uint16_t)a->head_dim,
+                                     .n_dims = 2,
+                                     .size = {(uint16_t)hh, (uint16_t)ww, 1},
+                                     .kernel = {(uint16_t)K, (uint16_t)K, 1},
+                                     .dilation = {(uint16_t)dl, (uint16_t)dl, 1},
+                                     .stride = {1, 1, 1},
+                                     .scale = 1.0f / sqrtf((float)a->head_dim),
+                                     .q_col = 0,
+                                     .k_col = (uint32_t)D,
+                                     .v_col = (uint32_t)(2 * D)};
+  struct spr_test_op h;
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  const enum spr_status s = spr_test_op_setup(&h, ts, &node, c->isa_mask, c->threads, &err);
+  int rc;
+  if (s != SPR_STATUS_OK) {
+    rc = cli_fail_status(s, &err, "na2d");
+  } else {
+    char js[200], tx[128], extra[64];
+    snprintf(js, sizeof js, "\"size\": \"%dx%d\", \"kernel\": %d, \"dilation\": %d, \"heads\": %d, \"head_dim\": %d",
+             hh, ww, K, dl, a->heads, a->head_dim);
+    snprintf(tx, sizeof tx, "%dx%d K=%d d=%d heads=%d head_dim=%d", hh, ww, K, dl, a->heads, a->head_dim);
+    ws_json(extra, sizeof extra, &h, c->threads);
+    rc = time_and_report(&h, "na2d", js, tx, a, c, extra);
+    spr_test_op_teardown(&h);
+  }
+  free(qkv);
+  free(y);
+  return rc;
+}
+
 int cmd_bench_op(int argc, char **argv) {
   struct bench_args a = {0};
   const struct cli_opt opts[] = {
@@ -194,6 +248,10 @@ int cmd_bench_op(int argc, char **argv) {
       {"heads", CLI_INT, &a.heads, "H", "attention: heads"},
       {"head-dim", CLI_INT, &a.head_dim, "D", "attention: head dimension"},
       {"causal", CLI_FLAG, &a.causal, NULL, "attention: causal mask"},
+      {"kernel", CLI_INT, &a.kernel, "K", "na2d: window size per axis"},
+      {"dilation", CLI_INT, &a.dilation, "D", "na2d: dilation per axis (default 1)"},
+      {"regions", CLI_INT, &a.regions, "S", "bra: regions per side (S x S regions)"},
+      {"topk", CLI_INT, &a.topk, "K", "bra: routed regions per region"},
       {"runs", CLI_INT, &a.runs, "N", "timed runs (default: about 0.5 s worth, 10..2000)"},
       {"json", CLI_FLAG, &a.json, NULL, "print one JSON object (fields \"median_ms\", \"min_ms\", \"gflops\")"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
@@ -203,12 +261,15 @@ int cmd_bench_op(int argc, char **argv) {
   int n_pos;
   const int r = cli_parse(argc, argv,
                           "sparrow bench-op gemm --m M --k K --n N [--dtype f32|f16] [--json]\n"
-                          "       sparrow bench-op attention --size HxW --heads H --head-dim D [--causal] [--json]",
+                          "       sparrow bench-op attention --size HxW --heads H --head-dim D [--causal] [--json]\n"
+                          "       sparrow bench-op na2d --size HxW --kernel K [--dilation D] --heads H --head-dim D [--json]\n"
+                          "       sparrow bench-op bra --size HxW --regions S --topk K --heads H --head-dim D [--json]",
                           "Times one op on random data at the given shape and reports the median and minimum\n"
                           "latency and GFLOP/s (counting only the arithmetic the op needs).",
                           opts, &c, pos, 1, 1, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
   if (strcmp(pos[0], "gemm") == 0) return bench_gemm(&a, &c);
   if (strcmp(pos[0], "attention") == 0) return bench_attention(&a, &c);
-  return cli_fail("unknown op '%s' for bench-op (gemm, attention)", pos[0]);
+  if (strcmp(pos[0], "na2d") == 0) return bench_na2d(&a, &c);
+  return cli_fail("unknown op '%s' for bench-op (gemm, attention, na2d, bra)", pos[0]);
 }

@@ -1,0 +1,79 @@
+/* ops/natten/f32_natten_avx2.c — neighborhood attention ukernel, AVX2 + FMA:
+ * 8 query columns per tile, 2 rows x 4 band offsets score and 2 rows x 4
+ * columns P.V register tiles. */
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "this file needs -mavx2 -mfma"
+#endif
+
+#include <immintrin.h>
+#include <math.h>
+
+#include "ops/attention/attention_exp_avx2.h"
+
+typedef __m256 av_v;
+#define NA_VL 8
+#define NA_QR 2
+#define NA_NO 4
+#define NA_NC 4
+#define NA_UKERNEL spr_f32_na_ukernel_8__avx2
+#define AV_INLINE static inline __attribute__((always_inline))
+
+static inline av_v av_zero(void) {
+  return _mm256_setzero_ps();
+}
+static inline av_v av_set1(float x) {
+  return _mm256_set1_ps(x);
+}
+static inline av_v av_load(const float *p) {
+  return _mm256_loadu_ps(p);
+}
+static inline void av_store(float *p, av_v v) {
+  _mm256_storeu_ps(p, v);
+}
+static inline av_v av_fma(av_v a, av_v b, av_v c) {
+  return _mm256_fmadd_ps(a, b, c);
+}
+static inline av_v av_add(av_v a, av_v b) {
+  return _mm256_add_ps(a, b);
+}
+static inline av_v av_mul(av_v a, av_v b) {
+  return _mm256_mul_ps(a, b);
+}
+static inline av_v av_sub(av_v a, av_v b) {
+  return _mm256_sub_ps(a, b);
+}
+static inline av_v av_max(av_v a, av_v b) {
+  return _mm256_max_ps(a, b);
+}
+static inline av_v av_exp2(av_v x) {
+  return spr_attn_exp2_avx2(x);
+}
+static inline av_v av_mask_range(av_v s, float o, av_v lo, av_v hi) {
+  const __m256 ov = _mm256_set1_ps(o);
+  const __m256 hidden = _mm256_or_ps(_mm256_cmp_ps(ov, lo, _CMP_LT_OQ), _mm256_cmp_ps(ov, hi, _CMP_GE_OQ));
+  return _mm256_blendv_ps(s, _mm256_set1_ps(-INFINITY), hidden);
+}
+/* 8 x 8 transpose: 32-bit and 64-bit interleaves, then 128-bit halves. */
+static inline void av_transpose_load(const float *const *rows, size_t off, av_v out[8]) {
+  __m256 a[8], t[8];
+  for (int i = 0; i < 8; i++) a[i] = _mm256_loadu_ps(rows[i] + off);
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+  }
+  __m256 u[8]; /* u[4g + j] lane k = column 4k + j of rows 4g .. 4g + 3 */
+  for (int g = 0; g < 2; g++) {
+    const __m256d t0 = _mm256_castps_pd(t[4 * g]), t1 = _mm256_castps_pd(t[4 * g + 1]);
+    const __m256d t2 = _mm256_castps_pd(t[4 * g + 2]), t3 = _mm256_castps_pd(t[4 * g + 3]);
+    u[4 * g + 0] = _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2));
+    u[4 * g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2));
+    u[4 * g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3));
+    u[4 * g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3));
+  }
+  for (int j = 0; j < 4; j++) {
+    out[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+    out[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+  }
+}
+
+#include "ops/natten/natten_impl.h"
