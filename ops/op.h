@@ -66,6 +66,7 @@ extern const struct spr_op_def spr_op_get_rows_def;   /* ops/llm */
 extern const struct spr_op_def spr_op_rope_def;       /* ops/llm */
 extern const struct spr_op_def spr_op_kv_store_def;   /* ops/llm */
 extern const struct spr_op_def spr_op_last_row_def;   /* ops/llm */
+extern const struct spr_op_def spr_op_pad2d_def;      /* ops/layout */
 extern const struct spr_op_def spr_op_neighborhood_attn_def; /* ops/natten */
 
 /* Runs fn over [0, n_tasks) split into one contiguous chunk per thread:
