@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 
 #include "ops/attention/attention_exp_avx2.h"
 
@@ -14,7 +15,7 @@ typedef __m256 av_v;
 #define NA_VL 8
 #define NA_QR 2
 #define NA_NO 4
-#define NA_NC 4
+#define NA_PNO 6
 #define NA_UKERNEL spr_f32_na_ukernel_8__avx2
 #define AV_INLINE static inline __attribute__((always_inline))
 
@@ -44,6 +45,18 @@ static inline av_v av_sub(av_v a, av_v b) {
 }
 static inline av_v av_max(av_v a, av_v b) {
   return _mm256_max_ps(a, b);
+}
+#define NA_HAVE_PERMUTE 1
+typedef __m256i av_idx;
+static inline av_idx av_idx_load(const int32_t *p) {
+  return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+static inline av_v av_permute(av_v v, av_idx i) {
+  return _mm256_permutevar8x32_ps(v, i);
+}
+static inline av_v av_keep(av_v v) {
+  __asm__("" : "+x"(v));
+  return v;
 }
 static inline av_v av_exp2(av_v x) {
   return spr_attn_exp2_avx2(x);

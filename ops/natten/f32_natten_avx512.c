@@ -1,84 +1,104 @@
-/* ops/natten/f32_natten_avx512.c — neighborhood attention ukernel, AVX-512:
- * 16 query columns per tile, 3 rows x 7 band offsets score and 3 rows x 8
- * columns P.V register tiles. */
-#if !defined(__AVX512F__)
-#error "this file needs -mavx512f"
+/* ops/natten/f32_natten_avx512.c — neighborhood attention ukernel, AVX-512
+ * (VL): 8 query columns per tile in 256-bit vectors, using the 32 vector
+ * registers for 3 rows x 7 band offsets score and 3 rows x 8 columns P.V
+ * register tiles. 8 lanes, not 16: the band of a tile widens at the borders
+ * of a row by the lanes' window shifts, and rows of NAT maps (56, 28, 14, 7
+ * columns) fill 8-lane tiles exactly; on cores that split 512-bit FMAs in
+ * two (Zen 4) a 256-bit FMA costs half as much, so nothing is lost. */
+#if !defined(__AVX512F__) || !defined(__AVX512VL__)
+#error "this file needs -mavx512f -mavx512vl"
 #endif
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 
-#include "ops/attention/attention_exp_avx512.h"
-
-typedef __m512 av_v;
-#define NA_VL 16
+typedef __m256 av_v;
+#define NA_VL 8
 #define NA_QR 3
 #define NA_NO 7
-#define NA_NC 8
-#define NA_UKERNEL spr_f32_na_ukernel_16__avx512
+#define NA_PNO 7
+#define NA_UKERNEL spr_f32_na_ukernel_8__avx512
 #define AV_INLINE static inline __attribute__((always_inline))
 
 static inline av_v av_zero(void) {
-  return _mm512_setzero_ps();
+  return _mm256_setzero_ps();
 }
 static inline av_v av_set1(float x) {
-  return _mm512_set1_ps(x);
+  return _mm256_set1_ps(x);
 }
 static inline av_v av_load(const float *p) {
-  return _mm512_loadu_ps(p);
+  return _mm256_loadu_ps(p);
 }
 static inline void av_store(float *p, av_v v) {
-  _mm512_storeu_ps(p, v);
+  _mm256_storeu_ps(p, v);
 }
 static inline av_v av_fma(av_v a, av_v b, av_v c) {
-  return _mm512_fmadd_ps(a, b, c);
+  return _mm256_fmadd_ps(a, b, c);
 }
 static inline av_v av_add(av_v a, av_v b) {
-  return _mm512_add_ps(a, b);
+  return _mm256_add_ps(a, b);
 }
 static inline av_v av_mul(av_v a, av_v b) {
-  return _mm512_mul_ps(a, b);
+  return _mm256_mul_ps(a, b);
 }
 static inline av_v av_sub(av_v a, av_v b) {
-  return _mm512_sub_ps(a, b);
+  return _mm256_sub_ps(a, b);
 }
 static inline av_v av_max(av_v a, av_v b) {
-  return _mm512_max_ps(a, b);
+  return _mm256_max_ps(a, b);
 }
+#define NA_HAVE_PERMUTE 1
+typedef __m256i av_idx;
+static inline av_idx av_idx_load(const int32_t *p) {
+  return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+static inline av_v av_permute(av_v v, av_idx i) {
+  return _mm256_permutevar8x32_ps(v, i);
+}
+static inline av_v av_keep(av_v v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+/* 2^x, the polynomial of ops/attention/attention_exp_avx512.h on 8 lanes
+ * (AVX-512VL roundscale / scalef): x = n + f, |f| <= 1/2, degree-5 for 2^f,
+ * rel. error < 2e-7; x clamped at -152 so that -inf gives exactly 0. */
 static inline av_v av_exp2(av_v x) {
-  return spr_attn_exp2_avx512(x);
+  x = _mm256_max_ps(x, _mm256_set1_ps(-152.0f));
+  const __m256 n = _mm256_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(x, n);
+  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.326472731e-03f), f, _mm256_set1_ps(9.671512991e-03f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550733581e-02f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402224243e-01f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931470037e-01f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  return _mm256_scalef_ps(p, n);
 }
 static inline av_v av_mask_range(av_v s, float o, av_v lo, av_v hi) {
-  const __m512 ov = _mm512_set1_ps(o);
-  const __mmask16 hidden = _mm512_cmp_ps_mask(ov, lo, _CMP_LT_OQ) | _mm512_cmp_ps_mask(ov, hi, _CMP_GE_OQ);
-  return _mm512_mask_mov_ps(s, hidden, _mm512_set1_ps(-INFINITY));
+  const __m256 ov = _mm256_set1_ps(o);
+  const __mmask8 hidden = _mm256_cmp_ps_mask(ov, lo, _CMP_LT_OQ) | _mm256_cmp_ps_mask(ov, hi, _CMP_GE_OQ);
+  return _mm256_mask_mov_ps(s, hidden, _mm256_set1_ps(-INFINITY));
 }
-/* 16 x 16 transpose: 32-bit then 64-bit interleaves give 4 x 4 blocks per
- * 128-bit lane, two rounds of 128-bit lane shuffles place them. */
-static inline void av_transpose_load(const float *const *rows, size_t off, av_v out[16]) {
-  __m512 a[16], t[16];
-  for (int i = 0; i < 16; i++) a[i] = _mm512_loadu_ps(rows[i] + off);
-  for (int i = 0; i < 8; i++) {
-    t[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+/* 8 x 8 transpose: 32-bit and 64-bit interleaves, then 128-bit halves. */
+static inline void av_transpose_load(const float *const *rows, size_t off, av_v out[8]) {
+  __m256 a[8], t[8];
+  for (int i = 0; i < 8; i++) a[i] = _mm256_loadu_ps(rows[i] + off);
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
   }
-  /* u[4g + j] lane k = column 4k + j of rows 4g .. 4g + 3 */
-  __m512 u[16];
-  for (int g = 0; g < 4; g++) {
-    const __m512d t0 = _mm512_castps_pd(t[4 * g]), t1 = _mm512_castps_pd(t[4 * g + 1]);
-    const __m512d t2 = _mm512_castps_pd(t[4 * g + 2]), t3 = _mm512_castps_pd(t[4 * g + 3]);
-    u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+  __m256 u[8]; /* u[4g + j] lane k = column 4k + j of rows 4g .. 4g + 3 */
+  for (int g = 0; g < 2; g++) {
+    const __m256d t0 = _mm256_castps_pd(t[4 * g]), t1 = _mm256_castps_pd(t[4 * g + 1]);
+    const __m256d t2 = _mm256_castps_pd(t[4 * g + 2]), t3 = _mm256_castps_pd(t[4 * g + 3]);
+    u[4 * g + 0] = _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2));
+    u[4 * g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2));
+    u[4 * g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3));
+    u[4 * g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3));
   }
   for (int j = 0; j < 4; j++) {
-    const __m512 p = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44), q = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
-    const __m512 p2 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xEE), q2 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xEE);
-    out[j] = _mm512_shuffle_f32x4(p, q, 0x88);
-    out[4 + j] = _mm512_shuffle_f32x4(p, q, 0xDD);
-    out[8 + j] = _mm512_shuffle_f32x4(p2, q2, 0x88);
-    out[12 + j] = _mm512_shuffle_f32x4(p2, q2, 0xDD);
+    out[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+    out[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
   }
 }
 

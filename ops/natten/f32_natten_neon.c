@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <simde/arm/neon.h>
+#include <stdint.h>
 
 #include "ops/attention/attention_exp_neon.h"
 
@@ -14,7 +15,7 @@ typedef simde_float32x4_t av_v;
 #define NA_VL 4
 #define NA_QR 2
 #define NA_NO 4
-#define NA_NC 4
+#define NA_PNO 6
 #define NA_UKERNEL spr_f32_na_ukernel_4__neon
 #define AV_INLINE static inline __attribute__((always_inline))
 
@@ -44,6 +45,19 @@ static inline av_v av_sub(av_v a, av_v b) {
 }
 static inline av_v av_max(av_v a, av_v b) {
   return simde_vmaxq_f32(a, b);
+}
+#define NA_HAVE_PERMUTE 0
+typedef int av_idx;
+static inline av_idx av_idx_load(const int32_t *p) {
+  (void)p;
+  return 0;
+}
+static inline av_v av_permute(av_v v, av_idx i) {
+  (void)i;
+  return v;
+}
+static inline av_v av_keep(av_v v) {
+  return v;
 }
 static inline av_v av_exp2(av_v x) {
   return spr_attn_exp2_neon(x);

@@ -3,12 +3,13 @@
  * score and 2 rows x 4 columns P.V register tiles, libm exp2f. */
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef float av_v;
 #define NA_VL 1
 #define NA_QR 2
 #define NA_NO 4
-#define NA_NC 4
+#define NA_PNO 4
 #define NA_UKERNEL spr_f32_na_ukernel_1__scalar
 #if defined(__GNUC__)
 #define AV_INLINE static inline __attribute__((always_inline))
@@ -42,6 +43,19 @@ static inline av_v av_sub(av_v a, av_v b) {
 }
 static inline av_v av_max(av_v a, av_v b) {
   return a > b ? a : b;
+}
+#define NA_HAVE_PERMUTE 0
+typedef int av_idx;
+static inline av_idx av_idx_load(const int32_t *p) {
+  (void)p;
+  return 0;
+}
+static inline av_v av_permute(av_v v, av_idx i) {
+  (void)i;
+  return v;
+}
+static inline av_v av_keep(av_v v) {
+  return v;
 }
 static inline av_v av_exp2(av_v x) {
   return exp2f(x);

@@ -3,13 +3,15 @@
  * ukernel contract).
  *
  * Work split: a task is (head, dilation group, query plane, block of query
- * rows, block of query columns). Row blocks hold about NA_ROWS_PER_TASK
- * rows, so that the key rows a block transposes (its rows plus the window
- * halo) are amortized over many query rows; column blocks hold at most
+ * rows, block of query columns). Column blocks hold at most
  * NA_COLS_PER_TASK columns, which bounds the per-thread ring of transposed
- * key rows (1-D sequences are split along their length). The geometry
- * depends on the shapes only; a query's result does not depend on the task
- * or tile it falls in either, so any thread count gives the same bits. */
+ * key rows (1-D sequences are split along their length). Row blocks are as
+ * tall as the thread count allows (about two tasks per thread), because a
+ * block transposes its rows plus the window's halo of key rows. A query's
+ * result does not depend on the task, row tile or column tile it falls in:
+ * its scores, max, exponentials, sums and P.V accumulations are the same
+ * operations in the same order (positions outside its window only ever add
+ * exact zeros), so any thread count, and so any split, gives the same bits. */
 #include "ops/natten/natten.h"
 
 #include <math.h>
@@ -29,7 +31,7 @@ static const struct spr_na_ukernel k_ukernels[] = {
 #undef SPR_UKERNEL
 };
 
-#define NA_ROWS_PER_TASK 28
+#define NA_MIN_ROWS_PER_TASK 8
 #define NA_COLS_PER_TASK 256
 
 /* The problem on three axes z, y, x (unused leading axes: length 1). */
@@ -43,7 +45,7 @@ struct na_geom {
   size_t xw_max; /* widest column block */
 };
 
-static void na_geometry(const struct spr_na_params *p, struct na_geom *g) {
+static void na_geometry(const struct spr_na_params *p, int n_threads, struct na_geom *g) {
   const int off = 3 - p->n_dims;
   g->n_tok = 1;
   for (int a = 0; a < 3; a++) {
@@ -61,8 +63,13 @@ static void na_geometry(const struct spr_na_params *p, struct na_geom *g) {
     g->gmax[a] = (g->size[a] + g->dil[a] - 1) / g->dil[a];
     g->n_tok *= (size_t)g->size[a];
   }
-  g->nyb = (g->gmax[1] + NA_ROWS_PER_TASK - 1) / NA_ROWS_PER_TASK;
   g->nxb = (g->gmax[2] + NA_COLS_PER_TASK - 1) / NA_COLS_PER_TASK;
+  const size_t base = (size_t)p->n_heads * (size_t)g->dil[0] * (size_t)g->dil[1] * (size_t)g->dil[2] *
+                      (size_t)g->gmax[0] * (size_t)g->nxb;
+  const size_t want = n_threads > 1 ? (2 * (size_t)n_threads + base - 1) / base : 1;
+  const size_t most = (size_t)((g->gmax[1] + NA_MIN_ROWS_PER_TASK - 1) / NA_MIN_ROWS_PER_TASK);
+  g->nyb = (int32_t)(want < most ? want : most);
+  if (g->nyb < 1) g->nyb = 1;
   g->xw_max = (size_t)((g->gmax[2] + g->nxb - 1) / g->nxb);
   g->n_groups = (size_t)g->dil[0] * (size_t)g->dil[1] * (size_t)g->dil[2];
   g->n_tasks = (size_t)p->n_heads * g->n_groups * (size_t)g->gmax[0] * (size_t)g->nyb * (size_t)g->nxb;
@@ -146,7 +153,7 @@ static enum spr_status na_check(const struct spr_tensor *ts, const struct spr_no
 static size_t na_workspace(const struct spr_tensor *ts, const struct spr_node *n, int n_threads) {
   (void)ts;
   struct na_geom g;
-  na_geometry(&n->p.na, &g);
+  na_geometry(&n->p.na, n_threads, &g);
   size_t total = 0;
   if (!spr_mul_ok(na_thread_bytes(&g, n->p.na.head_dim), (size_t)(n_threads > 1 ? n_threads : 1), &total))
     return SIZE_MAX;
@@ -236,7 +243,7 @@ static void na_run(const struct spr_exec *x, const struct spr_node *n) {
   struct na_ctx c;
   c.uk = n->impl;
   c.p = &n->p.na;
-  na_geometry(c.p, &c.g);
+  na_geometry(c.p, x->n_threads, &c.g);
   c.q = ts[n->src[0]].data;
   c.k = ts[n->src[1]].data;
   c.v = ts[n->src[2]].data;

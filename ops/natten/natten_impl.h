@@ -6,7 +6,7 @@
  *   av_v, NA_VL               vector type and its lanes (the tile: query columns)
  *   NA_QR                     query rows per register tile (<= SPR_NA_MAX_QR)
  *   NA_NO                     band offsets per score register tile
- *   NA_NC                     output columns per P.V register tile
+ *   NA_PNO                    band offsets per P.V register tile
  *   NA_UKERNEL                the ukernel's name
  *   AV_INLINE                 forced-inline qualifier
  *   av_zero() av_set1(x) av_load(p) av_store(p, v) av_fma(a, b, c) = a*b + c,
@@ -15,6 +15,14 @@
  *   av_mask_range(s, o, lo, hi)  s where lo <= o < hi (per lane), else -inf
  *   av_transpose_load(rows, off, out)  out[j] lane i = rows[i][off + j],
  *                             i, j < NA_VL (rows: NA_VL pointers)
+ *   NA_HAVE_PERMUTE, av_idx, av_idx_load(const int32_t *), av_permute(v, idx)
+ *                             (lane i of the result = lane idx[i] of v) when
+ *                             the ISA has a cheap lane permute (else 0 and
+ *                             dummies): border tiles then gather each lane's
+ *                             own window instead of widening the band
+ *   av_keep(v)                v, held in a register (an empty asm on x86:
+ *                             otherwise the compiler folds the shared K/V
+ *                             load into every row's FMA, one load per FMA)
  *
  * Buffers (floats, layout from spr_na_layout):
  *   kT, vT  ring of transposed key/value rows: slot s, dim d, position p holds
@@ -36,7 +44,7 @@
 
 #define NA_LOG2E 1.4426950408889634f
 
-#if NA_QR > SPR_NA_MAX_QR || NA_VL > SPR_NA_MAX_VL || NA_NO > SPR_NA_MAX_NO || NA_NC > SPR_NA_MAX_NC
+#if NA_QR > 3 || NA_QR > SPR_NA_MAX_QR || NA_VL > SPR_NA_MAX_VL || NA_NO > SPR_NA_MAX_NO || NA_PNO > SPR_NA_MAX_NO
 #error "neighborhood attention ukernel parameters out of range"
 #endif
 
@@ -47,42 +55,121 @@ static inline int32_t na_max32(int32_t a, int32_t b) {
   return a > b ? a : b;
 }
 
-/* Score register tile: for nr query rows and NA_NO band offsets,
- * s[r][o][lanes] = sum_d qT[r][d][lanes] * kT[d][kp + o + lanes]. */
-AV_INLINE void na_qk_tile(size_t nr, size_t hd, const float *const *qr, size_t qs, const float *kp, size_t ks,
-                          float *const *sr) {
+/* Score register tile: for nr query rows and no <= NA_NO band offsets,
+ * s[r][o][lanes] = sum_d qT[r][d][lanes] * kT[d][kp + o + lanes]
+ * (+ bias[r][o] * log2 e when bias != NULL), and when mx != NULL
+ * mx[r][lanes] = max(mx[r], s[r][o]) (interior tiles: every band position
+ * is in the window, so the softmax max needs no separate pass). */
+AV_INLINE void na_qk_tile(size_t nr, size_t no, int perm, av_idx idx, size_t hd, const float *const *qr, size_t qs,
+                          const float *kp, size_t ks, float *const *sr, const float *const *bias, float *const *mx) {
   av_v acc[NA_QR][NA_NO];
   for (size_t r = 0; r < nr; r++)
-    for (size_t o = 0; o < NA_NO; o++) acc[r][o] = av_zero();
+    for (size_t o = 0; o < no; o++) acc[r][o] = av_zero();
   for (size_t d = 0; d < hd; d++) {
     av_v qv[NA_QR];
     for (size_t r = 0; r < nr; r++) qv[r] = av_load(qr[r] + d * qs);
     const float *kd = kp + d * ks;
-    for (size_t o = 0; o < NA_NO; o++) {
-      const av_v kv = av_load(kd + o);
+    for (size_t o = 0; o < no; o++) {
+      av_v kv = av_load(kd + o);
+      if (perm) kv = av_permute(kv, idx);
+      kv = av_keep(kv);
       for (size_t r = 0; r < nr; r++) acc[r][o] = av_fma(qv[r], kv, acc[r][o]);
     }
   }
+  if (bias != NULL)
+    for (size_t r = 0; r < nr; r++)
+      for (size_t o = 0; o < no; o++) acc[r][o] = av_add(acc[r][o], av_set1(bias[r][o] * NA_LOG2E));
   for (size_t r = 0; r < nr; r++)
-    for (size_t o = 0; o < NA_NO; o++) av_store(sr[r] + o * NA_VL, acc[r][o]);
-}
-
-/* P.V register tile: for nr query rows and NA_NC output columns,
- * o[r][c][lanes] += sum_{o < nb} p[r][o][lanes] * vT[c][vp + o + lanes]. */
-AV_INLINE void na_pv_tile(size_t nr, size_t nb, const float *const *pr, const float *const *vr, float *const *orow) {
-  av_v acc[NA_QR][NA_NC];
-  for (size_t r = 0; r < nr; r++)
-    for (size_t c = 0; c < NA_NC; c++) acc[r][c] = av_load(orow[r] + c * NA_VL);
-  for (size_t o = 0; o < nb; o++) {
-    av_v p[NA_QR];
-    for (size_t r = 0; r < nr; r++) p[r] = av_load(pr[r] + o * NA_VL);
-    for (size_t c = 0; c < NA_NC; c++) {
-      const av_v vv = av_load(vr[c] + o);
-      for (size_t r = 0; r < nr; r++) acc[r][c] = av_fma(p[r], vv, acc[r][c]);
+    for (size_t o = 0; o < no; o++) av_store(sr[r] + o * NA_VL, acc[r][o]);
+  if (mx != NULL) {
+    for (size_t r = 0; r < nr; r++) {
+      av_v m = av_load(mx[r]);
+      for (size_t o = 0; o < no; o++) m = av_max(m, acc[r][o]);
+      av_store(mx[r], m);
     }
   }
-  for (size_t r = 0; r < nr; r++)
-    for (size_t c = 0; c < NA_NC; c++) av_store(orow[r] + c * NA_VL, acc[r][c]);
+}
+
+#define NA_MINC(k, n) ((k) < (n) ? (k) : (n))
+
+/* na_qk_tile with compile-time offset count (1 .. NA_NO) and permute flag. */
+AV_INLINE void na_qk_no(size_t nr, size_t no, int perm, av_idx idx, size_t hd, const float *const *qr, size_t qs,
+                        const float *kp, size_t ks, float *const *sr, const float *const *bias, float *const *mx) {
+#define NA_QK_CASE(k)                                                              \
+  case k:                                                                          \
+    if (NA_HAVE_PERMUTE && perm)                                                   \
+      na_qk_tile(nr, NA_MINC(k, NA_NO), 1, idx, hd, qr, qs, kp, ks, sr, bias, mx); \
+    else                                                                           \
+      na_qk_tile(nr, NA_MINC(k, NA_NO), 0, idx, hd, qr, qs, kp, ks, sr, bias, mx); \
+    break;
+  switch (no) {
+    NA_QK_CASE(1)
+    NA_QK_CASE(2)
+    NA_QK_CASE(3)
+    NA_QK_CASE(4)
+    NA_QK_CASE(5)
+    NA_QK_CASE(6)
+    NA_QK_CASE(7)
+    NA_QK_CASE(8)
+    default:
+      break;
+  }
+#undef NA_QK_CASE
+}
+
+/* P.V tile: for nr query rows and no <= NA_PNO band offsets (their
+ * probabilities held in registers), every output column c < hd:
+ * o[r][c][lanes] += sum_o p[r][o][lanes] * vT[c][vp + o + lanes]. The loop
+ * order mirrors the score tile (one contiguous vT slice per column). */
+AV_INLINE void na_pv_tile(size_t nr, size_t no, int perm, av_idx idx, size_t hd, const float *const *pr,
+                          const float *vp, size_t vs, float *const *orow, const float *const *mr, float *const *lr) {
+  /* probabilities from the scores: p = 2^(s - max), and the row sums */
+  av_v p[NA_QR][NA_PNO];
+  for (size_t r = 0; r < nr; r++) {
+    const av_v m = av_load(mr[r]);
+    av_v l = av_load(lr[r]);
+    for (size_t o = 0; o < no; o++) {
+      p[r][o] = av_exp2(av_sub(av_load(pr[r] + o * NA_VL), m));
+      l = av_add(l, p[r][o]);
+    }
+    av_store(lr[r], l);
+  }
+  for (size_t c = 0; c < hd; c++) {
+    av_v acc[NA_QR];
+    for (size_t r = 0; r < nr; r++) acc[r] = av_load(orow[r] + c * NA_VL);
+    const float *vc = vp + c * vs;
+    for (size_t o = 0; o < no; o++) {
+      av_v vv = av_load(vc + o);
+      if (perm) vv = av_permute(vv, idx);
+      vv = av_keep(vv);
+      for (size_t r = 0; r < nr; r++) acc[r] = av_fma(p[r][o], vv, acc[r]);
+    }
+    for (size_t r = 0; r < nr; r++) av_store(orow[r] + c * NA_VL, acc[r]);
+  }
+}
+
+AV_INLINE void na_pv_no(size_t nr, size_t no, int perm, av_idx idx, size_t hd, const float *const *pr, const float *vp,
+                        size_t vs, float *const *orow, const float *const *mr, float *const *lr) {
+#define NA_PV_CASE(k)                                                           \
+  case k:                                                                       \
+    if (NA_HAVE_PERMUTE && perm)                                                \
+      na_pv_tile(nr, NA_MINC(k, NA_PNO), 1, idx, hd, pr, vp, vs, orow, mr, lr); \
+    else                                                                        \
+      na_pv_tile(nr, NA_MINC(k, NA_PNO), 0, idx, hd, pr, vp, vs, orow, mr, lr); \
+    break;
+  switch (no) {
+    NA_PV_CASE(1)
+    NA_PV_CASE(2)
+    NA_PV_CASE(3)
+    NA_PV_CASE(4)
+    NA_PV_CASE(5)
+    NA_PV_CASE(6)
+    NA_PV_CASE(7)
+    NA_PV_CASE(8)
+    default:
+      break;
+  }
+#undef NA_PV_CASE
 }
 
 /* Transposes columns [xa, xb) of one token line (first token `src`, tokens
@@ -108,16 +195,28 @@ static void na_transpose_line(const float *src, size_t tstride, int32_t xa, int3
   }
 }
 
+/* Prefetch hint: the n floats at p into L2 (one request per 64-byte line). */
+static inline void na_prefetch_l2(const float *p, size_t n) {
+#if defined(__GNUC__)
+  for (size_t c = 0; c < n; c += 16) __builtin_prefetch(p + c, 0, 2);
+  __builtin_prefetch(p + n - 1, 0, 2);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 /* The column union of a task must stay inside a ring row: see
  * spr_na_layout. */
 void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
   const size_t hd = t->head_dim;
   const struct spr_na_axis *az = &t->ax[0], *ay = &t->ax[1], *axx = &t->ax[2];
   struct spr_na_layout L;
-  spr_na_layout(t->ax, hd, (size_t)(t->x1 - t->x0), NA_VL, NA_QR, NA_NO, NA_NC, &L);
+  spr_na_layout(t->ax, hd, (size_t)(t->x1 - t->x0), NA_VL, NA_QR, NA_NO > NA_PNO ? NA_NO : NA_PNO, 1, &L);
   float *const kt = ws + L.kt, *const vt = ws + L.vt, *const qt = ws + L.qt, *const sc = ws + L.s;
   float *const ot = ws + L.ot, *const lane = ws + L.lane;
   float *const lo_f = lane, *const hi_f = lane + NA_VL, *const lsum = lane + 8 * NA_VL;
+  float *const mrow = lsum + NA_QR * NA_VL; /* [QR][VL] running max of interior tiles */
   const size_t row_w = L.row_w, q_w = L.q_w, slot_f = hd * row_w;
   const float qscale = t->scale * NA_LOG2E;
 
@@ -163,30 +262,92 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
                         qt + r * hd * q_w, q_w);
     }
 
+    /* the next row tile's new key rows and its query / output rows, to be
+     * fetched into L2 a slice per column tile while this row tile computes */
+    int32_t pf_ky0 = 0, pf_ky1 = 0, pf_y0 = 0, pf_y1 = 0;
+    if (y + NA_QR < t->y1) {
+      pf_y0 = y + NA_QR;
+      pf_y1 = na_min32(pf_y0 + NA_QR, t->y1);
+      int32_t s0, e0, s1, e1;
+      spr_na_window(ay, pf_y0, &s0, &e0);
+      spr_na_window(ay, pf_y1 - 1, &s1, &e1);
+      pf_ky0 = na_max32(s0, kyb);
+      pf_ky1 = e1;
+    }
+    const int32_t n_tiles = (t->x1 - t->x0 + NA_VL - 1) / NA_VL;
+
     for (int32_t c0 = t->x0; c0 < t->x1; c0 += NA_VL) {
       const int32_t nq = na_min32(NA_VL, t->x1 - c0);
-      /* band of the tile: key column of lane l at offset o is c0 + l + dmin + o */
-      int32_t dlo[NA_VL], dhi[NA_VL];
-      int32_t dmin = INT32_MAX, dmax = INT32_MIN;
+      if (pf_y0 < pf_y1) {
+        const int32_t ti = (c0 - t->x0) / NA_VL;
+        const int32_t ka = us + (ue - us) * ti / n_tiles, kb = us + (ue - us) * (ti + 1) / n_tiles;
+        for (int32_t ky = pf_ky0; ky < pf_ky1; ky++) {
+          for (int32_t kz = zs; kz < ze; kz++) {
+            const size_t tok = t->tok0 + (size_t)kz * t->tok_z + (size_t)ky * t->tok_y;
+            for (int32_t kx = ka; kx < kb; kx++) {
+              na_prefetch_l2(t->k + (tok + (size_t)kx * t->tok_x) * t->k_stride, hd);
+              na_prefetch_l2(t->v + (tok + (size_t)kx * t->tok_x) * t->v_stride, hd);
+            }
+          }
+        }
+        const int32_t qa = t->x0 + (t->x1 - t->x0) * ti / n_tiles, qb = t->x0 + (t->x1 - t->x0) * (ti + 1) / n_tiles;
+        for (int32_t qy = pf_y0; qy < pf_y1; qy++) {
+          const size_t tok = t->tok0 + (size_t)t->z * t->tok_z + (size_t)qy * t->tok_y;
+          for (int32_t qx = qa; qx < qb; qx++) {
+            na_prefetch_l2(t->q + (tok + (size_t)qx * t->tok_x) * t->q_stride, hd);
+            na_prefetch_l2(t->o + (tok + (size_t)qx * t->tok_x) * t->o_stride, hd);
+          }
+        }
+      }
+      /* Band of the tile: the key column of lane l at offset o is
+       * c0 + l + dmin + o; lanes whose window is shifted (borders, strides)
+       * widen the band and mask what they do not see. Gather mode (stride 1,
+       * a lane permute available): offset o of lane l is column cs[l] + o, a
+       * permute of the load at cs[0] + o, so the band keeps the window's
+       * width. */
+      int32_t dlo[NA_VL], dhi[NA_VL], cs[NA_VL], ce[NA_VL];
+      int32_t dmin = INT32_MAX, dmax = INT32_MIN, wmax = 0;
       for (int32_t l = 0; l < NA_VL; l++) {
         const int32_t qc = c0 + na_min32(l, nq - 1);
-        int32_t cs, ce;
-        spr_na_window(axx, qc, &cs, &ce);
-        dlo[l] = cs - qc;
-        dhi[l] = ce - qc;
+        spr_na_window(axx, qc, &cs[l], &ce[l]);
+        dlo[l] = cs[l] - qc;
+        dhi[l] = ce[l] - qc;
         dmin = na_min32(dmin, dlo[l]);
         dmax = na_max32(dmax, dhi[l]);
+        wmax = na_max32(wmax, ce[l] - cs[l]);
       }
-      const size_t nb = (size_t)(dmax - dmin);
-      const size_t nbs = (nb + NA_NO - 1) / NA_NO * NA_NO; /* band stride in S */
-      int interior = 1;
-      for (int32_t l = 0; l < NA_VL; l++) {
-        lo_f[l] = (float)(dlo[l] - dmin);
-        hi_f[l] = (float)(dhi[l] - dmin);
-        interior &= dlo[l] == dmin && dhi[l] == dmax;
+      const int perm = NA_HAVE_PERMUTE && axx->stride == 1 && wmax < dmax - dmin;
+      int32_t idx_i[NA_VL];
+      int need_mask = 0;
+      size_t nb;
+      int32_t base;
+      if (perm) {
+        nb = (size_t)wmax;
+        base = cs[0];
+        for (int32_t l = 0; l < NA_VL; l++) {
+          idx_i[l] = cs[l] - cs[0];
+          lo_f[l] = 0.0f;
+          hi_f[l] = (float)(ce[l] - cs[l]);
+          need_mask |= ce[l] - cs[l] != wmax;
+        }
+      } else {
+        nb = (size_t)(dmax - dmin);
+        base = c0 + dmin;
+        for (int32_t l = 0; l < NA_VL; l++) {
+          idx_i[l] = l;
+          lo_f[l] = (float)(dlo[l] - dmin);
+          hi_f[l] = (float)(dhi[l] - dmin);
+          need_mask |= dlo[l] != dmin || dhi[l] != dmax;
+        }
       }
+      const av_idx idx = av_idx_load(idx_i);
+      const size_t nbs = nb; /* band stride in S */
       const av_v lo_v = av_load(lo_f), hi_v = av_load(hi_f);
-      const size_t kcol = (size_t)(c0 + dmin - colbase);
+      /* no masking needed and a bias that is uniform over the lanes: bias and
+       * the running max are applied by the score tile */
+      const int fused = !need_mask && (t->rpb == NULL || !perm);
+      for (size_t r = 0; r < nr; r++) av_store(mrow + r * NA_VL, av_set1(-INFINITY));
+      const size_t kcol = (size_t)(base - colbase);
       const size_t nky_max = (size_t)ay->kernel;
 
       /* scores, key row by key row; each kT slice serves all rows that see it */
@@ -198,79 +359,94 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           if (ra == rb) continue;
           const size_t slot = (size_t)(kz - zs) * L.n_ring + (size_t)ky % L.n_ring;
           const float *kp = kt + slot * slot_f + kcol;
-          const float *qr[NA_QR];
-          float *sr[NA_QR];
+          const float *qr[NA_QR], *br[NA_QR];
+          float *sr[NA_QR], *mr[NA_QR];
           for (size_t r = ra; r < rb; r++) {
             const size_t a = (size_t)(kz - zs) * (size_t)(ye[r] - ys[r]) + (size_t)(ky - ys[r]);
             qr[r - ra] = qt + r * hd * q_w + (size_t)(c0 - t->x0);
             sr[r - ra] = sc + ((r * nz * nky_max + a) * nbs) * NA_VL;
+            mr[r - ra] = mrow + r * NA_VL;
+            if (fused && t->rpb != NULL) {
+              const size_t bz = (size_t)(az->kernel - 1 + kz - t->z),
+                           by = (size_t)(ay->kernel - 1 + ky - (y + (int32_t)r));
+              br[r - ra] = t->rpb + (bz * (size_t)(2 * ay->kernel - 1) + by) * (size_t)(2 * axx->kernel - 1) +
+                           (size_t)(axx->kernel - 1 + dmin);
+            }
           }
-          for (size_t o0 = 0; o0 < nb; o0 += NA_NO) {
+          /* the band in n_ch chunks of at most NA_NO offsets, as even as possible */
+          const size_t n_ch = (nb + NA_NO - 1) / NA_NO;
+          for (size_t ch = 0, o0 = 0; ch < n_ch; ch++) {
+            const size_t o1 = nb * (ch + 1) / n_ch;
             float *so[NA_QR];
-            for (size_t r = 0; r < rb - ra; r++) so[r] = sr[r] + o0 * NA_VL;
+            const float *bo[NA_QR];
+            for (size_t r = 0; r < rb - ra; r++) {
+              so[r] = sr[r] + o0 * NA_VL;
+              bo[r] = fused && t->rpb != NULL ? br[r] + o0 : NULL;
+            }
+            const float *const *bias = fused && t->rpb != NULL ? bo : NULL;
+            float *const *mx = fused ? mr : NULL;
             switch (rb - ra) {
               case 1:
-                na_qk_tile(1, hd, qr, q_w, kp + o0, row_w, so);
+                na_qk_no(1, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #if NA_QR >= 2
               case 2:
-                na_qk_tile(2, hd, qr, q_w, kp + o0, row_w, so);
+                na_qk_no(2, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #endif
 #if NA_QR >= 3
               case 3:
-                na_qk_tile(3, hd, qr, q_w, kp + o0, row_w, so);
+                na_qk_no(3, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #endif
               default:
                 break;
             }
+            o0 = o1;
           }
         }
       }
 
-      /* softmax over each query's window (log2 units) */
-      for (size_t r = 0; r < nr; r++) {
-        const size_t nky = (size_t)(ye[r] - ys[r]), nkr = nz * nky;
-        float *s0 = sc + r * nz * nky_max * nbs * NA_VL;
-        if (!interior || t->rpb != NULL) {
+      /* border tiles: hide the band positions outside each lane's window, add
+       * the bias and take the max (the P.V tiles turn scores into
+       * probabilities 2^(s - max) and sum them) */
+      for (size_t r = 0; r < nr; r++) av_store(lsum + r * NA_VL, av_zero());
+      if (!fused) {
+        for (size_t r = 0; r < nr; r++) {
+          const size_t nky = (size_t)(ye[r] - ys[r]), nkr = nz * nky;
+          float *s0 = sc + r * nz * nky_max * nbs * NA_VL;
+          av_v m = av_load(mrow + r * NA_VL);
           for (size_t a = 0; a < nkr; a++) {
             float *sa = s0 + a * nbs * NA_VL;
-            const float *bias = NULL;
+            const float *brow = NULL; /* rpb at relative column offset 0 */
             if (t->rpb != NULL) {
               const int32_t kz = zs + (int32_t)(a / nky), ky = ys[r] + (int32_t)(a % nky);
               const size_t bz = (size_t)(az->kernel - 1 + kz - t->z),
                            by = (size_t)(ay->kernel - 1 + ky - (y + (int32_t)r));
-              bias = t->rpb + (bz * (size_t)(2 * ay->kernel - 1) + by) * (size_t)(2 * axx->kernel - 1) +
-                     (size_t)(axx->kernel - 1 + dmin);
+              brow = t->rpb + (bz * (size_t)(2 * ay->kernel - 1) + by) * (size_t)(2 * axx->kernel - 1) +
+                     (size_t)(axx->kernel - 1);
             }
             for (size_t o = 0; o < nb; o++) {
-              av_v s = av_load(sa + o * NA_VL);
-              if (!interior) s = av_mask_range(s, (float)o, lo_v, hi_v);
-              if (bias != NULL && (int32_t)o + axx->kernel - 1 + dmin <= 2 * axx->kernel - 2)
-                s = av_add(s, av_set1(bias[o] * NA_LOG2E));
-              av_store(sa + o * NA_VL, s);
+              av_v sv = av_mask_range(av_load(sa + o * NA_VL), (float)o, lo_v, hi_v);
+              if (brow != NULL) {
+                /* per lane: relative offset dlo + o (gather) or dmin + o (band),
+                 * inside the table wherever the lane sees the key */
+                float bv[NA_VL];
+                for (int32_t l = 0; l < NA_VL; l++) {
+                  const int32_t rel = (perm ? dlo[l] : dmin) + (int32_t)o;
+                  bv[l] = (float)o >= lo_f[l] && (float)o < hi_f[l] ? brow[rel] * NA_LOG2E : 0.0f;
+                }
+                sv = av_add(sv, av_load(bv));
+              }
+              av_store(sa + o * NA_VL, sv);
+              m = av_max(m, sv);
             }
           }
+          av_store(mrow + r * NA_VL, m);
         }
-        av_v m = av_set1(-INFINITY);
-        for (size_t a = 0; a < nkr; a++) {
-          const float *sa = s0 + a * nbs * NA_VL;
-          for (size_t o = 0; o < nb; o++) m = av_max(m, av_load(sa + o * NA_VL));
-        }
-        av_v l = av_zero();
-        for (size_t a = 0; a < nkr; a++) {
-          float *sa = s0 + a * nbs * NA_VL;
-          for (size_t o = 0; o < nb; o++) {
-            const av_v p = av_exp2(av_sub(av_load(sa + o * NA_VL), m));
-            av_store(sa + o * NA_VL, p);
-            l = av_add(l, p);
-          }
-        }
-        av_store(lsum + r * NA_VL, l);
       }
 
-      /* P.V */
+      /* P.V, key row by key row; each vT slice serves all rows that see it */
       memset(ot, 0, nr * L.hd_c * NA_VL * sizeof(float));
       for (int32_t kz = zs; kz < ze; kz++) {
         for (int32_t ky = kya; ky < kyb; ky++) {
@@ -280,35 +456,38 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           if (ra == rb) continue;
           const size_t slot = (size_t)(kz - zs) * L.n_ring + (size_t)ky % L.n_ring;
           const float *vp = vt + slot * slot_f + kcol;
-          const float *pr[NA_QR];
-          float *orow[NA_QR];
+          const float *pr[NA_QR], *mrp[NA_QR];
+          float *orow[NA_QR], *lrp[NA_QR];
           for (size_t r = ra; r < rb; r++) {
             const size_t a = (size_t)(kz - zs) * (size_t)(ye[r] - ys[r]) + (size_t)(ky - ys[r]);
             pr[r - ra] = sc + ((r * nz * nky_max + a) * nbs) * NA_VL;
             orow[r - ra] = ot + r * L.hd_c * NA_VL;
+            mrp[r - ra] = mrow + r * NA_VL;
+            lrp[r - ra] = lsum + r * NA_VL;
           }
-          for (size_t c0c = 0; c0c < hd; c0c += NA_NC) {
-            const float *vr[NA_NC];
-            float *oc[NA_QR];
-            for (size_t c = 0; c < NA_NC; c++) vr[c] = vp + (c0c + c < hd ? c0c + c : hd - 1) * row_w;
-            for (size_t r = 0; r < rb - ra; r++) oc[r] = orow[r] + c0c * NA_VL;
+          const size_t n_ch = (nb + NA_PNO - 1) / NA_PNO;
+          for (size_t ch = 0, o0 = 0; ch < n_ch; ch++) {
+            const size_t o1 = nb * (ch + 1) / n_ch;
+            const float *po[NA_QR];
+            for (size_t r = 0; r < rb - ra; r++) po[r] = pr[r] + o0 * NA_VL;
             switch (rb - ra) {
               case 1:
-                na_pv_tile(1, nb, pr, vr, oc);
+                na_pv_no(1, o1 - o0, perm, idx, hd, po, vp + o0, row_w, orow, mrp, lrp);
                 break;
 #if NA_QR >= 2
               case 2:
-                na_pv_tile(2, nb, pr, vr, oc);
+                na_pv_no(2, o1 - o0, perm, idx, hd, po, vp + o0, row_w, orow, mrp, lrp);
                 break;
 #endif
 #if NA_QR >= 3
               case 3:
-                na_pv_tile(3, nb, pr, vr, oc);
+                na_pv_no(3, o1 - o0, perm, idx, hd, po, vp + o0, row_w, orow, mrp, lrp);
                 break;
 #endif
               default:
                 break;
             }
+            o0 = o1;
           }
         }
       }
