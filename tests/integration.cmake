@@ -8,5 +8,11 @@ if(SPR_BUILD_TOOLS AND NOT CMAKE_CROSSCOMPILING)
   add_test(NAME cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/cli_test.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
   add_test(NAME vit_accuracy_agreement
            COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
-  set_tests_properties(cli vit_accuracy_agreement PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+  add_test(NAME nat_accuracy_agreement
+           COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR} nat)
+  add_test(NAME biformer_accuracy_agreement
+           COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR}
+                   biformer)
+  set_tests_properties(cli vit_accuracy_agreement nat_accuracy_agreement biformer_accuracy_agreement
+                       PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
