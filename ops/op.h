@@ -68,6 +68,7 @@ extern const struct spr_op_def spr_op_kv_store_def;   /* ops/llm */
 extern const struct spr_op_def spr_op_last_row_def;   /* ops/llm */
 extern const struct spr_op_def spr_op_pad2d_def;      /* ops/layout */
 extern const struct spr_op_def spr_op_neighborhood_attn_def; /* ops/natten */
+extern const struct spr_op_def spr_op_bra_def;        /* ops/bra */
 
 /* Runs fn over [0, n_tasks) split into one contiguous chunk per thread:
  * thread t gets [n*t/T, n*(t+1)/T). Chunks depend only on n_tasks and T;

@@ -67,6 +67,12 @@ enum spr_op {
    * optional src3 = relative position bias f32 {2K_last-1, .., 2K_0-1, heads}.
    * dst {n_heads*head_dim, rows of src0 (same ne[1..3])}. */
   SPR_OP_NEIGHBORHOOD_ATTN,
+  /* bi-level routing attention, BiFormer's legacy BRA (ops/bra/bra.h):
+   * p.bra.h x p.bra.w token map (a multiple of n_win per side: the model
+   * pads), src0/src1/src2 = Q/K/V token rows (f32; may share one fused
+   * tensor, column offsets in params). dst {v_dim, rows of src0 (same
+   * ne[1..3])}: the attention output before LCE and the output projection. */
+  SPR_OP_BRA,
   SPR_OP_COUNT_
 };
 

@@ -100,6 +100,16 @@ int32_t spr_g_neighborhood_attn(struct spr_graph *g, int32_t q, int32_t k, int32
   return add_node(g, SPR_OP_NEIGHBORHOOD_ATTN, &p, srcs, 4, tq->n_dims < 2 ? 2 : tq->n_dims, ne, name, layer);
 }
 
+int32_t spr_g_bra(struct spr_graph *g, int32_t q, int32_t k, int32_t v, const struct spr_bra_params *bp,
+                  const char *name, int layer) {
+  if (!ok(g, q) || !ok(g, k) || !ok(g, v)) return -1;
+  const struct spr_tensor *tq = T(g, q);
+  const int64_t ne[4] = {(int64_t)bp->v_dim, tq->ne[1], tq->ne[2], tq->ne[3]};
+  union spr_op_params p = {.bra = *bp};
+  const int32_t srcs[3] = {q, k, v};
+  return add_node(g, SPR_OP_BRA, &p, srcs, 3, tq->n_dims < 2 ? 2 : tq->n_dims, ne, name, layer);
+}
+
 int32_t spr_g_concat_rows(struct spr_graph *g, int32_t a, int32_t b, const char *name, int layer) {
   if (!ok(g, a) || !ok(g, b)) return -1;
   const int64_t ne[2] = {T(g, a)->ne[0], T(g, a)->ne[1] + T(g, b)->ne[1]};

@@ -117,6 +117,11 @@ int32_t spr_g_attention(struct spr_graph *g, int32_t q, int32_t k, int32_t v, co
  * head_dim} per token, with q's ne[1..3]. */
 int32_t spr_g_neighborhood_attn(struct spr_graph *g, int32_t q, int32_t k, int32_t v, int32_t rpb,
                                 const struct spr_na_params *p, const char *name, int layer);
+/* Bi-level routing attention (SPR_OP_BRA, ops/bra/bra.h): q/k/v token rows
+ * of a p->h x p->w map (heads at column offsets p->q_col etc.; may be one
+ * fused qkv tensor). Output: {v_dim} per token, with q's ne[1..3]. */
+int32_t spr_g_bra(struct spr_graph *g, int32_t q, int32_t k, int32_t v, const struct spr_bra_params *p,
+                  const char *name, int layer);
 int32_t spr_g_concat_rows(struct spr_graph *g, int32_t a, int32_t b, const char *name, int layer);
 int32_t spr_g_scale(struct spr_graph *g, int32_t x, float s, const char *name, int layer);
 int32_t spr_g_mean_rows(struct spr_graph *g, int32_t x, const char *name, int layer);

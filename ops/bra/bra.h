@@ -1,0 +1,116 @@
+/* ops/bra/bra.h — bi-level routing attention (SPR_OP_BRA): BiFormer's legacy
+ * BRA (ops/bra_legacy.py of rayleizhu/BiFormer, the one its released
+ * checkpoints use), up to and excluding the local context enhancement and
+ * the output projection: the ukernel contract, the list and the oracle.
+ *
+ * Input: the q/k/v token rows of an h x w map (a fused qkv Linear output
+ * [q (qk_dim) | k (qk_dim) | v (v_dim)], column offsets in the params),
+ * tokens row-major. h and w must be multiples of n_win = S: the op takes an
+ * already padded map (see Padding below).
+ *
+ *   regions      S x S regions of (h/S) x (w/S) = M tokens; region
+ *                p = (row j, column i) -> p = j*S + i
+ *   region q/k   q_r[p] = mean of q over the region's tokens, all qk_dim
+ *                channels (every head together); k_r likewise. Computed in
+ *                double (tokens in row-major order), rounded to f32.
+ *   routing      A[p][r] = scale * q_r[p] . k_r[r] (double); region p keeps
+ *                the topk regions r with the largest A[p][r], ties broken by
+ *                the lower region index (torch.topk leaves ties unspecified:
+ *                this is our deterministic choice). The kept set need not
+ *                contain p itself.
+ *   attention    every query token of region p attends, per head m (q/k head
+ *                dim qk_dim/n_heads, v head dim v_dim/n_heads), to the M*topk
+ *                tokens of its routed regions: softmax(scale * q . k) v, with
+ *                scale = qk_dim^-0.5 (the full qk_dim, not the head dim:
+ *                BiFormer keeps this "to be consistent with old models").
+ *   output       {v_dim} per token, heads contiguous. The model adds
+ *                LCE = dwconv5x5(V over the whole map) (SPR_OP_DWCONV2D) and
+ *                applies the output projection wo.
+ * topk = S*S is dense attention over the map (same output as
+ * SPR_OP_ATTENTION up to rounding). BiFormer's stage 4 (topk = -2) is plain
+ * global MHSA: SPR_OP_ATTENTION, not this op.
+ *
+ * Memory: K and V are read in place (no top-k copies, no gathered tiles): a
+ * key's token row is computed from the routed region list. Scratch per
+ * thread is one attention register-tile workspace (as SPR_OP_ATTENTION's)
+ * plus the routed region list. The routing data of a region (its key and
+ * query means, its routing scores when there are many regions, its kept
+ * list: A = 2 qk_dim + 2 S*S + topk floats) lives in the region's own output
+ * rows before the attention phase overwrites them, when they are big enough
+ * (M * v_dim >= A, true at every BiFormer shape); only smaller regions put
+ * the S*S areas in scratch. Peak scratch is thus at most SPR_OP_ATTENTION's
+ * at the same head dim whenever M * v_dim >= A (tests pin BiFormer-T's).
+ * Padding: BiFormer's auto_pad pads x with zeros before the qkv Linear, so
+ * padded tokens carry q/k/v = that Linear's bias and are ordinary tokens of
+ * the means and the attention; the op takes the padded map (the model pads
+ * x, runs qkv/BRA/LCE/wo on it and crops). Ties in the routing scores of
+ * regions with identical content (e.g. all-padding regions) pick the same
+ * keys whichever region wins, so such ties do not change the output.
+ * Phases (each a parallel loop over regions; results do not depend on the
+ * thread count): 1. k_r and q_r of every region; 2. the routing scores and
+ * the kept list of every region; 3. attention, one task per region (its heads
+ * and query blocks in order), keys in increasing region index, tokens
+ * row-major within a region, online softmax over blocks of
+ * SPR_BRA_KEY_BLOCK keys. */
+#ifndef SPR_OPS_BRA_BRA_H
+#define SPR_OPS_BRA_BRA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/params.h"
+
+#define SPR_BRA_KEY_BLOCK 64
+#define SPR_BRA_MAX_TILE 32
+
+/* One ukernel call: lanes = up to the ukernel's tile queries of one region
+ * and one head; keys = the routed regions' tokens. */
+struct spr_f32_bra_task {
+  size_t hd_qk, hd_v;
+  size_t nq;             /* lanes, 1 .. tile */
+  const float *const *q; /* nq pointers to the queries' head slices (hd_qk floats) */
+  float *const *o;       /* nq pointers to the outputs' head slices (hd_v floats) */
+  const int32_t *sel;    /* n_sel routed regions, increasing */
+  size_t n_sel;
+  size_t reg_h, reg_w;       /* region size in tokens (M = reg_h * reg_w) */
+  size_t n_win, map_w;       /* S, and tokens per map row */
+  const float *k, *v;        /* this head's column 0 at token row 0 */
+  size_t k_stride, v_stride; /* floats per token row */
+  float scale;
+};
+
+/* Per-thread ukernel scratch floats for any ukernel (head dims hd_qk, hd_v):
+ * the lanes path's transposed Q, one key block of scores, the transposed
+ * output accumulator and three row statistics, for the largest tile. */
+static inline size_t spr_bra_scratch_floats(size_t hd_qk, size_t hd_v) {
+  const size_t hv16 = (hd_v + 15) & ~(size_t)15;
+  return (size_t)SPR_BRA_MAX_TILE * (hd_qk + SPR_BRA_KEY_BLOCK + hv16 + 3);
+}
+
+typedef void (*spr_f32_bra_ukernel_fn)(const struct spr_f32_bra_task *t, float *scratch);
+
+struct spr_bra_ukernel {
+  uint32_t isa;
+  spr_f32_bra_ukernel_fn fn;
+  uint32_t tile; /* lanes (queries) per call */
+  const char *name;
+};
+
+#define SPR_UKERNEL(isa, fn, tile) void fn(const struct spr_f32_bra_task *t, float *scratch);
+#include "ops/bra/bra.inc"
+#undef SPR_UKERNEL
+
+/* Routing of the oracle and the op (shared so that both route identically;
+ * tests pin it against hand-computed cases): sel[0..topk) = the topk
+ * largest of a[0..n) (ties: lower index first), in increasing index order. */
+void spr_bra_topk(const double *a, size_t n, size_t topk, int32_t *sel);
+
+/* Oracle: the whole op, obvious code in double (routing as described above,
+ * from region means rounded to f32 like the op's). q/k/v/o point at token row
+ * 0, column 0 (column offsets from p); strides in floats per token row.
+ * scratch: spr_bra_ref_scratch_doubles(p) doubles. */
+size_t spr_bra_ref_scratch_doubles(const struct spr_bra_params *p);
+void spr_f32_bra_ref(const struct spr_bra_params *p, const float *q, size_t q_stride, const float *k, size_t k_stride,
+                     const float *v, size_t v_stride, float *o, size_t o_stride, double *scratch);
+
+#endif

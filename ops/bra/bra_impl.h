@@ -1,0 +1,338 @@
+/* ops/bra/bra_impl.h — the BRA attention ukernel body (one region, one
+ * head, up to a tile of its queries against all its routed keys), written
+ * once over a small vector vocabulary and compiled once per ISA. Same
+ * structure and numerics as the fused dense attention
+ * (ops/attention/attention_impl.h), with the keys read in place from the
+ * routed regions' token rows instead of a contiguous row range.
+ *
+ * The including file (f32_bra_<isa>.c) defines, before including:
+ *   av_v, AV_VL               vector type and lanes
+ *   AV_MV                     query vectors per call (tile = AV_MV * AV_VL)
+ *   AV_NKR                    keys per score register tile (divides the key block)
+ *   AV_CR                     output columns per P.V register tile
+ *   AV_ROW_MAX_LANES          calls with <= this many queries use the row path
+ *   AV_UKERNEL, AV_INLINE, AV_NOINLINE
+ *   av_zero av_set1 av_load av_store av_bcast av_fma av_add av_mul av_sub av_max
+ *   av_exp2(x)                2^x for x <= 0
+ *   av_hsum(v), av_hsum4(a, b, c, d, out)
+ *
+ * lanes path (many queries): lane = query; Q packed transposed and
+ * pre-scaled (qT[d][lane] = q * scale * log2 e); score register tile
+ * acc[query vector][key] += qT[d] * broadcast(k[key][d]); per key block the
+ * probabilities go to sT[key][lane] and the P.V register tile is
+ * acc[query vector][column] += sT[key] * broadcast(v[key][column]).
+ * row path (a few queries, small regions): head_dim in the vector lanes,
+ * each K/V row loaded once for up to 4 queries. */
+
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/bra/bra.h"
+
+#define AV_QB (AV_MV * AV_VL)
+#define AV_NK SPR_BRA_KEY_BLOCK
+#define AV_LOG2E 1.4426950408889634f
+
+#if AV_QB > SPR_BRA_MAX_TILE || (AV_NK % AV_NKR) != 0 || AV_ROW_MAX_LANES > 8
+#error "BRA ukernel parameters out of range"
+#endif
+
+static inline size_t av_min(size_t a, size_t b) {
+  return a < b ? a : b;
+}
+
+/* Token rows of keys [kb, kb + n) of the routed sequence (regions of sel in
+ * order, tokens row-major inside a region). */
+static void bra_key_tokens(const struct spr_f32_bra_task *t, size_t kb, size_t n, size_t *tok) {
+  const size_t m = t->reg_h * t->reg_w;
+  size_t si = kb / m, rem = kb % m;
+  size_t tr = rem / t->reg_w, tc = rem % t->reg_w;
+  for (size_t j = 0; j < n; j++) {
+    const size_t r = (size_t)t->sel[si];
+    tok[j] = ((r / t->n_win) * t->reg_h + tr) * t->map_w + (r % t->n_win) * t->reg_w + tc;
+    if (++tc == t->reg_w) {
+      tc = 0;
+      if (++tr == t->reg_h) {
+        tr = 0;
+        si++;
+      }
+    }
+  }
+}
+
+/* acc[r][jj] = sum_d qT[d][r*VL + lane] * kr[jj][d]. */
+AV_INLINE void bra_score_tile(size_t mv, size_t hd, const float *qT, const float *const *kr, av_v acc[AV_MV][AV_NKR]) {
+  for (size_t r = 0; r < mv; r++)
+    for (size_t jj = 0; jj < AV_NKR; jj++) acc[r][jj] = av_zero();
+  for (size_t d = 0; d < hd; d++) {
+    av_v qv[AV_MV];
+    for (size_t r = 0; r < mv; r++) qv[r] = av_load(qT + d * AV_QB + r * AV_VL);
+    for (size_t jj = 0; jj < AV_NKR; jj++) {
+      const av_v b = av_bcast(kr[jj] + d);
+      for (size_t r = 0; r < mv; r++) acc[r][jj] = av_fma(qv[r], b, acc[r][jj]);
+    }
+  }
+}
+
+/* oT[cc][lanes] = alpha * oT + sum_j sT[j][lanes] * vr[j][c0 + cols[cc]]. */
+AV_INLINE void bra_pv_tile(size_t mv, size_t nb, const float *sT, const float *const *vr, size_t c0, const size_t *cols,
+                           const av_v *alpha, float *oT) {
+  av_v acc[AV_MV][AV_CR];
+  for (size_t cc = 0; cc < AV_CR; cc++)
+    for (size_t r = 0; r < mv; r++) acc[r][cc] = av_mul(av_load(oT + cc * AV_QB + r * AV_VL), alpha[r]);
+  for (size_t j = 0; j < nb; j++) {
+    av_v p[AV_MV];
+    for (size_t r = 0; r < mv; r++) p[r] = av_load(sT + j * AV_QB + r * AV_VL);
+    const float *v = vr[j] + c0;
+    for (size_t cc = 0; cc < AV_CR; cc++) {
+      const av_v b = av_bcast(v + cols[cc]);
+      for (size_t r = 0; r < mv; r++) acc[r][cc] = av_fma(p[r], b, acc[r][cc]);
+    }
+  }
+  for (size_t cc = 0; cc < AV_CR; cc++)
+    for (size_t r = 0; r < mv; r++) av_store(oT + cc * AV_QB + r * AV_VL, acc[r][cc]);
+}
+
+/* Online-softmax step of one key block (see attention_impl.h). */
+AV_NOINLINE void bra_softmax_block(size_t mv, size_t nb, float *sT, float *mrow, float *lrow, float *ab) {
+  for (size_t r = 0; r < mv; r++) {
+    float *s = sT + r * AV_VL;
+    av_v bmax = av_load(s);
+    for (size_t j = 1; j < nb; j++) bmax = av_max(bmax, av_load(s + j * AV_QB));
+    const av_v mold = av_load(mrow + r * AV_VL);
+    const av_v mnew = av_max(mold, bmax);
+    const av_v alpha = av_exp2(av_sub(mold, mnew));
+    av_store(ab + r * AV_VL, alpha);
+    av_store(mrow + r * AV_VL, mnew);
+    av_v lsum = av_zero();
+    for (size_t j = 0; j < nb; j++, s += AV_QB) {
+      const av_v p = av_exp2(av_sub(av_load(s), mnew));
+      av_store(s, p);
+      lsum = av_add(lsum, p);
+    }
+    av_store(lrow + r * AV_VL, av_fma(av_load(lrow + r * AV_VL), alpha, lsum));
+  }
+}
+
+AV_INLINE void bra_lanes(size_t mv, const struct spr_f32_bra_task *t, float *ws) {
+  const size_t hq = t->hd_qk, hv = t->hd_v, nq = t->nq;
+  const size_t nk = t->n_sel * t->reg_h * t->reg_w;
+  const size_t hvc = (hv + AV_CR - 1) / AV_CR * AV_CR;
+  float *qT = ws;                 /* [hq][QB]  scaled Q^T, zero in unused lanes */
+  float *sT = qT + hq * AV_QB;    /* [NK][QB]  scores, then probabilities */
+  float *oT = sT + AV_NK * AV_QB; /* [hvc][QB] unnormalized output */
+  float *mrow = oT + hvc * AV_QB; /* [QB] running max (log2 units) */
+  float *lrow = mrow + AV_QB;     /* [QB] running sum */
+  float *ab = lrow + AV_QB;       /* [QB] alpha of the current key block */
+  const float qscale = t->scale * AV_LOG2E;
+
+  for (size_t r = 0; r < mv * AV_VL; r++) {
+    for (size_t d = 0; d < hq; d++) qT[d * AV_QB + r] = r < nq ? t->q[r][d] * qscale : 0.0f;
+    mrow[r] = -FLT_MAX;
+    lrow[r] = 0.0f;
+  }
+  for (size_t c = 0; c < hvc; c++)
+    for (size_t r = 0; r < mv; r++) av_store(oT + c * AV_QB + r * AV_VL, av_zero());
+
+  size_t tok[AV_NK];
+  const float *vr[AV_NK];
+  for (size_t kb = 0; kb < nk; kb += AV_NK) {
+    const size_t nb = av_min(AV_NK, nk - kb);
+    bra_key_tokens(t, kb, nb, tok);
+    for (size_t j0 = 0; j0 < nb; j0 += AV_NKR) {
+      const size_t jr = av_min(AV_NKR, nb - j0);
+      const float *kr[AV_NKR];
+      for (size_t jj = 0; jj < AV_NKR; jj++) kr[jj] = t->k + tok[j0 + av_min(jj, jr - 1)] * t->k_stride;
+      av_v acc[AV_MV][AV_NKR];
+      bra_score_tile(mv, hq, qT, kr, acc);
+      for (size_t jj = 0; jj < AV_NKR; jj++)
+        for (size_t r = 0; r < mv; r++)
+          if (jj < jr) av_store(sT + (j0 + jj) * AV_QB + r * AV_VL, acc[r][jj]);
+    }
+    bra_softmax_block(mv, nb, sT, mrow, lrow, ab);
+    av_v alpha[AV_MV];
+    for (size_t r = 0; r < mv; r++) alpha[r] = av_load(ab + r * AV_VL);
+    for (size_t j = 0; j < nb; j++) vr[j] = t->v + tok[j] * t->v_stride;
+    size_t c0 = 0;
+    size_t cols[AV_CR];
+    for (size_t cc = 0; cc < AV_CR; cc++) cols[cc] = cc;
+    for (; c0 + AV_CR <= hv; c0 += AV_CR) bra_pv_tile(mv, nb, sT, vr, c0, cols, alpha, oT + c0 * AV_QB);
+    if (c0 < hv) {
+      for (size_t cc = 0; cc < AV_CR; cc++) cols[cc] = av_min(c0 + cc, hv - 1) - c0;
+      bra_pv_tile(mv, nb, sT, vr, c0, cols, alpha, oT + c0 * AV_QB);
+    }
+  }
+
+  for (size_t r = 0; r < nq; r++) {
+    float *op = t->o[r];
+    const float inv = 1.0f / lrow[r];
+    for (size_t c = 0; c < hv; c++) op[c] = oT[c * AV_QB + r] * inv;
+  }
+}
+
+/* Row path: scores of keys [0, n) for nl <= 4 queries, each K row loaded
+ * once; sc[r][j] = q[r] . k[j] (log2 units). */
+AV_INLINE void bra_rows_scores(size_t nl, size_t n, size_t hd, const float *qs, size_t hdv, const float *const *kr,
+                               float *sc, size_t ss) {
+  const size_t hdf = hd / AV_VL * AV_VL;
+  for (size_t j = 0; j < n; j++) {
+    const float *k = kr[j];
+    av_v acc[4];
+    for (size_t r = 0; r < 4; r++) acc[r] = av_zero();
+    for (size_t c = 0; c < hdf; c += AV_VL) {
+      const av_v kv = av_load(k + c);
+      for (size_t r = 0; r < nl; r++) acc[r] = av_fma(av_load(qs + r * hdv + c), kv, acc[r]);
+    }
+    float s4[4];
+    av_hsum4(acc[0], acc[1], acc[2], acc[3], s4);
+    for (size_t r = 0; r < nl; r++) {
+      float s = s4[r];
+      for (size_t c = hdf; c < hd; c++) s += qs[r * hdv + c] * k[c];
+      sc[r * ss + j] = s;
+    }
+  }
+}
+
+/* Row path P.V: o[r][0 .. hdf) = alpha[r] * o[r] + sum_j p[r][j] * v[j], each
+ * V row loaded once for the nl <= 4 queries, one vector column at a time. */
+AV_INLINE void bra_rows_pv(size_t nl, size_t n, size_t hdf, const float *p, size_t ps, const float *const *vr,
+                           const float *alpha, float *o, size_t os) {
+  for (size_t c = 0; c < hdf; c += AV_VL) {
+    av_v acc[4];
+    for (size_t r = 0; r < nl; r++) acc[r] = av_mul(av_load(o + r * os + c), av_set1(alpha[r]));
+    for (size_t j = 0; j < n; j++) {
+      const av_v vv = av_load(vr[j] + c);
+      for (size_t r = 0; r < nl; r++) acc[r] = av_fma(av_bcast(p + r * ps + j), vv, acc[r]);
+    }
+    for (size_t r = 0; r < nl; r++) av_store(o + r * os + c, acc[r]);
+  }
+}
+
+static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
+  const size_t hq = t->hd_qk, hv = t->hd_v, nq = t->nq;
+  const size_t nk = t->n_sel * t->reg_h * t->reg_w;
+  const size_t hqv = (hq + AV_VL - 1) / AV_VL * AV_VL, hvv = (hv + AV_VL - 1) / AV_VL * AV_VL;
+  const size_t hvf = hv / AV_VL * AV_VL;
+  const size_t ss = AV_NK + AV_VL;
+  float *qs = ws;             /* [nq][hqv] scaled q */
+  float *os = qs + nq * hqv;  /* [nq][hvv] unnormalized output */
+  float *sc = os + nq * hvv;  /* [nq][NK + VL] scores, then probabilities */
+  float *mrow = sc + nq * ss; /* [nq] */
+  float *lrow = mrow + nq;    /* [nq] */
+  float *alpha = lrow + nq;   /* [nq] */
+  const float qscale = t->scale * AV_LOG2E;
+  for (size_t r = 0; r < nq; r++) {
+    for (size_t d = 0; d < hqv; d++) qs[r * hqv + d] = d < hq ? t->q[r][d] * qscale : 0.0f;
+    for (size_t d = 0; d < hvv; d++) os[r * hvv + d] = 0.0f;
+    mrow[r] = -FLT_MAX;
+    lrow[r] = 0.0f;
+  }
+  size_t tok[AV_NK];
+  const float *kr[AV_NK], *vr[AV_NK];
+  for (size_t kb = 0; kb < nk; kb += AV_NK) {
+    const size_t nb = av_min(AV_NK, nk - kb), nbv = (nb + AV_VL - 1) / AV_VL * AV_VL;
+    bra_key_tokens(t, kb, nb, tok);
+    for (size_t j = 0; j < nb; j++) {
+      kr[j] = t->k + tok[j] * t->k_stride;
+      vr[j] = t->v + tok[j] * t->v_stride;
+    }
+    for (size_t r0 = 0; r0 < nq; r0 += 4) {
+      switch (av_min(4, nq - r0)) {
+        case 1:
+          bra_rows_scores(1, nb, hq, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss);
+          break;
+        case 2:
+          bra_rows_scores(2, nb, hq, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss);
+          break;
+        case 3:
+          bra_rows_scores(3, nb, hq, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss);
+          break;
+        default:
+          bra_rows_scores(4, nb, hq, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss);
+          break;
+      }
+    }
+    for (size_t r = 0; r < nq; r++) {
+      float *sr = sc + r * ss;
+      for (size_t j = nb; j < nbv; j++) sr[j] = -INFINITY;
+      av_v bm = av_set1(-INFINITY);
+      for (size_t j = 0; j < nbv; j += AV_VL) bm = av_max(bm, av_load(sr + j));
+      float tmp[AV_VL];
+      av_store(tmp, bm);
+      float bmax = tmp[0];
+      for (size_t l = 1; l < AV_VL; l++) bmax = tmp[l] > bmax ? tmp[l] : bmax;
+      const float mnew = mrow[r] > bmax ? mrow[r] : bmax;
+      av_store(tmp, av_exp2(av_set1(mrow[r] - mnew)));
+      alpha[r] = tmp[0];
+      mrow[r] = mnew;
+      const av_v mv = av_set1(mnew);
+      av_v lsum = av_zero();
+      for (size_t j = 0; j < nbv; j += AV_VL) {
+        const av_v p = av_exp2(av_sub(av_load(sr + j), mv));
+        av_store(sr + j, p);
+        lsum = av_add(lsum, p);
+      }
+      lrow[r] = lrow[r] * alpha[r] + av_hsum(lsum);
+    }
+    for (size_t r0 = 0; r0 < nq; r0 += 4) {
+      switch (av_min(4, nq - r0)) {
+        case 1:
+          bra_rows_pv(1, nb, hvf, sc + r0 * ss, ss, vr, alpha + r0, os + r0 * hvv, hvv);
+          break;
+        case 2:
+          bra_rows_pv(2, nb, hvf, sc + r0 * ss, ss, vr, alpha + r0, os + r0 * hvv, hvv);
+          break;
+        case 3:
+          bra_rows_pv(3, nb, hvf, sc + r0 * ss, ss, vr, alpha + r0, os + r0 * hvv, hvv);
+          break;
+        default:
+          bra_rows_pv(4, nb, hvf, sc + r0 * ss, ss, vr, alpha + r0, os + r0 * hvv, hvv);
+          break;
+      }
+    }
+    for (size_t r = 0; r < nq; r++) {
+      float *orow = os + r * hvv;
+      const float *sr = sc + r * ss;
+      for (size_t c = hvf; c < hv; c++) {
+        float acc = orow[c] * alpha[r];
+        for (size_t j = 0; j < nb; j++) acc += sr[j] * vr[j][c];
+        orow[c] = acc;
+      }
+    }
+  }
+  for (size_t r = 0; r < nq; r++) {
+    const float inv = 1.0f / lrow[r];
+    for (size_t c = 0; c < hv; c++) t->o[r][c] = os[r * hvv + c] * inv;
+  }
+}
+
+void AV_UKERNEL(const struct spr_f32_bra_task *t, float *scratch) {
+  if (t->nq <= AV_ROW_MAX_LANES) {
+    bra_rows(t, scratch);
+    return;
+  }
+  switch ((t->nq + AV_VL - 1) / AV_VL) {
+    case 1:
+      bra_lanes(1, t, scratch);
+      break;
+#if AV_MV >= 2
+    case 2:
+      bra_lanes(2, t, scratch);
+      break;
+#endif
+#if AV_MV >= 3
+    case 3:
+      bra_lanes(3, t, scratch);
+      break;
+#endif
+#if AV_MV >= 4
+    case 4:
+      bra_lanes(4, t, scratch);
+      break;
+#endif
+    default:
+      break;
+  }
+}
