@@ -12,6 +12,7 @@ static const struct spr_arch *const k_archs[] = {
     &spr_arch_vit,
     &spr_arch_llama,
     &spr_arch_nat,
+    &spr_arch_biformer,
 };
 
 enum spr_status spr_model_get_u32(const struct spr_gguf *g, const char *key, uint32_t lo, uint32_t hi,

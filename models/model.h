@@ -6,6 +6,7 @@
 #ifndef SPR_MODELS_MODEL_H
 #define SPR_MODELS_MODEL_H
 
+#include "models/biformer/biformer.h"
 #include "models/llama/llama.h"
 #include "models/nat/nat.h"
 #include "models/vit/vit.h"
@@ -37,6 +38,7 @@ struct spr_model {
     struct spr_vit_hparams vit;
     struct spr_llama_hparams llama;
     struct spr_nat_hparams nat;
+    struct spr_biformer_hparams biformer;
   } hp;
 };
 

@@ -163,9 +163,15 @@ static void test_nat_fixtures(void **state) {
   run_dir("nat");
 }
 
+static void test_biformer_fixtures(void **state) {
+  (void)state;
+  run_dir("biformer");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nat_fixtures),
+      cmocka_unit_test(test_biformer_fixtures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
