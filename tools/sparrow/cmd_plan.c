@@ -1,13 +1,58 @@
 /* tools/sparrow/cmd_plan.c — `sparrow plan MODEL [--json] [--image N] [--emit-header FILE]`. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/llm_cli.h"
 
 static double mib(size_t b) { return (double)b / 1048576.0; }
 
+#define PLAN_MAX_OPS 48
+
+/* Largest workspace per op type, read from a session built in a planned-size arena. */
+struct op_scratch {
+  const char *op;
+  size_t bytes;
+  char node[64];
+};
+
+static int scratch_by_op(const struct spr_model *m, const struct spr_config *cfg, size_t arena_bytes,
+                         struct op_scratch *out, int *n_out, struct spr_error *err) {
+  void *arena = aligned_alloc(64, (arena_bytes + 63) / 64 * 64);
+  if (arena == NULL) return cli_fail("out of memory (%zu bytes)", arena_bytes);
+  struct spr_session *s = NULL;
+  enum spr_status st = spr_session_create(m, cfg, arena, arena_bytes, &s, err);
+  if (st != SPR_STATUS_OK) {
+    free(arena);
+    return cli_fail_status(st, err, "session");
+  }
+  int n = 0;
+  for (uint32_t i = 0; i < spr_session_n_nodes(s); i++) {
+    struct spr_node_info info;
+    if (spr_session_node(s, i, &info) != SPR_STATUS_OK) continue;
+    int k = 0;
+    while (k < n && strcmp(out[k].op, info.op) != 0) k++;
+    if (k == n) {
+      if (n == PLAN_MAX_OPS) continue;
+      out[n].op = info.op;
+      out[n].bytes = 0;
+      out[n].node[0] = 0;
+      n++;
+    }
+    if (info.workspace_bytes > out[k].bytes || out[k].node[0] == 0) {
+      out[k].bytes = info.workspace_bytes;
+      snprintf(out[k].node, sizeof out[k].node, "%s", info.name);
+    }
+  }
+  spr_session_destroy(s);
+  free(arena);
+  *n_out = n;
+  return 0;
+}
+
 int cmd_plan(int argc, char **argv) {
-  bool json = false;
+  bool json = false, ops = false;
   int image = 0;
   const char *header = NULL;
   struct cli_llm_opts lo = {0};
@@ -16,6 +61,7 @@ int cmd_plan(int argc, char **argv) {
       {"image", CLI_INT, &image, "N", "vision: input side in pixels (default: the model's)"},
       CLI_LLM_OPTS(lo),
       {"emit-header", CLI_STR, &header, "FILE", "write a C header defining SPR_ARENA_BYTES for this plan"},
+      {"ops", CLI_FLAG, &ops, NULL, "also list the largest scratch of each op type (builds a session)"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
@@ -45,8 +91,20 @@ int cmd_plan(int argc, char **argv) {
   cfg.kv_f32 = lo.kv_f32_flag;
   struct spr_plan p;
   s = spr_plan(m, &cfg, &p, &err);
+  if (s != SPR_STATUS_OK) {
+    spr_model_free(m);
+    return cli_fail_status(s, &err, "plan");
+  }
+  struct op_scratch by_op[PLAN_MAX_OPS];
+  int n_ops = 0;
+  if (ops) {
+    const int rc = scratch_by_op(m, &cfg, p.arena_bytes, by_op, &n_ops, &err);
+    if (rc != 0) {
+      spr_model_free(m);
+      return rc;
+    }
+  }
   spr_model_free(m);
-  if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, "plan");
 
   if (header != NULL) {
     FILE *f = fopen(header, "w");
@@ -62,9 +120,15 @@ int cmd_plan(int argc, char **argv) {
     cli_json_str(stdout, pos[0]);
     printf(", \"threads\": %d, \"arena_bytes\": %zu, \"activations_bytes\": %zu, "
            "\"scratch_bytes\": %zu, \"persistent_bytes\": %zu, \"backend_bytes\": %zu, \"weights_bytes\": %zu, "
-           "\"activations_naive_bytes\": %zu, \"nodes\": %u, \"tensors\": %u}\n",
+           "\"activations_naive_bytes\": %zu, \"nodes\": %u, \"tensors\": %u",
            cfg.threads, p.arena_bytes, p.activations_bytes, p.scratch_bytes, p.persistent_bytes,
            p.backend_bytes, p.weights_bytes, p.activations_naive_bytes, p.n_nodes, p.n_tensors);
+    if (ops) {
+      printf(", \"scratch_by_op\": {");
+      for (int i = 0; i < n_ops; i++) printf("%s\"%s\": %zu", i ? ", " : "", by_op[i].op, by_op[i].bytes);
+      printf("}");
+    }
+    printf("}\n");
     return 0;
   }
   printf("arena:        %12zu bytes  (%.3f MiB)  exact: one byte less is refused\n", p.arena_bytes, mib(p.arena_bytes));
@@ -76,5 +140,10 @@ int cmd_plan(int argc, char **argv) {
   printf("weights:      %12zu bytes  (%.3f MiB, mapped from the file, not in the arena)\n", p.weights_bytes,
          mib(p.weights_bytes));
   printf("graph:        %u nodes, %u tensors, %d thread(s)\n", p.n_nodes, p.n_tensors, cfg.threads);
+  if (ops) {
+    printf("scratch by op (largest node of each type):\n");
+    for (int i = 0; i < n_ops; i++)
+      printf("  %-18s %12zu bytes  (%s)\n", by_op[i].op, by_op[i].bytes, by_op[i].node);
+  }
   return 0;
 }
