@@ -13,6 +13,10 @@ if(SPR_BUILD_TOOLS AND NOT CMAKE_CROSSCOMPILING)
   add_test(NAME biformer_accuracy_agreement
            COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR}
                    biformer)
+  add_test(NAME sparse_vision_bad_models
+           COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/cli/sparse_vision_bad_models.py $<TARGET_FILE:sparrow_cli>
+                   ${PROJECT_SOURCE_DIR})
+  set_tests_properties(sparse_vision_bad_models PROPERTIES TIMEOUT 300)
   set_tests_properties(cli vit_accuracy_agreement nat_accuracy_agreement biformer_accuracy_agreement
                        PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()
