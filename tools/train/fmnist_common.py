@@ -69,6 +69,9 @@ def parser(spec, doc):
     ap.add_argument("--max-minutes", type=float, default=0,
                     help="stop after the epoch that crosses this wall time (resume with --resume); 0 = no limit")
     ap.add_argument("--resume", action="store_true", help="continue from OUT_DIR/state.pt")
+    ap.add_argument("--init-from", metavar="STATE.pt",
+                    help="start a new stage (fresh optimizer and lr schedule, warm restart) from the weights of a "
+                         "finished run's state.pt; its per-epoch history is carried into this run's report")
     ap.add_argument("--no-export", action="store_true", help="train only; skip GGUF, predictions and report")
     ap.add_argument("--export-only", action="store_true", help="skip training; export from OUT_DIR/state.pt")
     ap.add_argument("--gguf", default=os.path.join(ROOT, "models", "%s-fmnist.gguf" % name),
@@ -112,8 +115,19 @@ def main(spec, doc, argv=None):
     steps_per_epoch = x_tr.shape[0] // args.batch
     total = steps_per_epoch * args.epochs
     warmup = int(args.warmup_epochs * steps_per_epoch)
-    epoch0, history = 0, []
+    epoch0, history, stage, stages = 0, [], 1, []
     run_args = dict(vars(args))
+    if args.init_from and not (args.resume or args.export_only):
+        st0 = torch.load(args.init_from, map_location="cpu")
+        if st0["cfg"] != cfg:
+            sys.exit("error: %s has model config %s, not %s" % (args.init_from, st0["cfg"], cfg))
+        if st0["epoch"] != st0["args"]["epochs"]:
+            sys.exit("error: %s is an unfinished run" % args.init_from)
+        model.load_state_dict(st0["model"])
+        stage = st0.get("stage", 1) + 1
+        stages = st0.get("stages", []) + [st0["args"]]
+        history = [dict(h, stage=h.get("stage", 1)) for h in st0["history"]]
+        print("stage %d, starting from the weights of %s" % (stage, args.init_from), flush=True)
     if args.resume or args.export_only:
         st = torch.load(state_path, map_location="cpu")
         if st["cfg"] != cfg or st["args"]["seed"] != args.seed or st["args"]["epochs"] != args.epochs:
@@ -123,12 +137,16 @@ def main(spec, doc, argv=None):
         opt.load_state_dict(st["opt"])
         gen.set_state(st["gen"])
         epoch0, history = st["epoch"], st["history"]
+        stage, stages = st.get("stage", 1), st.get("stages", [])
         run_args = dict(st["args"])
         print("loaded %s (after epoch %d)" % (state_path, epoch0), flush=True)
 
     t_start = time.time()
     if not args.export_only:
         with open(log_path, "a") as log:
+            if epoch0 == 0 and args.init_from:
+                with open(os.path.join(os.path.dirname(os.path.abspath(args.init_from)), "train.log")) as prev:
+                    log.write(prev.read())
             if epoch0 == 0:
                 log.write("# %s\n# cfg %s mean %.4f std %.4f\n" % (" ".join(sys.argv), json.dumps(cfg), mean, std))
             for epoch in range(epoch0, args.epochs):
@@ -150,7 +168,7 @@ def main(spec, doc, argv=None):
                     loss_sum += loss.item() * idx.numel()
                     n_seen += idx.numel()
                 acc = evaluate(model, x_te, y_te)
-                rec = dict(epoch=epoch + 1, train_loss=loss_sum / n_seen, test_top1=acc,
+                rec = dict(stage=stage, epoch=epoch + 1, train_loss=loss_sum / n_seen, test_top1=acc,
                            lr_end=opt.param_groups[0]["lr"], seconds=time.time() - t0)
                 history.append(rec)
                 line = "epoch %2d  train_loss %.4f  test_top1 %.2f%%  lr %.2e  %.0fs" % (
@@ -159,16 +177,18 @@ def main(spec, doc, argv=None):
                 log.write(line + "\n")
                 log.flush()
                 torch.save(dict(model=model.state_dict(), opt=opt.state_dict(), gen=gen.get_state(), epoch=epoch + 1,
-                                history=history, cfg=cfg, args=vars(args), mean=mean, std=std), state_path + ".tmp")
+                                history=history, cfg=cfg, args=vars(args), mean=mean, std=std, stage=stage,
+                                stages=stages), state_path + ".tmp")
                 os.replace(state_path + ".tmp", state_path)
                 if args.max_minutes and time.time() - t_start > 60 * args.max_minutes and epoch + 1 < args.epochs:
                     print("stopping after epoch %d (time budget); continue with --resume" % (epoch + 1))
                     return 3
-    if len(history) < args.epochs:
-        sys.exit("error: training is not finished (%d of %d epochs)" % (len(history), args.epochs))
+    done = sum(1 for h in history if h.get("stage", 1) == stage)
+    if done < args.epochs:
+        sys.exit("error: training is not finished (%d of %d epochs)" % (done, args.epochs))
     if args.no_export:
         return 0
-    return export(spec, args, model, cfg, mean, std, history, run_args, te_img, te_lab, x_te, y_te)
+    return export(spec, args, model, cfg, mean, std, history, stages + [run_args], te_img, te_lab, x_te, y_te)
 
 
 def export(spec, args, model, cfg, mean, std, history, run_args, te_img, te_lab, x_te, y_te):
@@ -216,13 +236,30 @@ def export(spec, args, model, cfg, mean, std, history, run_args, te_img, te_lab,
     return 0
 
 
-def write_report(spec, args, model, cfg, mean, std, history, a, acc, gguf_acc, size, samples, log_name):
-    rows = "\n".join("| %d | %.4f | %.2f%% | %.2e | %.0f |" % (
-        h["epoch"], h["train_loss"], 100 * h["test_top1"], h["lr_end"], h["seconds"]) for h in history)
-    n_params = sum(p.numel() for p in model.parameters())
-    script = "tools/train/train_%s.py" % spec.arch
+def command_line(arch, a):
+    script = "tools/train/train_%s.py" % arch
     cmd = ("/usr/bin/python3 %s --epochs %d --batch %d --lr %g --wd %g --warmup-epochs %g --seed %d --threads %d" %
            (script, a["epochs"], a["batch"], a["lr"], a["wd"], a["warmup_epochs"], a["seed"], a["threads"]))
+    if a.get("init_from"):
+        cmd += " --init-from " + os.path.relpath(a["init_from"], ROOT)
+    if a.get("out_dir") and os.path.abspath(a["out_dir"]) != os.path.join(ROOT, "out", "train_" + arch):
+        cmd += " --out-dir " + os.path.relpath(a["out_dir"], ROOT)
+    return cmd
+
+
+def write_report(spec, args, model, cfg, mean, std, history, all_args, acc, gguf_acc, size, samples, log_name):
+    rows = "\n".join("| %d | %d.%d | %.4f | %.2f%% | %.2e | %.0f |" % (
+        i + 1, h.get("stage", 1), h["epoch"], h["train_loss"], 100 * h["test_top1"], h["lr_end"], h["seconds"])
+        for i, h in enumerate(history))
+    n_params = sum(p.numel() for p in model.parameters())
+    script = "tools/train/train_%s.py" % spec.arch
+    a = all_args[0]
+    cmd = "\n    ".join(command_line(spec.arch, x) for x in all_args)
+    stage_txt = "" if len(all_args) == 1 else (
+        "Training ran in %d stages; each later stage starts from the previous stage's final weights with a "
+        "fresh AdamW state and its own warm-up + cosine schedule (a warm restart):\n\n" % len(all_args) + "\n".join(
+            "* stage %d: %d epochs, peak lr %g, warm-up %g epoch, seed %d" % (
+                i + 1, x["epochs"], x["lr"], x["warmup_epochs"], x["seed"]) for i, x in enumerate(all_args)) + "\n\n")
     smp = "\n".join("| `%s` | %s |" % (n, LABELS[p]) for n, p in samples)
     first, last = history[0]["train_loss"], history[-1]["train_loss"]
     best = max(history, key=lambda h: h["test_top1"])
@@ -251,16 +288,16 @@ smoothing {a['label_smoothing']}, gradient clipping at norm 1, augmentation = ra
 zero padding + horizontal flip, {len(history)} epochs, torch {torch.__version__} on {a['threads']} CPU thread(s).
 Train data: the 60k training images; the 10k test images are the held-out set (reported after
 each epoch; no early stopping or checkpoint selection uses it: the last epoch is exported).
-
-Command (run in pieces with `--max-minutes` and `--resume`, which takes the same steps):
+{stage_txt}
+Commands (each can run in pieces with `--max-minutes` and `--resume`, which takes the same steps):
 
     {cmd}
 
 Train loss went from {first:.4f} (first epoch) to {last:.4f} (last epoch); best test top-1
-{100 * best['test_top1']:.2f}% at epoch {best['epoch']}. Per epoch (log: `{log_name}`):
+{100 * best['test_top1']:.2f}% at stage.epoch {best.get('stage', 1)}.{best['epoch']}. Per epoch (log: `{log_name}`):
 
-| epoch | train loss (label-smoothed, augmented) | test top-1 | lr at end | seconds |
-|---|---|---|---|---|
+| # | stage.epoch | train loss (label-smoothed, augmented) | test top-1 | lr at end | seconds |
+|---|---|---|---|---|---|
 {rows}
 
 ## Result

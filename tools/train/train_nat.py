@@ -2,10 +2,11 @@
 """Train a small NAT / DiNAT-style classifier on Fashion-MNIST on the CPU and export it for Sparrow.
 
 Model: tools/reference/nat_model.py RefNAT on 28x28 grayscale images: ConvTokenizer (two 3x3
-stride-2 convs) to a 7x7 map of 64 channels; level 0: 3 NAT layers, 2 heads, kernels 5/3/5 with
-dilations 1/2/1 (the dilated layer sees every other token of a 7-wide map, which 2 does not
-divide); ConvDownsampler to 4x4x128; level 1: 2 layers, 4 heads, kernel 3; MLP ratio 2; rpb in
-every layer; LayerNorm -> mean -> head. Training recipe and stages: tools/train/fmnist_common.py.
+stride-2 convs) to a 7x7 map of 32 channels; level 0: 2 NAT layers, 1 head of 32, kernels 5/3
+with dilations 1/2 (the dilated layer sees every other token of a 7-wide map, which 2 does not
+divide); ConvDownsampler to 4x4x64; level 1: 2 layers, 2 heads, kernel 3; MLP ratio 2; rpb in
+every layer; LayerNorm -> mean -> head (108k parameters: sized so that a few epochs fit in
+~15 minutes of a shared CPU). Training recipe and stages: tools/train/fmnist_common.py.
 
 Outputs (in --out-dir, default out/train_nat, gitignored): state.pt (resume state, after
 every epoch), train.log, nat-fmnist-official.pth (bare state dict, official NAT tensor names).
@@ -14,8 +15,8 @@ the reference's predictions from that GGUF on the 10k test images go to --preds,
 to --report (models/nat-fmnist.md).
 
 Example:
-  /usr/bin/python3 tools/train/train_nat.py --epochs 15 --max-minutes 28
-  /usr/bin/python3 tools/train/train_nat.py --epochs 15 --max-minutes 28 --resume   # until done
+  /usr/bin/python3 tools/train/train_nat.py --epochs 3 --warmup-epochs 0.3 --max-minutes 28
+  /usr/bin/python3 tools/train/train_nat.py --epochs 3 --warmup-epochs 0.3 --max-minutes 28 --resume   # until done
 """
 
 import os
@@ -29,12 +30,12 @@ from nat_model import RefNAT, official_state_dict  # noqa: E402
 
 
 def add_args(ap):
-    ap.add_argument("--dim", type=int, default=64, help="level-0 channels (default %(default)s)")
-    ap.add_argument("--depths", type=int, nargs="+", default=[3, 2], help="blocks per level (default %(default)s)")
-    ap.add_argument("--heads", type=int, nargs="+", default=[2, 4], help="heads per level (default %(default)s)")
-    ap.add_argument("--kernels", type=int, nargs="+", default=[5, 3, 5, 3, 3],
+    ap.add_argument("--dim", type=int, default=32, help="level-0 channels (default %(default)s)")
+    ap.add_argument("--depths", type=int, nargs="+", default=[2, 2], help="blocks per level (default %(default)s)")
+    ap.add_argument("--heads", type=int, nargs="+", default=[1, 2], help="heads per level (default %(default)s)")
+    ap.add_argument("--kernels", type=int, nargs="+", default=[5, 3, 3, 3],
                     help="kernel size per block, all levels in order (default %(default)s)")
-    ap.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 1, 1, 1],
+    ap.add_argument("--dilations", type=int, nargs="+", default=[1, 2, 1, 1],
                     help="dilation per block, all levels in order (default %(default)s)")
     ap.add_argument("--mlp-ratio", type=float, default=2.0, help="(default %(default)s)")
 
