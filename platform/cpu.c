@@ -71,6 +71,11 @@ static uint32_t detect(void) {
   return isa;
 }
 
+#elif defined(__arm__) && defined(__ARM_FEATURE_MVE)
+/* Bare-metal Armv8.1-M (Cortex-M55/M85): Helium is part of the compile-time
+ * target (no run-time discovery on M-profile); the ukernels need mve.fp. */
+static uint32_t detect(void) { return (__ARM_FEATURE_MVE & 2) ? SPR_ISA_ARM_MVE : 0; }
+
 #elif defined(__aarch64__)
 /* Bare-metal or another OS: trust the compile-time target. */
 static uint32_t detect(void) {
@@ -110,6 +115,7 @@ static const struct {
     {"avx512", SPR_ISA_X86_AVX2 | SPR_ISA_X86_AVX512F | SPR_ISA_X86_AVX512VNNI | SPR_ISA_X86_AVXVNNI},
     {"neon", SPR_ISA_ARM_NEON | SPR_ISA_ARM_FP16},
     {"dotprod", SPR_ISA_ARM_NEON | SPR_ISA_ARM_FP16 | SPR_ISA_ARM_DOTPROD},
+    {"mve", SPR_ISA_ARM_MVE},
     {"all", SPR_ISA_ALL},
 };
 
@@ -131,7 +137,8 @@ void spr_isa_mask_format(uint32_t mask, char *buf, size_t len) {
   } bits[] = {{SPR_ISA_X86_AVX2, "avx2"},       {SPR_ISA_X86_AVX512F, "avx512f"},
               {SPR_ISA_X86_AVX512VNNI, "avx512vnni"}, {SPR_ISA_X86_AVXVNNI, "avxvnni"},
               {SPR_ISA_ARM_NEON, "neon"},       {SPR_ISA_ARM_DOTPROD, "dotprod"},
-              {SPR_ISA_ARM_I8MM, "i8mm"},       {SPR_ISA_ARM_FP16, "fp16"}};
+              {SPR_ISA_ARM_I8MM, "i8mm"},       {SPR_ISA_ARM_FP16, "fp16"},
+              {SPR_ISA_ARM_MVE, "mve"}};
   if (len == 0) return;
   buf[0] = '\0';
   size_t used = 0;

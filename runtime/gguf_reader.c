@@ -520,6 +520,7 @@ static enum spr_status parse(const uint8_t *b, size_t size, struct spr_gguf *g, 
     if (!tensor_in_blob(g, &t)) {
       int64_t ne[SPR_GGUF_MAX_DIMS];
       for (int d = 0; d < SPR_GGUF_MAX_DIMS; d++) ne[d] = (int64_t)t.ne[d];
+      (void)ne; /* only the message reads it (SPR_NO_ERROR_STRINGS drops messages) */
       return SPR_FAIL(SPR_STATUS_TRUNCATED,
                       T_FMT "%zu bytes of data at %zu + offset %llu run past the end of the file (%zu)", T_ARGS(i, &t),
                       spr_tensor_nbytes((enum spr_dtype)t.type, ne, t.n_dims), data_offset,
@@ -677,6 +678,7 @@ enum spr_status spr_gguf_arr_get_f64(const struct spr_gguf_kv *kv, uint64_t i, d
   size_t es;
   SPR_TRY(arr_elem(kv, i, &p, &es));
   struct spr_gguf_kv v;
+  memset(&v, 0, sizeof v); /* GCC 12 (arm) cannot see that decode_scalar sets the member read */
   decode_scalar(kv->arr_type, p, &v);
   switch (kv->arr_type) {
     case SPR_GGUF_F32:
@@ -698,6 +700,7 @@ enum spr_status spr_gguf_arr_get_i64(const struct spr_gguf_kv *kv, uint64_t i, i
   SPR_TRY(arr_elem(kv, i, &p, &es));
   if (!type_is_int(kv->arr_type)) return SPR_STATUS_BAD_KV_TYPE;
   struct spr_gguf_kv v;
+  memset(&v, 0, sizeof v); /* GCC 12 (arm) cannot see that decode_scalar sets the member read */
   decode_scalar(kv->arr_type, p, &v);
   if (type_is_unsigned(kv->arr_type)) {
     if (v.val.u > (uint64_t)INT64_MAX) return SPR_STATUS_BAD_METADATA;

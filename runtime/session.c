@@ -88,7 +88,9 @@ enum spr_status spr_plan_graph(const struct spr_gguf *gguf, spr_build_fn build, 
   struct spr_config cfg;
   SPR_TRY(spr_config_resolve(cfg_in, &cfg, err));
   /* The graph's size is only known once built: retry with more room. */
-  for (size_t cap = 64 * 1024; cap != 0 && cap <= ((size_t)1 << 34); cap *= 2) {
+  /* Up to 16 GiB where size_t allows, else the largest power of two (32-bit targets). */
+  const size_t cap_max = SIZE_MAX > ((uint64_t)1 << 34) ? (size_t)((uint64_t)1 << 34) : (SIZE_MAX >> 1) + 1;
+  for (size_t cap = 64 * 1024; cap != 0 && cap <= cap_max; cap *= 2) {
     void *mem = alloc->alloc(alloc->user, cap, 64);
     SPR_CHECK(mem != NULL, SPR_STATUS_OUT_OF_MEMORY, "cannot allocate %zu bytes to plan the graph", cap);
     struct spr_graph g;

@@ -1,5 +1,7 @@
 /* runtime/status.c — names for status codes and the error formatter. */
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,6 +58,25 @@ const char *spr_status_describe(enum spr_status s) {
   return "unknown status";
 }
 
+#if !defined(SPR_NO_ERROR_STRINGS) && defined(_NEWLIB_VERSION) && SIZE_MAX == UINT_MAX
+/* newlib as built for bare metal (Debian's arm-none-eabi) has no C99 'z'
+ * length modifier; where size_t is unsigned int, "%zu" means "%u". */
+#define SPR_STRIP_Z 1
+static const char *strip_z(const char *fmt, char *buf, size_t len) {
+  size_t o = 0;
+  for (const char *p = fmt; *p != '\0' && o + 1 < len; p++) {
+    if (p[0] == 'z' && o > 0) {
+      size_t q = o; /* drop the z of a conversion: %[flags][width][.prec]z */
+      while (q > 0 && strchr("0123456789.-+ #", buf[q - 1]) != NULL) q--;
+      if (q > 0 && buf[q - 1] == '%' && (q < 2 || buf[q - 2] != '%')) continue;
+    }
+    buf[o++] = *p;
+  }
+  buf[o] = '\0';
+  return buf;
+}
+#endif
+
 enum spr_status spr_error_set(struct spr_error *err, enum spr_status status, const char *fmt, ...) {
   if (err != NULL) {
     err->status = status;
@@ -63,6 +84,10 @@ enum spr_status spr_error_set(struct spr_error *err, enum spr_status status, con
 #if !defined(SPR_NO_ERROR_STRINGS)
     va_list ap;
     va_start(ap, fmt);
+#if SPR_STRIP_Z
+    char plain[256];
+    fmt = strip_z(fmt, plain, sizeof plain);
+#endif
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
 #else

@@ -1,7 +1,14 @@
 # Tests that are not cmocka executables.
+# Cross builds: the consumer is built with the same toolchain file and run
+# under the same emulator (the list is passed with | for ;).
+set(spr_install_cross)
+if(CMAKE_CROSSCOMPILING)
+  string(REPLACE ";" "|" spr_emu "${CMAKE_CROSSCOMPILING_EMULATOR}")
+  set(spr_install_cross -DTOOLCHAIN=${CMAKE_TOOLCHAIN_FILE} -DEMULATOR=${spr_emu})
+endif()
 add_test(NAME install_find_package
-         COMMAND ${CMAKE_COMMAND} -DBIN=${CMAKE_BINARY_DIR} -DSRC=${PROJECT_SOURCE_DIR} -DSAN=${SPR_SANITIZE} -P
-                 ${PROJECT_SOURCE_DIR}/tests/install/run.cmake)
+         COMMAND ${CMAKE_COMMAND} -DBIN=${CMAKE_BINARY_DIR} -DSRC=${PROJECT_SOURCE_DIR} -DSAN=${SPR_SANITIZE}
+                 ${spr_install_cross} -P ${PROJECT_SOURCE_DIR}/tests/install/run.cmake)
 set_tests_properties(install_find_package PROPERTIES TIMEOUT 300)
 
 if(SPR_BUILD_TOOLS AND NOT CMAKE_CROSSCOMPILING)
@@ -19,4 +26,14 @@ if(SPR_BUILD_TOOLS AND NOT CMAKE_CROSSCOMPILING)
   set_tests_properties(sparse_vision_bad_models PROPERTIES TIMEOUT 300)
   set_tests_properties(cli vit_accuracy_agreement nat_accuracy_agreement biformer_accuracy_agreement
                        PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+elseif(SPR_BUILD_TOOLS AND CMAKE_CROSSCOMPILING_EMULATOR)
+  # Cross builds: the CLI checks through a wrapper that runs the target's
+  # sparrow under the emulator (the 10000-image agreement run is too slow there).
+  list(JOIN CMAKE_CROSSCOMPILING_EMULATOR " " spr_emu_cmd)
+  file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/sparrow-emulated.sh
+       CONTENT "#!/bin/sh\nexec ${spr_emu_cmd} $<TARGET_FILE:sparrow_cli> \"$@\"\n"
+       FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+  add_test(NAME cli COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/cli_test.sh ${CMAKE_BINARY_DIR}/sparrow-emulated.sh
+                            ${PROJECT_SOURCE_DIR})
+  set_tests_properties(cli PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
 endif()

@@ -46,6 +46,7 @@ enum spr_isa {
   SPR_ISA_ARM_DOTPROD = 1u << 9,     /* SDOT/UDOT (armv8.2-a+dotprod) */
   SPR_ISA_ARM_I8MM = 1u << 10,       /* SMMLA (armv8.6-a+i8mm) */
   SPR_ISA_ARM_FP16 = 1u << 11,       /* half-precision vector arithmetic */
+  SPR_ISA_ARM_MVE = 1u << 12,        /* Helium: Armv8.1-M MVE, integer + float (Cortex-M55/M85) */
   SPR_ISA_ALL = 0xffffffffu,
 };
 
@@ -53,7 +54,7 @@ enum spr_isa {
  * global state of the library). */
 uint32_t spr_cpu_isa(void);
 
-/* Parses "scalar", "avx2", "avx512", "neon", "dotprod" into an allowed mask
+/* Parses "scalar", "avx2", "avx512", "neon", "dotprod", "mve" into an allowed mask
  * (every ISA up to and including the named one). Returns
  * SPR_STATUS_INVALID_ARGUMENT for an unknown name. */
 enum spr_status spr_isa_mask_parse(const char *name, uint32_t *mask_out);

@@ -13,6 +13,7 @@
 #include "runtime/error.h"
 #include "runtime/graph.h"
 #include "runtime/tokenizer.h"
+#include "runtime/util.h"
 
 #define F32_ONLY (1u << SPR_DTYPE_F32)
 #define MATMUL_TYPES                                                                                  \
@@ -32,13 +33,15 @@ static enum spr_status load_tokenizer(struct spr_model *m, struct spr_error *err
   struct spr_llama_hparams *h = &m->hp.llama;
   struct spr_gguf_kv kv;
   if (spr_gguf_find_kv(&m->gguf, "tokenizer.ggml.model", &kv) == SPR_STATUS_NOT_FOUND) return SPR_STATUS_OK;
-  const size_t bytes = spr_tokenizer_bytes(&m->gguf) + sizeof(struct spr_tokenizer);
+  /* The tables follow the struct, at the alignment they need (the struct is
+   * 100 bytes on 32-bit targets). */
+  const size_t head = spr_align_up(sizeof(struct spr_tokenizer), SPR_TOKENIZER_ALIGN);
+  const size_t bytes = spr_tokenizer_bytes(&m->gguf) + head;
   void *mem = m->alloc.alloc(m->alloc.user, bytes, 64);
   SPR_CHECK(mem != NULL, SPR_STATUS_OUT_OF_MEMORY, "cannot allocate %zu bytes for the tokenizer", bytes);
   h->tok_mem = mem;
   h->tok = mem;
-  SPR_TRY(spr_tokenizer_init(h->tok, (uint8_t *)mem + sizeof(struct spr_tokenizer),
-                             bytes - sizeof(struct spr_tokenizer), &m->gguf, err));
+  SPR_TRY(spr_tokenizer_init(h->tok, (uint8_t *)mem + head, bytes - head, &m->gguf, err));
   SPR_CHECK(spr_tokenizer_n_vocab(h->tok) == h->n_vocab, SPR_STATUS_BAD_SHAPE,
             "the tokenizer has %u tokens but token_embd has %u rows", spr_tokenizer_n_vocab(h->tok), h->n_vocab);
   return SPR_STATUS_OK;

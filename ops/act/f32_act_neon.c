@@ -10,8 +10,11 @@
 #include "ops/act/act_ukernels.h"
 #include "ops/common/vmath_neon.h"
 
+/* x > 0 ? x : +0 on the bits: A32 NEON flushes subnormal inputs of vmaxq_f32
+ * to zero, and an integer compare keeps them exactly (like the scalar path). */
 static inline simde_float32x4_t relu(simde_float32x4_t x) {
-  return simde_vmaxq_f32(x, simde_vdupq_n_f32(0.0f));
+  const simde_uint32x4_t pos = simde_vcgtq_s32(simde_vreinterpretq_s32_f32(x), simde_vdupq_n_s32(0));
+  return simde_vreinterpretq_f32_u32(simde_vandq_u32(simde_vreinterpretq_u32_f32(x), pos));
 }
 
 #define UNARY_UKERNEL(name, op)                                                    \

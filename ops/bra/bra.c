@@ -31,6 +31,21 @@ static const struct spr_bra_ukernel k_ukernels[] = {
 #undef SPR_UKERNEL
 };
 
+static const struct spr_bra_dot_ukernel k_dots[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), fn, (tile), #fn},
+#include "ops/bra/bra_dot.inc"
+#undef SPR_UKERNEL
+};
+
+/* The routing dot ukernel for an attention ukernel: the first whose ISA bits
+ * it has (all give identical results). */
+static spr_f64_bra_dot_fn bra_dot_for(uint32_t isa) {
+  const size_t count = sizeof k_dots / sizeof k_dots[0];
+  for (size_t i = 0; i < count; i++)
+    if ((k_dots[i].isa & isa) == k_dots[i].isa) return k_dots[i].fn;
+  return spr_f64_bra_dot_ukernel_8__scalar;
+}
+
 /* Channels of a region mean accumulated at once (doubles on the stack). */
 #define BRA_CHUNK 64
 
@@ -76,7 +91,7 @@ static inline size_t bra_area_run(const struct bra_geom *g, size_t f) {
 }
 
 static size_t bra_thread_bytes(const struct bra_geom *g) {
-  return spr_align_up(spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float) + g->topk * sizeof(int32_t), 64);
+  return spr_align_up(spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float) + g->topk * sizeof(size_t), 64);
 }
 
 static size_t bra_areas_bytes(const struct bra_geom *g) {
@@ -100,6 +115,7 @@ static enum spr_status bra_check(const struct spr_tensor *ts, const struct spr_n
             SPR_STATUS_INVALID_ARGUMENT, "map %ux%u is not a multiple of n_win %u (pad the map first)", (unsigned)p->h,
             (unsigned)p->w, (unsigned)p->n_win);
   const uint64_t P = (uint64_t)p->n_win * p->n_win, tokens = (uint64_t)p->h * p->w;
+  SPR_CHECK(P <= INT32_MAX, SPR_STATUS_UNSUPPORTED, "%llu regions (more than 2^31 - 1)", (unsigned long long)P);
   SPR_CHECK(p->topk >= 1 && p->topk <= P, SPR_STATUS_INVALID_ARGUMENT, "topk %u outside [1, %llu]", (unsigned)p->topk,
             (unsigned long long)P);
   const struct spr_tensor *all[4] = {q, k, v, d};
@@ -148,19 +164,29 @@ struct bra_ctx {
   uint8_t *scratch;
   size_t thread_bytes;
   float *areas; /* routing areas when not in the output */
+  spr_f64_bra_dot_fn dot;
 };
 
-/* Mean of channels [c0, c0 + n) over region r's tokens, in double (tokens
- * in row-major order), rounded to f32. */
-static void bra_mean(const struct bra_ctx *c, const float *x, size_t stride, size_t r, size_t c0, size_t n,
-                     float *out) {
-  double acc[BRA_CHUNK];
-  for (size_t i = 0; i < n; i++) acc[i] = 0.0;
-  for (size_t t = 0; t < c->g.M; t++) {
-    const float *row = x + bra_tok(&c->g, r, t) * stride + c0;
-    for (size_t i = 0; i < n; i++) acc[i] += (double)row[i];
+/* Means of channels [c0, c0 + n) of q and of k over region r's tokens, in
+ * double (tokens in row-major order), rounded to f32; one pass over the
+ * token rows (q and k of a token are usually adjacent in a fused qkv row). */
+static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, float *qm, float *km) {
+  double qa[BRA_CHUNK], ka[BRA_CHUNK];
+  for (size_t i = 0; i < n; i++) qa[i] = ka[i] = 0.0;
+  const size_t t0 = bra_tok(&c->g, r, 0);
+  for (size_t tr = 0; tr < c->g.rh; tr++) { /* tokens in row-major order, no divisions */
+    const size_t tok = t0 + tr * c->g.W;
+    const float *qrow = c->q + tok * c->q_stride + c->p->q_col + c0;
+    const float *krow = c->k + tok * c->k_stride + c->p->k_col + c0;
+    for (size_t tc = 0; tc < c->g.rw; tc++, qrow += c->q_stride, krow += c->k_stride) {
+      for (size_t i = 0; i < n; i++) qa[i] += (double)qrow[i];
+      for (size_t i = 0; i < n; i++) ka[i] += (double)krow[i];
+    }
   }
-  for (size_t i = 0; i < n; i++) out[i] = (float)(acc[i] / (double)c->g.M);
+  for (size_t i = 0; i < n; i++) {
+    qm[i] = (float)(qa[i] / (double)c->g.M);
+    km[i] = (float)(ka[i] / (double)c->g.M);
+  }
 }
 
 /* Writes n floats to region r's area from float f on (crossing token rows). */
@@ -183,33 +209,32 @@ static void bra_phase_means(void *arg, size_t begin, size_t end, int tid) {
   for (size_t r = begin; r < end; r++) {
     for (size_t c0 = 0; c0 < c->g.qk; c0 += BRA_CHUNK) {
       const size_t n = c->g.qk - c0 < BRA_CHUNK ? c->g.qk - c0 : BRA_CHUNK;
-      float m[BRA_CHUNK];
-      bra_mean(c, c->k + c->p->k_col, c->k_stride, r, c0, n, m);
-      bra_area_write(c, r, c0, m, n);
-      bra_mean(c, c->q + c->p->q_col, c->q_stride, r, c0, n, m);
-      bra_area_write(c, r, c->g.qk + c0, m, n);
+      float qm[BRA_CHUNK], km[BRA_CHUNK];
+      bra_means(c, r, c0, n, qm, km);
+      bra_area_write(c, r, c0, km, n);
+      bra_area_write(c, r, c->g.qk + c0, qm, n);
     }
   }
 }
 
-/* Routing score of region p for region r: scale * q_r[p] . k_r[r] in double,
- * channels in order (the two areas have the same layout, so their
- * contiguous runs coincide). */
-static double bra_score(const struct bra_ctx *c, size_t p, size_t r) {
+/* Routing scores of region p for regions [r0, r0 + nr) (nr <= BRA_CHUNK):
+ * scale * q_r[p] . k_r[r] through the dot ukernel (spr_bra_dot_acc's
+ * order), run by run of the areas (their layout is the same for every
+ * region, so one run covers the same channels in all of them). */
+static void bra_scores(const struct bra_ctx *c, size_t p, size_t r0, size_t nr, double *a) {
   const struct bra_geom *g = &c->g;
-  double s = 0.0;
+  double acc[BRA_CHUNK * 8];
+  const float *b[BRA_CHUNK];
+  for (size_t i = 0; i < nr * 8; i++) acc[i] = 0.0;
   for (size_t f = 0; f < g->qk;) {
     size_t run = bra_area_run(g, g->qk + f), run_k = bra_area_run(g, f);
     if (run > run_k) run = run_k;
     if (run > g->qk - f) run = g->qk - f;
-    const float *qm = bra_area(g, c->o, c->areas, p, g->qk + f), *km = bra_area(g, c->o, c->areas, r, f);
-    for (size_t i = 0; i < run; i++) {
-      const double prod = (double)qm[i] * (double)km[i]; /* a separate statement: never contracted */
-      s += prod;
-    }
+    for (size_t r = 0; r < nr; r++) b[r] = bra_area(g, c->o, c->areas, r0 + r, f);
+    c->dot(acc, bra_area(g, c->o, c->areas, p, g->qk + f), b, nr, f, run);
     f += run;
   }
-  return (double)c->scale * s;
+  for (size_t r = 0; r < nr; r++) a[r] = (double)c->scale * spr_bra_dot_sum(acc + 8 * r);
 }
 
 /* Area double j of region p (routing scores when P is large), two floats. */
@@ -239,16 +264,18 @@ static void bra_phase_route(void *arg, size_t begin, size_t end, int tid) {
     if (g->P <= BRA_CHUNK) {
       double a[BRA_CHUNK];
       int32_t sel[BRA_CHUNK];
-      for (size_t r = 0; r < g->P; r++) a[r] = bra_score(c, p, r);
+      bra_scores(c, p, 0, g->P, a);
       spr_bra_topk(a, g->P, g->topk, sel);
       for (size_t k = 0; k < g->topk; k++) memcpy(bra_area(g, c->o, c->areas, p, sel_f + k), &sel[k], 4);
       continue;
     }
     /* many regions: the scores wait in the area; the same selection as
      * spr_bra_topk (order: score desc, then index asc; NaN as -inf) */
-    for (size_t r = 0; r < g->P; r++) {
-      const double ar = bra_score(c, p, r);
-      bra_put_d(c, p, r, isnan(ar) ? -INFINITY : ar);
+    for (size_t r0 = 0; r0 < g->P; r0 += BRA_CHUNK) {
+      double a[BRA_CHUNK];
+      const size_t nr = g->P - r0 < BRA_CHUNK ? g->P - r0 : BRA_CHUNK;
+      bra_scores(c, p, r0, nr, a);
+      for (size_t r = 0; r < nr; r++) bra_put_d(c, p, r0 + r, isnan(a[r]) ? -INFINITY : a[r]);
     }
     size_t prev = g->P;
     double prev_a = 0.0;
@@ -289,10 +316,14 @@ static void bra_phase_attend(void *arg, size_t begin, size_t end, int tid) {
   const struct bra_geom *g = &c->g;
   uint8_t *mem = c->scratch + (size_t)tid * c->thread_bytes;
   float *ws = (float *)(void *)mem;
-  int32_t *sel = (int32_t *)(void *)(mem + spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float));
+  size_t *base = (size_t *)(void *)(mem + spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float));
   const size_t tile = c->uk->tile;
   for (size_t p = begin; p < end; p++) {
-    for (size_t k = 0; k < g->topk; k++) memcpy(&sel[k], bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k), 4);
+    for (size_t k = 0; k < g->topk; k++) {
+      int32_t r;
+      memcpy(&r, bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k), 4);
+      base[k] = bra_tok(g, (size_t)r, 0);
+    }
     for (size_t h = 0; h < g->nh; h++) {
       for (size_t i0 = 0; i0 < g->M; i0 += tile) {
         const size_t nq = g->M - i0 < tile ? g->M - i0 : tile;
@@ -309,11 +340,10 @@ static void bra_phase_attend(void *arg, size_t begin, size_t end, int tid) {
             .nq = nq,
             .q = qp,
             .o = op,
-            .sel = sel,
+            .reg_base = base,
             .n_sel = g->topk,
             .reg_h = g->rh,
             .reg_w = g->rw,
-            .n_win = g->S,
             .map_w = g->W,
             .k = c->k + c->p->k_col + h * g->hq,
             .v = c->v + c->p->v_col + h * g->hv,
@@ -331,6 +361,7 @@ static void bra_run(const struct spr_exec *x, const struct spr_node *n) {
   const struct spr_tensor *ts = x->tensors;
   struct bra_ctx c;
   c.uk = n->impl;
+  c.dot = bra_dot_for(c.uk->isa);
   c.p = &n->p.bra;
   bra_geometry(c.p, &c.g);
   c.q = ts[n->src[0]].data;

@@ -13,7 +13,8 @@
  *   region q/k   q_r[p] = mean of q over the region's tokens, all qk_dim
  *                channels (every head together); k_r likewise. Computed in
  *                double (tokens in row-major order), rounded to f32.
- *   routing      A[p][r] = scale * q_r[p] . k_r[r] (double); region p keeps
+ *   routing      A[p][r] = scale * q_r[p] . k_r[r] (double, eight partial
+ *                sums by channel mod 8, see spr_bra_dot_acc); region p keeps
  *                the topk regions r with the largest A[p][r], ties broken by
  *                the lower region index (torch.topk leaves ties unspecified:
  *                this is our deterministic choice). The kept set need not
@@ -46,6 +47,11 @@
  * x, runs qkv/BRA/LCE/wo on it and crops). Ties in the routing scores of
  * regions with identical content (e.g. all-padding regions) pick the same
  * keys whichever region wins, so such ties do not change the output.
+ * Routing arithmetic: means and dot products in double with fixed orders
+ * (the dot-product ukernels of ops/bra/bra_dot.inc are bit-identical to the
+ * oracle's spr_bra_dot_acc), so every ISA and thread count routes exactly
+ * like the oracle. PyTorch routes from f32 matmuls: on a near-tie (scores
+ * within f32 rounding) the two may pick different regions.
  * Phases (each a parallel loop over regions; results do not depend on the
  * thread count): 1. k_r and q_r of every region; 2. the routing scores and
  * the kept list of every region; 3. attention, one task per region (its heads
@@ -67,13 +73,13 @@
  * and one head; keys = the routed regions' tokens. */
 struct spr_f32_bra_task {
   size_t hd_qk, hd_v;
-  size_t nq;             /* lanes, 1 .. tile */
-  const float *const *q; /* nq pointers to the queries' head slices (hd_qk floats) */
-  float *const *o;       /* nq pointers to the outputs' head slices (hd_v floats) */
-  const int32_t *sel;    /* n_sel routed regions, increasing */
+  size_t nq;              /* lanes, 1 .. tile */
+  const float *const *q;  /* nq pointers to the queries' head slices (hd_qk floats) */
+  float *const *o;        /* nq pointers to the outputs' head slices (hd_v floats) */
+  const size_t *reg_base; /* n_sel routed regions (increasing index): token row of each one's first token */
   size_t n_sel;
   size_t reg_h, reg_w;       /* region size in tokens (M = reg_h * reg_w) */
-  size_t n_win, map_w;       /* S, and tokens per map row */
+  size_t map_w;              /* tokens per map row */
   const float *k, *v;        /* this head's column 0 at token row 0 */
   size_t k_stride, v_stride; /* floats per token row */
   float scale;
@@ -104,6 +110,31 @@ struct spr_bra_ukernel {
  * tests pin it against hand-computed cases): sel[0..topk) = the topk
  * largest of a[0..n) (ties: lower index first), in increasing index order. */
 void spr_bra_topk(const double *a, size_t n, size_t topk, int32_t *sel);
+
+/* Routing dot products (shared by the oracle and the op so that both route
+ * identically, whatever the area layout splits the channels into): adds
+ * a[i] * b[i] (in double) to acc[(c0 + i) % 8] for i < n, where c0 is the
+ * channel index of a[0]; spr_bra_dot_sum combines the eight partial sums in
+ * a fixed order. Start from acc = 0 and feed the channels in any runs. */
+void spr_bra_dot_acc(double acc[8], const float *a, const float *b, size_t c0, size_t n);
+double spr_bra_dot_sum(const double acc[8]);
+
+/* Routing dot-product ukernel: for r < nr and i < n, adds a[i] * b[r][i] (in
+ * double) to acc[8 * r + (c0 + i) % 8], exactly as spr_bra_dot_acc does for
+ * each r (the list: ops/bra/bra_dot.inc). */
+typedef void (*spr_f64_bra_dot_fn)(double *acc, const float *a, const float *const *b, size_t nr, size_t c0, size_t n);
+
+struct spr_bra_dot_ukernel {
+  uint32_t isa;
+  spr_f64_bra_dot_fn fn;
+  uint32_t tile;
+  const char *name;
+};
+
+#define SPR_UKERNEL(isa, fn, tile) \
+  void fn(double *acc, const float *a, const float *const *b, size_t nr, size_t c0, size_t n);
+#include "ops/bra/bra_dot.inc"
+#undef SPR_UKERNEL
 
 /* Oracle: the whole op, obvious code in double (routing as described above,
  * from region means rounded to f32 like the op's). q/k/v/o point at token row

@@ -22,7 +22,10 @@
  * probabilities go to sT[key][lane] and the P.V register tile is
  * acc[query vector][column] += sT[key] * broadcast(v[key][column]).
  * row path (a few queries, small regions): head_dim in the vector lanes,
- * each K/V row loaded once for up to 4 queries. */
+ * each K/V row loaded once for up to 4 queries; when head_dim is 1-4 whole
+ * vectors the queries stay in registers and two keys are scored at once.
+ * Key token rows come from the routed regions' first-token rows
+ * (task->reg_base) without divisions. */
 
 #include <float.h>
 #include <math.h>
@@ -43,20 +46,21 @@ static inline size_t av_min(size_t a, size_t b) {
   return a < b ? a : b;
 }
 
-/* Token rows of keys [kb, kb + n) of the routed sequence (regions of sel in
+/* Token rows of keys [kb, kb + n) of the routed sequence (regions in
  * order, tokens row-major inside a region). */
 static void bra_key_tokens(const struct spr_f32_bra_task *t, size_t kb, size_t n, size_t *tok) {
   const size_t m = t->reg_h * t->reg_w;
   size_t si = kb / m, rem = kb % m;
   size_t tr = rem / t->reg_w, tc = rem % t->reg_w;
+  size_t row = t->reg_base[si] + tr * t->map_w;
   for (size_t j = 0; j < n; j++) {
-    const size_t r = (size_t)t->sel[si];
-    tok[j] = ((r / t->n_win) * t->reg_h + tr) * t->map_w + (r % t->n_win) * t->reg_w + tc;
+    tok[j] = row + tc;
     if (++tc == t->reg_w) {
       tc = 0;
+      row += t->map_w;
       if (++tr == t->reg_h) {
         tr = 0;
-        si++;
+        if (++si < t->n_sel) row = t->reg_base[si];
       }
     }
   }
@@ -195,6 +199,62 @@ AV_INLINE void bra_rows_scores(size_t nl, size_t n, size_t hd, const float *qs, 
   }
 }
 
+/* Row path scores when head_dim = nv vectors exactly (nv <= 4): the nl
+ * queries stay in registers and two keys go at once (two independent
+ * reduction chains). Same arithmetic per score as bra_rows_scores. */
+AV_INLINE void bra_rows_scores_reg(size_t nl, size_t nv, size_t n, const float *qs, size_t hdv, const float *const *kr,
+                                   float *sc, size_t ss) {
+  av_v qv[4][4];
+  for (size_t r = 0; r < nl; r++)
+    for (size_t c = 0; c < nv; c++) qv[r][c] = av_load(qs + r * hdv + c * AV_VL);
+  size_t j = 0;
+  for (; j + 2 <= n; j += 2) {
+    av_v a0[4], a1[4];
+    for (size_t r = 0; r < 4; r++) a0[r] = a1[r] = av_zero();
+    for (size_t c = 0; c < nv; c++) {
+      const av_v k0 = av_load(kr[j] + c * AV_VL), k1 = av_load(kr[j + 1] + c * AV_VL);
+      for (size_t r = 0; r < nl; r++) {
+        a0[r] = av_fma(qv[r][c], k0, a0[r]);
+        a1[r] = av_fma(qv[r][c], k1, a1[r]);
+      }
+    }
+    float s0[4], s1[4];
+    av_hsum4(a0[0], a0[1], a0[2], a0[3], s0);
+    av_hsum4(a1[0], a1[1], a1[2], a1[3], s1);
+    for (size_t r = 0; r < nl; r++) {
+      sc[r * ss + j] = s0[r];
+      sc[r * ss + j + 1] = s1[r];
+    }
+  }
+  if (j < n) {
+    av_v a0[4];
+    for (size_t r = 0; r < 4; r++) a0[r] = av_zero();
+    for (size_t c = 0; c < nv; c++) {
+      const av_v k0 = av_load(kr[j] + c * AV_VL);
+      for (size_t r = 0; r < nl; r++) a0[r] = av_fma(qv[r][c], k0, a0[r]);
+    }
+    float s0[4];
+    av_hsum4(a0[0], a0[1], a0[2], a0[3], s0);
+    for (size_t r = 0; r < nl; r++) sc[r * ss + j] = s0[r];
+  }
+}
+
+#define BRA_ROWS_REG(nl)                                                        \
+  switch (hq / AV_VL) {                                                         \
+    case 1:                                                                     \
+      bra_rows_scores_reg(nl, 1, nb, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss); \
+      break;                                                                    \
+    case 2:                                                                     \
+      bra_rows_scores_reg(nl, 2, nb, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss); \
+      break;                                                                    \
+    case 3:                                                                     \
+      bra_rows_scores_reg(nl, 3, nb, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss); \
+      break;                                                                    \
+    default:                                                                    \
+      bra_rows_scores_reg(nl, 4, nb, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss); \
+      break;                                                                    \
+  }
+
 /* Row path P.V: o[r][0 .. hdf) = alpha[r] * o[r] + sum_j p[r][j] * v[j], each
  * V row loaded once for the nl <= 4 queries, one vector column at a time. */
 AV_INLINE void bra_rows_pv(size_t nl, size_t n, size_t hdf, const float *p, size_t ps, const float *const *vr,
@@ -223,6 +283,7 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
   float *lrow = mrow + nq;    /* [nq] */
   float *alpha = lrow + nq;   /* [nq] */
   const float qscale = t->scale * AV_LOG2E;
+  const int reg = hq % AV_VL == 0 && hq <= 4 * AV_VL;
   for (size_t r = 0; r < nq; r++) {
     for (size_t d = 0; d < hqv; d++) qs[r * hqv + d] = d < hq ? t->q[r][d] * qscale : 0.0f;
     for (size_t d = 0; d < hvv; d++) os[r * hvv + d] = 0.0f;
@@ -238,7 +299,23 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
       kr[j] = t->k + tok[j] * t->k_stride;
       vr[j] = t->v + tok[j] * t->v_stride;
     }
-    for (size_t r0 = 0; r0 < nq; r0 += 4) {
+    for (size_t r0 = 0; r0 < nq && reg; r0 += 4) {
+      switch (av_min(4, nq - r0)) {
+        case 1:
+          BRA_ROWS_REG(1)
+          break;
+        case 2:
+          BRA_ROWS_REG(2)
+          break;
+        case 3:
+          BRA_ROWS_REG(3)
+          break;
+        default:
+          BRA_ROWS_REG(4)
+          break;
+      }
+    }
+    for (size_t r0 = 0; r0 < nq && !reg; r0 += 4) {
       switch (av_min(4, nq - r0)) {
         case 1:
           bra_rows_scores(1, nb, hq, qs + r0 * hqv, hqv, kr, sc + r0 * ss, ss);

@@ -8,23 +8,27 @@
 
 /* (a_i, i) comes before (a_j, j) when a_i > a_j, or a_i == a_j and i < j;
  * NaN ranks as -inf. */
-static int bra_before(double ai, size_t i, double aj, size_t j) {
+static inline int bra_before(double ai, size_t i, double aj, size_t j) {
+  if (ai > aj) return 1;
+  if (ai < aj) return 0;
+  if (ai == aj) return i < j;
+  /* unordered (a NaN): NaN ranks as -inf */
   if (isnan(ai)) ai = -INFINITY;
   if (isnan(aj)) aj = -INFINITY;
   return ai > aj || (ai == aj && i < j);
 }
 
+/* Insertion into the running top list (kept in the order above): each
+ * element is compared with the list's last, so the usual cost is O(n). An
+ * element equal to a listed one comes later in the index order, so ties
+ * keep the lower index without a special case. */
 void spr_bra_topk(const double *a, size_t n, size_t topk, int32_t *sel) {
-  /* pick k: the first element (in the order above) after pick k-1 */
-  size_t prev = n;
-  for (size_t k = 0; k < topk; k++) {
-    size_t best = n;
-    for (size_t i = 0; i < n; i++) {
-      if (prev < n && !bra_before(a[prev], prev, a[i], i)) continue; /* not after the previous pick */
-      if (best == n || bra_before(a[i], i, a[best], best)) best = i;
-    }
-    sel[k] = (int32_t)best;
-    prev = best;
+  size_t cnt = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (cnt == topk && !bra_before(a[i], i, a[sel[cnt - 1]], (size_t)sel[cnt - 1])) continue;
+    size_t j = cnt < topk ? cnt++ : cnt - 1;
+    for (; j > 0 && bra_before(a[i], i, a[sel[j - 1]], (size_t)sel[j - 1]); j--) sel[j] = sel[j - 1];
+    sel[j] = (int32_t)i;
   }
   /* increasing region index */
   for (size_t k = 1; k < topk; k++) {
@@ -33,6 +37,27 @@ void spr_bra_topk(const double *a, size_t n, size_t topk, int32_t *sel) {
     for (; j > 0 && sel[j - 1] > x; j--) sel[j] = sel[j - 1];
     sel[j] = x;
   }
+}
+
+void spr_bra_dot_acc(double acc[8], const float *a, const float *b, size_t c0, size_t n) {
+  size_t i = 0;
+  for (; i < n && ((c0 + i) & 7) != 0; i++) {
+    const double prod = (double)a[i] * (double)b[i]; /* a separate statement: never contracted */
+    acc[(c0 + i) & 7] += prod;
+  }
+  for (; i + 8 <= n; i += 8) {
+    double prod[8];
+    for (size_t j = 0; j < 8; j++) prod[j] = (double)a[i + j] * (double)b[i + j];
+    for (size_t j = 0; j < 8; j++) acc[j] += prod[j];
+  }
+  for (; i < n; i++) {
+    const double prod = (double)a[i] * (double)b[i];
+    acc[(c0 + i) & 7] += prod;
+  }
+}
+
+double spr_bra_dot_sum(const double acc[8]) {
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
 size_t spr_bra_ref_scratch_doubles(const struct spr_bra_params *p) {
@@ -45,32 +70,31 @@ void spr_f32_bra_ref(const struct spr_bra_params *p, const float *q, size_t q_st
   const size_t S = p->n_win, P = S * S, rh = p->h / S, rw = p->w / S, M = rh * rw, W = p->w;
   const size_t qk = p->qk_dim, nh = p->n_heads, hq = qk / nh, hv = p->v_dim / nh, topk = p->topk;
   const double scale = p->scale != 0.0f ? (double)p->scale : 1.0 / sqrt((double)qk);
-  double *kr = scratch;     /* [P][qk] region key means (f32 values) */
-  double *qr = kr + P * qk; /* [qk] one region's query mean */
-  double *a = qr + qk;      /* [P] routing scores of one region */
-  double *sc = a + P;       /* [topk * M] one query's scores */
+  /* routing uses the op's f32 scale (the ranking must match it exactly) */
+  const double rscale = (double)(p->scale != 0.0f ? p->scale : 1.0f / sqrtf((float)qk));
+  float *kr = (float *)(void *)scratch; /* [P][qk] region key means (in P * qk doubles) */
+  float *qr = kr + P * qk;              /* [qk] one region's query mean (in qk doubles) */
+  double *a = scratch + P * qk + qk;    /* [P] routing scores of one region */
+  double *sc = a + P;                   /* [topk * M] one query's scores */
   int32_t *sel = (int32_t *)(void *)(sc + topk * M);
 #define TOK(reg, t) ((((reg) / S) * rh + (t) / rw) * W + ((reg) % S) * rw + (t) % rw)
   for (size_t r = 0; r < P; r++) {
     for (size_t c = 0; c < qk; c++) {
       double s = 0.0;
       for (size_t t = 0; t < M; t++) s += (double)k[TOK(r, t) * k_stride + p->k_col + c];
-      kr[r * qk + c] = (double)(float)(s / (double)M);
+      kr[r * qk + c] = (float)(s / (double)M);
     }
   }
   for (size_t r = 0; r < P; r++) {
     for (size_t c = 0; c < qk; c++) {
       double s = 0.0;
       for (size_t t = 0; t < M; t++) s += (double)q[TOK(r, t) * q_stride + p->q_col + c];
-      qr[c] = (double)(float)(s / (double)M);
+      qr[c] = (float)(s / (double)M);
     }
     for (size_t r2 = 0; r2 < P; r2++) {
-      double s = 0.0;
-      for (size_t c = 0; c < qk; c++) {
-        const double prod = qr[c] * kr[r2 * qk + c]; /* (a separate statement: never contracted) */
-        s += prod;
-      }
-      a[r2] = scale * s;
+      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      spr_bra_dot_acc(acc, qr, kr + r2 * qk, 0, qk);
+      a[r2] = rscale * spr_bra_dot_sum(acc);
     }
     spr_bra_topk(a, P, topk, sel);
     for (size_t h = 0; h < nh; h++) {

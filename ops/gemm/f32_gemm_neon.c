@@ -13,9 +13,10 @@
 #include <string.h>
 
 #include "ops/common/fp16.h"
+#include "ops/common/neon_compat.h"
 #include "ops/gemm/gemm.h"
 
-#define FMA_LANE(a, w, x, l) simde_vfmaq_laneq_f32((a), (w), (x), (l))
+#define FMA_LANE(a, w, x, l) SPR_VFMAQ_LANEQ_F32((a), (w), (x), (l))
 
 /* Tile rows i (x lane i of the packed panel) x 8 columns (two q of the
  * packed W slice): a[i][h] += w_h * x[i]; rows land in C's layout. acc
@@ -108,13 +109,13 @@ static inline simde_float32x4_t load4_f16(const uint16_t *p, size_t n) {
   } else {
     memcpy(t, p, n * sizeof(uint16_t));
   }
-  return simde_vcvt_f32_f16(simde_vreinterpret_f16_u16(simde_vld1_u16(t)));
+  return spr_vcvt_f32_f16_neon(simde_vld1_u16(t));
 }
 
 /* [sum(a0), sum(a1), sum(a2), sum(a3)] with a fixed pairwise tree. */
 static inline simde_float32x4_t reduce4(simde_float32x4_t a0, simde_float32x4_t a1, simde_float32x4_t a2,
                                         simde_float32x4_t a3) {
-  return simde_vpaddq_f32(simde_vpaddq_f32(a0, a1), simde_vpaddq_f32(a2, a3));
+  return spr_vpaddq_f32_neon(spr_vpaddq_f32_neon(a0, a1), spr_vpaddq_f32_neon(a2, a3));
 }
 
 #define DEFINE_DOT(name, elem_t, load)                                                                         \

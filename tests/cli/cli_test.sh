@@ -85,6 +85,12 @@ expect 0 "$S" bench-op gemm --m 8 --k 32 --n 16 --runs 3 --json
 contains '"gflops": '
 expect 0 "$S" bench-op attention --size 4x4 --heads 2 --head-dim 8 --runs 3 --json
 contains '"median_ms": '
+expect 0 "$S" bench-op na2d --size 9x9 --kernel 3 --dilation 2 --heads 2 --head-dim 8 --runs 3 --json
+contains '"gflops": '
+expect 0 "$S" bench-op bra --size 8x8 --regions 2 --topk 2 --heads 2 --head-dim 8 --runs 3 --threads 2 --json
+contains '"workspace_bytes": '
+expect 1 "$S" bench-op bra --size 9x8 --regions 2 --topk 2 --heads 2 --head-dim 8
+one_line_error
 
 # LLM: the bundled model is the default; errors are clear
 expect 0 "$S" generate -p "And God said" -n 8 --temp 0

@@ -16,7 +16,10 @@
  *    tensors, routing data in the output rows or (small regions) in scratch;
  *    scratch is filled with NaN bytes before each run;
  *  - 1, 2 and 3 threads bit-identical; check() rejections; flops(); the
- *    workspace at BiFormer-T's shapes is at most dense attention's.
+ *    workspace at BiFormer-T's shapes is at most dense attention's;
+ *  - golden outputs of an independent PyTorch implementation of BiFormer's
+ *    legacy BRA (tools/reference/sparse_op_fixtures.py, torch.gather of the
+ *    top-k K/V copies as upstream) for every ukernel, 1 and 2 threads.
  *
  * Tolerance: outputs are convex combinations of V in [-1, 1]; |out - ref| <=
  * 2e-5 + 1e-6 * L with L = scale * head_dim * amp^2 bounding every |logit|. */
@@ -27,6 +30,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 // clang-format on
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +38,7 @@
 
 #include "ops/bra/bra.h"
 #include "ops/op.h"
+#include "sparrow/gguf.h"
 #include "support/op_harness.h"
 #include "support/test_util.h"
 
@@ -94,6 +99,54 @@ static void test_topk(void **state) {
     expect_topk(a, 64, 5, w5);
     expect_topk(a, 64, 6, w6);
   }
+}
+
+/* ---- routing dot ukernels: bit-identical to spr_bra_dot_acc ------------------------ */
+
+static const struct kernel k_dots[] = {
+#define SPR_UKERNEL(isa, fn, tile) {(isa), #fn, (tile)},
+#include "ops/bra/bra_dot.inc"
+#undef SPR_UKERNEL
+};
+static const spr_f64_bra_dot_fn k_dot_fns[] = {
+#define SPR_UKERNEL(isa, fn, tile) fn,
+#include "ops/bra/bra_dot.inc"
+#undef SPR_UKERNEL
+};
+#define N_DOTS (sizeof k_dots / sizeof k_dots[0])
+
+/* Sizes n in {1, 7, 8, 9, 25, 33, 256} at channel offsets c0 in {0, 3, 8, 13},
+ * nr in {1, 3, 4, 5, 9}; accumulators start non-zero (a run continues). */
+static void test_dot_ukernels(void **state) {
+  (void)state;
+  static const size_t ns[] = {1, 7, 8, 9, 25, 33, 256}, c0s[] = {0, 3, 8, 13}, nrs[] = {1, 3, 4, 5, 9};
+  float *a = malloc(300 * sizeof(float)), *bb = malloc(9 * 300 * sizeof(float));
+  assert_non_null(a);
+  assert_non_null(bb);
+  spr_test_fill(a, 300, 5, -2.0f, 2.0f);
+  spr_test_fill(bb, 9 * 300, 6, -2.0f, 2.0f);
+  for (size_t di = 0; di < N_DOTS; di++) {
+    if (!kernel_available(&k_dots[di])) {
+      print_message("  skip %s (ISA not available)\n", k_dots[di].name);
+      continue;
+    }
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+      for (size_t ci = 0; ci < sizeof c0s / sizeof c0s[0]; ci++)
+        for (size_t ri = 0; ri < sizeof nrs / sizeof nrs[0]; ri++) {
+          const size_t n = ns[ni], c0 = c0s[ci], nr = nrs[ri];
+          const float *b[9];
+          double acc[72], want[72];
+          for (size_t r = 0; r < nr; r++) b[r] = bb + r * 300 + ri;
+          for (size_t i = 0; i < 72; i++) acc[i] = want[i] = 0.25 * (double)i - 3.0;
+          for (size_t r = 0; r < nr; r++) spr_bra_dot_acc(want + 8 * r, a + ci, b[r], c0, n);
+          k_dot_fns[di](acc, a + ci, b, nr, c0, n);
+          if (memcmp(acc, want, 8 * nr * sizeof(double)) != 0)
+            fail_msg("%s n=%zu c0=%zu nr=%zu: partial sums differ from spr_bra_dot_acc", k_dots[di].name, n, c0, nr);
+        }
+    print_message("  %-34s bit-identical to spr_bra_dot_acc\n", k_dots[di].name);
+  }
+  free(a);
+  free(bb);
 }
 
 /* ---- running the op ------------------------------------------------------------- */
@@ -361,6 +414,12 @@ static void test_regions(void **state) {
       {21, 21, 3, 2, 2, 32, 32, 0.0f, 1},  /* M = 49 */
       {16, 16, 2, 2, 2, 32, 32, 4.0f, 0},  /* M = 64, large logits */
       {14, 14, 7, 16, 4, 32, 32, 0.0f, 1}, /* BiFormer-T stage 3 shape (fewer heads) */
+      /* the row path with Q in registers (head dim 1-4 vectors): 1 .. 7 queries, odd key counts */
+      {7, 7, 7, 3, 2, 32, 32, 0.0f, 0},
+      {2, 6, 2, 3, 1, 48, 48, 0.0f, 1},
+      {2, 10, 2, 3, 1, 64, 64, 0.0f, 0},
+      {2, 14, 2, 1, 2, 16, 16, 0.0f, 1},
+      {4, 6, 2, 3, 1, 32, 24, 0.0f, 0},
   };
   run_cases(cs, sizeof cs / sizeof cs[0], "regions");
 }
@@ -549,17 +608,180 @@ static void test_workspace_vs_dense(void **state) {
   }
 }
 
+/* BiFormer's stage 4 (topk = -2) is AttentionLePE: plain global MHSA with 8
+ * heads (dim / 8 per head, scale (dim/8)^-0.5) from a bias-free qkv Linear,
+ * plus LePE = dwconv 5x5 of the attention input (a SPR_OP_DWCONV2D node) and
+ * proj. No new op: SPR_OP_ATTENTION at BiFormer-T's shape (7x7 tokens, dim
+ * 512) against a double softmax, on every available attention ukernel
+ * (best first) and 1 and 2 threads. */
+static void test_stage4_dense_attention(void **state) {
+  (void)state;
+  const int T = 49, nh = 8, hd = 64, D = nh * hd;
+  float *qkv = spr_test_aligned_alloc((size_t)T * 3 * D * sizeof(float));
+  float *o = spr_test_aligned_alloc((size_t)T * D * sizeof(float)), *want = malloc((size_t)T * D * sizeof(float));
+  assert_non_null(want);
+  spr_test_fill(qkv, (size_t)T * 3 * D, 404, -1.0f, 1.0f);
+  const double scale = 1.0 / sqrt((double)hd);
+  for (int i = 0; i < T; i++)
+    for (int h = 0; h < nh; h++) {
+      double sc[49], mx = -INFINITY, sum = 0.0;
+      for (int j = 0; j < T; j++) {
+        double a = 0.0;
+        for (int d = 0; d < hd; d++)
+          a += (double)qkv[(size_t)i * 3 * D + (size_t)(h * hd + d)] *
+               (double)qkv[(size_t)j * 3 * D + (size_t)(D + h * hd + d)];
+        sc[j] = scale * a;
+        mx = sc[j] > mx ? sc[j] : mx;
+      }
+      for (int j = 0; j < T; j++) sum += (sc[j] = exp(sc[j] - mx));
+      for (int c = 0; c < hd; c++) {
+        double acc = 0.0;
+        for (int j = 0; j < T; j++) acc += sc[j] * (double)qkv[(size_t)j * 3 * D + (size_t)(2 * D + h * hd + c)];
+        want[i * D + h * hd + c] = (float)(acc / sum);
+      }
+    }
+  static const uint32_t isas[] = {SPR_ISA_X86_AVX512F, SPR_ISA_X86_AVX2, SPR_ISA_ARM_NEON, 0};
+  for (size_t ii = 0; ii < sizeof isas / sizeof isas[0]; ii++) {
+    if ((spr_cpu_isa() & isas[ii]) != isas[ii]) continue;
+    for (int threads = 1; threads <= 2; threads++) {
+      struct spr_tensor ts[2];
+      const int64_t nq[2] = {3 * D, T}, no[2] = {D, T};
+      spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
+      spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, no, o);
+      struct spr_node n;
+      memset(&n, 0, sizeof n);
+      n.op = SPR_OP_ATTENTION;
+      n.n_src = 3;
+      n.src[0] = n.src[1] = n.src[2] = 0;
+      n.src[3] = n.src[4] = n.src[5] = -1;
+      n.dst = 1;
+      n.p.attn = (struct spr_attn_params){.n_heads = (uint16_t)nh,
+                                          .n_kv_heads = (uint16_t)nh,
+                                          .head_dim = (uint16_t)hd,
+                                          .scale = (float)scale,
+                                          .q_col = 0,
+                                          .k_col = (uint32_t)D,
+                                          .v_col = (uint32_t)(2 * D)};
+      const char *impl = NULL;
+      struct spr_error err = {SPR_STATUS_OK, ""};
+      assert_int_equal(spr_test_op_run(ts, &n, isas[ii], threads, 1, &impl, &err), SPR_STATUS_OK);
+      for (int i = 0; i < T * D; i++)
+        if (!(fabs((double)o[i] - (double)want[i]) <= 2e-5))
+          fail_msg("stage 4 attention %s threads=%d: token %d col %d got %.8g want %.8g", impl, threads, i / D, i % D,
+                   (double)o[i], (double)want[i]);
+    }
+  }
+  free(qkv);
+  free(o);
+  free(want);
+}
+
+/* ---- the PyTorch reference's golden outputs -------------------------------------- */
+
+#define FIXTURES SPR_SOURCE_DIR "/tests/fixtures/sparse"
+
+static uint32_t gu32(const struct spr_gguf *g, const char *key) {
+  uint32_t v = 0;
+  if (spr_gguf_get_u32(g, key, &v) != SPR_STATUS_OK) fail_msg("golden file lacks %s", key);
+  return v;
+}
+
+static void run_golden(const char *file) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", FIXTURES, file);
+  size_t size = 0;
+  void *blob = spr_test_read_file(path, &size);
+  assert_non_null(blob);
+  struct spr_gguf g;
+  struct spr_error err;
+  if (spr_gguf_parse(blob, size, &g, &err) != SPR_STATUS_OK) fail_msg("%s: %s", file, err.msg);
+  struct spr_bra_params p;
+  memset(&p, 0, sizeof p);
+  p.h = (uint16_t)gu32(&g, "bra.h");
+  p.w = (uint16_t)gu32(&g, "bra.w");
+  p.n_win = (uint16_t)gu32(&g, "bra.n_win");
+  p.topk = (uint16_t)gu32(&g, "bra.topk");
+  p.n_heads = (uint16_t)gu32(&g, "bra.n_heads");
+  p.qk_dim = gu32(&g, "bra.qk_dim");
+  p.v_dim = gu32(&g, "bra.v_dim");
+  p.q_col = 0;
+  p.k_col = p.qk_dim;
+  p.v_col = 2 * p.qk_dim;
+  struct spr_gguf_tensor qkv, out;
+  assert_int_equal(spr_gguf_find_tensor(&g, "qkv", &qkv), SPR_STATUS_OK);
+  assert_int_equal(spr_gguf_find_tensor(&g, "out", &out), SPR_STATUS_OK);
+  const size_t n_tok = (size_t)p.h * p.w, row = 2 * (size_t)p.qk_dim + p.v_dim, vd = p.v_dim;
+  assert_int_equal((size_t)qkv.ne[0], row);
+  assert_int_equal((size_t)qkv.ne[1], n_tok);
+  float *src = spr_test_aligned_alloc(qkv.nbytes), *o = spr_test_aligned_alloc(out.nbytes);
+  memcpy(src, qkv.data, qkv.nbytes);
+  double worst = 0.0;
+  for (size_t ki = 0; ki <= N_KERNELS; ki++) {
+    const struct kernel *k = ki < N_KERNELS ? &k_kernels[ki] : NULL;
+    if (k != NULL && !kernel_available(k)) continue;
+    for (int threads = 1; threads <= (k != NULL ? 2 : 1); threads++) {
+      struct bra_bufs b;
+      memset(&b, 0, sizeof b);
+      const int64_t nq[2] = {(int64_t)row, (int64_t)n_tok}, no[2] = {(int64_t)vd, (int64_t)n_tok};
+      for (int s = 0; s < 3; s++) spr_test_tensor(&b.ts[s], SPR_DTYPE_F32, 2, nq, src);
+      spr_test_tensor(&b.ts[3], SPR_DTYPE_F32, 2, no, o);
+      b.node.op = SPR_OP_BRA;
+      b.node.n_src = 3;
+      for (int i = 0; i < SPR_MAX_SRCS; i++) b.node.src[i] = -1;
+      b.node.src[0] = 0;
+      b.node.src[1] = 1;
+      b.node.src[2] = 2;
+      b.node.dst = 3;
+      b.node.p.bra = p;
+      for (size_t i = 0; i < vd * n_tok; i++) o[i] = NAN;
+      if (k != NULL) {
+        run_node(k, &b, threads, file);
+      } else { /* the oracle */
+        b.src[0] = b.src[1] = b.src[2] = src;
+        b.ref = o;
+        b.vd = vd;
+        case_ref(&b);
+      }
+      for (size_t i = 0; i < vd * n_tok; i++) {
+        float wv;
+        memcpy(&wv, (const uint8_t *)out.data + 4 * i, 4);
+        const double e = fabs((double)o[i] - (double)wv);
+        if (!(e <= 1e-5))
+          fail_msg("%s %s threads=%d: token %zu col %zu got %.8g reference %.8g (err %.3g)", file,
+                   k ? k->name : "oracle", threads, i / vd, i % vd, (double)o[i], (double)wv, e);
+        if (e > worst) worst = e;
+      }
+    }
+  }
+  print_message("  %-34s vs PyTorch: max abs err %.3g\n", file, worst);
+  free(src);
+  free(o);
+  free(blob);
+}
+
+static void test_bra_golden(void **state) {
+  (void)state;
+  DIR *d = opendir(FIXTURES);
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "bra_", 4) != 0 || strstr(e->d_name, ".golden.gguf") == NULL) continue;
+    run_golden(e->d_name);
+    n++;
+  }
+  closedir(d);
+  assert_true(n >= 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_topk),
-      cmocka_unit_test(test_routing_op),
-      cmocka_unit_test(test_regions),
-      cmocka_unit_test(test_topk_range),
-      cmocka_unit_test(test_all_regions_is_dense),
-      cmocka_unit_test(test_threads),
-      cmocka_unit_test(test_check),
-      cmocka_unit_test(test_flops),
-      cmocka_unit_test(test_workspace_vs_dense),
+      cmocka_unit_test(test_topk),       cmocka_unit_test(test_dot_ukernels),
+      cmocka_unit_test(test_routing_op), cmocka_unit_test(test_regions),
+      cmocka_unit_test(test_topk_range), cmocka_unit_test(test_all_regions_is_dense),
+      cmocka_unit_test(test_threads),    cmocka_unit_test(test_check),
+      cmocka_unit_test(test_flops),      cmocka_unit_test(test_workspace_vs_dense),
+      cmocka_unit_test(test_bra_golden), cmocka_unit_test(test_stage4_dense_attention),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

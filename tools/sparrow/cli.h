@@ -88,5 +88,6 @@ int cmd_accuracy(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

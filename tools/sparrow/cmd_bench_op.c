@@ -70,8 +70,8 @@ static int time_and_report(struct spr_test_op *h, const char *op, const char *sh
     printf(", \"runs\": %d, \"median_ms\": %.6f, \"min_ms\": %.6f, \"gflops\": %.3f, \"flops\": %.0f%s}\n", runs, med,
            mn, gflops, flops, extra_json ? extra_json : "");
   } else {
-    printf("%s %s, %d thread(s), ukernel %s: median %.4f ms, min %.4f ms, %.2f GFLOP/s (%d runs)\n", op,
-           shape_text, c->threads, h->node->impl_name ? h->node->impl_name : "-", med, mn, gflops, runs);
+    printf("%s %s, %d thread(s), ukernel %s: median %.4f ms, min %.4f ms, %.2f GFLOP/s (%d runs)\n", op, shape_text,
+           c->threads, h->node->impl_name ? h->node->impl_name : "-", med, mn, gflops, runs);
     if (extra_json != NULL) printf("  compare:%s\n", extra_json + 1);
   }
   return 0;
@@ -138,13 +138,20 @@ static int bench_gemm(const struct bench_args *a, const struct cli_common *c) {
   return rc;
 }
 
+/* Prints "workspace_bytes" of the node with the result (scratch comparisons). */
+static void ws_json(char *buf, size_t len, const struct spr_test_op *h, int threads) {
+  const struct spr_op_def *def = spr_op_get((enum spr_op)h->node->op);
+  snprintf(buf, len, ", \"workspace_bytes\": %zu", def->workspace(h->ts, h->node, threads));
+}
+
 static int bench_attention(const struct bench_args *a, const struct cli_common *c) {
   int T = a->tokens, hh = 0, ww = 0;
   if (a->size != NULL) {
     if (parse_size(a->size, &hh, &ww) != 0) return cli_fail("--size expects HxW, got '%s'", a->size);
     T = hh * ww;
   }
-  if (T < 1 || a->heads < 1 || a->head_dim < 1) return cli_fail("attention needs --size HxW (or --tokens T), --heads, --head-dim");
+  if (T < 1 || a->heads < 1 || a->head_dim < 1)
+    return cli_fail("attention needs --size HxW (or --tokens T), --heads, --head-dim");
   const int D = a->heads * a->head_dim;
   const size_t n_qkv = (size_t)T * 3 * (size_t)D;
   float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
@@ -171,21 +178,17 @@ static int bench_attention(const struct bench_args *a, const struct cli_common *
     rc = cli_fail_status(s, &err, "attention");
   } else {
     char js[160], tx[96];
-    snprintf(js, sizeof js, "\"tokens\": %d, \"heads\": %d, \"head_dim\": %d, \"causal\": %s", T, a->heads,
-             a->head_dim, a->causal ? "true" : "false");
+    snprintf(js, sizeof js, "\"tokens\": %d, \"heads\": %d, \"head_dim\": %d, \"causal\": %s", T, a->heads, a->head_dim,
+             a->causal ? "true" : "false");
     snprintf(tx, sizeof tx, "T=%d heads=%d head_dim=%d%s", T, a->heads, a->head_dim, a->causal ? " causal" : "");
-    rc = time_and_report(&h, "attention", js, tx, a, c, NULL);
+    char extra[64];
+    ws_json(extra, sizeof extra, &h, c->threads);
+    rc = time_and_report(&h, "attention", js, tx, a, c, extra);
     spr_test_op_teardown(&h);
   }
   free(qkv);
   free(y);
   return rc;
-}
-
-/* Prints "workspace_bytes" of the node with the result (scratch comparisons). */
-static void ws_json(char *buf, size_t len, const struct spr_test_op *h, int threads) {
-  const struct spr_op_def *def = spr_op_get((enum spr_op)h->node->op);
-  snprintf(buf, len, ", \"workspace_bytes\": %zu", def->workspace(h->ts, h->node, threads));
 }
 
 /* 2-D neighborhood attention over an HxW grid, fused qkv rows [q | k | v]. */
@@ -235,6 +238,57 @@ static int bench_na2d(const struct bench_args *a, const struct cli_common *c) {
   return rc;
 }
 
+/* Bi-level routing attention over an HxW map, fused qkv rows [q | k | v]
+ * with qk_dim = v_dim = heads * head_dim (BiFormer's qk_dim == dim). */
+static int bench_bra(const struct bench_args *a, const struct cli_common *c) {
+  int hh = 0, ww = 0;
+  if (a->size == NULL || parse_size(a->size, &hh, &ww) != 0) return cli_fail("bra needs --size HxW");
+  if (a->regions < 1 || a->topk < 1 || a->heads < 1 || a->head_dim < 1)
+    return cli_fail("bra needs --regions, --topk, --heads, --head-dim");
+  if (hh % a->regions != 0 || ww % a->regions != 0)
+    return cli_fail("--size %dx%d is not a multiple of --regions %d (BiFormer pads the map)", hh, ww, a->regions);
+  const int D = a->heads * a->head_dim, T = hh * ww;
+  const size_t n_qkv = (size_t)T * 3 * (size_t)D;
+  float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
+  if (!qkv || !y) return cli_fail("out of memory");
+  fill(qkv, n_qkv, 5);
+  struct spr_tensor ts[2];
+  const int64_t nq[2] = {3 * D, T}, ny[2] = {D, T};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
+  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ny, y);
+  struct spr_node node = {.op = SPR_OP_BRA, .n_src = 3, .src = {0, 0, 0, -1, -1, -1}, .dst = 1};
+  node.p.bra = (struct spr_bra_params){.n_heads = (uint16_t)a->heads,
+                                       .n_win = (uint16_t)a->regions,
+                                       .topk = (uint16_t)a->topk,
+                                       .h = (uint16_t)hh,
+                                       .w = (uint16_t)ww,
+                                       .qk_dim = (uint32_t)D,
+                                       .v_dim = (uint32_t)D,
+                                       .scale = 0.0f, /* qk_dim^-0.5 */
+                                       .q_col = 0,
+                                       .k_col = (uint32_t)D,
+                                       .v_col = (uint32_t)(2 * D)};
+  struct spr_test_op h;
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  const enum spr_status s = spr_test_op_setup(&h, ts, &node, c->isa_mask, c->threads, &err);
+  int rc;
+  if (s != SPR_STATUS_OK) {
+    rc = cli_fail_status(s, &err, "bra");
+  } else {
+    char js[200], tx[128], extra[64];
+    snprintf(js, sizeof js, "\"size\": \"%dx%d\", \"regions\": %d, \"topk\": %d, \"heads\": %d, \"head_dim\": %d", hh,
+             ww, a->regions, a->topk, a->heads, a->head_dim);
+    snprintf(tx, sizeof tx, "%dx%d S=%d topk=%d heads=%d head_dim=%d", hh, ww, a->regions, a->topk, a->heads,
+             a->head_dim);
+    ws_json(extra, sizeof extra, &h, c->threads);
+    rc = time_and_report(&h, "bra", js, tx, a, c, extra);
+    spr_test_op_teardown(&h);
+  }
+  free(qkv);
+  free(y);
+  return rc;
+}
+
 int cmd_bench_op(int argc, char **argv) {
   struct bench_args a = {0};
   const struct cli_opt opts[] = {
@@ -243,33 +297,41 @@ int cmd_bench_op(int argc, char **argv) {
       {"n", CLI_INT, &a.n, "N", "gemm: output features (rows of the weight)"},
       {"dtype", CLI_STR, &a.dtype, "TYPE", "gemm: weight type f32|f16 (default f32)"},
       {"xnnpack", CLI_FLAG, &a.xnnpack, NULL, "gemm: also time XNNPACK's fully-connected op on the same data"},
-      {"size", CLI_STR, &a.size, "HxW", "attention: token grid (T = H*W)"},
+      {"size", CLI_STR, &a.size, "HxW", "attention/na2d/bra: token grid (T = H*W)"},
       {"tokens", CLI_INT, &a.tokens, "T", "attention: number of tokens (instead of --size)"},
-      {"heads", CLI_INT, &a.heads, "H", "attention: heads"},
-      {"head-dim", CLI_INT, &a.head_dim, "D", "attention: head dimension"},
+      {"heads", CLI_INT, &a.heads, "H", "attention/na2d/bra: heads"},
+      {"head-dim", CLI_INT, &a.head_dim, "D", "attention/na2d/bra: head dimension (bra: qk_dim = v_dim = H*D)"},
       {"causal", CLI_FLAG, &a.causal, NULL, "attention: causal mask"},
       {"kernel", CLI_INT, &a.kernel, "K", "na2d: window size per axis"},
       {"dilation", CLI_INT, &a.dilation, "D", "na2d: dilation per axis (default 1)"},
-      {"regions", CLI_INT, &a.regions, "S", "bra: regions per side (S x S regions)"},
+      {"regions", CLI_INT, &a.regions, "S", "bra: regions per side (S x S regions; H and W multiples of S)"},
       {"topk", CLI_INT, &a.topk, "K", "bra: routed regions per region"},
       {"runs", CLI_INT, &a.runs, "N", "timed runs (default: about 0.5 s worth, 10..2000)"},
-      {"json", CLI_FLAG, &a.json, NULL, "print one JSON object (fields \"median_ms\", \"min_ms\", \"gflops\")"},
+      {"json", CLI_FLAG, &a.json, NULL,
+       "print one JSON object (\"median_ms\", \"min_ms\", \"gflops\"; attention/na2d/bra: \"workspace_bytes\")"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
   const char *pos[1];
   int n_pos;
-  const int r = cli_parse(argc, argv,
-                          "sparrow bench-op gemm --m M --k K --n N [--dtype f32|f16] [--json]\n"
-                          "       sparrow bench-op attention --size HxW --heads H --head-dim D [--causal] [--json]\n"
-                          "       sparrow bench-op na2d --size HxW --kernel K [--dilation D] --heads H --head-dim D [--json]\n"
-                          "       sparrow bench-op bra --size HxW --regions S --topk K --heads H --head-dim D [--json]",
-                          "Times one op on random data at the given shape and reports the median and minimum\n"
-                          "latency and GFLOP/s (counting only the arithmetic the op needs).",
-                          opts, &c, pos, 1, 1, &n_pos);
+  const int r =
+      cli_parse(argc, argv,
+                "sparrow bench-op gemm --m M --k K --n N [--dtype f32|f16] [--json]\n"
+                "       sparrow bench-op attention --size HxW --heads H --head-dim D [--causal] [--json]\n"
+                "       sparrow bench-op na2d --size HxW --kernel K [--dilation D] --heads H --head-dim D [--json]\n"
+                "       sparrow bench-op bra --size HxW --regions S --topk K --heads H --head-dim D [--json]",
+                "Times one op on random data at the given shape and reports the median and minimum\n"
+                "latency and GFLOP/s, counting only the arithmetic the op needs (T = H*W tokens, C = heads *\n"
+                "head-dim): attention 4*T^2*C (--causal: visible pairs only); na2d 4*T*K^2*C; bra 2*T*C\n"
+                "(region means) + 2*S^4*C (routing) + 4*T*topk*M*C (attention, M = T/S^2 tokens per region).\n"
+                "attention, na2d and bra also print the node's scratch bytes at --threads (\"workspace_bytes\",\n"
+                "what `sparrow plan` counts for that node). Inputs: one fused qkv tensor [q | k | v] of C\n"
+                "columns each; bra uses qk_dim = v_dim = C, scale C^-0.5, and needs H and W multiples of S.",
+                opts, &c, pos, 1, 1, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
   if (strcmp(pos[0], "gemm") == 0) return bench_gemm(&a, &c);
   if (strcmp(pos[0], "attention") == 0) return bench_attention(&a, &c);
   if (strcmp(pos[0], "na2d") == 0) return bench_na2d(&a, &c);
+  if (strcmp(pos[0], "bra") == 0) return bench_bra(&a, &c);
   return cli_fail("unknown op '%s' for bench-op (gemm, attention, na2d, bra)", pos[0]);
 }

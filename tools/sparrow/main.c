@@ -14,6 +14,7 @@ static const struct cli_cmd k_cmds[] = {
     {"bench", "whole-model latency (vision) or prefill/decode tok/s (LLM)", cmd_bench},
     {"bench-op", "time one op at a given shape (gemm, attention, ...)", cmd_bench_op},
     {"quantize", "convert a GGUF model's weights to q8_0/q4_0/q4_k/q6_k/f16/f32", cmd_quantize},
+    {"embed", "a GGUF model as a const, aligned C array for firmware (flash)", cmd_embed},
 };
 
 static void usage(FILE *f) {
