@@ -211,9 +211,17 @@ static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, fl
     c->colsum(qa, qrows, nb, n);
     c->colsum(ka, krows, nb, n);
   }
-  for (size_t i = 0; i < n; i++) {
-    qm[i] = (float)(qa[i] / (double)c->g.M);
-    km[i] = (float)(ka[i] / (double)c->g.M);
+  if ((c->g.M & (c->g.M - 1)) == 0) { /* x / M == x * (1 / M) exactly for a power of two */
+    const double inv = 1.0 / (double)c->g.M;
+    for (size_t i = 0; i < n; i++) {
+      qm[i] = (float)(qa[i] * inv);
+      km[i] = (float)(ka[i] * inv);
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      qm[i] = (float)(qa[i] / (double)c->g.M);
+      km[i] = (float)(ka[i] / (double)c->g.M);
+    }
   }
 }
 
@@ -245,24 +253,32 @@ static void bra_phase_means(void *arg, size_t begin, size_t end, int tid) {
   }
 }
 
-/* Routing scores of region p for regions [r0, r0 + nr) (nr <= BRA_CHUNK):
- * scale * q_r[p] . k_r[r] through the dot ukernel (spr_bra_dot_acc's
- * order), run by run of the areas (their layout is the same for every
- * region, so one run covers the same channels in all of them). */
-static void bra_scores(const struct bra_ctx *c, size_t p, size_t r0, size_t nr, double *a) {
+/* Regions whose routing scores one phase-2 task computes together (when
+ * P <= BRA_CHUNK): each converted mean is used for several pairs. */
+#define BRA_PBLOCK 4
+
+/* Routing scores of regions [p0, p0 + np) (np <= BRA_PBLOCK) for regions
+ * [r0, r0 + nr) (nr <= BRA_CHUNK), a[i * BRA_CHUNK + r] = scale *
+ * q_r[p0 + i] . k_r[r0 + r] through the dot ukernel (spr_bra_dot_acc's
+ * order, whatever the blocking), run by run of the areas (their layout is
+ * the same for every region, so one run covers the same channels in all of
+ * them). */
+static void bra_scores(const struct bra_ctx *c, size_t p0, size_t np, size_t r0, size_t nr, double *a) {
   const struct bra_geom *g = &c->g;
-  double acc[BRA_CHUNK * 8];
-  const float *b[BRA_CHUNK];
-  for (size_t i = 0; i < nr * 8; i++) acc[i] = 0.0;
+  double acc[BRA_PBLOCK * BRA_CHUNK * 8];
+  const float *b[BRA_CHUNK], *qa[BRA_PBLOCK];
+  for (size_t i = 0; i < np * nr * 8; i++) acc[i] = 0.0;
   for (size_t f = 0; f < g->qk;) {
     size_t run = bra_area_run(g, g->qk + f), run_k = bra_area_run(g, f);
     if (run > run_k) run = run_k;
     if (run > g->qk - f) run = g->qk - f;
     for (size_t r = 0; r < nr; r++) b[r] = bra_area(g, c->o, c->areas, r0 + r, f);
-    c->dot(acc, bra_area(g, c->o, c->areas, p, g->qk + f), b, nr, f, run);
+    for (size_t i = 0; i < np; i++) qa[i] = bra_area(g, c->o, c->areas, p0 + i, g->qk + f);
+    c->dot(acc, qa, np, b, nr, f, run);
     f += run;
   }
-  for (size_t r = 0; r < nr; r++) a[r] = (double)c->scale * spr_bra_dot_sum(acc + 8 * r);
+  for (size_t i = 0; i < np; i++)
+    for (size_t r = 0; r < nr; r++) a[i * BRA_CHUNK + r] = (double)c->scale * spr_bra_dot_sum(acc + 8 * (i * nr + r));
 }
 
 /* Area double j of region p (routing scores when P is large), two floats. */
@@ -288,21 +304,26 @@ static void bra_phase_route(void *arg, size_t begin, size_t end, int tid) {
   const struct bra_ctx *c = arg;
   const struct bra_geom *g = &c->g;
   const size_t sel_f = 2 * g->qk + 2 * g->P;
-  for (size_t p = begin; p < end; p++) {
-    if (g->P <= BRA_CHUNK) {
-      double a[BRA_CHUNK];
+  if (g->P <= BRA_CHUNK) { /* tasks are blocks of BRA_PBLOCK regions */
+    for (size_t blk = begin; blk < end; blk++) {
+      const size_t p0 = blk * BRA_PBLOCK, np = g->P - p0 < BRA_PBLOCK ? g->P - p0 : BRA_PBLOCK;
+      double a[BRA_PBLOCK * BRA_CHUNK];
       int32_t sel[BRA_CHUNK];
-      bra_scores(c, p, 0, g->P, a);
-      spr_bra_topk(a, g->P, g->topk, sel);
-      for (size_t k = 0; k < g->topk; k++) memcpy(bra_area(g, c->o, c->areas, p, sel_f + k), &sel[k], 4);
-      continue;
+      bra_scores(c, p0, np, 0, g->P, a);
+      for (size_t i = 0; i < np; i++) {
+        spr_bra_topk(a + i * BRA_CHUNK, g->P, g->topk, sel);
+        for (size_t k = 0; k < g->topk; k++) memcpy(bra_area(g, c->o, c->areas, p0 + i, sel_f + k), &sel[k], 4);
+      }
     }
+    return;
+  }
+  for (size_t p = begin; p < end; p++) {
     /* many regions: the scores wait in the area; the same selection as
      * spr_bra_topk (order: score desc, then index asc; NaN as -inf) */
     for (size_t r0 = 0; r0 < g->P; r0 += BRA_CHUNK) {
       double a[BRA_CHUNK];
       const size_t nr = g->P - r0 < BRA_CHUNK ? g->P - r0 : BRA_CHUNK;
-      bra_scores(c, p, r0, nr, a);
+      bra_scores(c, p, 1, r0, nr, a);
       for (size_t r = 0; r < nr; r++) bra_put_d(c, p, r0 + r, isnan(a[r]) ? -INFINITY : a[r]);
     }
     size_t prev = g->P;
@@ -407,7 +428,7 @@ static void bra_run(const struct spr_exec *x, const struct spr_node *n) {
   c.areas = c.g.in_output ? NULL : (float *)(void *)(x->scratch + c.thread_bytes * n_thr);
   SPR_DASSERT(x->scratch_bytes >= c.thread_bytes * n_thr + bra_areas_bytes(&c.g));
   spr_parallel(x, c.g.P, bra_phase_means, &c);
-  spr_parallel(x, c.g.P, bra_phase_route, &c);
+  spr_parallel(x, c.g.P <= BRA_CHUNK ? (c.g.P + BRA_PBLOCK - 1) / BRA_PBLOCK : c.g.P, bra_phase_route, &c);
   spr_parallel(x, c.g.P, bra_phase_attend, &c);
 }
 

@@ -119,10 +119,12 @@ void spr_bra_topk(const double *a, size_t n, size_t topk, int32_t *sel);
 void spr_bra_dot_acc(double acc[8], const float *a, const float *b, size_t c0, size_t n);
 double spr_bra_dot_sum(const double acc[8]);
 
-/* Routing dot-product ukernel: for r < nr and i < n, adds a[i] * b[r][i] (in
- * double) to acc[8 * r + (c0 + i) % 8], exactly as spr_bra_dot_acc does for
- * each r (the list: ops/bra/bra_dot.inc). */
-typedef void (*spr_f64_bra_dot_fn)(double *acc, const float *a, const float *const *b, size_t nr, size_t c0, size_t n);
+/* Routing dot-product ukernel: for rows ia < na, r < nr and channels i < n,
+ * adds a[ia][i] * b[r][i] (in double) to acc[8 * (ia * nr + r) + (c0 + i) % 8],
+ * exactly as spr_bra_dot_acc does for each pair (the list:
+ * ops/bra/bra_dot.inc). */
+typedef void (*spr_f64_bra_dot_fn)(double *acc, const float *const *a, size_t na, const float *const *b, size_t nr,
+                                   size_t c0, size_t n);
 
 struct spr_bra_dot_ukernel {
   uint32_t isa;
@@ -132,7 +134,7 @@ struct spr_bra_dot_ukernel {
 };
 
 #define SPR_UKERNEL(isa, fn, tile) \
-  void fn(double *acc, const float *a, const float *const *b, size_t nr, size_t c0, size_t n);
+  void fn(double *acc, const float *const *a, size_t na, const float *const *b, size_t nr, size_t c0, size_t n);
 #include "ops/bra/bra_dot.inc"
 #undef SPR_UKERNEL
 

@@ -31,6 +31,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops/bra/bra.h"
 
@@ -414,8 +415,162 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
   }
 }
 
+#if defined(AV_G4)
+/* Small-region path (a few queries, head_dim a multiple of 4, <= 64): the
+ * vector is AV_G groups of 4 lanes, one query per group. Scores: group g
+ * of an accumulator holds 4 partial sums of q_g . k over channels 4t..4t+3
+ * (Q pre-arranged once per call, K broadcast 4 floats at a time: no
+ * shuffles in the inner loop); one 4x4 reduction per 4 keys leaves the
+ * keys in the lanes, sc4[(j/4) VL + 4g + j%4] = score(query g, key j).
+ * Softmax runs on those vectors (group-wise max); P.V as the row path, each
+ * V vector loaded once for the AV_G queries. Scratch: [hd/4][VL] queries,
+ * [KEY_BLOCK/4][VL] scores, [AV_G][hd_v] output (not growing with topk). */
+#define AV_G (AV_VL / 4)
+#define AV_SMALL_MAXT 16
+
+AV_INLINE void bra_small_scores(size_t nt, size_t nb, const float *qg, const float *const *kr, float *sc4) {
+  av_v qv[AV_SMALL_MAXT];
+  for (size_t t = 0; t < nt; t++) qv[t] = av_load(qg + t * AV_VL);
+  for (size_t j = 0; j < nb; j += 4) {
+    const float *k[4];
+    for (size_t u = 0; u < 4; u++) k[u] = kr[av_min(j + u, nb - 1)];
+    av_v a[4], b[4];
+    for (size_t u = 0; u < 4; u++) a[u] = b[u] = av_zero();
+    size_t t = 0;
+    for (; t + 2 <= nt; t += 2)
+      for (size_t u = 0; u < 4; u++) {
+        a[u] = av_fma(qv[t], av_bcast4(k[u] + 4 * t), a[u]);
+        b[u] = av_fma(qv[t + 1], av_bcast4(k[u] + 4 * t + 4), b[u]);
+      }
+    if (t < nt)
+      for (size_t u = 0; u < 4; u++) a[u] = av_fma(qv[t], av_bcast4(k[u] + 4 * t), a[u]);
+    for (size_t u = 0; u < 4; u++) a[u] = av_add(a[u], b[u]);
+    av_store(sc4 + j / 4 * AV_VL, av_red4x4(a[0], a[1], a[2], a[3]));
+  }
+}
+
+/* os[g][c .. c + nv VL) = al[4g] * os[g] + sum_j p(g, j) v[j][...], all AV_G groups. */
+AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t c, const float *sc4, const float *const *vr,
+                                const float *al, float *os, size_t hvv) {
+  av_v acc[AV_G][4];
+  for (size_t g = 0; g < AV_G; g++)
+    for (size_t k = 0; k < nv; k++) acc[g][k] = av_mul(av_load(os + g * hvv + c + k * AV_VL), av_set1(al[4 * g]));
+  for (size_t j = 0; j < n; j++) {
+    av_v vv[4];
+    for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j] + c + k * AV_VL);
+    const float *pj = sc4 + j / 4 * AV_VL + j % 4;
+    for (size_t g = 0; g < AV_G; g++) {
+      const av_v pr = av_bcast(pj + 4 * g);
+      for (size_t k = 0; k < nv; k++) acc[g][k] = av_fma(pr, vv[k], acc[g][k]);
+    }
+  }
+  for (size_t g = 0; g < AV_G; g++)
+    for (size_t k = 0; k < nv; k++) av_store(os + g * hvv + c + k * AV_VL, acc[g][k]);
+}
+
+static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
+  const size_t hq = t->hd_qk, hv = t->hd_v, nt = hq / 4;
+  const size_t hvv = (hv + AV_VL - 1) / AV_VL * AV_VL, hvf = hv / AV_VL * AV_VL;
+  float *qg = ws;                      /* [nt][VL] scaled queries, group g = query g */
+  float *sc4 = qg + nt * AV_VL;        /* [NK/4][VL] scores, then probabilities */
+  float *os = sc4 + AV_NK / 4 * AV_VL; /* [G][hvv] unnormalized output */
+  float al[AV_VL], lv[AV_VL];
+  const float qscale = t->scale * AV_LOG2E;
+  const float *kr[AV_NK], *vr[AV_NK];
+  for (size_t r0 = 0; r0 < t->nq; r0 += AV_G) {
+    const size_t ng = av_min(AV_G, t->nq - r0);
+    for (size_t g = 0; g < AV_G; g++)
+      for (size_t tt = 0; tt < nt; tt++) {
+        if (g < ng)
+          memcpy(qg + tt * AV_VL + 4 * g, t->q[r0 + g] + 4 * tt, 4 * sizeof(float));
+        else
+          memset(qg + tt * AV_VL + 4 * g, 0, 4 * sizeof(float));
+      }
+    for (size_t tt = 0; tt < nt; tt++) av_store(qg + tt * AV_VL, av_mul(av_load(qg + tt * AV_VL), av_set1(qscale)));
+    for (size_t c = 0; c < AV_G * hvv; c += AV_VL) av_store(os + c, av_zero());
+    av_v m = av_set1(-FLT_MAX), l = av_zero();
+    size_t si = 0, tr0 = 0; /* next key: region si, token row tr0 of it (blocks of whole token rows) */
+    while (si < t->n_sel) {
+      size_t nb = 0;
+      do { /* whole token rows of the routed regions, up to NK keys (at least one row) */
+        const float *kp = t->k + (t->reg_base[si] + tr0 * t->map_w) * t->k_stride;
+        const float *vp = t->v + (t->reg_base[si] + tr0 * t->map_w) * t->v_stride;
+        for (size_t tc = 0; tc < t->reg_w; tc++, nb++, kp += t->k_stride, vp += t->v_stride) {
+          kr[nb] = kp;
+          vr[nb] = vp;
+        }
+        if (++tr0 == t->reg_h) {
+          tr0 = 0;
+          si++;
+        }
+      } while (si < t->n_sel && nb + t->reg_w <= AV_NK);
+      const size_t nb4 = (nb + 3) / 4;
+      switch (nt) {
+        case 8:
+          bra_small_scores(8, nb, qg, kr, sc4);
+          break;
+        case 16:
+          bra_small_scores(16, nb, qg, kr, sc4);
+          break;
+        default:
+          bra_small_scores(nt, nb, qg, kr, sc4);
+          break;
+      }
+      for (size_t j = nb; j < nb4 * 4; j++)
+        for (size_t g = 0; g < AV_G; g++) sc4[j / 4 * AV_VL + 4 * g + j % 4] = -INFINITY;
+      av_v bm = av_load(sc4);
+      for (size_t jb = 1; jb < nb4; jb++) bm = av_max(bm, av_load(sc4 + jb * AV_VL));
+      const av_v mnew = av_max(m, av_gmax4(bm));
+      const av_v alpha = av_exp2(av_sub(m, mnew));
+      m = mnew;
+      av_v ls = av_zero();
+      for (size_t jb = 0; jb < nb4; jb++) {
+        const av_v p = av_exp2(av_sub(av_load(sc4 + jb * AV_VL), mnew));
+        av_store(sc4 + jb * AV_VL, p);
+        ls = av_add(ls, p);
+      }
+      l = av_fma(l, alpha, ls);
+      av_store(al, alpha);
+      for (size_t c = 0; c < hvf; c += 4 * AV_VL) {
+        switch (av_min(4, (hvf - c) / AV_VL)) {
+          case 1:
+            bra_small_pv_blk(1, nb, c, sc4, vr, al, os, hvv);
+            break;
+          case 2:
+            bra_small_pv_blk(2, nb, c, sc4, vr, al, os, hvv);
+            break;
+          case 3:
+            bra_small_pv_blk(3, nb, c, sc4, vr, al, os, hvv);
+            break;
+          default:
+            bra_small_pv_blk(4, nb, c, sc4, vr, al, os, hvv);
+            break;
+        }
+      }
+      for (size_t g = 0; g < ng; g++)
+        for (size_t c = hvf; c < hv; c++) {
+          float acc = os[g * hvv + c] * al[4 * g];
+          for (size_t j = 0; j < nb; j++) acc += sc4[j / 4 * AV_VL + 4 * g + j % 4] * vr[j][c];
+          os[g * hvv + c] = acc;
+        }
+    }
+    av_store(lv, l);
+    for (size_t g = 0; g < ng; g++) {
+      const float inv = 1.0f / ((lv[4 * g] + lv[4 * g + 1]) + (lv[4 * g + 2] + lv[4 * g + 3]));
+      for (size_t c = 0; c < hv; c++) t->o[r0 + g][c] = os[g * hvv + c] * inv;
+    }
+  }
+}
+#endif
+
 void AV_UKERNEL(const struct spr_f32_bra_task *t, float *scratch) {
   if (t->nq <= AV_ROW_MAX_LANES) {
+#if defined(AV_G4)
+    if (t->hd_qk % 4 == 0 && t->hd_qk <= 4 * AV_SMALL_MAXT && t->reg_w <= AV_NK) {
+      bra_small(t, scratch);
+      return;
+    }
+#endif
     bra_rows(t, scratch);
     return;
   }
