@@ -64,6 +64,8 @@ static spr_f64_bra_colsum_fn bra_colsum_for(uint32_t isa) {
 
 /* Channels of a region mean accumulated at once (doubles on the stack). */
 #define BRA_CHUNK 64
+/* Channels of the region means accumulated at once (doubles on the stack). */
+#define BRA_MEAN_CH 256
 
 struct bra_geom {
   size_t S, P, rh, rw, M, W, qk, vd, nh, hq, hv, topk;
@@ -188,7 +190,7 @@ struct bra_ctx {
  * double (tokens in row-major order, through the column-sum ukernel: the
  * oracle's order), rounded to f32. */
 static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, float *qm, float *km) {
-  double qa[BRA_CHUNK], ka[BRA_CHUNK];
+  double qa[BRA_MEAN_CH], ka[BRA_MEAN_CH];
   const float *qrows[BRA_CHUNK], *krows[BRA_CHUNK];
   for (size_t i = 0; i < n; i++) qa[i] = ka[i] = 0.0;
   const size_t t0 = bra_tok(&c->g, r, 0);
@@ -243,9 +245,9 @@ static void bra_phase_means(void *arg, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct bra_ctx *c = arg;
   for (size_t r = begin; r < end; r++) {
-    for (size_t c0 = 0; c0 < c->g.qk; c0 += BRA_CHUNK) {
-      const size_t n = c->g.qk - c0 < BRA_CHUNK ? c->g.qk - c0 : BRA_CHUNK;
-      float qm[BRA_CHUNK], km[BRA_CHUNK];
+    for (size_t c0 = 0; c0 < c->g.qk; c0 += BRA_MEAN_CH) {
+      const size_t n = c->g.qk - c0 < BRA_MEAN_CH ? c->g.qk - c0 : BRA_MEAN_CH;
+      float qm[BRA_MEAN_CH], km[BRA_MEAN_CH];
       bra_means(c, r, c0, n, qm, km);
       bra_area_write(c, r, c0, km, n);
       bra_area_write(c, r, c->g.qk + c0, qm, n);

@@ -455,7 +455,19 @@ AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t c, const float *sc4,
   av_v acc[AV_G][4];
   for (size_t g = 0; g < AV_G; g++)
     for (size_t k = 0; k < nv; k++) acc[g][k] = av_mul(av_load(os + g * hvv + c + k * AV_VL), av_set1(al[4 * g]));
-  for (size_t j = 0; j < n; j++) {
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) { /* four keys of one score vector: constant offsets */
+    const float *pj = sc4 + j / 4 * AV_VL;
+    for (size_t u = 0; u < 4; u++) {
+      av_v vv[4];
+      for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j + u] + c + k * AV_VL);
+      for (size_t g = 0; g < AV_G; g++) {
+        const av_v pr = av_bcast(pj + 4 * g + u);
+        for (size_t k = 0; k < nv; k++) acc[g][k] = av_fma(pr, vv[k], acc[g][k]);
+      }
+    }
+  }
+  for (; j < n; j++) {
     av_v vv[4];
     for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j] + c + k * AV_VL);
     const float *pj = sc4 + j / 4 * AV_VL + j % 4;
