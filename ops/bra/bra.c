@@ -64,6 +64,7 @@ static spr_f64_bra_colsum_fn bra_colsum_for(uint32_t isa) {
 
 /* Channels of a region mean accumulated at once (doubles on the stack). */
 #define BRA_CHUNK 64
+_Static_assert(BRA_CHUNK <= 64, "bra_topk_small keeps a 64-bit mask");
 /* Channels of the region means accumulated at once (doubles on the stack). */
 #define BRA_MEAN_CH 256
 
@@ -101,6 +102,15 @@ static inline size_t bra_tok(const struct bra_geom *g, size_t r, size_t t) {
 static inline float *bra_area(const struct bra_geom *g, float *o, float *areas, size_t r, size_t f) {
   if (!g->in_output) return areas + r * g->A + f;
   return o + bra_tok(g, r, f / g->vd) * g->vd + f % g->vd;
+}
+
+/* bra_area(g, o, areas, r, f) = (region r's area base) + bra_area_off(g, f):
+ * the base is o + (r's first token row) * vd in the output, else
+ * areas + r * A. */
+static inline size_t bra_area_off(const struct bra_geom *g, size_t f) {
+  if (!g->in_output) return f;
+  const size_t t = f / g->vd;
+  return ((t / g->rw) * g->W + t % g->rw) * g->vd + f % g->vd;
 }
 
 /* Contiguous floats of an area from float f on. */
@@ -269,13 +279,25 @@ static void bra_scores(const struct bra_ctx *c, size_t p0, size_t np, size_t r0,
   const struct bra_geom *g = &c->g;
   double acc[BRA_PBLOCK * BRA_CHUNK * 8];
   const float *b[BRA_CHUNK], *qa[BRA_PBLOCK];
+  float *rb[BRA_CHUNK], *pb[BRA_PBLOCK];
   for (size_t i = 0; i < np * nr * 8; i++) acc[i] = 0.0;
+  /* area(r, f) = area base of r + an offset that depends on f only */
+  for (size_t r = 0, row = r0 / g->S, col = r0 % g->S; r < nr; r++) {
+    rb[r] = g->in_output ? c->o + (row * g->rh * g->W + col * g->rw) * g->vd : c->areas + (r0 + r) * g->A;
+    if (++col == g->S) {
+      col = 0;
+      row++;
+    }
+  }
+  for (size_t i = 0; i < np; i++)
+    pb[i] = g->in_output ? c->o + bra_tok(g, p0 + i, 0) * g->vd : c->areas + (p0 + i) * g->A;
   for (size_t f = 0; f < g->qk;) {
     size_t run = bra_area_run(g, g->qk + f), run_k = bra_area_run(g, f);
     if (run > run_k) run = run_k;
     if (run > g->qk - f) run = g->qk - f;
-    for (size_t r = 0; r < nr; r++) b[r] = bra_area(g, c->o, c->areas, r0 + r, f);
-    for (size_t i = 0; i < np; i++) qa[i] = bra_area(g, c->o, c->areas, p0 + i, g->qk + f);
+    const size_t ko = bra_area_off(g, f), qo = bra_area_off(g, g->qk + f);
+    for (size_t r = 0; r < nr; r++) b[r] = rb[r] + ko;
+    for (size_t i = 0; i < np; i++) qa[i] = pb[i] + qo;
     c->dot(acc, qa, np, b, nr, f, run);
     f += run;
   }
@@ -299,6 +321,30 @@ static void bra_put_d(const struct bra_ctx *c, size_t p, size_t j, double x) {
   memcpy(bra_area(&c->g, c->o, c->areas, p, 2 * c->g.qk + 2 * j + 1), &w[1], 4);
 }
 
+/* spr_bra_topk for n <= BRA_CHUNK, the same selection: NaN counts as -inf
+ * (sanitized once), and an element (a higher index than every listed one)
+ * goes before a listed one exactly when it is strictly greater; the kept
+ * set comes out in increasing index order through a bit mask. */
+static void bra_topk_small(const double *a, size_t n, size_t topk, int32_t *sel) {
+  double lv[BRA_CHUNK];
+  size_t li[BRA_CHUNK], cnt = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double x = isnan(a[i]) ? -INFINITY : a[i];
+    if (cnt == topk && !(x > lv[cnt - 1])) continue;
+    size_t j = cnt < topk ? cnt++ : cnt - 1;
+    for (; j > 0 && x > lv[j - 1]; j--) {
+      lv[j] = lv[j - 1];
+      li[j] = li[j - 1];
+    }
+    lv[j] = x;
+    li[j] = i;
+  }
+  uint64_t kept = 0;
+  for (size_t k = 0; k < topk; k++) kept |= (uint64_t)1 << li[k];
+  for (size_t i = 0, k = 0; i < n; i++)
+    if ((kept >> i) & 1u) sel[k++] = (int32_t)i;
+}
+
 /* Phase 2: region p's routing scores and kept list (area floats
  * [2 qk + 2P, + topk), increasing region index). */
 static void bra_phase_route(void *arg, size_t begin, size_t end, int tid) {
@@ -313,7 +359,7 @@ static void bra_phase_route(void *arg, size_t begin, size_t end, int tid) {
       int32_t sel[BRA_CHUNK];
       bra_scores(c, p0, np, 0, g->P, a);
       for (size_t i = 0; i < np; i++) {
-        spr_bra_topk(a + i * BRA_CHUNK, g->P, g->topk, sel);
+        bra_topk_small(a + i * BRA_CHUNK, g->P, g->topk, sel);
         for (size_t k = 0; k < g->topk; k++) memcpy(bra_area(g, c->o, c->areas, p0 + i, sel_f + k), &sel[k], 4);
       }
     }
@@ -375,15 +421,16 @@ static void bra_phase_attend(void *arg, size_t begin, size_t end, int tid) {
       memcpy(&r, bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k), 4);
       base[k] = bra_tok(g, (size_t)r, 0);
     }
-    for (size_t h = 0; h < g->nh; h++) {
-      for (size_t i0 = 0; i0 < g->M; i0 += tile) {
-        const size_t nq = g->M - i0 < tile ? g->M - i0 : tile;
+    for (size_t i0 = 0; i0 < g->M; i0 += tile) { /* a tile of queries, all heads (independent calls) */
+      const size_t nq = g->M - i0 < tile ? g->M - i0 : tile;
+      size_t toks[SPR_BRA_MAX_TILE];
+      for (size_t i = 0; i < nq; i++) toks[i] = bra_tok(g, p, i0 + i);
+      for (size_t h = 0; h < g->nh; h++) {
         const float *qp[SPR_BRA_MAX_TILE];
         float *op[SPR_BRA_MAX_TILE];
         for (size_t i = 0; i < nq; i++) {
-          const size_t tok = bra_tok(g, p, i0 + i);
-          qp[i] = c->q + tok * c->q_stride + c->p->q_col + h * g->hq;
-          op[i] = c->o + tok * g->vd + h * g->hv;
+          qp[i] = c->q + toks[i] * c->q_stride + c->p->q_col + h * g->hq;
+          op[i] = c->o + toks[i] * g->vd + h * g->hv;
         }
         const struct spr_f32_bra_task t = {
             .hd_qk = g->hq,

@@ -530,9 +530,14 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
       }
       for (size_t j = nb; j < nb4 * 4; j++)
         for (size_t g = 0; g < AV_G; g++) sc4[j / 4 * AV_VL + 4 * g + j % 4] = -INFINITY;
-      av_v bm = av_load(sc4);
-      for (size_t jb = 1; jb < nb4; jb++) bm = av_max(bm, av_load(sc4 + jb * AV_VL));
-      const av_v mnew = av_max(m, av_gmax4(bm));
+      av_v bm = av_load(sc4), bm1 = bm;
+      size_t jm = 1;
+      for (; jm + 2 <= nb4; jm += 2) {
+        bm = av_max(bm, av_load(sc4 + jm * AV_VL));
+        bm1 = av_max(bm1, av_load(sc4 + (jm + 1) * AV_VL));
+      }
+      if (jm < nb4) bm = av_max(bm, av_load(sc4 + jm * AV_VL));
+      const av_v mnew = av_max(m, av_gmax4(av_max(bm, bm1)));
       const av_v alpha = av_exp2(av_sub(m, mnew));
       m = mnew;
       av_v ls = av_zero();
@@ -569,7 +574,9 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
     av_store(lv, l);
     for (size_t g = 0; g < ng; g++) {
       const float inv = 1.0f / ((lv[4 * g] + lv[4 * g + 1]) + (lv[4 * g + 2] + lv[4 * g + 3]));
-      for (size_t c = 0; c < hv; c++) t->o[r0 + g][c] = os[g * hvv + c] * inv;
+      size_t c = 0;
+      for (; c < hvf; c += AV_VL) av_store(t->o[r0 + g] + c, av_mul(av_load(os + g * hvv + c), av_set1(inv)));
+      for (; c < hv; c++) t->o[r0 + g][c] = os[g * hvv + c] * inv;
     }
   }
 }
