@@ -421,36 +421,34 @@ static void bra_phase_attend(void *arg, size_t begin, size_t end, int tid) {
       memcpy(&r, bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k), 4);
       base[k] = bra_tok(g, (size_t)r, 0);
     }
-    for (size_t i0 = 0; i0 < g->M; i0 += tile) { /* a tile of queries, all heads (independent calls) */
+    for (size_t i0 = 0; i0 < g->M; i0 += tile) { /* a tile of queries, all heads in one call */
       const size_t nq = g->M - i0 < tile ? g->M - i0 : tile;
-      size_t toks[SPR_BRA_MAX_TILE];
-      for (size_t i = 0; i < nq; i++) toks[i] = bra_tok(g, p, i0 + i);
-      for (size_t h = 0; h < g->nh; h++) {
-        const float *qp[SPR_BRA_MAX_TILE];
-        float *op[SPR_BRA_MAX_TILE];
-        for (size_t i = 0; i < nq; i++) {
-          qp[i] = c->q + toks[i] * c->q_stride + c->p->q_col + h * g->hq;
-          op[i] = c->o + toks[i] * g->vd + h * g->hv;
-        }
-        const struct spr_f32_bra_task t = {
-            .hd_qk = g->hq,
-            .hd_v = g->hv,
-            .nq = nq,
-            .q = qp,
-            .o = op,
-            .reg_base = base,
-            .n_sel = g->topk,
-            .reg_h = g->rh,
-            .reg_w = g->rw,
-            .map_w = g->W,
-            .k = c->k + c->p->k_col + h * g->hq,
-            .v = c->v + c->p->v_col + h * g->hv,
-            .k_stride = c->k_stride,
-            .v_stride = c->v_stride,
-            .scale = c->scale,
-        };
-        c->uk->fn(&t, ws);
+      const float *qp[SPR_BRA_MAX_TILE];
+      float *op[SPR_BRA_MAX_TILE];
+      for (size_t i = 0; i < nq; i++) {
+        const size_t tok = bra_tok(g, p, i0 + i);
+        qp[i] = c->q + tok * c->q_stride + c->p->q_col;
+        op[i] = c->o + tok * g->vd;
       }
+      const struct spr_f32_bra_task t = {
+          .hd_qk = g->hq,
+          .hd_v = g->hv,
+          .n_heads = g->nh,
+          .nq = nq,
+          .q = qp,
+          .o = op,
+          .reg_base = base,
+          .n_sel = g->topk,
+          .reg_h = g->rh,
+          .reg_w = g->rw,
+          .map_w = g->W,
+          .k = c->k + c->p->k_col,
+          .v = c->v + c->p->v_col,
+          .k_stride = c->k_stride,
+          .v_stride = c->v_stride,
+          .scale = c->scale,
+      };
+      c->uk->fn(&t, ws);
     }
   }
 }

@@ -69,18 +69,21 @@
 #define SPR_BRA_KEY_BLOCK 64
 #define SPR_BRA_MAX_TILE 32
 
-/* One ukernel call: lanes = up to the ukernel's tile queries of one region
- * and one head; keys = the routed regions' tokens. */
+/* One ukernel call: lanes = up to the ukernel's tile queries of one region,
+ * heads 0 .. n_heads-1 (head m: q[i] + m hd_qk, o[i] + m hd_v, k + m hd_qk,
+ * v + m hd_v; the heads are independent); keys = the routed regions'
+ * tokens. */
 struct spr_f32_bra_task {
   size_t hd_qk, hd_v;
+  size_t n_heads;         /* >= 1 */
   size_t nq;              /* lanes, 1 .. tile */
-  const float *const *q;  /* nq pointers to the queries' head slices (hd_qk floats) */
-  float *const *o;        /* nq pointers to the outputs' head slices (hd_v floats) */
+  const float *const *q;  /* nq pointers to the queries' head-0 slices (hd_qk floats) */
+  float *const *o;        /* nq pointers to the outputs' head-0 slices (hd_v floats) */
   const size_t *reg_base; /* n_sel routed regions (increasing index): token row of each one's first token */
   size_t n_sel;
   size_t reg_h, reg_w;       /* region size in tokens (M = reg_h * reg_w) */
   size_t map_w;              /* tokens per map row */
-  const float *k, *v;        /* this head's column 0 at token row 0 */
+  const float *k, *v;        /* head 0's column 0 at token row 0 */
   size_t k_stride, v_stride; /* floats per token row */
   float scale;
 };

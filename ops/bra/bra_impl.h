@@ -428,12 +428,12 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
 #define AV_G (AV_VL / 4)
 #define AV_SMALL_MAXT 16
 
-AV_INLINE void bra_small_scores(size_t nt, size_t nb, const float *qg, const float *const *kr, float *sc4) {
+AV_INLINE void bra_small_scores(size_t nt, size_t nb, const float *qg, const float *const *kr, size_t ko, float *sc4) {
   av_v qv[AV_SMALL_MAXT];
   for (size_t t = 0; t < nt; t++) qv[t] = av_load(qg + t * AV_VL);
   for (size_t j = 0; j < nb; j += 4) {
     const float *k[4];
-    for (size_t u = 0; u < 4; u++) k[u] = kr[av_min(j + u, nb - 1)];
+    for (size_t u = 0; u < 4; u++) k[u] = kr[av_min(j + u, nb - 1)] + ko;
     av_v a[4], b[4];
     for (size_t u = 0; u < 4; u++) a[u] = b[u] = av_zero();
     size_t t = 0;
@@ -450,7 +450,7 @@ AV_INLINE void bra_small_scores(size_t nt, size_t nb, const float *qg, const flo
 }
 
 /* os[g][c .. c + nv VL) = al[4g] * os[g] + sum_j p(g, j) v[j][...], all AV_G groups. */
-AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t c, const float *sc4, const float *const *vr,
+AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t vc, size_t c, const float *sc4, const float *const *vr,
                                 const float *al, float *os, size_t hvv) {
   av_v acc[AV_G][4];
   for (size_t g = 0; g < AV_G; g++)
@@ -460,7 +460,7 @@ AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t c, const float *sc4,
     const float *pj = sc4 + j / 4 * AV_VL;
     for (size_t u = 0; u < 4; u++) {
       av_v vv[4];
-      for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j + u] + c + k * AV_VL);
+      for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j + u] + vc + k * AV_VL);
       for (size_t g = 0; g < AV_G; g++) {
         const av_v pr = av_bcast(pj + 4 * g + u);
         for (size_t k = 0; k < nv; k++) acc[g][k] = av_fma(pr, vv[k], acc[g][k]);
@@ -469,7 +469,7 @@ AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t c, const float *sc4,
   }
   for (; j < n; j++) {
     av_v vv[4];
-    for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j] + c + k * AV_VL);
+    for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j] + vc + k * AV_VL);
     const float *pj = sc4 + j / 4 * AV_VL + j % 4;
     for (size_t g = 0; g < AV_G; g++) {
       const av_v pr = av_bcast(pj + 4 * g);
@@ -478,6 +478,27 @@ AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t c, const float *sc4,
   }
   for (size_t g = 0; g < AV_G; g++)
     for (size_t k = 0; k < nv; k++) av_store(os + g * hvv + c + k * AV_VL, acc[g][k]);
+}
+
+/* Key pointers (head 0) of the whole token rows of the routed regions from
+ * (region *si, row *tr0) on, up to NK keys (at least one row); returns the
+ * count and advances (*si, *tr0). */
+static size_t bra_small_keys(const struct spr_f32_bra_task *t, size_t *si, size_t *tr0, const float **kr,
+                             const float **vr) {
+  size_t nb = 0;
+  do {
+    const size_t row = t->reg_base[*si] + *tr0 * t->map_w;
+    const float *kp = t->k + row * t->k_stride, *vp = t->v + row * t->v_stride;
+    for (size_t tc = 0; tc < t->reg_w; tc++, nb++, kp += t->k_stride, vp += t->v_stride) {
+      kr[nb] = kp;
+      vr[nb] = vp;
+    }
+    if (++*tr0 == t->reg_h) {
+      *tr0 = 0;
+      ++*si;
+    }
+  } while (*si < t->n_sel && nb + t->reg_w <= AV_NK);
+  return nb;
 }
 
 static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
@@ -489,12 +510,18 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
   float al[AV_VL], lv[AV_VL];
   const float qscale = t->scale * AV_LOG2E;
   const float *kr[AV_NK], *vr[AV_NK];
-  for (size_t r0 = 0; r0 < t->nq; r0 += AV_G) {
-    const size_t ng = av_min(AV_G, t->nq - r0);
+  /* all keys in one block: their pointers serve every head and query group */
+  size_t nb_all = 0;
+  if (t->n_sel * t->reg_h * t->reg_w <= AV_NK) {
+    size_t si = 0, tr0 = 0;
+    while (si < t->n_sel) nb_all += bra_small_keys(t, &si, &tr0, kr + nb_all, vr + nb_all);
+  }
+  for (size_t h = 0, r0 = 0; h < t->n_heads;) { /* head h, queries r0 .. r0 + ng - 1 */
+    const size_t ng = av_min(AV_G, t->nq - r0), ko = h * hq, vo = h * hv;
     for (size_t g = 0; g < AV_G; g++)
       for (size_t tt = 0; tt < nt; tt++) {
         if (g < ng)
-          memcpy(qg + tt * AV_VL + 4 * g, t->q[r0 + g] + 4 * tt, 4 * sizeof(float));
+          memcpy(qg + tt * AV_VL + 4 * g, t->q[r0 + g] + ko + 4 * tt, 4 * sizeof(float));
         else
           memset(qg + tt * AV_VL + 4 * g, 0, 4 * sizeof(float));
       }
@@ -503,29 +530,23 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
     av_v m = av_set1(-FLT_MAX), l = av_zero();
     size_t si = 0, tr0 = 0; /* next key: region si, token row tr0 of it (blocks of whole token rows) */
     while (si < t->n_sel) {
-      size_t nb = 0;
-      do { /* whole token rows of the routed regions, up to NK keys (at least one row) */
-        const float *kp = t->k + (t->reg_base[si] + tr0 * t->map_w) * t->k_stride;
-        const float *vp = t->v + (t->reg_base[si] + tr0 * t->map_w) * t->v_stride;
-        for (size_t tc = 0; tc < t->reg_w; tc++, nb++, kp += t->k_stride, vp += t->v_stride) {
-          kr[nb] = kp;
-          vr[nb] = vp;
-        }
-        if (++tr0 == t->reg_h) {
-          tr0 = 0;
-          si++;
-        }
-      } while (si < t->n_sel && nb + t->reg_w <= AV_NK);
+      size_t nb;
+      if (nb_all > 0) {
+        nb = nb_all;
+        si = t->n_sel;
+      } else {
+        nb = bra_small_keys(t, &si, &tr0, kr, vr);
+      }
       const size_t nb4 = (nb + 3) / 4;
       switch (nt) {
         case 8:
-          bra_small_scores(8, nb, qg, kr, sc4);
+          bra_small_scores(8, nb, qg, kr, ko, sc4);
           break;
         case 16:
-          bra_small_scores(16, nb, qg, kr, sc4);
+          bra_small_scores(16, nb, qg, kr, ko, sc4);
           break;
         default:
-          bra_small_scores(nt, nb, qg, kr, sc4);
+          bra_small_scores(nt, nb, qg, kr, ko, sc4);
           break;
       }
       for (size_t j = nb; j < nb4 * 4; j++)
@@ -551,23 +572,23 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
       for (size_t c = 0; c < hvf; c += 4 * AV_VL) {
         switch (av_min(4, (hvf - c) / AV_VL)) {
           case 1:
-            bra_small_pv_blk(1, nb, c, sc4, vr, al, os, hvv);
+            bra_small_pv_blk(1, nb, vo + c, c, sc4, vr, al, os, hvv);
             break;
           case 2:
-            bra_small_pv_blk(2, nb, c, sc4, vr, al, os, hvv);
+            bra_small_pv_blk(2, nb, vo + c, c, sc4, vr, al, os, hvv);
             break;
           case 3:
-            bra_small_pv_blk(3, nb, c, sc4, vr, al, os, hvv);
+            bra_small_pv_blk(3, nb, vo + c, c, sc4, vr, al, os, hvv);
             break;
           default:
-            bra_small_pv_blk(4, nb, c, sc4, vr, al, os, hvv);
+            bra_small_pv_blk(4, nb, vo + c, c, sc4, vr, al, os, hvv);
             break;
         }
       }
       for (size_t g = 0; g < ng; g++)
         for (size_t c = hvf; c < hv; c++) {
           float acc = os[g * hvv + c] * al[4 * g];
-          for (size_t j = 0; j < nb; j++) acc += sc4[j / 4 * AV_VL + 4 * g + j % 4] * vr[j][c];
+          for (size_t j = 0; j < nb; j++) acc += sc4[j / 4 * AV_VL + 4 * g + j % 4] * vr[j][vo + c];
           os[g * hvv + c] = acc;
         }
     }
@@ -575,21 +596,21 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
     for (size_t g = 0; g < ng; g++) {
       const float inv = 1.0f / ((lv[4 * g] + lv[4 * g + 1]) + (lv[4 * g + 2] + lv[4 * g + 3]));
       size_t c = 0;
-      for (; c < hvf; c += AV_VL) av_store(t->o[r0 + g] + c, av_mul(av_load(os + g * hvv + c), av_set1(inv)));
-      for (; c < hv; c++) t->o[r0 + g][c] = os[g * hvv + c] * inv;
+      for (; c < hvf; c += AV_VL) av_store(t->o[r0 + g] + vo + c, av_mul(av_load(os + g * hvv + c), av_set1(inv)));
+      for (; c < hv; c++) t->o[r0 + g][vo + c] = os[g * hvv + c] * inv;
+    }
+    r0 += ng;
+    if (r0 == t->nq) {
+      r0 = 0;
+      h++;
     }
   }
 }
 #endif
 
-void AV_UKERNEL(const struct spr_f32_bra_task *t, float *scratch) {
+/* One head of a task (head h's slices), through the rows or the lanes path. */
+static void bra_one_head(const struct spr_f32_bra_task *t, float *scratch) {
   if (t->nq <= AV_ROW_MAX_LANES) {
-#if defined(AV_G4)
-    if (t->hd_qk % 4 == 0 && t->hd_qk <= 4 * AV_SMALL_MAXT && t->reg_w <= AV_NK) {
-      bra_small(t, scratch);
-      return;
-    }
-#endif
     bra_rows(t, scratch);
     return;
   }
@@ -614,5 +635,29 @@ void AV_UKERNEL(const struct spr_f32_bra_task *t, float *scratch) {
 #endif
     default:
       break;
+  }
+}
+
+void AV_UKERNEL(const struct spr_f32_bra_task *t, float *scratch) {
+#if defined(AV_G4)
+  if (t->nq <= AV_ROW_MAX_LANES && t->hd_qk % 4 == 0 && t->hd_qk <= 4 * AV_SMALL_MAXT && t->reg_w <= AV_NK) {
+    bra_small(t, scratch);
+    return;
+  }
+#endif
+  struct spr_f32_bra_task th = *t;
+  const float *qh[SPR_BRA_MAX_TILE];
+  float *oh[SPR_BRA_MAX_TILE];
+  th.q = qh;
+  th.o = oh;
+  th.n_heads = 1;
+  for (size_t h = 0; h < t->n_heads; h++) {
+    for (size_t i = 0; i < t->nq; i++) {
+      qh[i] = t->q[i] + h * t->hd_qk;
+      oh[i] = t->o[i] + h * t->hd_v;
+    }
+    th.k = t->k + h * t->hd_qk;
+    th.v = t->v + h * t->hd_v;
+    bra_one_head(&th, scratch);
   }
 }
