@@ -302,7 +302,8 @@ static void bra_scores(const struct bra_ctx *c, size_t p0, size_t np, size_t r0,
     f += run;
   }
   for (size_t i = 0; i < np; i++)
-    for (size_t r = 0; r < nr; r++) a[i * BRA_CHUNK + r] = (double)c->scale * spr_bra_dot_sum(acc + 8 * (i * nr + r));
+    for (size_t r = 0; r < nr; r++)
+      a[i * BRA_CHUNK + r] = (double)c->scale * spr_bra_dot_sum_inl(acc + 8 * (i * nr + r));
 }
 
 /* Area double j of region p (routing scores when P is large), two floats. */
@@ -360,7 +361,7 @@ static void bra_phase_route(void *arg, size_t begin, size_t end, int tid) {
       bra_scores(c, p0, np, 0, g->P, a);
       for (size_t i = 0; i < np; i++) {
         bra_topk_small(a + i * BRA_CHUNK, g->P, g->topk, sel);
-        for (size_t k = 0; k < g->topk; k++) memcpy(bra_area(g, c->o, c->areas, p0 + i, sel_f + k), &sel[k], 4);
+        bra_area_write(c, p0 + i, sel_f, (const float *)(const void *)sel, g->topk);
       }
     }
     return;
@@ -416,10 +417,16 @@ static void bra_phase_attend(void *arg, size_t begin, size_t end, int tid) {
   size_t *base = (size_t *)(void *)(mem + spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float));
   const size_t tile = c->uk->tile;
   for (size_t p = begin; p < end; p++) {
-    for (size_t k = 0; k < g->topk; k++) {
-      int32_t r;
-      memcpy(&r, bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k), 4);
-      base[k] = bra_tok(g, (size_t)r, 0);
+    for (size_t k0 = 0; k0 < g->topk;) { /* the kept list, run by run of the area */
+      size_t run = bra_area_run(g, 2 * g->qk + 2 * g->P + k0);
+      if (run > g->topk - k0) run = g->topk - k0;
+      const float *src = bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k0);
+      for (size_t k = 0; k < run; k++) {
+        int32_t r;
+        memcpy(&r, src + k, 4);
+        base[k0 + k] = (size_t)(r / (int32_t)g->S) * g->rh * g->W + (size_t)(r % (int32_t)g->S) * g->rw;
+      }
+      k0 += run;
     }
     for (size_t i0 = 0; i0 < g->M; i0 += tile) { /* a tile of queries, all heads in one call */
       const size_t nq = g->M - i0 < tile ? g->M - i0 : tile;

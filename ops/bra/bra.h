@@ -121,6 +121,10 @@ void spr_bra_topk(const double *a, size_t n, size_t topk, int32_t *sel);
  * a fixed order. Start from acc = 0 and feed the channels in any runs. */
 void spr_bra_dot_acc(double acc[8], const float *a, const float *b, size_t c0, size_t n);
 double spr_bra_dot_sum(const double acc[8]);
+/* spr_bra_dot_sum's arithmetic, inline (the function calls this). */
+static inline double spr_bra_dot_sum_inl(const double acc[8]) {
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
 
 /* Routing dot-product ukernel: for rows ia < na, r < nr and channels i < n,
  * adds a[ia][i] * b[r][i] (in double) to acc[8 * (ia * nr + r) + (c0 + i) % 8],
