@@ -202,9 +202,10 @@ struct bra_ctx {
 static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, float *qm, float *km) {
   double qa[BRA_MEAN_CH], ka[BRA_MEAN_CH];
   const float *qrows[BRA_CHUNK], *krows[BRA_CHUNK];
-  for (size_t i = 0; i < n; i++) qa[i] = ka[i] = 0.0;
   const size_t t0 = bra_tok(&c->g, r, 0);
-  size_t nb = 0;
+  const double m = (double)c->g.M;
+  size_t nb = 0, seen = 0;
+  int first = 1;
   for (size_t tr = 0; tr < c->g.rh; tr++) { /* tokens in row-major order, no divisions */
     const size_t tok = t0 + tr * c->g.W;
     const float *qrow = c->q + tok * c->q_stride + c->p->q_col + c0;
@@ -212,29 +213,17 @@ static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, fl
     for (size_t tc = 0; tc < c->g.rw; tc++, qrow += c->q_stride, krow += c->k_stride) {
       qrows[nb] = qrow;
       krows[nb] = krow;
-      if (++nb == BRA_CHUNK) {
-        c->colsum(qa, qrows, nb, n);
-        c->colsum(ka, krows, nb, n);
+      const int last = ++seen == c->g.M;
+      if (++nb == BRA_CHUNK && !last) { /* a full batch; the last one (with the means) goes below */
+        c->colsum(qa, qrows, nb, n, first, NULL, m);
+        c->colsum(ka, krows, nb, n, first, NULL, m);
+        first = 0;
         nb = 0;
       }
     }
   }
-  if (nb > 0) {
-    c->colsum(qa, qrows, nb, n);
-    c->colsum(ka, krows, nb, n);
-  }
-  if ((c->g.M & (c->g.M - 1)) == 0) { /* x / M == x * (1 / M) exactly for a power of two */
-    const double inv = 1.0 / (double)c->g.M;
-    for (size_t i = 0; i < n; i++) {
-      qm[i] = (float)(qa[i] * inv);
-      km[i] = (float)(ka[i] * inv);
-    }
-  } else {
-    for (size_t i = 0; i < n; i++) {
-      qm[i] = (float)(qa[i] / (double)c->g.M);
-      km[i] = (float)(ka[i] / (double)c->g.M);
-    }
-  }
+  c->colsum(qa, qrows, nb, n, first, qm, m);
+  c->colsum(ka, krows, nb, n, first, km, m);
 }
 
 /* Writes n floats to region r's area from float f on (crossing token rows). */

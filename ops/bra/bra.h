@@ -145,12 +145,15 @@ struct spr_bra_dot_ukernel {
 #include "ops/bra/bra_dot.inc"
 #undef SPR_UKERNEL
 
-/* Region-mean column-sum ukernel: acc[i] += (double)rows[t][i] for i < n,
- * rows t = 0 .. n_rows-1 in order (one sequential double sum per channel,
- * as the oracle; the list: ops/bra/bra_colsum.inc). */
-typedef void (*spr_f64_bra_colsum_fn)(double *acc, const float *const *rows, size_t n_rows, size_t n);
+/* Region-mean column-sum ukernel: for i < n, s = (first ? 0.0 : acc[i]) +
+ * (double)rows[t][i] for rows t = 0 .. n_rows-1 in order (one sequential
+ * double sum per channel, as the oracle), acc[i] = s, and when mean is not
+ * NULL mean[i] = (float)(s / m) (the list: ops/bra/bra_colsum.inc). */
+typedef void (*spr_f64_bra_colsum_fn)(double *acc, const float *const *rows, size_t n_rows, size_t n, int first,
+                                      float *mean, double m);
 
-#define SPR_UKERNEL(isa, fn, tile) void fn(double *acc, const float *const *rows, size_t n_rows, size_t n);
+#define SPR_UKERNEL(isa, fn, tile) \
+  void fn(double *acc, const float *const *rows, size_t n_rows, size_t n, int first, float *mean, double m);
 #include "ops/bra/bra_colsum.inc"
 #undef SPR_UKERNEL
 

@@ -159,8 +159,9 @@ static void test_dot_ukernels(void **state) {
   free(want);
 }
 
-/* Column-sum ukernels: bit-identical to the scalar one (channels n in {1, 3,
- * 4, 8, 9, 31, 32, 64, 65, 100}, rows 1 .. 70). */
+/* Column-sum ukernels: bit-identical to the oracle's loop, sums and means
+ * (channels n in {1, 3, 4, 8, 9, 31, 32, 64, 65, 100}, rows 1 .. 70,
+ * continuing or starting from 0, means by 3 or 64). */
 static const struct kernel k_colsums[] = {
 #define SPR_UKERNEL(isa, fn, tile) {(isa), #fn, (tile)},
 #include "ops/bra/bra_colsum.inc"
@@ -186,15 +187,29 @@ static void test_colsum_ukernels(void **state) {
       continue;
     }
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
-      for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++) {
-        double acc[100], want[100];
-        for (size_t i = 0; i < ns[ni]; i++) acc[i] = want[i] = 0.5 * (double)i - 7.0;
-        spr_f64_bra_colsum_ukernel_1__scalar(want, rows, rs[ri], ns[ni]);
-        k_colsum_fns[ki](acc, rows, rs[ri], ns[ni]);
-        if (memcmp(acc, want, ns[ni] * sizeof(double)) != 0)
-          fail_msg("%s n=%zu rows=%zu: sums differ from the scalar ukernel", k_colsums[ki].name, ns[ni], rs[ri]);
-      }
-    print_message("  %-34s bit-identical to the scalar column sums\n", k_colsums[ki].name);
+      for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++)
+        for (int mode = 0; mode < 4; mode++) { /* first (acc from 0) x means (by 3 or 64) */
+          const int first = mode & 1;
+          const double m = mode & 2 ? 3.0 : 64.0;
+          double acc[100], want[100];
+          float mean[100], want_mean[100];
+          for (size_t i = 0; i < ns[ni]; i++) {
+            acc[i] = 0.5 * (double)i - 7.0;
+            double w = first ? 0.0 : acc[i]; /* the oracle's loop */
+            for (size_t t = 0; t < rs[ri]; t++) w += (double)rows[t][i];
+            want[i] = w;
+            want_mean[i] = (float)(w / m);
+            mean[i] = NAN;
+          }
+          k_colsum_fns[ki](acc, rows, rs[ri], ns[ni], first, mode >= 1 ? mean : NULL, m);
+          if (memcmp(acc, want, ns[ni] * sizeof(double)) != 0)
+            fail_msg("%s n=%zu rows=%zu mode=%d: sums differ from the oracle's loop", k_colsums[ki].name, ns[ni],
+                     rs[ri], mode);
+          if (mode >= 1 && memcmp(mean, want_mean, ns[ni] * sizeof(float)) != 0)
+            fail_msg("%s n=%zu rows=%zu mode=%d: means differ from the oracle's", k_colsums[ki].name, ns[ni], rs[ri],
+                     mode);
+        }
+    print_message("  %-34s bit-identical to the oracle's column sums and means\n", k_colsums[ki].name);
   }
   free(x);
 }
