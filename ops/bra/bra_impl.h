@@ -518,14 +518,9 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
   }
   for (size_t h = 0, r0 = 0; h < t->n_heads;) { /* head h, queries r0 .. r0 + ng - 1 */
     const size_t ng = av_min(AV_G, t->nq - r0), ko = h * hq, vo = h * hv;
-    for (size_t g = 0; g < AV_G; g++)
-      for (size_t tt = 0; tt < nt; tt++) {
-        if (g < ng)
-          memcpy(qg + tt * AV_VL + 4 * g, t->q[r0 + g] + ko + 4 * tt, 4 * sizeof(float));
-        else
-          memset(qg + tt * AV_VL + 4 * g, 0, 4 * sizeof(float));
-      }
-    for (size_t tt = 0; tt < nt; tt++) av_store(qg + tt * AV_VL, av_mul(av_load(qg + tt * AV_VL), av_set1(qscale)));
+    const float *qp[AV_G]; /* unused groups repeat the last query (their results are dropped) */
+    for (size_t g = 0; g < AV_G; g++) qp[g] = t->q[r0 + av_min(g, ng - 1)] + ko;
+    for (size_t tt = 0; tt < nt; tt++) av_store(qg + tt * AV_VL, av_mul(av_load4g(qp, 4 * tt), av_set1(qscale)));
     for (size_t c = 0; c < AV_G * hvv; c += AV_VL) av_store(os + c, av_zero());
     av_v m = av_set1(-FLT_MAX), l = av_zero();
     size_t si = 0, tr0 = 0; /* next key: region si, token row tr0 of it (blocks of whole token rows) */

@@ -88,4 +88,9 @@ static inline av_v av_gmax4(av_v x) {
   return _mm256_max_ps(m, _mm256_permute_ps(m, 0x4E));
 }
 
+/* Group g = p[g][off .. off + 4). */
+static inline av_v av_load4g(const float *const *p, size_t off) {
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(p[0] + off)), _mm_loadu_ps(p[1] + off), 1);
+}
+
 #include "ops/bra/bra_impl.h"

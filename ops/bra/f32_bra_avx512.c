@@ -87,4 +87,12 @@ static inline av_v av_gmax4(av_v x) {
   return _mm512_max_ps(m, _mm512_permute_ps(m, 0x4E));
 }
 
+/* Group g = p[g][off .. off + 4). */
+static inline av_v av_load4g(const float *const *p, size_t off) {
+  __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(p[0] + off));
+  v = _mm512_insertf32x4(v, _mm_loadu_ps(p[1] + off), 1);
+  v = _mm512_insertf32x4(v, _mm_loadu_ps(p[2] + off), 2);
+  return _mm512_insertf32x4(v, _mm_loadu_ps(p[3] + off), 3);
+}
+
 #include "ops/bra/bra_impl.h"

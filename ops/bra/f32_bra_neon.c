@@ -85,4 +85,9 @@ static inline av_v av_gmax4(av_v x) {
   return simde_vmaxq_f32(m, simde_vextq_f32(m, m, 2));
 }
 
+/* The one group = p[0][off .. off + 4). */
+static inline av_v av_load4g(const float *const *p, size_t off) {
+  return simde_vld1q_f32(p[0] + off);
+}
+
 #include "ops/bra/bra_impl.h"
