@@ -434,17 +434,10 @@ AV_INLINE void bra_small_scores(size_t nt, size_t nb, const float *qg, const flo
   for (size_t j = 0; j < nb; j += 4) {
     const float *k[4];
     for (size_t u = 0; u < 4; u++) k[u] = kr[av_min(j + u, nb - 1)] + ko;
-    av_v a[4], b[4];
-    for (size_t u = 0; u < 4; u++) a[u] = b[u] = av_zero();
-    size_t t = 0;
-    for (; t + 2 <= nt; t += 2)
-      for (size_t u = 0; u < 4; u++) {
-        a[u] = av_fma(qv[t], av_bcast4(k[u] + 4 * t), a[u]);
-        b[u] = av_fma(qv[t + 1], av_bcast4(k[u] + 4 * t + 4), b[u]);
-      }
-    if (t < nt)
+    av_v a[4];
+    for (size_t u = 0; u < 4; u++) a[u] = av_mul(qv[0], av_bcast4(k[u]));
+    for (size_t t = 1; t < nt; t++)
       for (size_t u = 0; u < 4; u++) a[u] = av_fma(qv[t], av_bcast4(k[u] + 4 * t), a[u]);
-    for (size_t u = 0; u < 4; u++) a[u] = av_add(a[u], b[u]);
     av_store(sc4 + j / 4 * AV_VL, av_red4x4(a[0], a[1], a[2], a[3]));
   }
 }
