@@ -444,10 +444,12 @@ AV_INLINE void bra_small_scores(size_t nt, size_t nb, const float *qg, const flo
 
 /* os[g][c .. c + nv VL) = al[4g] * os[g] + sum_j p(g, j) v[j][...], all AV_G groups. */
 AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t vc, size_t c, const float *sc4, const float *const *vr,
-                                const float *al, float *os, size_t hvv) {
+                                const float *al, float *os, size_t hvv, float *const *out, const float *inv,
+                                size_t ng) {
   av_v acc[AV_G][4];
   for (size_t g = 0; g < AV_G; g++)
-    for (size_t k = 0; k < nv; k++) acc[g][k] = av_mul(av_load(os + g * hvv + c + k * AV_VL), av_set1(al[4 * g]));
+    for (size_t k = 0; k < nv; k++)
+      acc[g][k] = out != NULL ? av_zero() : av_mul(av_load(os + g * hvv + c + k * AV_VL), av_set1(al[4 * g]));
   size_t j = 0;
   for (; j + 4 <= n; j += 4) { /* four keys of one score vector: constant offsets */
     const float *pj = sc4 + j / 4 * AV_VL;
@@ -468,6 +470,11 @@ AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t vc, size_t c, const 
       const av_v pr = av_bcast(pj + 4 * g);
       for (size_t k = 0; k < nv; k++) acc[g][k] = av_fma(pr, vv[k], acc[g][k]);
     }
+  }
+  if (out != NULL) { /* the only key block: normalized outputs of the used groups */
+    for (size_t g = 0; g < ng; g++)
+      for (size_t k = 0; k < nv; k++) av_store(out[g] + vc + k * AV_VL, av_mul(acc[g][k], av_set1(inv[g])));
+    return;
   }
   for (size_t g = 0; g < AV_G; g++)
     for (size_t k = 0; k < nv; k++) av_store(os + g * hvv + c + k * AV_VL, acc[g][k]);
@@ -557,31 +564,42 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
       }
       l = av_fma(l, alpha, ls);
       av_store(al, alpha);
+      float *const *outp = NULL; /* the only key block: P.V writes the normalized outputs */
+      float inv[AV_G];
+      if (nb_all > 0) {
+        av_store(lv, l);
+        for (size_t g = 0; g < AV_G; g++)
+          inv[g] = 1.0f / ((lv[4 * g] + lv[4 * g + 1]) + (lv[4 * g + 2] + lv[4 * g + 3]));
+        outp = t->o + r0;
+      }
       for (size_t c = 0; c < hvf; c += 4 * AV_VL) {
         switch (av_min(4, (hvf - c) / AV_VL)) {
           case 1:
-            bra_small_pv_blk(1, nb, vo + c, c, sc4, vr, al, os, hvv);
+            bra_small_pv_blk(1, nb, vo + c, c, sc4, vr, al, os, hvv, outp, inv, ng);
             break;
           case 2:
-            bra_small_pv_blk(2, nb, vo + c, c, sc4, vr, al, os, hvv);
+            bra_small_pv_blk(2, nb, vo + c, c, sc4, vr, al, os, hvv, outp, inv, ng);
             break;
           case 3:
-            bra_small_pv_blk(3, nb, vo + c, c, sc4, vr, al, os, hvv);
+            bra_small_pv_blk(3, nb, vo + c, c, sc4, vr, al, os, hvv, outp, inv, ng);
             break;
           default:
-            bra_small_pv_blk(4, nb, vo + c, c, sc4, vr, al, os, hvv);
+            bra_small_pv_blk(4, nb, vo + c, c, sc4, vr, al, os, hvv, outp, inv, ng);
             break;
         }
       }
       for (size_t g = 0; g < ng; g++)
         for (size_t c = hvf; c < hv; c++) {
-          float acc = os[g * hvv + c] * al[4 * g];
+          float acc = outp != NULL ? 0.0f : os[g * hvv + c] * al[4 * g];
           for (size_t j = 0; j < nb; j++) acc += sc4[j / 4 * AV_VL + 4 * g + j % 4] * vr[j][vo + c];
-          os[g * hvv + c] = acc;
+          if (outp != NULL)
+            outp[g][vo + c] = acc * inv[g];
+          else
+            os[g * hvv + c] = acc;
         }
     }
     av_store(lv, l);
-    for (size_t g = 0; g < ng; g++) {
+    for (size_t g = 0; g < ng && nb_all == 0; g++) {
       const float inv = 1.0f / ((lv[4 * g] + lv[4 * g + 1]) + (lv[4 * g + 2] + lv[4 * g + 3]));
       size_t c = 0;
       for (; c < hvf; c += AV_VL) av_store(t->o[r0 + g] + vo + c, av_mul(av_load(os + g * hvv + c), av_set1(inv)));
