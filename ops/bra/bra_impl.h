@@ -565,7 +565,7 @@ static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
       l = av_fma(l, alpha, ls);
       av_store(al, alpha);
       float *const *outp = NULL; /* the only key block: P.V writes the normalized outputs */
-      float inv[AV_G];
+      float inv[AV_G] = {0.0f};
       if (nb_all > 0) {
         av_store(lv, l);
         for (size_t g = 0; g < AV_G; g++)
