@@ -57,7 +57,12 @@
  * the kept list of every region; 3. attention, one task per region (its heads
  * and query blocks in order), keys in increasing region index, tokens
  * row-major within a region, online softmax over blocks of
- * SPR_BRA_KEY_BLOCK keys. */
+ * SPR_BRA_KEY_BLOCK keys (the small-region path of a few queries: blocks of
+ * whole region token rows, at most SPR_BRA_KEY_BLOCK keys; one ukernel call
+ * covers a tile of queries for every head). Region means go through the
+ * column-sum ukernels, routing scores through the dot ukernels in tiles of
+ * BRA_PBLOCK query regions x up to 4 key regions (phase 2 tasks are blocks
+ * of regions when S*S <= 64). */
 #ifndef SPR_OPS_BRA_BRA_H
 #define SPR_OPS_BRA_BRA_H
 
