@@ -11,6 +11,8 @@
 static const struct spr_arch *const k_archs[] = {
     &spr_arch_vit,
     &spr_arch_llama,
+    &spr_arch_nat,
+    &spr_arch_biformer,
 };
 
 enum spr_status spr_model_get_u32(const struct spr_gguf *g, const char *key, uint32_t lo, uint32_t hi,
@@ -20,6 +22,44 @@ enum spr_status spr_model_get_u32(const struct spr_gguf *g, const char *key, uin
   SPR_CHECK(s == SPR_STATUS_OK, s, "metadata key %s has the wrong type", key);
   SPR_CHECK(*out >= lo && *out <= hi, SPR_STATUS_BAD_METADATA, "%s = %u is out of range [%u, %u]", key, *out, lo,
             hi);
+  return SPR_STATUS_OK;
+}
+
+enum spr_status spr_model_get_int_array(const struct spr_gguf *g, const char *key, uint32_t n_max, int64_t lo,
+                                        int64_t hi, int32_t *out, uint32_t *n, struct spr_error *err) {
+  struct spr_gguf_kv kv;
+  const enum spr_status s = spr_gguf_find_kv(g, key, &kv);
+  SPR_CHECK(s != SPR_STATUS_NOT_FOUND, SPR_STATUS_MISSING_KEY, "metadata key %s is missing", key);
+  SPR_TRY(s);
+  SPR_CHECK(kv.type == SPR_GGUF_ARRAY && kv.arr_n >= 1 && kv.arr_n <= n_max, SPR_STATUS_BAD_METADATA,
+            "%s must be an array of 1 to %u integers", key, n_max);
+  for (uint32_t i = 0; i < (uint32_t)kv.arr_n; i++) {
+    int64_t v;
+    SPR_CHECK(spr_gguf_arr_get_i64(&kv, i, &v) == SPR_STATUS_OK, SPR_STATUS_BAD_METADATA, "%s[%u] is not an integer",
+              key, i);
+    SPR_CHECK(v >= lo && v <= hi, SPR_STATUS_BAD_METADATA, "%s[%u] = %lld is out of range [%lld, %lld]", key, i,
+              (long long)v, (long long)lo, (long long)hi);
+    out[i] = (int32_t)v;
+  }
+  *n = (uint32_t)kv.arr_n;
+  return SPR_STATUS_OK;
+}
+
+enum spr_status spr_model_get_f32_array_or(const struct spr_gguf *g, const char *key, uint32_t c, float def,
+                                           float *out, struct spr_error *err) {
+  for (uint32_t i = 0; i < c; i++) out[i] = def;
+  struct spr_gguf_kv kv;
+  const enum spr_status s = spr_gguf_find_kv(g, key, &kv);
+  if (s == SPR_STATUS_NOT_FOUND) return SPR_STATUS_OK;
+  SPR_TRY(s);
+  SPR_CHECK(kv.type == SPR_GGUF_ARRAY && kv.arr_n == c, SPR_STATUS_BAD_METADATA, "%s must be an array of %u numbers",
+            key, c);
+  for (uint32_t i = 0; i < c; i++) {
+    double v;
+    SPR_CHECK(spr_gguf_arr_get_f64(&kv, i, &v) == SPR_STATUS_OK && isfinite(v), SPR_STATUS_BAD_METADATA,
+              "%s[%u] is not a finite number", key, i);
+    out[i] = (float)v;
+  }
   return SPR_STATUS_OK;
 }
 

@@ -67,6 +67,7 @@ extern const struct spr_op_def spr_op_get_rows_def;          /* ops/llm */
 extern const struct spr_op_def spr_op_rope_def;              /* ops/llm */
 extern const struct spr_op_def spr_op_kv_store_def;          /* ops/llm */
 extern const struct spr_op_def spr_op_last_row_def;          /* ops/llm */
+extern const struct spr_op_def spr_op_pad2d_def;             /* ops/layout */
 extern const struct spr_op_def spr_op_neighborhood_attn_def; /* ops/natten */
 extern const struct spr_op_def spr_op_bra_def;               /* ops/bra */
 extern const struct spr_op_def spr_op_gemm_rows_def;         /* ops/coreffn */

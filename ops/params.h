@@ -58,6 +58,10 @@ enum spr_op {
   SPR_OP_KV_STORE,
   /* dst {D, 1} = row run->n_tokens - 1 of src0 {D, T} (the last token's) */
   SPR_OP_LAST_ROW,
+  /* zero-pad or crop an NHWC map at the bottom/right (ops/layout/layout.h):
+   * dst {C, W2, H2} = the top-left min(H1,H2) x min(W1,W2) pixels of f32
+   * src0 {C, W1, H1}, zeros elsewhere */
+  SPR_OP_PAD2D,
   /* fused neighborhood attention, NATTEN semantics (ops/natten/natten.h):
    * 1-D/2-D/3-D grid p.na.size (axis 0 slowest), per-axis kernel, dilation,
    * stride, causal. src0/src1/src2 = Q/K/V token rows (f32, rows = product of

@@ -20,6 +20,7 @@ static const struct spr_op_def *const k_ops[SPR_OP_COUNT_] = {
     [SPR_OP_ROPE] = &spr_op_rope_def,
     [SPR_OP_KV_STORE] = &spr_op_kv_store_def,
     [SPR_OP_LAST_ROW] = &spr_op_last_row_def,
+    [SPR_OP_PAD2D] = &spr_op_pad2d_def,
     [SPR_OP_NEIGHBORHOOD_ATTN] = &spr_op_neighborhood_attn_def,
     [SPR_OP_BRA] = &spr_op_bra_def,
     [SPR_OP_GEMM_MULTI] = &spr_op_gemm_multi_def,

@@ -128,3 +128,11 @@ int32_t spr_g_scale(struct spr_graph *g, int32_t x, float s, const char *name, i
   union spr_op_params p = {.scale = {.s = s}};
   return add_node(g, SPR_OP_SCALE, &p, &x, 1, T(g, x)->n_dims, T(g, x)->ne, name, layer);
 }
+
+int32_t spr_g_pad2d(struct spr_graph *g, int32_t x, int64_t w, int64_t h, const char *name, int layer) {
+  if (!ok(g, x)) return -1;
+  if (w < 1 || h < 1) return spr_graph_fail(g, SPR_STATUS_BAD_SHAPE, "%s: empty map %lldx%lld", name, (long long)h,
+                                            (long long)w);
+  const int64_t ne[3] = {T(g, x)->ne[0], w, h};
+  return add_node(g, SPR_OP_PAD2D, NULL, &x, 1, 3, ne, name, layer);
+}

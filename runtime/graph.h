@@ -125,5 +125,7 @@ int32_t spr_g_bra(struct spr_graph *g, int32_t q, int32_t k, int32_t v, const st
 int32_t spr_g_concat_rows(struct spr_graph *g, int32_t a, int32_t b, const char *name, int layer);
 int32_t spr_g_scale(struct spr_graph *g, int32_t x, float s, const char *name, int layer);
 int32_t spr_g_mean_rows(struct spr_graph *g, int32_t x, const char *name, int layer);
+/* x {C, W, H} -> {C, w, h}: zero-padded or cropped at the bottom/right (SPR_OP_PAD2D). */
+int32_t spr_g_pad2d(struct spr_graph *g, int32_t x, int64_t w, int64_t h, const char *name, int layer);
 
 #endif

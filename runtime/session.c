@@ -222,6 +222,7 @@ enum spr_status spr_session_node(const struct spr_session *s, uint32_t index, st
   for (int i = 0; i < 4; i++) info->ne[i] = t->ne[i];
   info->flops = def->flops != NULL ? def->flops(s->graph.tensors, n) : 0;
   info->data = t->data;
+  info->workspace_bytes = n->ws_bytes;
   return SPR_STATUS_OK;
 }
 

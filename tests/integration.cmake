@@ -16,7 +16,21 @@ if(SPR_BUILD_TOOLS AND NOT CMAKE_CROSSCOMPILING)
   add_test(NAME vit_accuracy_agreement
            COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
   add_test(NAME cli_hostile COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/hostile_test.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR})
-  set_tests_properties(cli vit_accuracy_agreement cli_hostile PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
+  # Q8_0 must stay within 0.3 points of the F32 top-1 on the full held-out set (docs/quant-vision.md)
+  add_test(NAME vit_quant_accuracy
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/quant_accuracy.sh --sparrow $<TARGET_FILE:sparrow_cli> --types q8_0
+                   --max-drop 0.3 ${PROJECT_SOURCE_DIR}/models/vit-fmnist.gguf)
+  add_test(NAME nat_accuracy_agreement
+           COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR} nat)
+  add_test(NAME biformer_accuracy_agreement
+           COMMAND ${PROJECT_SOURCE_DIR}/tests/cli/accuracy_agreement.sh $<TARGET_FILE:sparrow_cli> ${PROJECT_SOURCE_DIR}
+                   biformer)
+  add_test(NAME sparse_vision_bad_models
+           COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/cli/sparse_vision_bad_models.py $<TARGET_FILE:sparrow_cli>
+                   ${PROJECT_SOURCE_DIR})
+  set_tests_properties(sparse_vision_bad_models PROPERTIES TIMEOUT 300)
+  set_tests_properties(cli vit_accuracy_agreement cli_hostile vit_quant_accuracy nat_accuracy_agreement biformer_accuracy_agreement
+                       PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)
 elseif(SPR_BUILD_TOOLS AND CMAKE_CROSSCOMPILING_EMULATOR)
   # Cross builds: the CLI checks through a wrapper that runs the target's
   # sparrow under the emulator (the 10000-image agreement run is too slow there).

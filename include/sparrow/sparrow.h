@@ -150,6 +150,7 @@ struct spr_node_info {
   int64_t ne[4];         /* output shape */
   uint64_t flops;        /* floating-point (or integer) operations per run */
   void *data;            /* output data (valid after a run) */
+  size_t workspace_bytes; /* the node's scratch (workspace) for the session's thread count */
 };
 uint32_t spr_session_n_nodes(const struct spr_session *s);
 enum spr_status spr_session_node(const struct spr_session *s, uint32_t index, struct spr_node_info *info);

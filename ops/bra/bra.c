@@ -64,6 +64,9 @@ static spr_f64_bra_colsum_fn bra_colsum_for(uint32_t isa) {
 
 /* Channels of a region mean accumulated at once (doubles on the stack). */
 #define BRA_CHUNK 64
+_Static_assert(BRA_CHUNK <= 64, "bra_topk_small keeps a 64-bit mask");
+/* Channels of the region means accumulated at once (doubles on the stack). */
+#define BRA_MEAN_CH 256
 
 struct bra_geom {
   size_t S, P, rh, rw, M, W, qk, vd, nh, hq, hv, topk;
@@ -99,6 +102,15 @@ static inline size_t bra_tok(const struct bra_geom *g, size_t r, size_t t) {
 static inline float *bra_area(const struct bra_geom *g, float *o, float *areas, size_t r, size_t f) {
   if (!g->in_output) return areas + r * g->A + f;
   return o + bra_tok(g, r, f / g->vd) * g->vd + f % g->vd;
+}
+
+/* bra_area(g, o, areas, r, f) = (region r's area base) + bra_area_off(g, f):
+ * the base is o + (r's first token row) * vd in the output, else
+ * areas + r * A. */
+static inline size_t bra_area_off(const struct bra_geom *g, size_t f) {
+  if (!g->in_output) return f;
+  const size_t t = f / g->vd;
+  return ((t / g->rw) * g->W + t % g->rw) * g->vd + f % g->vd;
 }
 
 /* Contiguous floats of an area from float f on. */
@@ -188,11 +200,12 @@ struct bra_ctx {
  * double (tokens in row-major order, through the column-sum ukernel: the
  * oracle's order), rounded to f32. */
 static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, float *qm, float *km) {
-  double qa[BRA_CHUNK], ka[BRA_CHUNK];
+  double qa[BRA_MEAN_CH], ka[BRA_MEAN_CH];
   const float *qrows[BRA_CHUNK], *krows[BRA_CHUNK];
-  for (size_t i = 0; i < n; i++) qa[i] = ka[i] = 0.0;
   const size_t t0 = bra_tok(&c->g, r, 0);
-  size_t nb = 0;
+  const double m = (double)c->g.M;
+  size_t nb = 0, seen = 0;
+  int first = 1;
   for (size_t tr = 0; tr < c->g.rh; tr++) { /* tokens in row-major order, no divisions */
     const size_t tok = t0 + tr * c->g.W;
     const float *qrow = c->q + tok * c->q_stride + c->p->q_col + c0;
@@ -200,21 +213,17 @@ static void bra_means(const struct bra_ctx *c, size_t r, size_t c0, size_t n, fl
     for (size_t tc = 0; tc < c->g.rw; tc++, qrow += c->q_stride, krow += c->k_stride) {
       qrows[nb] = qrow;
       krows[nb] = krow;
-      if (++nb == BRA_CHUNK) {
-        c->colsum(qa, qrows, nb, n);
-        c->colsum(ka, krows, nb, n);
+      const int last = ++seen == c->g.M;
+      if (++nb == BRA_CHUNK && !last) { /* a full batch; the last one (with the means) goes below */
+        c->colsum(qa, qrows, nb, n, first, NULL, m);
+        c->colsum(ka, krows, nb, n, first, NULL, m);
+        first = 0;
         nb = 0;
       }
     }
   }
-  if (nb > 0) {
-    c->colsum(qa, qrows, nb, n);
-    c->colsum(ka, krows, nb, n);
-  }
-  for (size_t i = 0; i < n; i++) {
-    qm[i] = (float)(qa[i] / (double)c->g.M);
-    km[i] = (float)(ka[i] / (double)c->g.M);
-  }
+  c->colsum(qa, qrows, nb, n, first, qm, m);
+  c->colsum(ka, krows, nb, n, first, km, m);
 }
 
 /* Writes n floats to region r's area from float f on (crossing token rows). */
@@ -235,9 +244,9 @@ static void bra_phase_means(void *arg, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct bra_ctx *c = arg;
   for (size_t r = begin; r < end; r++) {
-    for (size_t c0 = 0; c0 < c->g.qk; c0 += BRA_CHUNK) {
-      const size_t n = c->g.qk - c0 < BRA_CHUNK ? c->g.qk - c0 : BRA_CHUNK;
-      float qm[BRA_CHUNK], km[BRA_CHUNK];
+    for (size_t c0 = 0; c0 < c->g.qk; c0 += BRA_MEAN_CH) {
+      const size_t n = c->g.qk - c0 < BRA_MEAN_CH ? c->g.qk - c0 : BRA_MEAN_CH;
+      float qm[BRA_MEAN_CH], km[BRA_MEAN_CH];
       bra_means(c, r, c0, n, qm, km);
       bra_area_write(c, r, c0, km, n);
       bra_area_write(c, r, c->g.qk + c0, qm, n);
@@ -245,24 +254,45 @@ static void bra_phase_means(void *arg, size_t begin, size_t end, int tid) {
   }
 }
 
-/* Routing scores of region p for regions [r0, r0 + nr) (nr <= BRA_CHUNK):
- * scale * q_r[p] . k_r[r] through the dot ukernel (spr_bra_dot_acc's
- * order), run by run of the areas (their layout is the same for every
- * region, so one run covers the same channels in all of them). */
-static void bra_scores(const struct bra_ctx *c, size_t p, size_t r0, size_t nr, double *a) {
+/* Regions whose routing scores one phase-2 task computes together (when
+ * P <= BRA_CHUNK): each converted mean is used for several pairs. */
+#define BRA_PBLOCK 4
+
+/* Routing scores of regions [p0, p0 + np) (np <= BRA_PBLOCK) for regions
+ * [r0, r0 + nr) (nr <= BRA_CHUNK), a[i * BRA_CHUNK + r] = scale *
+ * q_r[p0 + i] . k_r[r0 + r] through the dot ukernel (spr_bra_dot_acc's
+ * order, whatever the blocking), run by run of the areas (their layout is
+ * the same for every region, so one run covers the same channels in all of
+ * them). */
+static void bra_scores(const struct bra_ctx *c, size_t p0, size_t np, size_t r0, size_t nr, double *a) {
   const struct bra_geom *g = &c->g;
-  double acc[BRA_CHUNK * 8];
-  const float *b[BRA_CHUNK];
-  for (size_t i = 0; i < nr * 8; i++) acc[i] = 0.0;
+  double acc[BRA_PBLOCK * BRA_CHUNK * 8];
+  const float *b[BRA_CHUNK], *qa[BRA_PBLOCK];
+  float *rb[BRA_CHUNK], *pb[BRA_PBLOCK];
+  for (size_t i = 0; i < np * nr * 8; i++) acc[i] = 0.0;
+  /* area(r, f) = area base of r + an offset that depends on f only */
+  for (size_t r = 0, row = r0 / g->S, col = r0 % g->S; r < nr; r++) {
+    rb[r] = g->in_output ? c->o + (row * g->rh * g->W + col * g->rw) * g->vd : c->areas + (r0 + r) * g->A;
+    if (++col == g->S) {
+      col = 0;
+      row++;
+    }
+  }
+  for (size_t i = 0; i < np; i++)
+    pb[i] = g->in_output ? c->o + bra_tok(g, p0 + i, 0) * g->vd : c->areas + (p0 + i) * g->A;
   for (size_t f = 0; f < g->qk;) {
     size_t run = bra_area_run(g, g->qk + f), run_k = bra_area_run(g, f);
     if (run > run_k) run = run_k;
     if (run > g->qk - f) run = g->qk - f;
-    for (size_t r = 0; r < nr; r++) b[r] = bra_area(g, c->o, c->areas, r0 + r, f);
-    c->dot(acc, bra_area(g, c->o, c->areas, p, g->qk + f), b, nr, f, run);
+    const size_t ko = bra_area_off(g, f), qo = bra_area_off(g, g->qk + f);
+    for (size_t r = 0; r < nr; r++) b[r] = rb[r] + ko;
+    for (size_t i = 0; i < np; i++) qa[i] = pb[i] + qo;
+    c->dot(acc, qa, np, b, nr, f, run);
     f += run;
   }
-  for (size_t r = 0; r < nr; r++) a[r] = (double)c->scale * spr_bra_dot_sum(acc + 8 * r);
+  for (size_t i = 0; i < np; i++)
+    for (size_t r = 0; r < nr; r++)
+      a[i * BRA_CHUNK + r] = (double)c->scale * spr_bra_dot_sum_inl(acc + 8 * (i * nr + r));
 }
 
 /* Area double j of region p (routing scores when P is large), two floats. */
@@ -281,6 +311,30 @@ static void bra_put_d(const struct bra_ctx *c, size_t p, size_t j, double x) {
   memcpy(bra_area(&c->g, c->o, c->areas, p, 2 * c->g.qk + 2 * j + 1), &w[1], 4);
 }
 
+/* spr_bra_topk for n <= BRA_CHUNK, the same selection: NaN counts as -inf
+ * (sanitized once), and an element (a higher index than every listed one)
+ * goes before a listed one exactly when it is strictly greater; the kept
+ * set comes out in increasing index order through a bit mask. */
+static void bra_topk_small(const double *a, size_t n, size_t topk, int32_t *sel) {
+  double lv[BRA_CHUNK];
+  size_t li[BRA_CHUNK], cnt = 0;
+  for (size_t i = 0; i < n; i++) {
+    const double x = isnan(a[i]) ? -INFINITY : a[i];
+    if (cnt == topk && !(x > lv[cnt - 1])) continue;
+    size_t j = cnt < topk ? cnt++ : cnt - 1;
+    for (; j > 0 && x > lv[j - 1]; j--) {
+      lv[j] = lv[j - 1];
+      li[j] = li[j - 1];
+    }
+    lv[j] = x;
+    li[j] = i;
+  }
+  uint64_t kept = 0;
+  for (size_t k = 0; k < topk; k++) kept |= (uint64_t)1 << li[k];
+  for (size_t i = 0, k = 0; i < n; i++)
+    if ((kept >> i) & 1u) sel[k++] = (int32_t)i;
+}
+
 /* Phase 2: region p's routing scores and kept list (area floats
  * [2 qk + 2P, + topk), increasing region index). */
 static void bra_phase_route(void *arg, size_t begin, size_t end, int tid) {
@@ -288,21 +342,26 @@ static void bra_phase_route(void *arg, size_t begin, size_t end, int tid) {
   const struct bra_ctx *c = arg;
   const struct bra_geom *g = &c->g;
   const size_t sel_f = 2 * g->qk + 2 * g->P;
-  for (size_t p = begin; p < end; p++) {
-    if (g->P <= BRA_CHUNK) {
-      double a[BRA_CHUNK];
+  if (g->P <= BRA_CHUNK) { /* tasks are blocks of BRA_PBLOCK regions */
+    for (size_t blk = begin; blk < end; blk++) {
+      const size_t p0 = blk * BRA_PBLOCK, np = g->P - p0 < BRA_PBLOCK ? g->P - p0 : BRA_PBLOCK;
+      double a[BRA_PBLOCK * BRA_CHUNK];
       int32_t sel[BRA_CHUNK];
-      bra_scores(c, p, 0, g->P, a);
-      spr_bra_topk(a, g->P, g->topk, sel);
-      for (size_t k = 0; k < g->topk; k++) memcpy(bra_area(g, c->o, c->areas, p, sel_f + k), &sel[k], 4);
-      continue;
+      bra_scores(c, p0, np, 0, g->P, a);
+      for (size_t i = 0; i < np; i++) {
+        bra_topk_small(a + i * BRA_CHUNK, g->P, g->topk, sel);
+        bra_area_write(c, p0 + i, sel_f, (const float *)(const void *)sel, g->topk);
+      }
     }
+    return;
+  }
+  for (size_t p = begin; p < end; p++) {
     /* many regions: the scores wait in the area; the same selection as
      * spr_bra_topk (order: score desc, then index asc; NaN as -inf) */
     for (size_t r0 = 0; r0 < g->P; r0 += BRA_CHUNK) {
       double a[BRA_CHUNK];
       const size_t nr = g->P - r0 < BRA_CHUNK ? g->P - r0 : BRA_CHUNK;
-      bra_scores(c, p, r0, nr, a);
+      bra_scores(c, p, 1, r0, nr, a);
       for (size_t r = 0; r < nr; r++) bra_put_d(c, p, r0 + r, isnan(a[r]) ? -INFINITY : a[r]);
     }
     size_t prev = g->P;
@@ -347,40 +406,45 @@ static void bra_phase_attend(void *arg, size_t begin, size_t end, int tid) {
   size_t *base = (size_t *)(void *)(mem + spr_bra_scratch_floats(g->hq, g->hv) * sizeof(float));
   const size_t tile = c->uk->tile;
   for (size_t p = begin; p < end; p++) {
-    for (size_t k = 0; k < g->topk; k++) {
-      int32_t r;
-      memcpy(&r, bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k), 4);
-      base[k] = bra_tok(g, (size_t)r, 0);
-    }
-    for (size_t h = 0; h < g->nh; h++) {
-      for (size_t i0 = 0; i0 < g->M; i0 += tile) {
-        const size_t nq = g->M - i0 < tile ? g->M - i0 : tile;
-        const float *qp[SPR_BRA_MAX_TILE];
-        float *op[SPR_BRA_MAX_TILE];
-        for (size_t i = 0; i < nq; i++) {
-          const size_t tok = bra_tok(g, p, i0 + i);
-          qp[i] = c->q + tok * c->q_stride + c->p->q_col + h * g->hq;
-          op[i] = c->o + tok * g->vd + h * g->hv;
-        }
-        const struct spr_f32_bra_task t = {
-            .hd_qk = g->hq,
-            .hd_v = g->hv,
-            .nq = nq,
-            .q = qp,
-            .o = op,
-            .reg_base = base,
-            .n_sel = g->topk,
-            .reg_h = g->rh,
-            .reg_w = g->rw,
-            .map_w = g->W,
-            .k = c->k + c->p->k_col + h * g->hq,
-            .v = c->v + c->p->v_col + h * g->hv,
-            .k_stride = c->k_stride,
-            .v_stride = c->v_stride,
-            .scale = c->scale,
-        };
-        c->uk->fn(&t, ws);
+    for (size_t k0 = 0; k0 < g->topk;) { /* the kept list, run by run of the area */
+      size_t run = bra_area_run(g, 2 * g->qk + 2 * g->P + k0);
+      if (run > g->topk - k0) run = g->topk - k0;
+      const float *src = bra_area(g, c->o, c->areas, p, 2 * g->qk + 2 * g->P + k0);
+      for (size_t k = 0; k < run; k++) {
+        int32_t r;
+        memcpy(&r, src + k, 4);
+        base[k0 + k] = (size_t)(r / (int32_t)g->S) * g->rh * g->W + (size_t)(r % (int32_t)g->S) * g->rw;
       }
+      k0 += run;
+    }
+    for (size_t i0 = 0; i0 < g->M; i0 += tile) { /* a tile of queries, all heads in one call */
+      const size_t nq = g->M - i0 < tile ? g->M - i0 : tile;
+      const float *qp[SPR_BRA_MAX_TILE];
+      float *op[SPR_BRA_MAX_TILE];
+      for (size_t i = 0; i < nq; i++) {
+        const size_t tok = bra_tok(g, p, i0 + i);
+        qp[i] = c->q + tok * c->q_stride + c->p->q_col;
+        op[i] = c->o + tok * g->vd;
+      }
+      const struct spr_f32_bra_task t = {
+          .hd_qk = g->hq,
+          .hd_v = g->hv,
+          .n_heads = g->nh,
+          .nq = nq,
+          .q = qp,
+          .o = op,
+          .reg_base = base,
+          .n_sel = g->topk,
+          .reg_h = g->rh,
+          .reg_w = g->rw,
+          .map_w = g->W,
+          .k = c->k + c->p->k_col,
+          .v = c->v + c->p->v_col,
+          .k_stride = c->k_stride,
+          .v_stride = c->v_stride,
+          .scale = c->scale,
+      };
+      c->uk->fn(&t, ws);
     }
   }
 }
@@ -407,7 +471,7 @@ static void bra_run(const struct spr_exec *x, const struct spr_node *n) {
   c.areas = c.g.in_output ? NULL : (float *)(void *)(x->scratch + c.thread_bytes * n_thr);
   SPR_DASSERT(x->scratch_bytes >= c.thread_bytes * n_thr + bra_areas_bytes(&c.g));
   spr_parallel(x, c.g.P, bra_phase_means, &c);
-  spr_parallel(x, c.g.P, bra_phase_route, &c);
+  spr_parallel(x, c.g.P <= BRA_CHUNK ? (c.g.P + BRA_PBLOCK - 1) / BRA_PBLOCK : c.g.P, bra_phase_route, &c);
   spr_parallel(x, c.g.P, bra_phase_attend, &c);
 }
 

@@ -57,7 +57,12 @@
  * the kept list of every region; 3. attention, one task per region (its heads
  * and query blocks in order), keys in increasing region index, tokens
  * row-major within a region, online softmax over blocks of
- * SPR_BRA_KEY_BLOCK keys. */
+ * SPR_BRA_KEY_BLOCK keys (the small-region path of a few queries: blocks of
+ * whole region token rows, at most SPR_BRA_KEY_BLOCK keys; one ukernel call
+ * covers a tile of queries for every head). Region means go through the
+ * column-sum ukernels, routing scores through the dot ukernels in tiles of
+ * BRA_PBLOCK query regions x up to 4 key regions (phase 2 tasks are blocks
+ * of regions when S*S <= 64). */
 #ifndef SPR_OPS_BRA_BRA_H
 #define SPR_OPS_BRA_BRA_H
 
@@ -69,18 +74,21 @@
 #define SPR_BRA_KEY_BLOCK 64
 #define SPR_BRA_MAX_TILE 32
 
-/* One ukernel call: lanes = up to the ukernel's tile queries of one region
- * and one head; keys = the routed regions' tokens. */
+/* One ukernel call: lanes = up to the ukernel's tile queries of one region,
+ * heads 0 .. n_heads-1 (head m: q[i] + m hd_qk, o[i] + m hd_v, k + m hd_qk,
+ * v + m hd_v; the heads are independent); keys = the routed regions'
+ * tokens. */
 struct spr_f32_bra_task {
   size_t hd_qk, hd_v;
+  size_t n_heads;         /* >= 1 */
   size_t nq;              /* lanes, 1 .. tile */
-  const float *const *q;  /* nq pointers to the queries' head slices (hd_qk floats) */
-  float *const *o;        /* nq pointers to the outputs' head slices (hd_v floats) */
+  const float *const *q;  /* nq pointers to the queries' head-0 slices (hd_qk floats) */
+  float *const *o;        /* nq pointers to the outputs' head-0 slices (hd_v floats) */
   const size_t *reg_base; /* n_sel routed regions (increasing index): token row of each one's first token */
   size_t n_sel;
   size_t reg_h, reg_w;       /* region size in tokens (M = reg_h * reg_w) */
   size_t map_w;              /* tokens per map row */
-  const float *k, *v;        /* this head's column 0 at token row 0 */
+  const float *k, *v;        /* head 0's column 0 at token row 0 */
   size_t k_stride, v_stride; /* floats per token row */
   float scale;
 };
@@ -118,11 +126,17 @@ void spr_bra_topk(const double *a, size_t n, size_t topk, int32_t *sel);
  * a fixed order. Start from acc = 0 and feed the channels in any runs. */
 void spr_bra_dot_acc(double acc[8], const float *a, const float *b, size_t c0, size_t n);
 double spr_bra_dot_sum(const double acc[8]);
+/* spr_bra_dot_sum's arithmetic, inline (the function calls this). */
+static inline double spr_bra_dot_sum_inl(const double acc[8]) {
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
 
-/* Routing dot-product ukernel: for r < nr and i < n, adds a[i] * b[r][i] (in
- * double) to acc[8 * r + (c0 + i) % 8], exactly as spr_bra_dot_acc does for
- * each r (the list: ops/bra/bra_dot.inc). */
-typedef void (*spr_f64_bra_dot_fn)(double *acc, const float *a, const float *const *b, size_t nr, size_t c0, size_t n);
+/* Routing dot-product ukernel: for rows ia < na, r < nr and channels i < n,
+ * adds a[ia][i] * b[r][i] (in double) to acc[8 * (ia * nr + r) + (c0 + i) % 8],
+ * exactly as spr_bra_dot_acc does for each pair (the list:
+ * ops/bra/bra_dot.inc). */
+typedef void (*spr_f64_bra_dot_fn)(double *acc, const float *const *a, size_t na, const float *const *b, size_t nr,
+                                   size_t c0, size_t n);
 
 struct spr_bra_dot_ukernel {
   uint32_t isa;
@@ -132,16 +146,19 @@ struct spr_bra_dot_ukernel {
 };
 
 #define SPR_UKERNEL(isa, fn, tile) \
-  void fn(double *acc, const float *a, const float *const *b, size_t nr, size_t c0, size_t n);
+  void fn(double *acc, const float *const *a, size_t na, const float *const *b, size_t nr, size_t c0, size_t n);
 #include "ops/bra/bra_dot.inc"
 #undef SPR_UKERNEL
 
-/* Region-mean column-sum ukernel: acc[i] += (double)rows[t][i] for i < n,
- * rows t = 0 .. n_rows-1 in order (one sequential double sum per channel,
- * as the oracle; the list: ops/bra/bra_colsum.inc). */
-typedef void (*spr_f64_bra_colsum_fn)(double *acc, const float *const *rows, size_t n_rows, size_t n);
+/* Region-mean column-sum ukernel: for i < n, s = (first ? 0.0 : acc[i]) +
+ * (double)rows[t][i] for rows t = 0 .. n_rows-1 in order (one sequential
+ * double sum per channel, as the oracle), acc[i] = s, and when mean is not
+ * NULL mean[i] = (float)(s / m) (the list: ops/bra/bra_colsum.inc). */
+typedef void (*spr_f64_bra_colsum_fn)(double *acc, const float *const *rows, size_t n_rows, size_t n, int first,
+                                      float *mean, double m);
 
-#define SPR_UKERNEL(isa, fn, tile) void fn(double *acc, const float *const *rows, size_t n_rows, size_t n);
+#define SPR_UKERNEL(isa, fn, tile) \
+  void fn(double *acc, const float *const *rows, size_t n_rows, size_t n, int first, float *mean, double m);
 #include "ops/bra/bra_colsum.inc"
 #undef SPR_UKERNEL
 

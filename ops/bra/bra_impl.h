@@ -31,6 +31,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops/bra/bra.h"
 
@@ -414,7 +415,207 @@ static void bra_rows(const struct spr_f32_bra_task *t, float *ws) {
   }
 }
 
-void AV_UKERNEL(const struct spr_f32_bra_task *t, float *scratch) {
+#if defined(AV_G4)
+/* Small-region path (a few queries, head_dim a multiple of 4, <= 64): the
+ * vector is AV_G groups of 4 lanes, one query per group. Scores: group g
+ * of an accumulator holds 4 partial sums of q_g . k over channels 4t..4t+3
+ * (Q pre-arranged once per call, K broadcast 4 floats at a time: no
+ * shuffles in the inner loop); one 4x4 reduction per 4 keys leaves the
+ * keys in the lanes, sc4[(j/4) VL + 4g + j%4] = score(query g, key j).
+ * Softmax runs on those vectors (group-wise max); P.V as the row path, each
+ * V vector loaded once for the AV_G queries. Scratch: [hd/4][VL] queries,
+ * [KEY_BLOCK/4][VL] scores, [AV_G][hd_v] output (not growing with topk). */
+#define AV_G (AV_VL / 4)
+#define AV_SMALL_MAXT 16
+
+AV_INLINE void bra_small_scores(size_t nt, size_t nb, const float *qg, const float *const *kr, size_t ko, float *sc4) {
+  av_v qv[AV_SMALL_MAXT];
+  for (size_t t = 0; t < nt; t++) qv[t] = av_load(qg + t * AV_VL);
+  for (size_t j = 0; j < nb; j += 4) {
+    const float *k[4];
+    for (size_t u = 0; u < 4; u++) k[u] = kr[av_min(j + u, nb - 1)] + ko;
+    av_v a[4];
+    for (size_t u = 0; u < 4; u++) a[u] = av_mul(qv[0], av_bcast4(k[u]));
+    for (size_t t = 1; t < nt; t++)
+      for (size_t u = 0; u < 4; u++) a[u] = av_fma(qv[t], av_bcast4(k[u] + 4 * t), a[u]);
+    av_store(sc4 + j / 4 * AV_VL, av_red4x4(a[0], a[1], a[2], a[3]));
+  }
+}
+
+/* os[g][c .. c + nv VL) = al[4g] * os[g] + sum_j p(g, j) v[j][...], all AV_G groups. */
+AV_INLINE void bra_small_pv_blk(size_t nv, size_t n, size_t vc, size_t c, const float *sc4, const float *const *vr,
+                                const float *al, float *os, size_t hvv, float *const *out, const float *inv,
+                                size_t ng) {
+  av_v acc[AV_G][4];
+  for (size_t g = 0; g < AV_G; g++)
+    for (size_t k = 0; k < nv; k++)
+      acc[g][k] = out != NULL ? av_zero() : av_mul(av_load(os + g * hvv + c + k * AV_VL), av_set1(al[4 * g]));
+  size_t j = 0;
+  for (; j + 4 <= n; j += 4) { /* four keys of one score vector: constant offsets */
+    const float *pj = sc4 + j / 4 * AV_VL;
+    for (size_t u = 0; u < 4; u++) {
+      av_v vv[4];
+      for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j + u] + vc + k * AV_VL);
+      for (size_t g = 0; g < AV_G; g++) {
+        const av_v pr = av_bcast(pj + 4 * g + u);
+        for (size_t k = 0; k < nv; k++) acc[g][k] = av_fma(pr, vv[k], acc[g][k]);
+      }
+    }
+  }
+  for (; j < n; j++) {
+    av_v vv[4];
+    for (size_t k = 0; k < nv; k++) vv[k] = av_load(vr[j] + vc + k * AV_VL);
+    const float *pj = sc4 + j / 4 * AV_VL + j % 4;
+    for (size_t g = 0; g < AV_G; g++) {
+      const av_v pr = av_bcast(pj + 4 * g);
+      for (size_t k = 0; k < nv; k++) acc[g][k] = av_fma(pr, vv[k], acc[g][k]);
+    }
+  }
+  if (out != NULL) { /* the only key block: normalized outputs of the used groups */
+    for (size_t g = 0; g < ng; g++)
+      for (size_t k = 0; k < nv; k++) av_store(out[g] + vc + k * AV_VL, av_mul(acc[g][k], av_set1(inv[g])));
+    return;
+  }
+  for (size_t g = 0; g < AV_G; g++)
+    for (size_t k = 0; k < nv; k++) av_store(os + g * hvv + c + k * AV_VL, acc[g][k]);
+}
+
+/* Key pointers (head 0) of the whole token rows of the routed regions from
+ * (region *si, row *tr0) on, up to NK keys (at least one row); returns the
+ * count and advances (*si, *tr0). */
+static size_t bra_small_keys(const struct spr_f32_bra_task *t, size_t *si, size_t *tr0, const float **kr,
+                             const float **vr) {
+  size_t nb = 0;
+  do {
+    const size_t row = t->reg_base[*si] + *tr0 * t->map_w;
+    const float *kp = t->k + row * t->k_stride, *vp = t->v + row * t->v_stride;
+    for (size_t tc = 0; tc < t->reg_w; tc++, nb++, kp += t->k_stride, vp += t->v_stride) {
+      kr[nb] = kp;
+      vr[nb] = vp;
+    }
+    if (++*tr0 == t->reg_h) {
+      *tr0 = 0;
+      ++*si;
+    }
+  } while (*si < t->n_sel && nb + t->reg_w <= AV_NK);
+  return nb;
+}
+
+static void bra_small(const struct spr_f32_bra_task *t, float *ws) {
+  const size_t hq = t->hd_qk, hv = t->hd_v, nt = hq / 4;
+  const size_t hvv = (hv + AV_VL - 1) / AV_VL * AV_VL, hvf = hv / AV_VL * AV_VL;
+  float *qg = ws;                      /* [nt][VL] scaled queries, group g = query g */
+  float *sc4 = qg + nt * AV_VL;        /* [NK/4][VL] scores, then probabilities */
+  float *os = sc4 + AV_NK / 4 * AV_VL; /* [G][hvv] unnormalized output */
+  float al[AV_VL], lv[AV_VL];
+  const float qscale = t->scale * AV_LOG2E;
+  const float *kr[AV_NK], *vr[AV_NK];
+  /* all keys in one block: their pointers serve every head and query group */
+  size_t nb_all = 0;
+  if (t->n_sel * t->reg_h * t->reg_w <= AV_NK) {
+    size_t si = 0, tr0 = 0;
+    while (si < t->n_sel) nb_all += bra_small_keys(t, &si, &tr0, kr + nb_all, vr + nb_all);
+  }
+  for (size_t h = 0, r0 = 0; h < t->n_heads;) { /* head h, queries r0 .. r0 + ng - 1 */
+    const size_t ng = av_min(AV_G, t->nq - r0), ko = h * hq, vo = h * hv;
+    const float *qp[AV_G]; /* unused groups repeat the last query (their results are dropped) */
+    for (size_t g = 0; g < AV_G; g++) qp[g] = t->q[r0 + av_min(g, ng - 1)] + ko;
+    for (size_t tt = 0; tt < nt; tt++) av_store(qg + tt * AV_VL, av_mul(av_load4g(qp, 4 * tt), av_set1(qscale)));
+    for (size_t c = 0; c < AV_G * hvv; c += AV_VL) av_store(os + c, av_zero());
+    av_v m = av_set1(-FLT_MAX), l = av_zero();
+    size_t si = 0, tr0 = 0; /* next key: region si, token row tr0 of it (blocks of whole token rows) */
+    while (si < t->n_sel) {
+      size_t nb;
+      if (nb_all > 0) {
+        nb = nb_all;
+        si = t->n_sel;
+      } else {
+        nb = bra_small_keys(t, &si, &tr0, kr, vr);
+      }
+      const size_t nb4 = (nb + 3) / 4;
+      switch (nt) {
+        case 8:
+          bra_small_scores(8, nb, qg, kr, ko, sc4);
+          break;
+        case 16:
+          bra_small_scores(16, nb, qg, kr, ko, sc4);
+          break;
+        default:
+          bra_small_scores(nt, nb, qg, kr, ko, sc4);
+          break;
+      }
+      for (size_t j = nb; j < nb4 * 4; j++)
+        for (size_t g = 0; g < AV_G; g++) sc4[j / 4 * AV_VL + 4 * g + j % 4] = -INFINITY;
+      av_v bm = av_load(sc4), bm1 = bm;
+      size_t jm = 1;
+      for (; jm + 2 <= nb4; jm += 2) {
+        bm = av_max(bm, av_load(sc4 + jm * AV_VL));
+        bm1 = av_max(bm1, av_load(sc4 + (jm + 1) * AV_VL));
+      }
+      if (jm < nb4) bm = av_max(bm, av_load(sc4 + jm * AV_VL));
+      const av_v mnew = av_max(m, av_gmax4(av_max(bm, bm1)));
+      const av_v alpha = av_exp2(av_sub(m, mnew));
+      m = mnew;
+      av_v ls = av_zero();
+      for (size_t jb = 0; jb < nb4; jb++) {
+        const av_v p = av_exp2(av_sub(av_load(sc4 + jb * AV_VL), mnew));
+        av_store(sc4 + jb * AV_VL, p);
+        ls = av_add(ls, p);
+      }
+      l = av_fma(l, alpha, ls);
+      av_store(al, alpha);
+      float *const *outp = NULL; /* the only key block: P.V writes the normalized outputs */
+      float inv[AV_G] = {0.0f};
+      if (nb_all > 0) {
+        av_store(lv, l);
+        for (size_t g = 0; g < AV_G; g++)
+          inv[g] = 1.0f / ((lv[4 * g] + lv[4 * g + 1]) + (lv[4 * g + 2] + lv[4 * g + 3]));
+        outp = t->o + r0;
+      }
+      for (size_t c = 0; c < hvf; c += 4 * AV_VL) {
+        switch (av_min(4, (hvf - c) / AV_VL)) {
+          case 1:
+            bra_small_pv_blk(1, nb, vo + c, c, sc4, vr, al, os, hvv, outp, inv, ng);
+            break;
+          case 2:
+            bra_small_pv_blk(2, nb, vo + c, c, sc4, vr, al, os, hvv, outp, inv, ng);
+            break;
+          case 3:
+            bra_small_pv_blk(3, nb, vo + c, c, sc4, vr, al, os, hvv, outp, inv, ng);
+            break;
+          default:
+            bra_small_pv_blk(4, nb, vo + c, c, sc4, vr, al, os, hvv, outp, inv, ng);
+            break;
+        }
+      }
+      for (size_t g = 0; g < ng; g++)
+        for (size_t c = hvf; c < hv; c++) {
+          float acc = outp != NULL ? 0.0f : os[g * hvv + c] * al[4 * g];
+          for (size_t j = 0; j < nb; j++) acc += sc4[j / 4 * AV_VL + 4 * g + j % 4] * vr[j][vo + c];
+          if (outp != NULL)
+            outp[g][vo + c] = acc * inv[g];
+          else
+            os[g * hvv + c] = acc;
+        }
+    }
+    av_store(lv, l);
+    for (size_t g = 0; g < ng && nb_all == 0; g++) {
+      const float inv = 1.0f / ((lv[4 * g] + lv[4 * g + 1]) + (lv[4 * g + 2] + lv[4 * g + 3]));
+      size_t c = 0;
+      for (; c < hvf; c += AV_VL) av_store(t->o[r0 + g] + vo + c, av_mul(av_load(os + g * hvv + c), av_set1(inv)));
+      for (; c < hv; c++) t->o[r0 + g][vo + c] = os[g * hvv + c] * inv;
+    }
+    r0 += ng;
+    if (r0 == t->nq) {
+      r0 = 0;
+      h++;
+    }
+  }
+}
+#endif
+
+/* One head of a task (head h's slices), through the rows or the lanes path. */
+static void bra_one_head(const struct spr_f32_bra_task *t, float *scratch) {
   if (t->nq <= AV_ROW_MAX_LANES) {
     bra_rows(t, scratch);
     return;
@@ -440,5 +641,29 @@ void AV_UKERNEL(const struct spr_f32_bra_task *t, float *scratch) {
 #endif
     default:
       break;
+  }
+}
+
+void AV_UKERNEL(const struct spr_f32_bra_task *t, float *scratch) {
+#if defined(AV_G4)
+  if (t->nq <= AV_ROW_MAX_LANES && t->hd_qk % 4 == 0 && t->hd_qk <= 4 * AV_SMALL_MAXT && t->reg_w <= AV_NK) {
+    bra_small(t, scratch);
+    return;
+  }
+#endif
+  struct spr_f32_bra_task th = *t;
+  const float *qh[SPR_BRA_MAX_TILE];
+  float *oh[SPR_BRA_MAX_TILE];
+  th.q = qh;
+  th.o = oh;
+  th.n_heads = 1;
+  for (size_t h = 0; h < t->n_heads; h++) {
+    for (size_t i = 0; i < t->nq; i++) {
+      qh[i] = t->q[i] + h * t->hd_qk;
+      oh[i] = t->o[i] + h * t->hd_v;
+    }
+    th.k = t->k + h * t->hd_qk;
+    th.v = t->v + h * t->hd_v;
+    bra_one_head(&th, scratch);
   }
 }

@@ -57,7 +57,7 @@ void spr_bra_dot_acc(double acc[8], const float *a, const float *b, size_t c0, s
 }
 
 double spr_bra_dot_sum(const double acc[8]) {
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  return spr_bra_dot_sum_inl(acc);
 }
 
 size_t spr_bra_ref_scratch_doubles(const struct spr_bra_params *p) {

@@ -1,8 +1,10 @@
 /* ops/bra/f64_bra_dot_avx512.c — routing dot products, AVX-512: the eight
- * partial sums of a region are one zmm of doubles; channels where c0 + i is
- * not a multiple of 8 (a run's ragged head and tail) go through
- * spr_bra_dot_acc. Separate multiply and add (no FMA): the same roundings
- * as the scalar code. */
+ * partial sums of a pair are one zmm of doubles; register tiles of 4 a rows
+ * x 4 b rows (16 independent chains, each converted row used 4 times);
+ * channels where c0 + i is not a multiple of 8 (a run's ragged head and
+ * tail) go through spr_bra_dot_acc. The f32 x f32 products are exact in
+ * double, so a fused multiply-add rounds exactly as the scalar code's
+ * separate multiply and add. */
 #if !defined(__AVX512F__)
 #error "this file needs -mavx512f"
 #endif
@@ -11,40 +13,49 @@
 
 #include "ops/bra/bra.h"
 
-void spr_f64_bra_dot_ukernel_8__avx512(double *acc, const float *a, const float *const *b, size_t nr, size_t c0,
-                                       size_t n) {
+/* acc pairs (i, r) for i < ia (<= 4), r < rb (<= 4) of the tile at (i0, r0). */
+static inline __attribute__((always_inline)) void dot_tile(double *acc, const float *const *a, size_t i0, size_t ia,
+                                                           const float *const *b, size_t r0, size_t rb, size_t nr,
+                                                           size_t off, size_t body) {
+  __m512d s[4][4];
+  for (size_t i = 0; i < ia; i++)
+    for (size_t r = 0; r < rb; r++) s[i][r] = _mm512_loadu_pd(acc + 8 * ((i0 + i) * nr + r0 + r));
+  for (size_t c = 0; c < body; c += 8) {
+    __m512d av[4];
+    for (size_t i = 0; i < ia; i++) av[i] = _mm512_cvtps_pd(_mm256_loadu_ps(a[i0 + i] + off + c));
+    for (size_t r = 0; r < rb; r++) {
+      const __m512d bv = _mm512_cvtps_pd(_mm256_loadu_ps(b[r0 + r] + off + c));
+      for (size_t i = 0; i < ia; i++) s[i][r] = _mm512_fmadd_pd(av[i], bv, s[i][r]);
+    }
+  }
+  for (size_t i = 0; i < ia; i++)
+    for (size_t r = 0; r < rb; r++) _mm512_storeu_pd(acc + 8 * ((i0 + i) * nr + r0 + r), s[i][r]);
+}
+
+void spr_f64_bra_dot_ukernel_8__avx512(double *acc, const float *const *a, size_t na, const float *const *b, size_t nr,
+                                       size_t c0, size_t n) {
   size_t head = (8 - (c0 & 7)) & 7;
   if (head > n) head = n;
   const size_t body = (n - head) & ~(size_t)7;
   if (head > 0)
-    for (size_t r = 0; r < nr; r++) spr_bra_dot_acc(acc + 8 * r, a, b[r], c0, head);
-  size_t r = 0;
-  for (; r + 4 <= nr; r += 4) {
-    __m512d s0 = _mm512_loadu_pd(acc + 8 * r), s1 = _mm512_loadu_pd(acc + 8 * r + 8);
-    __m512d s2 = _mm512_loadu_pd(acc + 8 * r + 16), s3 = _mm512_loadu_pd(acc + 8 * r + 24);
-    const float *b0 = b[r] + head, *b1 = b[r + 1] + head, *b2 = b[r + 2] + head, *b3 = b[r + 3] + head;
-    for (size_t i = 0; i < body; i += 8) {
-      const __m512d q = _mm512_cvtps_pd(_mm256_loadu_ps(a + head + i));
-      s0 = _mm512_add_pd(s0, _mm512_mul_pd(q, _mm512_cvtps_pd(_mm256_loadu_ps(b0 + i))));
-      s1 = _mm512_add_pd(s1, _mm512_mul_pd(q, _mm512_cvtps_pd(_mm256_loadu_ps(b1 + i))));
-      s2 = _mm512_add_pd(s2, _mm512_mul_pd(q, _mm512_cvtps_pd(_mm256_loadu_ps(b2 + i))));
-      s3 = _mm512_add_pd(s3, _mm512_mul_pd(q, _mm512_cvtps_pd(_mm256_loadu_ps(b3 + i))));
+    for (size_t i = 0; i < na; i++)
+      for (size_t r = 0; r < nr; r++) spr_bra_dot_acc(acc + 8 * (i * nr + r), a[i], b[r], c0, head);
+  if (body > 0) {
+    size_t i0 = 0;
+    for (; i0 + 4 <= na; i0 += 4) {
+      size_t r0 = 0;
+      for (; r0 + 4 <= nr; r0 += 4) dot_tile(acc, a, i0, 4, b, r0, 4, nr, head, body);
+      for (; r0 < nr; r0++) dot_tile(acc, a, i0, 4, b, r0, 1, nr, head, body);
     }
-    _mm512_storeu_pd(acc + 8 * r, s0);
-    _mm512_storeu_pd(acc + 8 * r + 8, s1);
-    _mm512_storeu_pd(acc + 8 * r + 16, s2);
-    _mm512_storeu_pd(acc + 8 * r + 24, s3);
-  }
-  for (; r < nr; r++) {
-    __m512d s0 = _mm512_loadu_pd(acc + 8 * r);
-    const float *b0 = b[r] + head;
-    for (size_t i = 0; i < body; i += 8) {
-      const __m512d q = _mm512_cvtps_pd(_mm256_loadu_ps(a + head + i));
-      s0 = _mm512_add_pd(s0, _mm512_mul_pd(q, _mm512_cvtps_pd(_mm256_loadu_ps(b0 + i))));
+    for (; i0 < na; i0++) {
+      size_t r0 = 0;
+      for (; r0 + 4 <= nr; r0 += 4) dot_tile(acc, a, i0, 1, b, r0, 4, nr, head, body);
+      for (; r0 < nr; r0++) dot_tile(acc, a, i0, 1, b, r0, 1, nr, head, body);
     }
-    _mm512_storeu_pd(acc + 8 * r, s0);
   }
   const size_t done = head + body;
   if (done < n)
-    for (size_t k = 0; k < nr; k++) spr_bra_dot_acc(acc + 8 * k, a + done, b[k] + done, c0 + done, n - done);
+    for (size_t i = 0; i < na; i++)
+      for (size_t r = 0; r < nr; r++)
+        spr_bra_dot_acc(acc + 8 * (i * nr + r), a[i] + done, b[r] + done, c0 + done, n - done);
 }

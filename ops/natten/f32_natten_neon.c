@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <simde/arm/neon.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ops/attention/attention_exp_neon.h"

@@ -78,6 +78,20 @@ one_line_error
 
 expect 0 "$S" info "$VIT" --kernels
 contains "ukernel"
+# quantize a ViT: exactly the linear layers change; info lists the types and the summary
+expect 0 "$S" quantize "$VIT" "$TMP/vit-q8.gguf" q8_0
+contains "blk.0.attn_qkv.weight                    f32   -> q8_0"
+contains "total: 56 tensors, 17 converted"
+expect 0 "$S" info "$TMP/vit-q8.gguf"
+contains "types: 17 of 56 tensors quantized"
+contains "blk.*.attn_qkv.weight x4 blk.*.attn_out.weight x4"
+contains "blk.*.ffn_up.weight x4 blk.*.ffn_down.weight x4 head.weight"
+contains "patch_embd.weight                        f32"
+contains "pos_embd                                 f32"
+expect 0 "$S" quantize "$VIT" "$TMP/vit-q4.gguf" q4_0 --all
+contains "total: 56 tensors, 17 converted"
+expect 0 "$S" classify "$TMP/vit-q4.gguf" "$SRC/models/samples/0002-trouser.png"
+contains "Trouser"
 expect 0 "$S" bench "$VIT" --runs 5 --json
 contains '"median_ms": '
 contains '"min_ms": '

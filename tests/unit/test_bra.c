@@ -116,14 +116,19 @@ static const spr_f64_bra_dot_fn k_dot_fns[] = {
 #define N_DOTS (sizeof k_dots / sizeof k_dots[0])
 
 /* Sizes n in {1, 7, 8, 9, 25, 33, 256} at channel offsets c0 in {0, 3, 8, 13},
- * nr in {1, 3, 4, 5, 9}; accumulators start non-zero (a run continues). */
+ * na in {1, 2, 3, 4, 5, 9} a rows x nr in {1, 3, 4, 5, 9} b rows;
+ * accumulators start non-zero (a run continues). */
 static void test_dot_ukernels(void **state) {
   (void)state;
-  static const size_t ns[] = {1, 7, 8, 9, 25, 33, 256}, c0s[] = {0, 3, 8, 13}, nrs[] = {1, 3, 4, 5, 9};
-  float *a = malloc(300 * sizeof(float)), *bb = malloc(9 * 300 * sizeof(float));
-  assert_non_null(a);
+  static const size_t ns[] = {1, 7, 8, 9, 25, 33, 256}, c0s[] = {0, 3, 8, 13}, nrs[] = {1, 3, 4, 5, 9},
+                      nas[] = {1, 2, 3, 4, 5, 9};
+  float *aa = malloc(9 * 300 * sizeof(float)), *bb = malloc(9 * 300 * sizeof(float));
+  double *acc = malloc(9 * 72 * sizeof(double)), *want = malloc(9 * 72 * sizeof(double));
+  assert_non_null(aa);
   assert_non_null(bb);
-  spr_test_fill(a, 300, 5, -2.0f, 2.0f);
+  assert_non_null(acc);
+  assert_non_null(want);
+  spr_test_fill(aa, 9 * 300, 5, -2.0f, 2.0f);
   spr_test_fill(bb, 9 * 300, 6, -2.0f, 2.0f);
   for (size_t di = 0; di < N_DOTS; di++) {
     if (!kernel_available(&k_dots[di])) {
@@ -132,25 +137,31 @@ static void test_dot_ukernels(void **state) {
     }
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
       for (size_t ci = 0; ci < sizeof c0s / sizeof c0s[0]; ci++)
-        for (size_t ri = 0; ri < sizeof nrs / sizeof nrs[0]; ri++) {
-          const size_t n = ns[ni], c0 = c0s[ci], nr = nrs[ri];
-          const float *b[9];
-          double acc[72], want[72];
-          for (size_t r = 0; r < nr; r++) b[r] = bb + r * 300 + ri;
-          for (size_t i = 0; i < 72; i++) acc[i] = want[i] = 0.25 * (double)i - 3.0;
-          for (size_t r = 0; r < nr; r++) spr_bra_dot_acc(want + 8 * r, a + ci, b[r], c0, n);
-          k_dot_fns[di](acc, a + ci, b, nr, c0, n);
-          if (memcmp(acc, want, 8 * nr * sizeof(double)) != 0)
-            fail_msg("%s n=%zu c0=%zu nr=%zu: partial sums differ from spr_bra_dot_acc", k_dots[di].name, n, c0, nr);
-        }
+        for (size_t ai = 0; ai < sizeof nas / sizeof nas[0]; ai++)
+          for (size_t ri = 0; ri < sizeof nrs / sizeof nrs[0]; ri++) {
+            const size_t n = ns[ni], c0 = c0s[ci], na = nas[ai], nr = nrs[ri];
+            const float *a[9], *b[9];
+            for (size_t i = 0; i < na; i++) a[i] = aa + ((i * 5) % 9) * 300 + ci + i;
+            for (size_t r = 0; r < nr; r++) b[r] = bb + r * 300 + ri;
+            for (size_t i = 0; i < 9 * 72; i++) acc[i] = want[i] = 0.25 * (double)i - 3.0;
+            for (size_t i = 0; i < na; i++)
+              for (size_t r = 0; r < nr; r++) spr_bra_dot_acc(want + 8 * (i * nr + r), a[i], b[r], c0, n);
+            k_dot_fns[di](acc, a, na, b, nr, c0, n);
+            if (memcmp(acc, want, 8 * na * nr * sizeof(double)) != 0)
+              fail_msg("%s n=%zu c0=%zu na=%zu nr=%zu: partial sums differ from spr_bra_dot_acc", k_dots[di].name, n,
+                       c0, na, nr);
+          }
     print_message("  %-34s bit-identical to spr_bra_dot_acc\n", k_dots[di].name);
   }
-  free(a);
+  free(aa);
   free(bb);
+  free(acc);
+  free(want);
 }
 
-/* Column-sum ukernels: bit-identical to the scalar one (channels n in {1, 3,
- * 4, 8, 9, 31, 32, 64, 65, 100}, rows 1 .. 70). */
+/* Column-sum ukernels: bit-identical to the oracle's loop, sums and means
+ * (channels n in {1, 3, 4, 8, 9, 31, 32, 64, 65, 100}, rows 1 .. 70,
+ * continuing or starting from 0, means by 3 or 64). */
 static const struct kernel k_colsums[] = {
 #define SPR_UKERNEL(isa, fn, tile) {(isa), #fn, (tile)},
 #include "ops/bra/bra_colsum.inc"
@@ -176,15 +187,29 @@ static void test_colsum_ukernels(void **state) {
       continue;
     }
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
-      for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++) {
-        double acc[100], want[100];
-        for (size_t i = 0; i < ns[ni]; i++) acc[i] = want[i] = 0.5 * (double)i - 7.0;
-        spr_f64_bra_colsum_ukernel_1__scalar(want, rows, rs[ri], ns[ni]);
-        k_colsum_fns[ki](acc, rows, rs[ri], ns[ni]);
-        if (memcmp(acc, want, ns[ni] * sizeof(double)) != 0)
-          fail_msg("%s n=%zu rows=%zu: sums differ from the scalar ukernel", k_colsums[ki].name, ns[ni], rs[ri]);
-      }
-    print_message("  %-34s bit-identical to the scalar column sums\n", k_colsums[ki].name);
+      for (size_t ri = 0; ri < sizeof rs / sizeof rs[0]; ri++)
+        for (int mode = 0; mode < 4; mode++) { /* first (acc from 0) x means (by 3 or 64) */
+          const int first = mode & 1;
+          const double m = mode & 2 ? 3.0 : 64.0;
+          double acc[100], want[100];
+          float mean[100], want_mean[100];
+          for (size_t i = 0; i < ns[ni]; i++) {
+            acc[i] = 0.5 * (double)i - 7.0;
+            double w = first ? 0.0 : acc[i]; /* the oracle's loop */
+            for (size_t t = 0; t < rs[ri]; t++) w += (double)rows[t][i];
+            want[i] = w;
+            want_mean[i] = (float)(w / m);
+            mean[i] = NAN;
+          }
+          k_colsum_fns[ki](acc, rows, rs[ri], ns[ni], first, mode >= 1 ? mean : NULL, m);
+          if (memcmp(acc, want, ns[ni] * sizeof(double)) != 0)
+            fail_msg("%s n=%zu rows=%zu mode=%d: sums differ from the oracle's loop", k_colsums[ki].name, ns[ni],
+                     rs[ri], mode);
+          if (mode >= 1 && memcmp(mean, want_mean, ns[ni] * sizeof(float)) != 0)
+            fail_msg("%s n=%zu rows=%zu mode=%d: means differ from the oracle's", k_colsums[ki].name, ns[ni], rs[ri],
+                     mode);
+        }
+    print_message("  %-34s bit-identical to the oracle's column sums and means\n", k_colsums[ki].name);
   }
   free(x);
 }
@@ -464,6 +489,12 @@ static void test_regions(void **state) {
       {2, 10, 2, 3, 1, 64, 64, 0.0f, 0, 0.0f},
       {2, 14, 2, 1, 2, 16, 16, 0.0f, 1, 0.0f},
       {4, 6, 2, 3, 1, 32, 24, 0.0f, 0, 0.0f},
+      /* the small-region path (4-lane groups): odd head_dim / 4, key blocks of whole token rows with a
+       * ragged last block, more keys than one block */
+      {2, 6, 2, 3, 1, 12, 20, 0.0f, 1, 0.0f},
+      {10, 10, 5, 20, 2, 12, 20, 0.0f, 0, 0.0f},
+      {6, 18, 6, 30, 1, 8, 8, 0.0f, 1, 0.0f},
+      {6, 18, 6, 30, 1, 36, 8, 2.0f, 0, 0.0f},
   };
   run_cases(cs, sizeof cs / sizeof cs[0], "regions");
 }

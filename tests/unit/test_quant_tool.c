@@ -231,6 +231,156 @@ static void test_requantize(void **state) {
   assert_int_equal(st.n_converted, 0);
 }
 
+/* ---- vision models: vit, nat, biformer tensor names (converters' layouts) ----------------- */
+
+struct vis_tensor {
+  const char *name;
+  uint32_t n_dims;
+  int64_t ne[4];
+  bool linear; /* converted by default */
+  bool by_all; /* converted with --all only */
+};
+
+/* K: 0 kept, 1 converted by default, 2 converted with --all only */
+#define V(name, nd, a, b, c, d, k) \
+  { name, nd, {a, b, c, d}, (k) == 1, (k) == 2 }
+static const struct vis_tensor k_vit[] = {
+    /* tools/convert/vit.py: patch embedding [D][P][P][C], tokens, positions */
+    V("patch_embd.weight", 4, 1, 4, 4, 64, 0),
+    V("patch_embd.bias", 1, 64, 1, 1, 1, 0),
+    V("cls_token", 1, 64, 1, 1, 1, 0),
+    V("dist_token", 1, 64, 1, 1, 1, 0),
+    V("pos_embd", 2, 64, 18, 1, 1, 0),
+    V("blk.0.ln1.weight", 1, 64, 1, 1, 1, 0),
+    V("blk.0.ln1.bias", 1, 64, 1, 1, 1, 0),
+    V("blk.0.attn_qkv.weight", 2, 64, 192, 1, 1, 1),
+    V("blk.0.attn_qkv.bias", 1, 192, 1, 1, 1, 0),
+    V("blk.0.attn_out.weight", 2, 64, 64, 1, 1, 1),
+    V("blk.0.ln2.weight", 1, 64, 1, 1, 1, 0),
+    V("blk.0.ffn_up.weight", 2, 64, 128, 1, 1, 1),
+    V("blk.0.ffn_down.weight", 2, 128, 64, 1, 1, 1),
+    V("blk.0.ffn_down.bias", 1, 64, 1, 1, 1, 0),
+    V("blk.11.ffn_up.weight", 2, 64, 128, 1, 1, 1),
+    V("norm.weight", 1, 64, 1, 1, 1, 0),
+    V("head.weight", 2, 64, 10, 1, 1, 1),
+    V("head.bias", 1, 10, 1, 1, 1, 0),
+    V("head_dist.weight", 2, 64, 10, 1, 1, 1),
+    V("fc_norm.weight", 1, 64, 1, 1, 1, 0),
+    /* a converter that flattens the patch embedding to 2-D: name rule */
+    V("v.patch_embd.weight", 2, 64, 64, 1, 1, 2),
+};
+static const struct vis_tensor k_nat[] = {
+    /* tools/convert/nat.py (branch visionsparse): conv tokenizer [Cout][KH][KW][Cin], NA blocks, conv downsamplers */
+    V("tok.conv1.weight", 4, 3, 3, 3, 32, 0),
+    V("tok.conv1.bias", 1, 32, 1, 1, 1, 0),
+    V("tok.conv2.weight", 4, 32, 3, 3, 64, 0),
+    V("tok.norm.weight", 1, 64, 1, 1, 1, 0),
+    V("blk.0.ln1.weight", 1, 64, 1, 1, 1, 0),
+    V("blk.0.attn_qkv.weight", 2, 64, 192, 1, 1, 1),
+    V("blk.0.attn_qkv.bias", 1, 192, 1, 1, 1, 0),
+    V("blk.0.attn_rpb", 3, 13, 13, 2, 1, 0),
+    V("blk.0.attn_out.weight", 2, 64, 64, 1, 1, 1),
+    V("blk.0.ffn_up.weight", 2, 64, 192, 1, 1, 1),
+    V("blk.0.ffn_down.weight", 2, 192, 64, 1, 1, 1),
+    V("blk.0.gamma1", 1, 64, 1, 1, 1, 0),
+    V("blk.0.gamma2", 1, 64, 1, 1, 1, 0),
+    V("ds.0.weight", 4, 64, 3, 3, 128, 0),
+    V("ds.0.norm.weight", 1, 128, 1, 1, 1, 0),
+    V("blk.1.attn_qkv.weight", 2, 128, 384, 1, 1, 1),
+    V("blk.1.attn_rpb", 2, 13, 13, 1, 1, 0), /* one head, stored 2-D: no ".weight" */
+    V("norm.weight", 1, 128, 1, 1, 1, 0),
+    V("head.weight", 2, 128, 10, 1, 1, 1),
+    /* a tokenizer conv stored 2-D ([Cout][Cin] 1x1): name rule */
+    V("tok.conv3.weight", 2, 64, 64, 1, 1, 2),
+};
+static const struct vis_tensor k_biformer[] = {
+    /* tools/convert/biformer.py (branch visionsparse): folded conv stem, depthwise [KH][KW][C] convs */
+    V("stem.conv1.weight", 4, 3, 3, 3, 32, 0),
+    V("stem.conv1.bias", 1, 32, 1, 1, 1, 0),
+    V("stem.conv2.weight", 4, 32, 3, 3, 64, 0),
+    V("ds.1.weight", 4, 64, 3, 3, 128, 0),
+    V("ds.1.bias", 1, 128, 1, 1, 1, 0),
+    V("blk.0.pos.weight", 3, 64, 3, 3, 1, 0),
+    V("blk.0.pos.bias", 1, 64, 1, 1, 1, 0),
+    V("blk.0.ln1.weight", 1, 64, 1, 1, 1, 0),
+    V("blk.0.attn_qk.weight", 2, 64, 128, 1, 1, 1),
+    V("blk.0.attn_qk.bias", 1, 128, 1, 1, 1, 0),
+    V("blk.0.attn_v.weight", 2, 64, 64, 1, 1, 1),
+    V("blk.0.attn_lce.weight", 3, 64, 5, 5, 1, 0),
+    V("blk.0.attn_lce.bias", 1, 64, 1, 1, 1, 0),
+    V("blk.0.attn_out.weight", 2, 64, 64, 1, 1, 1),
+    V("blk.0.ffn_up.weight", 2, 64, 192, 1, 1, 1),
+    V("blk.0.ffn_down.weight", 2, 192, 64, 1, 1, 1),
+    V("blk.1.attn_qkv.weight", 2, 128, 384, 1, 1, 1), /* stage-4 global attention */
+    V("norm.scale", 1, 128, 1, 1, 1, 0),
+    V("norm.shift", 1, 128, 1, 1, 1, 0),
+    V("head.weight", 2, 128, 10, 1, 1, 1),
+    V("head.bias", 1, 10, 1, 1, 1, 0),
+    /* depthwise kernels flattened to 2-D [C][KH*KW] by some converter: name rules */
+    V("blk.2.pos.weight", 2, 64, 9, 1, 1, 2),
+    V("blk.2.attn_lce.weight", 2, 64, 25, 1, 1, 2),
+    V("blk.2.attn.lepe.weight", 2, 64, 25, 1, 1, 2),
+    V("stem.proj.weight", 2, 64, 64, 1, 1, 2),
+};
+#undef V
+
+static void write_vision(const char *path, const char *arch, const struct vis_tensor *ts, size_t n) {
+  struct spr_gguf_writer *w = NULL;
+  assert_int_equal(spr_gguf_writer_create(&w), SPR_STATUS_OK);
+  spr_gguf_writer_add_str(w, "general.architecture", arch);
+  void **bufs = calloc(n, sizeof *bufs);
+  for (size_t i = 0; i < n; i++) {
+    const size_t ne = (size_t)(ts[i].ne[0] * ts[i].ne[1] * ts[i].ne[2] * ts[i].ne[3]);
+    bufs[i] = malloc(ne * sizeof(float));
+    spr_test_fill(bufs[i], ne, 500 + i, -1.0f, 1.0f);
+    spr_gguf_writer_add_tensor(w, ts[i].name, SPR_DTYPE_F32, ts[i].n_dims, ts[i].ne, bufs[i]);
+  }
+  struct spr_error err;
+  assert_int_equal(spr_gguf_writer_write(w, path, &err), SPR_STATUS_OK);
+  spr_gguf_writer_destroy(w);
+  for (size_t i = 0; i < n; i++) free(bufs[i]);
+  free(bufs);
+}
+
+static void expect_vision(const char *arch, const struct vis_tensor *ts, size_t n, enum spr_dtype to, bool all) {
+  write_vision(g_in, arch, ts, n);
+  struct spr_quantize_stats st;
+  convert(g_in, g_out, to, all, 2, &st);
+  struct mapped m;
+  map(&m, g_out);
+  uint64_t n_conv = 0;
+  for (size_t i = 0; i < n; i++) {
+    const bool conv = ts[i].linear || (all && ts[i].by_all);
+    const enum spr_dtype want = conv ? to : SPR_DTYPE_F32;
+    struct spr_gguf_tensor t;
+    assert_int_equal(spr_gguf_find_tensor(&m.g, ts[i].name, &t), SPR_STATUS_OK);
+    if (t.type != want)
+      fail_msg("%s %s%s: %s is %s, expected %s", arch, spr_dtype_name(to), all ? " --all" : "", ts[i].name,
+               spr_dtype_name(t.type), spr_dtype_name(want));
+    assert_int_equal(t.n_dims, ts[i].n_dims);
+    n_conv += conv;
+  }
+  assert_int_equal(st.n_converted, n_conv);
+  assert_int_equal(st.n_tensors, n);
+  spr_blob_unmap(&m.blob);
+}
+
+/* vit, nat, biformer: exactly the linear layers (qkv / qk / v, out, MLP, heads) are quantized;
+ * norms, biases, layer scales, tokens, positions, rpb, conv stems, downsamplers and depthwise
+ * convs stay F32; --all lifts the name rules only (conv kernels, vectors and tensors without
+ * ".weight" never change: the ops reading them take F32/F16). */
+static void test_vision_rules(void **state) {
+  (void)state;
+  const enum spr_dtype types[2] = {SPR_DTYPE_Q8_0, SPR_DTYPE_Q4_0};
+  for (int t = 0; t < 2; t++) {
+    for (int all = 0; all < 2; all++) {
+      expect_vision("vit", k_vit, sizeof k_vit / sizeof k_vit[0], types[t], all != 0);
+      expect_vision("nat", k_nat, sizeof k_nat / sizeof k_nat[0], types[t], all != 0);
+      expect_vision("biformer", k_biformer, sizeof k_biformer / sizeof k_biformer[0], types[t], all != 0);
+    }
+  }
+}
+
 static void test_errors(void **state) {
   (void)state;
   const struct spr_quantize_opts o = {SPR_DTYPE_Q4_0, false, 1, NULL, false, -1, -1};
@@ -254,11 +404,9 @@ static void test_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_q4_0_llama),
-      cmocka_unit_test(test_q4_k_all_and_tied),
-      cmocka_unit_test(test_other_arch_and_types),
-      cmocka_unit_test(test_requantize),
-      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_q4_0_llama),           cmocka_unit_test(test_q4_k_all_and_tied),
+      cmocka_unit_test(test_other_arch_and_types), cmocka_unit_test(test_requantize),
+      cmocka_unit_test(test_vision_rules),         cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,8 @@
 /* tools/sparrow/cmd_info.c — `sparrow info MODEL [--kernels]`. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tools/sparrow/cli.h"
@@ -67,6 +69,85 @@ static void print_shape(uint32_t n_dims, const int64_t *ne) {
   printf("{%-*s}", 18, buf);
 }
 
+/* ---- the per-type summary of the tensor table ------------------------------------------ */
+
+/* Tensors grouped by type and name pattern: every dot-separated component made
+ * of digits only becomes "*" (blk.3.ffn_up.weight -> blk.*.ffn_up.weight). */
+struct tgroup {
+  enum spr_dtype type;
+  uint32_t count;
+  char pattern[SPR_GGUF_MAX_NAME + 1];
+};
+
+static void name_pattern(struct spr_gguf_str name, char *out) {
+  size_t o = 0;
+  for (uint64_t i = 0; i < name.len;) {
+    uint64_t e = i;
+    while (e < name.len && name.ptr[e] != '.') e++;
+    bool digits = e > i;
+    for (uint64_t k = i; k < e; k++) digits &= isdigit((unsigned char)name.ptr[k]) != 0;
+    if (digits) {
+      out[o++] = '*';
+    } else {
+      memcpy(out + o, name.ptr + i, (size_t)(e - i));
+      o += (size_t)(e - i);
+    }
+    if (e < name.len) out[o++] = '.';
+    i = e + 1;
+  }
+  out[o] = '\0';
+}
+
+/* "types:" lines: per type, the tensor count and bytes, then its name
+ * patterns (xN when a pattern covers N tensors), so a quantized model shows
+ * at a glance which layers were converted and which were kept. */
+static void print_type_summary(const struct spr_gguf *g) {
+  struct tgroup *gr = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *gr);
+  if (gr == NULL) return;
+  size_t n_gr = 0;
+  enum { SLOTS = 32 }; /* type ids are < 32 (the reader accepts only enum spr_dtype's) */
+  uint64_t count[SLOTS] = {0}, bytes[SLOTS] = {0}, n_quant = 0, total = 0;
+  for (uint64_t i = 0; i < g->n_tensors; i++) {
+    struct spr_gguf_tensor t;
+    if (spr_gguf_tensor_at(g, i, &t) != SPR_STATUS_OK || (unsigned)t.type >= SLOTS) break;
+    count[t.type]++;
+    bytes[t.type] += t.nbytes;
+    total += t.nbytes;
+    if (spr_dtype_block_elems(t.type) > 1) n_quant++;
+    char pat[SPR_GGUF_MAX_NAME + 1];
+    name_pattern(t.name, pat);
+    size_t k = 0;
+    while (k < n_gr && !(gr[k].type == t.type && strcmp(gr[k].pattern, pat) == 0)) k++;
+    if (k == n_gr) {
+      gr[k].type = t.type;
+      memcpy(gr[k].pattern, pat, strlen(pat) + 1);
+      n_gr++;
+    }
+    gr[k].count++;
+  }
+  printf("\ntypes: %" PRIu64 " of %" PRIu64 " tensors quantized\n", n_quant, g->n_tensors);
+  for (int ty = 0; ty < SLOTS; ty++) {
+    if (count[ty] == 0) continue;
+    printf("  %-5s %4" PRIu64 " tensors %12" PRIu64 " bytes (%5.1f %%):", spr_dtype_name((enum spr_dtype)ty), count[ty],
+           bytes[ty], total ? 100.0 * (double)bytes[ty] / (double)total : 0.0);
+    size_t col = 50;
+    for (size_t k = 0; k < n_gr; k++) {
+      if ((int)gr[k].type != ty) continue;
+      char item[SPR_GGUF_MAX_NAME + 16];
+      const int len = gr[k].count > 1 ? snprintf(item, sizeof item, " %s x%u", gr[k].pattern, gr[k].count)
+                                      : snprintf(item, sizeof item, " %s", gr[k].pattern);
+      if (col + (size_t)len > 110) {
+        printf("\n       ");
+        col = 7;
+      }
+      printf("%s", item);
+      col += (size_t)len;
+    }
+    printf("\n");
+  }
+  free(gr);
+}
+
 int cmd_info(int argc, char **argv) {
   bool kernels = false;
   int image = 0, ctx = 0;
@@ -118,6 +199,7 @@ int cmd_info(int argc, char **argv) {
     print_shape(t.n_dims, t.ne);
     printf(" %12zu\n", t.nbytes);
   }
+  print_type_summary(g);
   spr_model_free(m);
   if (!kernels) return 0;
 

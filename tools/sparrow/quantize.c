@@ -13,8 +13,17 @@
 #include "runtime/error.h"
 #include "runtime/util.h"
 
-static const char *const k_keep_names[] = {"norm",       "bias", "pos_embd", "cls_token", "dist_token",
-                                           "patch_embd", "rpb",  "lepe",     "pos_embed"};
+/* Substrings of the names that stay as they are without --all (see quantize.h):
+ * norms, biases, layer scales, position embeddings and tokens, relative
+ * position biases, and the convolutions of the vision models: ViT's patch
+ * embedding, NAT's conv tokenizer (tok.conv*), BiFormer's conv stem (stem.*),
+ * its per-block depthwise positional conv (blk.N.pos.*), LCE (attn_lce) and
+ * LePE depthwise convs. Most of these are not 2-D anyway (then they are kept
+ * by the dimension rule); the names make the choice independent of how a
+ * converter shapes them. */
+static const char *const k_keep_names[] = {"norm",       "bias",       "gamma", "pos_embd", "pos_embed",
+                                           "cls_token",  "dist_token", "rpb",   "lepe",     "attn_lce",
+                                           "patch_embd", "tok.conv",   "stem.", ".pos."};
 
 bool spr_quantize_parse_type(const char *s, enum spr_dtype *out) {
   static const struct {

@@ -6,11 +6,19 @@
  * metadata KV is copied (general.alignment kept), general.file_type and
  * general.quantization_version are rewritten. Which tensors change:
  *   - a tensor is converted when it has 2 dimensions and its name ends in
- *     ".weight"; everything else (1-D norms and biases, 3-D/4-D depthwise
- *     kernels, integer tensors) is copied byte for byte;
+ *     ".weight": the matrices of the linear layers (GEMM weights). Everything
+ *     else is copied byte for byte: 1-D norms, biases and layer scales, the
+ *     3-D/4-D convolution kernels (ViT patch embedding, NAT conv tokenizer and
+ *     downsamplers, BiFormer stem, downsamplers and depthwise convs: the conv
+ *     ops read F32/F16 only), NAT's rpb [heads, 2K-1, 2K-1], ViT's pos_embd
+ *     and cls/dist tokens (no ".weight"), integer tensors; even with `all`;
  *   - unless `all`, 2-D weights whose name contains one of "norm", "bias",
- *     "pos_embd", "cls_token", "dist_token", "patch_embd", "rpb", "lepe",
- *     "pos_embed" are small or precision-critical and are copied as well;
+ *     "gamma", "pos_embd", "pos_embed", "cls_token", "dist_token", "rpb",
+ *     "lepe", "attn_lce", "patch_embd", "tok.conv", "stem.", ".pos." are small
+ *     or precision-critical and are copied as well. So for vit, nat and
+ *     biformer exactly the linear layers are converted: attn_qkv (NAT, ViT,
+ *     BiFormer's global stage), attn_qk and attn_v (BiFormer's BRA), attn_out,
+ *     ffn_up, ffn_down and the classifier heads (head, head_dist);
  *   - llama.cpp's rule for the output projection: when general.architecture
  *     is "llama" and the type is q4_0 or q4_k, output.weight (token_embd.weight
  *     when the model has no output.weight: tied embeddings) becomes Q6_K
