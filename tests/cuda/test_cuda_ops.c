@@ -44,6 +44,7 @@
 #include "ops/eltwise/eltwise.h"
 #include "ops/gemm/gemm.h"
 #include "ops/gemm/qgemm.h"
+#include "ops/layout/layout.h"
 #include "ops/llm/llm.h"
 #include "ops/natten/natten.h"
 #include "ops/norm/norm.h"
@@ -1148,6 +1149,29 @@ static void test_core_select(void **state) {
   }
 }
 
+/* PAD2D: pad (bottom/right), crop, mixed; bit-exact vs spr_f32_pad2d_ref. */
+static void test_pad2d(void **state) {
+  (void)state;
+  const size_t cases[][5] = {{3, 5, 4, 8, 6}, {16, 8, 8, 7, 7}, {5, 7, 3, 4, 5}, {1, 1, 1, 3, 2}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const size_t c = cases[i][0], w1 = cases[i][1], h1 = cases[i][2], w2 = cases[i][3], h2 = cases[i][4];
+    float *x = frand(c * w1 * h1, 61 + i), *got = falloc(c * w2 * h2), *want = falloc(c * w2 * h2);
+    for (size_t k = 0; k < c * w2 * h2; k++) got[k] = NAN;
+    struct spr_tensor ts[2];
+    const int64_t ne_x[3] = {(int64_t)c, (int64_t)w1, (int64_t)h1}, ne_y[3] = {(int64_t)c, (int64_t)w2, (int64_t)h2};
+    spr_test_tensor(&ts[0], SPR_DTYPE_F32, 3, ne_x, x);
+    spr_test_tensor(&ts[1], SPR_DTYPE_F32, 3, ne_y, got);
+    struct spr_node nd;
+    node_init(&nd, SPR_OP_PAD2D, 1, 1);
+    char what[96];
+    snprintf(what, sizeof what, "pad2d c %zu %zux%zu -> %zux%zu", c, w1, h1, w2, h2);
+    run_gpu(what, ts, 2, &nd, NULL);
+    spr_f32_pad2d_ref(x, c, w1, h1, want, w2, h2);
+    expect_bits(what, got, want, c * w2 * h2 * sizeof(float));
+    free(x), free(got), free(want);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--emulate") == 0) {
     g_mode = SPR_CUDA_EMULATE;
@@ -1176,6 +1200,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_gemm_rows),
       cmocka_unit_test(test_ffn_down),
       cmocka_unit_test(test_core_select),
+      cmocka_unit_test(test_pad2d),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1638,6 +1638,27 @@ cudaError_t run_core_select(const spr_cuda_ctx &c, const spr_tensor *ts, void *c
   return cudaSuccess;
 }
 
+/* ---- PAD2D (ops/layout/layout.h) ------------------------------------------------------------ */
+
+/* Output (y, x, c) of dst {C, W2, H2}: the source pixel inside the top-left
+ * min(H1,H2) x min(W1,W2), else 0 (plain copies: bit-exact). */
+struct Pad2d {
+  const float *x;
+  float *y;
+  int64_t c, w1, h1, w2;
+  HD void operator()(int64_t i) const {
+    const int64_t ch = i % c, px = i / c % w2, py = i / c / w2;
+    y[i] = px < w1 && py < h1 ? x[(py * w1 + px) * c + ch] : 0.0f;
+  }
+};
+
+cudaError_t run_pad2d(const spr_cuda_ctx &c, const spr_tensor *ts, void *const *dptr, const spr_node *n,
+                      const spr_run_state &) {
+  const spr_tensor *a = &ts[n->src[0]], *d = &ts[n->dst];
+  Pad2d f{dp<const float>(dptr, n->src[0]), dp<float>(dptr, n->dst), a->ne[0], a->ne[1], a->ne[2], d->ne[1]};
+  return launch(c, d->ne[0] * d->ne[1] * d->ne[2], f);
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
 const spr_cuda_kernel k_kernels[] = {
@@ -1678,6 +1699,7 @@ const spr_cuda_kernel k_kernels[] = {
     {SPR_OP_LAST_ROW, SPR_DTYPE_F32, "cuda_last_row_f32", run_last_row},
     {SPR_OP_NEIGHBORHOOD_ATTN, SPR_DTYPE_F32, "cuda_neighborhood_attn_f32", run_neighborhood_attn},
     {SPR_OP_BRA, SPR_DTYPE_F32, "cuda_bra_f32", run_bra},
+    {SPR_OP_PAD2D, SPR_DTYPE_F32, "cuda_pad2d_f32", run_pad2d},
     {SPR_OP_GEMM_ROWS, SPR_DTYPE_F32, "cuda_gemm_rows_f32", run_gemm_rows},
     {SPR_OP_GEMM_ROWS, SPR_DTYPE_F16, "cuda_gemm_rows_f16", run_gemm_rows},
     {SPR_OP_GEMM_ROWS, SPR_DTYPE_Q8_0, "cuda_gemm_rows_q8_0", run_gemm_rows},
