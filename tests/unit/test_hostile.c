@@ -429,7 +429,7 @@ static void *many(uint64_t n_kv, uint64_t n_tensors, size_t *size) {
   put_u32(&b, 3);
   put_u64(&b, n_tensors);
   put_u64(&b, n_kv);
-  char key[16];
+  char key[32]; /* room for any uint64 after the prefix (-Wformat-truncation) */
   for (uint64_t i = 0; i < n_kv; i++) {
     snprintf(key, sizeof key, "k%06llu", (unsigned long long)i);
     put_u64(&b, 7);
