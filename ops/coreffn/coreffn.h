@@ -220,6 +220,34 @@ extern const size_t spr_deq_ukernels_count;
 /* The first entry for `type` whose ISA bits are all in isa, or NULL (other types). */
 const struct spr_deq_ukernel *spr_deq_select(enum spr_dtype type, uint32_t isa);
 
+/* ---- transposing requantizers (integer prefill through ffn_down_t) ------------------ */
+
+/* Reads a group of 32 rows (neurons; row kk at w + kk * ldw) of nbw values
+ * (a multiple of 32; Q4_0 or Q8_0 blocks) and writes, for each column j <
+ * nbw, one Q8_0 block at wq + j * ldq holding the column's 32 values:
+ *   v  = the values as ops/quant dequantizes them;  amax = max |v|
+ *   d  = fp16(amax / 127);  id = amax > 0 ? 127 / amax : 0  (f32, unfused)
+ *   q  = (int8)trunc(s + (s < 0 ? -0.5 : 0.5)), s = v * id
+ * Every entry writes the bytes of the scalar one. */
+typedef void (*spr_rqt_ukernel_fn)(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq);
+
+struct spr_rqt_ukernel {
+  enum spr_dtype type;
+  uint32_t isa;
+  spr_rqt_ukernel_fn fn;
+  const char *name;
+};
+
+#define SPR_RQT_UKERNEL(type, isa, fn) void fn(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq);
+#include "ops/coreffn/rqt.inc"
+#undef SPR_RQT_UKERNEL
+
+extern const struct spr_rqt_ukernel spr_rqt_ukernels[];
+extern const size_t spr_rqt_ukernels_count;
+
+/* The first entry for `type` whose ISA bits are all in isa, or NULL (other types). */
+const struct spr_rqt_ukernel *spr_rqt_select(enum spr_dtype type, uint32_t isa);
+
 /* ---- prefill with ffn_down_t: C[M,N] = X[M,K] . Wt[K,N] (+ R) ---------------------- */
 
 /* Scratch bytes for m rows (capacity), k = F, n = E with n_threads. */
@@ -232,5 +260,17 @@ size_t spr_gemm_t_workspace(const void *f32_gemm_ukernel, enum spr_dtype w_type,
  * Deterministic for any thread count (N split into fixed blocks). */
 void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
                     size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst);
+
+/* The same product for Q4_0 / Q8_0 wt on integers: per strip of 64 output
+ * columns, wt's column segments are requantized (exactly dequantized, then
+ * one Q8_0 block per column and 32 neurons: d = amax/127 in fp16, codes
+ * rounded half away from zero) into a row-major Q8_0 strip, and the Q8_0
+ * GEMM ukernel uk (struct spr_qgemm_ukernel *, spr_qgemm_select(Q8_0, isa))
+ * multiplies it with the activations quantized as in every quantized GEMM
+ * (its packed-panel path for m >= SPR_QGEMM_PACKED_MIN_M). Deterministic
+ * for any thread count. */
+size_t spr_gemm_tq_workspace(const void *q8_0_gemm_ukernel, size_t m, size_t n, size_t k, int n_threads);
+void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
+                     size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst);
 
 #endif

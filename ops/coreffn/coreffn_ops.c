@@ -79,6 +79,20 @@ const struct spr_deq_ukernel *spr_deq_select(enum spr_dtype type, uint32_t isa) 
   return NULL;
 }
 
+const struct spr_rqt_ukernel spr_rqt_ukernels[] = {
+#define SPR_RQT_UKERNEL(type, isa, fn) {(type), (isa), fn, #fn},
+#include "ops/coreffn/rqt.inc"
+#undef SPR_RQT_UKERNEL
+};
+const size_t spr_rqt_ukernels_count = sizeof spr_rqt_ukernels / sizeof spr_rqt_ukernels[0];
+
+const struct spr_rqt_ukernel *spr_rqt_select(enum spr_dtype type, uint32_t isa) {
+  for (size_t i = 0; i < spr_rqt_ukernels_count; i++) {
+    if (spr_rqt_ukernels[i].type == type && (spr_rqt_ukernels[i].isa & ~isa) == 0) return &spr_rqt_ukernels[i];
+  }
+  return NULL;
+}
+
 static size_t cdiv(size_t a, size_t b) {
   return (a + b - 1) / b;
 }
@@ -424,11 +438,25 @@ static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct 
   return check_state(ts, nd, (size_t)h->ne[0], err);
 }
 
+/* Prefill through ffn_down_t on integers (spr_gemm_tq_run): Q4_0 / Q8_0
+ * weights and F a multiple of 32 (else the f32 GEMM on dequantized slices). */
+static bool down_t_integer(enum spr_dtype wt, size_t n_ff) {
+  return (wt == SPR_DTYPE_Q4_0 || wt == SPR_DTYPE_Q8_0) && n_ff % 32 == 0;
+}
+
 static size_t ffn_down_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
   const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]];
   if (!nd->p.core.down_t)
     return spr_op_gemm_def.workspace(ts, nd, n_threads) + spr_align_up((size_t)h->ne[0] * sizeof(float), 64);
   size_t most = 0;
+  if (down_t_integer(w->type, (size_t)h->ne[0])) {
+    for (size_t i = 0; i < spr_q8_0_gemm_ukernels_count; i++) {
+      const size_t b = spr_gemm_tq_workspace(&spr_q8_0_gemm_ukernels[i], (size_t)h->ne[1], (size_t)w->ne[0],
+                                             (size_t)h->ne[0], n_threads);
+      most = b > most ? b : most;
+    }
+    return most;
+  }
   for (size_t i = 0; i < spr_gemm_ukernels_count; i++) {
     const size_t b = spr_gemm_t_workspace(&spr_gemm_ukernels[i], w->type, (size_t)h->ne[1], (size_t)w->ne[0],
                                           (size_t)h->ne[0], n_threads);
@@ -444,7 +472,11 @@ static void ffn_down_prepare(const struct spr_tensor *ts, struct spr_node *nd, u
   }
   const struct spr_axpy_ukernel *k = spr_axpy_select(ts[nd->src[1]].type, isa);
   nd->impl = k;
-  nd->impl2 = spr_gemm_select(isa);
+  const enum spr_dtype wt = ts[nd->src[1]].type;
+  if (down_t_integer(wt, (size_t)ts[nd->src[0]].ne[0])) /* prefill: the integer GEMM over requantized strips */
+    nd->impl2 = spr_qgemm_select(SPR_DTYPE_Q8_0, isa);
+  else
+    nd->impl2 = spr_gemm_select(isa);
   nd->impl_name = k != NULL ? k->name : NULL;
 }
 
@@ -504,6 +536,10 @@ static void ffn_down_run(const struct spr_exec *x, const struct spr_node *nd) {
     return;
   }
   const size_t E = (size_t)w->ne[0];
+  if (T > 1 && down_t_integer(w->type, F)) {
+    spr_gemm_tq_run(x, nd->impl2, w->type, nd->isa, T, E, F, h->data, w->data, r != NULL ? r->data : NULL, dst);
+    return;
+  }
   if (T > 1) {
     spr_gemm_t_run(x, nd->impl2, w->type, nd->isa, T, E, F, h->data, w->data, r != NULL ? r->data : NULL, dst);
     return;

@@ -11,8 +11,10 @@
  * produced by one task: bit-identical for any thread count. */
 #include <string.h>
 
+#include "ops/common/fp16.h"
 #include "ops/coreffn/coreffn.h"
 #include "ops/gemm/gemm.h"
+#include "ops/gemm/qgemm.h"
 #include "ops/quant/quant.h"
 #include "runtime/util.h"
 
@@ -168,5 +170,136 @@ void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum
     c.panels = cdiv(c.rows, c.g.mr);
     spr_parallel(x, c.panels, pack_task, &c);
     spr_parallel(x, c.g.n_nb, compute_task, &c);
+  }
+}
+
+/* ---- Q4_0 / Q8_0 Wt: integer GEMM over requantized strips ------------------------------
+ *
+ * A task takes a strip of NQ output columns [n0, n0 + NQ): for each group of
+ * 32 neurons (rows of Wt) the rqt.inc ukernel requantizes the exact values
+ * of each column into one Q8_0 block (d = amax / 127 in fp16, codes rounded
+ * half away from zero), written transposed: the
+ * strip becomes NQ rows of F/32 Q8_0 blocks, the row-major ffn_down layout
+ * of those columns. The Q8_0 GEMM ukernel (its packed-panel path for M >=
+ * SPR_QGEMM_PACKED_MIN_M) then runs the chunk's quantized activation rows
+ * against it: activations as in every quantized GEMM, weights carrying at
+ * most half a Q8_0 step of requantization error on top of their own. Only
+ * NQ rows are ever held per thread. Each output is one ukernel call over the
+ * whole K: bit-identical for any thread count. */
+
+enum { NQ = 64, QMC_MAX = 256 };
+
+struct qgeom {
+  size_t kb, n_kb32, ldq, xrow, mc, wq_bytes, panel_bytes, thread_bytes, xq_bytes;
+  bool packed;
+};
+
+static void qgeom_init(struct qgeom *g, const struct spr_qgemm_ukernel *uk, size_t m, size_t k) {
+  memset(g, 0, sizeof *g);
+  g->kb = k / 32;
+  g->ldq = g->kb * 34;
+  g->mc = m < QMC_MAX ? m : QMC_MAX;
+  g->packed = uk->packed != NULL && m >= SPR_QGEMM_PACKED_MIN_M;
+  g->xrow = g->packed ? uk->packed->xbytes(g->kb) : uk->xbytes(g->kb);
+  g->xq_bytes = spr_align_up(g->mc * g->xrow, 64);
+  g->wq_bytes = spr_align_up(NQ * g->ldq, 64);
+  g->panel_bytes = g->packed ? spr_align_up(uk->packed->wbytes(g->kb), 64) : 0;
+  g->thread_bytes = g->wq_bytes + g->panel_bytes;
+}
+
+size_t spr_gemm_tq_workspace(const void *q8_0_gemm_ukernel, size_t m, size_t n, size_t k, int n_threads) {
+  (void)n;
+  struct qgeom g;
+  qgeom_init(&g, q8_0_gemm_ukernel, m, k);
+  return g.xq_bytes + (size_t)(n_threads > 1 ? n_threads : 1) * g.thread_bytes;
+}
+
+struct qrun_t {
+  const struct spr_qgemm_ukernel *uk;
+  struct qgeom g;
+  spr_rqt_ukernel_fn rqt;
+  size_t n, k, row_bytes, bb;
+  const float *x;
+  const uint8_t *w;
+  const float *residual;
+  float *dst;
+  uint8_t *xq, *tbuf;
+  size_t m0, rows;
+};
+
+static void qpack_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct qrun_t *c = vctx;
+  for (size_t r = begin; r < end; r++) {
+    const float *xr = c->x + (c->m0 + r) * c->k;
+    if (c->g.packed)
+      c->uk->packed->packx(c->g.kb, 0, c->g.kb, xr, c->xq + r * c->g.xrow);
+    else
+      c->uk->packx(c->g.kb, 0, c->g.kb, xr, c->xq + r * c->g.xrow);
+  }
+}
+
+static void qcompute_task(void *vctx, size_t begin, size_t end, int tid) {
+  const struct qrun_t *c = vctx;
+  const struct qgeom *g = &c->g;
+  const size_t n = c->n;
+  uint8_t *mem = c->tbuf + (size_t)tid * g->thread_bytes;
+  uint8_t *wq = mem, *panel = mem + g->wq_bytes;
+  for (size_t t = begin; t < end; t++) {
+    const size_t n0 = t * NQ, nbw = n - n0 < NQ ? n - n0 : NQ;
+    for (size_t gi = 0; gi < g->kb; gi++)
+      c->rqt(c->w + 32 * gi * c->row_bytes + n0 / 32 * c->bb, c->row_bytes, nbw, wq + 34 * gi, g->ldq);
+    float *out = c->dst + c->m0 * n + n0;
+    if (g->packed) {
+      const struct spr_qgemm_packed *pk = c->uk->packed;
+      for (size_t j0 = 0; j0 < nbw; j0 += pk->nr) {
+        const size_t nr = nbw - j0 < pk->nr ? nbw - j0 : pk->nr;
+        pk->packw(g->kb, nr, wq + j0 * g->ldq, g->ldq, panel);
+        for (size_t i = 0; i < c->rows; i += pk->mr) {
+          const size_t mr = c->rows - i < pk->mr ? c->rows - i : pk->mr;
+          pk->gemm(g->kb, mr, nr, panel, c->xq + i * g->xrow, g->xrow, NULL, out + i * n + j0, n);
+        }
+      }
+    } else {
+      const size_t unr = c->uk->nr, umr = c->uk->mr;
+      for (size_t j0 = 0; j0 < nbw; j0 += unr) {
+        const size_t nr = nbw - j0 < unr ? nbw - j0 : unr;
+        for (size_t i = 0; i < c->rows; i += umr) {
+          const size_t mr = c->rows - i < umr ? c->rows - i : umr;
+          c->uk->gemm(g->kb, mr, nr, wq + j0 * g->ldq, g->ldq, c->xq + i * g->xrow, g->xrow, NULL, out + i * n + j0, n);
+        }
+      }
+    }
+    if (c->residual != NULL) {
+      for (size_t m = c->m0; m < c->m0 + c->rows; m++) {
+        float *d = c->dst + m * n + n0;
+        const float *r = c->residual + m * n + n0;
+        for (size_t j = 0; j < nbw; j++) d[j] += r[j];
+      }
+    }
+  }
+}
+
+void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
+                     size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst) {
+  struct qrun_t c;
+  memset(&c, 0, sizeof c);
+  c.uk = q8_0_gemm_ukernel;
+  qgeom_init(&c.g, c.uk, m, k);
+  c.rqt = spr_rqt_select(w_type, isa)->fn;
+  c.n = n, c.k = k;
+  c.row_bytes = spr_quant_row_bytes(w_type, (int64_t)n);
+  c.bb = spr_dtype_block_bytes(w_type);
+  c.x = xm;
+  c.w = wt;
+  c.residual = residual;
+  c.dst = dst;
+  c.xq = x->scratch;
+  c.tbuf = x->scratch + c.g.xq_bytes;
+  for (size_t m0 = 0; m0 < m; m0 += c.g.mc) {
+    c.m0 = m0;
+    c.rows = m - m0 < c.g.mc ? m - m0 : c.g.mc;
+    spr_parallel(x, c.rows, qpack_task, &c);
+    spr_parallel(x, cdiv(n, NQ), qcompute_task, &c);
   }
 }

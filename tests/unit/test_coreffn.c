@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/common/fp16.h"
 #include "ops/coreffn/coreffn.h"
 #include "ops/gemm/gemm.h"
 #include "ops/quant/quant.h"
@@ -198,6 +199,48 @@ static void test_qrows_ukernels(void **state) {
     const size_t ns[] = {1, 3, 4, 5, 33};
     for (size_t i = 0; i < 5; i++)
       for (size_t j = 0; j < 5; j++) check_qrows(uk, kbs[i], ns[j], 1000 * u + 10 * i + j);
+    tested++;
+  }
+  assert_true(tested >= 2);
+}
+
+/* ---- transposing requantizers ---------------------------------------------------------- */
+
+static void test_rqt_ukernels(void **state) {
+  (void)state;
+  int tested = 0;
+  for (size_t u = 0; u < spr_rqt_ukernels_count; u++) {
+    const struct spr_rqt_ukernel *uk = &spr_rqt_ukernels[u];
+    if (!host_has(uk->isa)) {
+      printf("skip %s (ISA not on this host)\n", uk->name);
+      continue;
+    }
+    const struct spr_rqt_ukernel *sc = spr_rqt_select(uk->type, 0);
+    const size_t nbws[] = {32, 64, 96, 160};
+    for (size_t i = 0; i < 4; i++) {
+      const size_t nbw = nbws[i], row_e = nbw + 64, bb = spr_dtype_block_bytes(uk->type);
+      uint8_t *w = make_rows(uk->type, 32, row_e, 500 + 10 * u + i);
+      const size_t ldw = spr_quant_row_bytes(uk->type, (int64_t)row_e), ldq = 34 * 3 + 6;
+      if (i == 3) memset(w + 2 * ldw + bb, 0, ldw - bb); /* a zero segment in one row */
+      uint8_t *got = calloc(nbw * ldq, 1), *want = calloc(nbw * ldq, 1);
+      float *rows = malloc(32 * row_e * sizeof(float));
+      for (size_t kk = 0; kk < 32; kk++)
+        spr_dequantize_row_get(uk->type)(w + kk * ldw, rows + kk * row_e, (int64_t)row_e);
+      uk->fn(w + bb, ldw, nbw, got + 34, ldq);
+      sc->fn(w + bb, ldw, nbw, want + 34, ldq);
+      if (memcmp(got, want, nbw * ldq) != 0) fail_msg("%s nbw=%zu: bytes differ from %s", uk->name, nbw, sc->name);
+      for (size_t j = 0; j < nbw; j++) { /* each code within half a step of the exact value */
+        uint16_t h;
+        memcpy(&h, got + j * ldq + 34, 2);
+        const double d = spr_fp16_to_f32(h);
+        for (size_t kk = 0; kk < 32; kk++) {
+          const double v = rows[kk * row_e + 32 + j], q = (int8_t)got[j * ldq + 36 + kk];
+          if (!(fabs(q * d - v) <= 0.5 * d + 1e-3 * fabs(v) + 1e-30))
+            fail_msg("%s nbw=%zu column %zu row %zu: %g * %g vs %g", uk->name, nbw, j, kk, q, d, v);
+        }
+      }
+      free(w), free(got), free(want), free(rows);
+    }
     tested++;
   }
   assert_true(tested >= 2);
@@ -558,7 +601,8 @@ static void down_case(const struct down_case *c, uint64_t seed) {
   for (int th = 1; th <= 2; th++) run_down(c, w, h, res, &b, th, out[th - 1]);
   assert_memory_equal(out[0], out[1], T * E * sizeof(float));
   down_ref(c->t, c->transposed, w, F, E, T, h, res, ref);
-  const bool quant_x = !c->transposed && spr_dtype_block_elems(c->t) > 1; /* the GEMV quantizes h */
+  /* the quantized GEMM/GEMV quantizes h (and prefill through a quantized ffn_down_t requantizes W's columns) */
+  const bool quant_x = spr_dtype_block_elems(c->t) > 1 && (!c->transposed || (T > 1 && F % 32 == 0));
   check_close("dense", c, out[0], ref, T * E, quant_x ? 2e-2 : 1e-4);
   if (T == 1) {
     /* sparse: h holds the core activations compacted; the oracle sees them scattered */
@@ -601,14 +645,17 @@ static void test_ffn_down(void **state) {
     /* prefill with K a multiple of 32 and several column blocks */
     const struct down_case pre = {t_types[i], true, 160, 320 + 32, 19, 1};
     down_case(&pre, 3000 + s++);
+    /* fewer rows than the packed-panel path takes (the GEMM ukernel on the requantized strips) */
+    const struct down_case few = {t_types[i], true, 160, 320 + 32, 5, 1};
+    down_case(&few, 3000 + s++);
   }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_axpy_ukernels),  cmocka_unit_test(test_qrows_ukernels), cmocka_unit_test(test_deq_ukernels),
-      cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),      cmocka_unit_test(test_gemm_rows),
-      cmocka_unit_test(test_ffn_down),
+      cmocka_unit_test(test_axpy_ukernels), cmocka_unit_test(test_qrows_ukernels), cmocka_unit_test(test_deq_ukernels),
+      cmocka_unit_test(test_rqt_ukernels),  cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),
+      cmocka_unit_test(test_gemm_rows),     cmocka_unit_test(test_ffn_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

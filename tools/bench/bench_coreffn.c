@@ -10,8 +10,8 @@
  * (GEMM_ROWS, sparse); ffn_down row-major dense and sparse (scatter + GEMV);
  * ffn_down_t dense (axpy over all neurons) and sparse (over the core); the
  * selection of one step of --tokens tokens; prefill of the down projection
- * (M = --tokens) with ffn_down (quantized GEMM) and ffn_down_t (f32 GEMM on
- * dequantized slices). Weights rotate through >= 256 MiB of copies so each
+ * (M = --tokens) with ffn_down (quantized GEMM) and ffn_down_t (Q4_0/Q8_0: the
+ * Q8_0 GEMM over requantized strips; f32/f16: f32 GEMM on dequantized slices). Weights rotate through >= 256 MiB of copies so each
  * decode run reads DRAM, as a real decode does. */
 #include <stdio.h>
 #include <stdlib.h>

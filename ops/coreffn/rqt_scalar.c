@@ -1,0 +1,58 @@
+/* ops/coreffn/rqt_scalar.c — portable transposing requantizers (contract in
+ * coreffn.h): 32 columns at a time through a dequantized [32][32] tile. */
+#include <string.h>
+
+#include "ops/common/fp16.h"
+#include "ops/coreffn/coreffn.h"
+
+/* v[kk][j] = column j of row kk's block at blk(kk), as ops/quant dequantizes it */
+static void rqt_tile(float v[32][32], uint8_t *wq, size_t ldq) {
+  for (size_t j = 0; j < 32; j++) {
+    float amax = 0.0f;
+    for (size_t kk = 0; kk < 32; kk++) {
+      const float a = v[kk][j] < 0.0f ? -v[kk][j] : v[kk][j];
+      amax = a > amax ? a : amax;
+    }
+    const uint16_t h = spr_fp16_from_f32(amax / 127.0f);
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    uint8_t *blk = wq + j * ldq;
+    memcpy(blk, &h, sizeof h);
+    for (size_t kk = 0; kk < 32; kk++) {
+      const float s = v[kk][j] * id;
+      blk[2 + kk] = (uint8_t)(int8_t)(int32_t)(s + (s < 0.0f ? -0.5f : 0.5f));
+    }
+  }
+}
+
+static float half_at(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, sizeof h);
+  return spr_fp16_to_f32(h);
+}
+
+void spr_q4_0_rqt_ukernel__scalar(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq) {
+  float v[32][32];
+  for (size_t b = 0; b < nbw / 32; b++) {
+    for (size_t kk = 0; kk < 32; kk++) {
+      const uint8_t *blk = (const uint8_t *)w + kk * ldw + 18 * b;
+      const float d = half_at(blk);
+      for (size_t j = 0; j < 16; j++) {
+        v[kk][j] = (float)((blk[2 + j] & 0x0F) - 8) * d;
+        v[kk][j + 16] = (float)((blk[2 + j] >> 4) - 8) * d;
+      }
+    }
+    rqt_tile(v, (uint8_t *)wq + 32 * b * ldq, ldq);
+  }
+}
+
+void spr_q8_0_rqt_ukernel__scalar(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq) {
+  float v[32][32];
+  for (size_t b = 0; b < nbw / 32; b++) {
+    for (size_t kk = 0; kk < 32; kk++) {
+      const uint8_t *blk = (const uint8_t *)w + kk * ldw + 34 * b;
+      const float d = half_at(blk);
+      for (size_t j = 0; j < 32; j++) v[kk][j] = (float)(int8_t)blk[2 + j] * d;
+    }
+    rqt_tile(v, (uint8_t *)wq + 32 * b * ldq, ldq);
+  }
+}
