@@ -22,6 +22,7 @@ enum {
   MIN_TASKS = 12,       /* split the row tiles too when there are fewer n blocks */
   PACK_VALUES = 2048,   /* activation values quantized per pack task */
   PACKED_MIN_TASKS = 4, /* packed path: split the row tiles when there are fewer panels */
+  DECODE_PACK_SEGS = 4, /* a single row of up to this many pack segments is packed inline */
 };
 
 static size_t cdiv(size_t a, size_t b) {
@@ -351,9 +352,11 @@ void spr_qgemm_driver_run(const struct spr_exec *x, const struct spr_qgemm_ukern
     if (groups > c.tiles) groups = c.tiles;
     c.tpg = cdiv(c.tiles, groups);
     c.n_groups = cdiv(c.tiles, c.tpg);
-    /* a lone decode row of <= 2048 values is quantized by the caller (no pool round trip) */
-    if (c.rows * c.g.n_seg == 1)
-      pack_task(&c, 0, 1, 0);
+    /* a lone decode row is quantized by the caller: a few microseconds of
+     * work, less than a pool round trip (the segments are independent, so
+     * running them in order on one thread gives the same bytes) */
+    if (c.rows == 1 && c.g.n_seg <= DECODE_PACK_SEGS)
+      pack_task(&c, 0, c.g.n_seg, 0);
     else
       spr_parallel(x, c.rows * c.g.n_seg, pack_task, &c);
     spr_parallel(x, c.g.n_nb * c.n_groups, compute_task, &c);
