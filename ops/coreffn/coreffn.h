@@ -120,6 +120,23 @@ void spr_axpy_rows_ref(enum spr_dtype type, size_t n, const int32_t *idx, const 
 void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, const void *w, size_t ldw,
                    const float *x, float *c, double *mag);
 
+/* ---- axpyq: Q4_0 ffn_down_t with int8 neuron coefficients ------------------------
+ * The rule (spr_q4_0_axpyq_* ukernels, same signature and y contract as the
+ * axpy ukernels below): for each output block b (32 outputs) and each group
+ * g of SPR_AXPYQ_GROUP consecutive selected neurons (the last may be short):
+ *   p_i = a[i] * d_ib (f32), m = max |p_i|; m == 0: the group adds nothing;
+ *   S = m / 127, c_i = nearbyint(p_i * (127 / m)) in [-127, 127] (f32 math);
+ *   t_j = sum_i c_i * q_ij (int32, exact; q = code - 8);
+ *   y_j = fma(S, (float)t_j, y_j), groups in order from y = 0.
+ * Error against the exact sum: |y_j - sum_i a_i w_ij| <= sum_g 0.5 S_gb sum_i
+ * |q_ij| plus f32 rounding of the group sums (the same order as activating a
+ * Q8_0 vector: relative 1/254 of the group's largest |a d|). All
+ * implementations give the same bits (the int sums are exact and the f32
+ * steps are the same IEEE operations). */
+enum { SPR_AXPYQ_GROUP = 32 };
+/* The rule above with double accumulation of S * t over groups. */
+void spr_axpyq_rows_ref(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y);
+
 /* ---- axpy ukernels: sum over selected neurons of a[i] * down_t[r_i, :] ----------- */
 
 /* y[e] = sum_{i < n} a[i] * W(r_i)[e] for e < ne; r_i = idx[i] (idx NULL:

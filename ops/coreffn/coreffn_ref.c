@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/common/fp16.h"
 #include "ops/coreffn/coreffn.h"
 #include "ops/quant/quant.h"
 
@@ -79,6 +80,34 @@ void spr_axpy_rows_ref(enum spr_dtype type, size_t n, const int32_t *idx, const 
   for (size_t e = 0; e < ne; e++) y[e] = (float)acc[e];
   free(row);
   free(acc);
+}
+
+void spr_axpyq_rows_ref(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y) {
+  for (size_t b = 0; b < ne / 32; b++) {
+    double acc[32] = {0};
+    for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {
+      const size_t gn = n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP;
+      float p[SPR_AXPYQ_GROUP], m = 0.0f;
+      const uint8_t *blk[SPR_AXPYQ_GROUP];
+      for (size_t i = 0; i < gn; i++) {
+        blk[i] = (const uint8_t *)w + (idx != NULL ? (size_t)idx[g0 + i] : g0 + i) * ldw + 18 * b;
+        uint16_t h;
+        memcpy(&h, blk[i], sizeof h);
+        p[i] = a[g0 + i] * spr_fp16_to_f32(h);
+        if (fabsf(p[i]) > m) m = fabsf(p[i]);
+      }
+      if (!(m > 0.0f)) continue;
+      const float s = m / 127.0f, inv = 127.0f / m;
+      for (size_t i = 0; i < gn; i++) {
+        const long c = lrintf(p[i] * inv);
+        for (int j = 0; j < 32; j++) {
+          const int q = (j < 16 ? (blk[i][2 + j] & 0xF) : (blk[i][2 + j - 16] >> 4)) - 8;
+          acc[j] += (double)s * (double)(c * q);
+        }
+      }
+    }
+    for (int j = 0; j < 32; j++) y[32 * b + j] = (float)acc[j];
+  }
 }
 
 void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, const void *w, size_t ldw,

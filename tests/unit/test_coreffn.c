@@ -70,6 +70,50 @@ static void pick_ids(int32_t *ids, size_t n, size_t range, uint64_t seed) {
 
 /* ---- axpy ukernels ----------------------------------------------------------------- */
 
+/* an axpyq ukernel (int8 neuron coefficients, rule in coreffn.h): the same
+ * bits as the scalar one; within f32 rounding of spr_axpyq_rows_ref; within
+ * the quantization bound of the exact sum ref. */
+static void check_axpyq(const struct spr_axpy_ukernel *uk, size_t n, const int32_t *idx, const float *a,
+                        const uint8_t *w, size_t ldw, size_t ne, const float *y, const float *ref, const float *mag) {
+  float *ys = malloc(ne * sizeof(float)), *yq = malloc(ne * sizeof(float));
+  double *bound = calloc(ne, sizeof(double));
+  spr_q4_0_axpyq_ukernel_32__scalar(n, idx, a, w, ldw, ne, ys);
+  spr_axpyq_rows_ref(n, idx, a, w, ldw, ne, yq);
+  for (size_t b = 0; b < ne / 32; b++) {
+    for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {
+      const size_t gn = n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP;
+      float m = 0.0f;
+      for (size_t i = 0; i < gn; i++) {
+        const uint8_t *blk = w + (idx != NULL ? (size_t)idx[g0 + i] : g0 + i) * ldw + 18 * b;
+        uint16_t h;
+        memcpy(&h, blk, sizeof h);
+        m = fmaxf(m, fabsf(a[g0 + i] * spr_fp16_to_f32(h)));
+      }
+      for (size_t i = 0; i < gn; i++) {
+        const uint8_t *blk = w + (idx != NULL ? (size_t)idx[g0 + i] : g0 + i) * ldw + 18 * b;
+        for (int j = 0; j < 32; j++) {
+          const int q = (j < 16 ? (blk[2 + j] & 0xF) : (blk[2 + j - 16] >> 4)) - 8;
+          bound[32 * b + (size_t)j] += 0.5 * (double)m / 127.0 * abs(q);
+        }
+      }
+    }
+  }
+  for (size_t e = 0; e < ne; e++) {
+    if (memcmp(&y[e], &ys[e], sizeof(float)) != 0)
+      fail_msg("%s n=%zu ne=%zu: y[%zu] = %.9g, scalar axpyq %.9g (must be the same bits)", uk->name, n, ne, e,
+               (double)y[e], (double)ys[e]);
+    const double tq = (double)(n / SPR_AXPYQ_GROUP + 2) * FLT_EPSILON * mag[e] + 1e-30;
+    if (!(fabs((double)y[e] - (double)yq[e]) <= tq))
+      fail_msg("%s n=%zu ne=%zu: y[%zu] = %.9g, axpyq ref %.9g (tol %.3g)", uk->name, n, ne, e, (double)y[e],
+               (double)yq[e], tq);
+    const double tb = bound[e] * 1.0001 + (double)(n / SPR_AXPYQ_GROUP + 2) * FLT_EPSILON * mag[e] + 1e-30;
+    if (!(fabs((double)y[e] - (double)ref[e]) <= tb))
+      fail_msg("%s n=%zu ne=%zu: y[%zu] = %.9g, exact ref %.9g (quantization bound %.3g)", uk->name, n, ne, e,
+               (double)y[e], (double)ref[e], tb);
+  }
+  free(ys), free(yq), free(bound);
+}
+
 static void check_axpy(const struct spr_axpy_ukernel *uk, size_t n, bool with_idx, size_t ne, uint64_t seed) {
   const enum spr_dtype t = uk->type;
   const size_t qk = spr_dtype_block_elems(t), rows = n + 5, row_e = ne + 2 * qk; /* a wider row: an offset segment */
@@ -90,7 +134,9 @@ static void check_axpy(const struct spr_axpy_ukernel *uk, size_t n, bool with_id
     spr_dequantize_row_get(t)(w + r * ldw + off, row, (int64_t)ne);
     for (size_t e = 0; e < ne; e++) mag[e] += fabsf(a[i] * row[e]);
   }
-  for (size_t e = 0; e < ne; e++) {
+  const bool q8act = strstr(uk->name, "axpyq") != NULL;
+  if (q8act) check_axpyq(uk, n, with_idx ? idx : NULL, a, w + off, ldw, ne, y, ref, mag);
+  for (size_t e = 0; e < ne && !q8act; e++) {
     const double tol = (double)(n + 2) * FLT_EPSILON * mag[e] + 1e-30;
     if (!(fabs((double)y[e] - (double)ref[e]) <= tol))
       fail_msg("%s n=%zu ne=%zu idx=%d: y[%zu] = %.9g, ref %.9g (tol %.3g)", uk->name, n, ne, (int)with_idx, e,
@@ -123,9 +169,12 @@ static void test_axpy_ukernels(void **state) {
     const size_t tile = uk->tile < unit ? unit : uk->tile;
     const size_t nes[] = {
         unit, tile > unit ? tile - unit : 2 * unit, tile, tile + unit, 3 * tile + unit, qk > 1 ? 7 * qk : 37};
-    const size_t ns[] = {1, 7, 33, 100};
+    const size_t ns[] = {1, 7, 33, 100}, nsq[] = {1, 31, 32, 33, 100};
     for (size_t i = 0; i < 6; i++)
       for (size_t j = 0; j < 4; j++) check_axpy(uk, ns[j], (i + j) % 2 == 0, nes[i], 100 * u + 10 * i + j);
+    if (strstr(uk->name, "axpyq") != NULL) /* group edges: n_core 31, 32, 33 */
+      for (size_t i = 0; i < 6; i++)
+        for (size_t j = 0; j < 5; j++) check_axpy(uk, nsq[j], (i + j) % 2 == 1, nes[i], 1000 * u + 10 * i + j);
     check_axpy(uk, 0, true, nes[2], 7); /* no neuron: zeros */
     tested++;
   }
@@ -602,7 +651,9 @@ static void down_case(const struct down_case *c, uint64_t seed) {
   assert_memory_equal(out[0], out[1], T * E * sizeof(float));
   down_ref(c->t, c->transposed, w, F, E, T, h, res, ref);
   /* the quantized GEMM/GEMV quantizes h (and prefill through a quantized ffn_down_t requantizes W's columns) */
-  const bool quant_x = spr_dtype_block_elems(c->t) > 1 && (!c->transposed || (T > 1 && F % 32 == 0));
+  /* (decode through a Q4_0 ffn_down_t quantizes a[i] * d to int8 per group of 32 neurons: spr_axpyq) */
+  const bool quant_x = spr_dtype_block_elems(c->t) > 1 &&
+                       (!c->transposed || (T > 1 && F % 32 == 0) || (T == 1 && c->t == SPR_DTYPE_Q4_0));
   check_close("dense", c, out[0], ref, T * E, quant_x ? 2e-2 : 1e-4);
   if (T == 1) {
     /* sparse: h holds the core activations compacted; the oracle sees them scattered */

@@ -1,0 +1,49 @@
+/* ops/coreffn/axpyq_scalar.c — the portable Q4_0 axpy over neurons with
+ * int8 neuron coefficients (the rule is in coreffn.h, spr_axpyq): per
+ * output block and group of 32 neurons, a[i] * d_i is quantized to int8 with
+ * one shared scale, the codes are summed in int32 exactly, and the group
+ * adds S * sum to y with one fused multiply-add. */
+#include <math.h>
+#include <string.h>
+
+#include "ops/common/fp16.h"
+#include "ops/coreffn/coreffn.h"
+
+static inline const uint8_t *row_at(const void *w, size_t ldw, const int32_t *idx, size_t i) {
+  return (const uint8_t *)w + (idx != NULL ? (size_t)idx[i] : i) * ldw;
+}
+
+static inline float half_at(const uint8_t *p) {
+  uint16_t h;
+  memcpy(&h, p, sizeof h);
+  return spr_fp16_to_f32(h);
+}
+
+void spr_q4_0_axpyq_ukernel_32__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
+                                       size_t ne, float *y) {
+  memset(y, 0, ne * sizeof(float));
+  for (size_t b = 0; b < ne / 32; b++) {
+    float *yb = y + 32 * b;
+    for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {
+      const size_t gn = n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP;
+      float p[SPR_AXPYQ_GROUP], m = 0.0f;
+      for (size_t i = 0; i < gn; i++) {
+        p[i] = a[g0 + i] * half_at(row_at(w, ldw, idx, g0 + i) + 18 * b);
+        m = fmaxf(m, fabsf(p[i]));
+      }
+      if (!(m > 0.0f)) continue;
+      const float s = m / 127.0f, inv = 127.0f / m;
+      int32_t acc[32] = {0}, sc = 0;
+      for (size_t i = 0; i < gn; i++) {
+        const int32_t c = (int32_t)nearbyintf(p[i] * inv);
+        const uint8_t *q = row_at(w, ldw, idx, g0 + i) + 18 * b + 2;
+        sc += c;
+        for (int j = 0; j < 16; j++) {
+          acc[j] += c * (q[j] & 0xF);
+          acc[j + 16] += c * (q[j] >> 4);
+        }
+      }
+      for (int j = 0; j < 32; j++) yb[j] = fmaf(s, (float)(acc[j] - 8 * sc), yb[j]);
+    }
+  }
+}
