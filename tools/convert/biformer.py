@@ -37,9 +37,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf  # noqa: E402
-from vit import ConvertError, Source, load_checkpoint, read_labels  # noqa: E402
+from conv_common import (add_common_args, count_indexed, input_hparams, open_source,  # noqa: E402
+                         refuse_unused, run_main, write_model)
+from vit import ConvertError  # noqa: E402
 
-IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 VARIANTS = {
     "biformer_tiny": dict(dims=[64, 128, 256, 512], depths=[2, 2, 8, 2], heads=[2, 4, 8, 8], topk=[1, 4, 16, -2],
@@ -52,12 +53,6 @@ VARIANTS = {
 
 IGNORABLE = (r"num_batches_tracked$",)
 
-
-def _count(src, fmt, *args):
-    n = 0
-    while any(k.startswith(fmt % (args + (n,))) for k in src.sd):
-        n += 1
-    return n
 
 
 def _bn(src, name, c, eps):
@@ -99,7 +94,7 @@ def read_model(src, bn_eps):
     w1, b1 = _conv_bn(src, "downsample_layers.0.0", "downsample_layers.0.1", None, None, bn_eps)
     half, cin = w1.shape[0], w1.shape[1]
     w2, b2 = _conv_bn(src, "downsample_layers.0.3", "downsample_layers.0.4", None, half, bn_eps)
-    n_stages = _count(src, "stages.%d.")
+    n_stages = count_indexed(src, "stages.%d.")
     if n_stages == 0:
         raise ConvertError("no stages.{i}.{j}.* tensors in %s" % src.path)
     m = dict(cin=cin, stem=(w1, b1, w2, b2), ds=[None], stages=[])
@@ -116,7 +111,7 @@ def read_model(src, bn_eps):
     pos_k = lce_k = None
     for i in range(n_stages):
         c = dims[i]
-        depth = _count(src, "stages.%d.%d.", i)
+        depth = count_indexed(src, "stages.%d.%d.", i)
         blocks, kind, qk, hidden = [], None, None, None
         for j in range(depth):
             p = "stages.%d.%d." % (i, j)
@@ -346,64 +341,16 @@ def random_state_dict(variant, classes, seed, cin=3):
     return sd
 
 
-def _channels(vals, c, what):
-    vals = [float(x) for x in vals]
-    if len(vals) == 1:
-        vals = vals * c
-    if len(vals) != c or any(not math.isfinite(x) for x in vals):
-        raise ConvertError("--%s needs 1 or %d finite values" % (what, c))
-    return vals
-
 
 def convert(args):
-    if args.random:
-        if not args.variant:
-            raise ConvertError("--random needs --variant")
-        sd, path = random_state_dict(args.variant, args.classes, args.seed), "<random %s>" % args.variant
-    else:
-        if args.checkpoint is None:
-            raise ConvertError("give a checkpoint (or --random --variant NAME)")
-        sd, path = load_checkpoint(args.checkpoint, args.trust_pickle), args.checkpoint
-    src = Source(sd, path)
+    src = open_source(args, random_state_dict)
     m = read_model(src, args.bn_eps)
-    left = src.unused(IGNORABLE)
-    if left:
-        msg = "%d unsupported tensor(s) in %s, e.g. %s" % (len(left), path, ", ".join(left[:4]))
-        if not args.allow_unused:
-            raise ConvertError(msg + " (--allow-unused ignores them)")
-        print("warning: " + msg + "; ignored", file=sys.stderr)
+    refuse_unused(src, IGNORABLE, args.allow_unused)
     heads, topk, n_win = resolve(m, args)
-    image_size = args.image_size or (224 if args.variant else None)
-    if image_size is None:
-        raise ConvertError("the input size cannot be inferred from a convolutional model: pass --image-size "
-                           "(or --variant)")
-    if image_size < 4:
-        raise ConvertError("--image-size %d is too small" % image_size)
-    mean, std = args.mean, args.std
-    if mean is None and std is None and args.variant:
-        mean, std = IMAGENET_MEAN[:m["cin"]], IMAGENET_STD[:m["cin"]]
-    if (mean is None) != (std is None):
-        raise ConvertError("give both --mean and --std (or neither)")
-    if mean is not None:
-        mean, std = _channels(mean, m["cin"], "mean"), _channels(std, m["cin"], "std")
-        if any(s <= 0 for s in std):
-            raise ConvertError("--std values must be positive")
-    labels = read_labels(args.labels) if args.labels else None
-    K = m["head"][0].shape[0]
-    if labels is not None and len(labels) != K:
-        raise ConvertError("%d class labels given for %d classes" % (len(labels), K))
-    hp = dict(image_size=image_size, heads=heads, topk=topk, n_win=n_win, eps=args.eps, mean=mean, std=std,
-              labels=labels)
-    name = args.name or args.variant or os.path.splitext(os.path.basename(args.checkpoint))[0]
-    ftype = gguf.GGML_F16 if args.type == "f16" else gguf.GGML_F32
-    try:
-        w = build_gguf(m, hp, ftype, name)
-    except gguf.GGUFError as e:
-        raise ConvertError(str(e))
-    out_dir = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(out_dir):
-        raise ConvertError("output directory %s does not exist" % out_dir)
-    size = w.write(args.output)
+    hp = input_hparams(args, m)
+    hp.update(heads=heads, topk=topk, n_win=n_win, eps=args.eps)
+    image_size, K = hp["image_size"], m["head"][0].shape[0]
+    size = write_model(args, build_gguf, m, hp)
     if not args.quiet:
         print("%s: BiFormer %dx%d x%d, dims %s, depths %s, heads %s, topk %s, n_win %s, %d classes, %s, %d bytes" %
               (args.output, image_size, image_size, m["cin"], [s["dim"] for s in m["stages"]],
@@ -429,28 +376,12 @@ def parse_args(argv=None):
     ap.add_argument("--head-dim", type=int, default=32, help="default BRA head dim (default %(default)s)")
     ap.add_argument("--eps", type=float, default=1e-6, help="LayerNorm epsilon (default %(default)s)")
     ap.add_argument("--bn-eps", type=float, default=1e-5, help="BatchNorm epsilon (default %(default)s)")
-    ap.add_argument("--labels", metavar="FILE", help="class names, one per line")
-    ap.add_argument("--mean", type=float, nargs="+", help="per-channel mean of pixel/255 (1 or C values)")
-    ap.add_argument("--std", type=float, nargs="+", help="per-channel std of pixel/255 (1 or C values)")
-    ap.add_argument("--name", help="general.name (default: the variant or the checkpoint's file name)")
-    ap.add_argument("--allow-unused", action="store_true", help="warn instead of failing on unknown tensors")
-    ap.add_argument("--trust-pickle", action="store_true",
-                    help="torch.load with full unpickling (can run code from the file; only for trusted files)")
-    ap.add_argument("--random", action="store_true", help="random weights for --variant (no checkpoint)")
-    ap.add_argument("--classes", type=int, default=1000, help="--random: classes (default %(default)s)")
-    ap.add_argument("--seed", type=int, default=0, help="--random: seed (default %(default)s)")
-    ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    add_common_args(ap)
     return ap.parse_args(argv)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except ConvertError as e:
-        print("biformer.py: error: %s" % e, file=sys.stderr)
-        return 2
-    return 0
+    return run_main("biformer.py", parse_args, convert, argv)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf  # noqa: E402
-from vit import ConvertError, Source, load_checkpoint, read_labels  # noqa: E402
+from conv_common import (add_common_args, count_indexed, input_hparams, open_source,  # noqa: E402
+                         refuse_unused, run_main, write_model)
+from vit import ConvertError  # noqa: E402
 
-IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 def _dinat_dil(depths):
@@ -62,12 +63,6 @@ VARIANTS = {
 IGNORABLE = (r"num_batches_tracked$", r"(^|\.)relative_position_index$")
 
 
-def _count(src, fmt, *args):
-    n = 0
-    while any(k.startswith(fmt % (args + (n,))) for k in src.sd):
-        n += 1
-    return n
-
 
 def _conv(src, name, cout, cin, bias=True):
     w = src.get(name + ".weight")
@@ -91,13 +86,13 @@ def read_model(src):
         raise ConvertError("tensor patch_embed.proj.1.weight has %d output channels, expected 2 x %d" % (dim, half))
     m = dict(cin=cin, dim=dim, tok=(w0, b0, w1, b1, src.get("patch_embed.norm.weight", (dim,)),
                                     src.get("patch_embed.norm.bias", (dim,))), levels=[])
-    n_levels = _count(src, "levels.%d.")
+    n_levels = count_indexed(src, "levels.%d.")
     if n_levels == 0:
         raise ConvertError("no levels.{i}.blocks.* tensors in %s" % src.path)
     hidden = []
     for i in range(n_levels):
         d = dim * 2 ** i
-        depth = _count(src, "levels.%d.blocks.%d.", i)
+        depth = count_indexed(src, "levels.%d.blocks.%d.", i)
         if depth == 0:
             raise ConvertError("level %d has no blocks (levels.%d.blocks.0.* missing)" % (i, i))
         blocks = []
@@ -322,64 +317,16 @@ def random_state_dict(variant, classes, seed, cin=3):
     return sd
 
 
-def _channels(vals, c, what):
-    vals = [float(x) for x in vals]
-    if len(vals) == 1:
-        vals = vals * c
-    if len(vals) != c or any(not math.isfinite(x) for x in vals):
-        raise ConvertError("--%s needs 1 or %d finite values" % (what, c))
-    return vals
-
 
 def convert(args):
-    if args.random:
-        if not args.variant:
-            raise ConvertError("--random needs --variant")
-        sd, path = random_state_dict(args.variant, args.classes, args.seed), "<random %s>" % args.variant
-    else:
-        if args.checkpoint is None:
-            raise ConvertError("give a checkpoint (or --random --variant NAME)")
-        sd, path = load_checkpoint(args.checkpoint, args.trust_pickle), args.checkpoint
-    src = Source(sd, path)
+    src = open_source(args, random_state_dict)
     m = read_model(src)
-    left = src.unused(IGNORABLE)
-    if left:
-        msg = "%d unsupported tensor(s) in %s, e.g. %s" % (len(left), path, ", ".join(left[:4]))
-        if not args.allow_unused:
-            raise ConvertError(msg + " (--allow-unused ignores them)")
-        print("warning: " + msg + "; ignored", file=sys.stderr)
+    refuse_unused(src, IGNORABLE, args.allow_unused)
     heads, kernels, dil = resolve(m, args)
-    image_size = args.image_size or (224 if args.variant else None)
-    if image_size is None:
-        raise ConvertError("the input size cannot be inferred from a convolutional model: pass --image-size "
-                           "(or --variant)")
-    if image_size < 4:
-        raise ConvertError("--image-size %d is too small" % image_size)
-    mean, std = args.mean, args.std
-    if mean is None and std is None and args.variant:
-        mean, std = IMAGENET_MEAN[:m["cin"]], IMAGENET_STD[:m["cin"]]
-    if (mean is None) != (std is None):
-        raise ConvertError("give both --mean and --std (or neither)")
-    if mean is not None:
-        mean, std = _channels(mean, m["cin"], "mean"), _channels(std, m["cin"], "std")
-        if any(s <= 0 for s in std):
-            raise ConvertError("--std values must be positive")
-    labels = read_labels(args.labels) if args.labels else None
-    K = m["head"][0].shape[0]
-    if labels is not None and len(labels) != K:
-        raise ConvertError("%d class labels given for %d classes" % (len(labels), K))
-    hp = dict(image_size=image_size, heads=heads, kernels=kernels, dilations=dil, eps=args.eps, mean=mean, std=std,
-              labels=labels)
-    name = args.name or args.variant or os.path.splitext(os.path.basename(args.checkpoint))[0]
-    ftype = gguf.GGML_F16 if args.type == "f16" else gguf.GGML_F32
-    try:
-        w = build_gguf(m, hp, ftype, name)
-    except gguf.GGUFError as e:
-        raise ConvertError(str(e))
-    out_dir = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(out_dir):
-        raise ConvertError("output directory %s does not exist" % out_dir)
-    size = w.write(args.output)
+    hp = input_hparams(args, m)
+    hp.update(heads=heads, kernels=kernels, dilations=dil, eps=args.eps)
+    image_size, K = hp["image_size"], m["head"][0].shape[0]
+    size = write_model(args, build_gguf, m, hp)
     if not args.quiet:
         print("%s: NAT %dx%d x%d, dims %s, depths %s, heads %s, kernels %s, dilations %s%s, %d classes, %s, %d bytes" %
               (args.output, image_size, image_size, m["cin"], [lv["dim"] for lv in m["levels"]],
@@ -403,28 +350,12 @@ def parse_args(argv=None):
     ap.add_argument("--dilations", type=int, nargs="+", help="dilation: 1 value or one per block, levels in order "
                     "(default: the variant's, else 1)")
     ap.add_argument("--eps", type=float, default=1e-5, help="LayerNorm epsilon (default %(default)s)")
-    ap.add_argument("--labels", metavar="FILE", help="class names, one per line")
-    ap.add_argument("--mean", type=float, nargs="+", help="per-channel mean of pixel/255 (1 or C values)")
-    ap.add_argument("--std", type=float, nargs="+", help="per-channel std of pixel/255 (1 or C values)")
-    ap.add_argument("--name", help="general.name (default: the variant or the checkpoint's file name)")
-    ap.add_argument("--allow-unused", action="store_true", help="warn instead of failing on unknown tensors")
-    ap.add_argument("--trust-pickle", action="store_true",
-                    help="torch.load with full unpickling (can run code from the file; only for trusted files)")
-    ap.add_argument("--random", action="store_true", help="random weights for --variant (no checkpoint)")
-    ap.add_argument("--classes", type=int, default=1000, help="--random: classes (default %(default)s)")
-    ap.add_argument("--seed", type=int, default=0, help="--random: seed (default %(default)s)")
-    ap.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    add_common_args(ap)
     return ap.parse_args(argv)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        convert(args)
-    except ConvertError as e:
-        print("nat.py: error: %s" % e, file=sys.stderr)
-        return 2
-    return 0
+    return run_main("nat.py", parse_args, convert, argv)
 
 
 if __name__ == "__main__":
