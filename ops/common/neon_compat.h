@@ -35,6 +35,16 @@ static inline simde_float32x4_t spr_vpaddq_f32_neon(simde_float32x4_t a, simde_f
 #endif
 }
 
+/* [a0+a1, a2+a3, ..., b6+b7] in int16 (A64 ADDP; A32: two VPADD on the halves). */
+static inline simde_int16x8_t spr_vpaddq_s16_neon(simde_int16x8_t a, simde_int16x8_t b) {
+#if SPR_NEON_A64
+  return vpaddq_s16(a, b);
+#else
+  return simde_vcombine_s16(simde_vpadd_s16(simde_vget_low_s16(a), simde_vget_high_s16(a)),
+                            simde_vpadd_s16(simde_vget_low_s16(b), simde_vget_high_s16(b)));
+#endif
+}
+
 /* 4 IEEE half floats (as bits) to f32, exactly. The conversion is base NEON
  * (A64 FCVTL; A32 VCVT.F32.F16 with VFPv4 and -mfp16-format=ieee), but SIMDe
  * only uses it when fp16 *arithmetic* is enabled and otherwise converts in

@@ -7,6 +7,8 @@
 
 #include <simde/arm/neon.h>
 
+#include "ops/common/neon_compat.h"
+
 static inline simde_int32x4_t qdot_neon(simde_int32x4_t acc, simde_int8x16_t a, simde_int8x16_t b) {
   simde_int16x8_t p = simde_vmull_s8(simde_vget_low_s8(a), simde_vget_low_s8(b));
   p = simde_vmlal_s8(p, simde_vget_high_s8(a), simde_vget_high_s8(b));
@@ -24,7 +26,7 @@ static inline simde_int32x4_t qdot_neon(simde_int32x4_t acc, simde_int8x16_t a, 
 static inline simde_int32x4_t qdot4_neon(simde_int32x4_t acc, simde_int8x16_t a, simde_int8x16_t b) {
   const simde_int16x8_t lo = simde_vmull_s8(simde_vget_low_s8(a), simde_vget_low_s8(b));
   const simde_int16x8_t hi = simde_vmull_s8(simde_vget_high_s8(a), simde_vget_high_s8(b));
-  return simde_vpadalq_s16(acc, simde_vpaddq_s16(lo, hi));
+  return simde_vpadalq_s16(acc, spr_vpaddq_s16_neon(lo, hi));
 }
 
 #define QDOT4(acc, w, x) qdot4_neon((acc), (w), (x))
