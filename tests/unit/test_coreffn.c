@@ -621,8 +621,14 @@ static void run_down(const struct down_case *c, const uint8_t *w, const float *h
   if (spr_test_op_run(ts, &nd, SPR_ISA_ALL, threads, 1, NULL, &err) != SPR_STATUS_OK) fail_msg("%s", err.msg);
 }
 
-static void check_close(const char *what, const struct down_case *c, const float *got, const float *want, size_t n,
-                        double tol_rel) {
+/* aarch64-linux-gnu-gcc 12 crashes (internal compiler error in
+ * vect_transform_reduction) vectorizing the fmax reduction below. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__aarch64__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+static void
+check_close(const char *what, const struct down_case *c, const float *got, const float *want, size_t n,
+            double tol_rel) {
   double scale = 0;
   for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs((double)want[i]));
   for (size_t i = 0; i < n; i++) {
