@@ -3,6 +3,15 @@
 #ifndef SPR_TESTS_TEST_UTIL_H
 #define SPR_TESTS_TEST_UTIL_H
 
+/* aarch64-linux-gnu-gcc 12 crashes (internal compiler error in
+ * vect_transform_reduction) when it vectorizes some fmax reductions at -O3;
+ * functions with such a loop are marked with this. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__aarch64__)
+#define SPR_TEST_NO_VECTORIZE __attribute__((optimize("no-tree-vectorize")))
+#else
+#define SPR_TEST_NO_VECTORIZE
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -147,7 +147,9 @@ static bool golden_model(struct spr_gguf_str name, char *path, size_t len) {
   return true;
 }
 
-static void run_golden(const char *file) {
+SPR_TEST_NO_VECTORIZE /* test_util.h */
+    static void
+    run_golden(const char *file) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s", FIXTURES, file);
   size_t size = 0;
@@ -211,7 +213,8 @@ static void run_golden(const char *file) {
         const int32_t *idx;
         uint32_t n;
         assert_int_equal(spr_llm_core_set(t.session, l, &idx, &n), SPR_STATUS_OK);
-        if ((int64_t)n != ct.ne[0]) fail_msg("%s layer %u: %u core neurons, reference %lld", file, l, n, (long long)ct.ne[0]);
+        if ((int64_t)n != ct.ne[0])
+          fail_msg("%s layer %u: %u core neurons, reference %lld", file, l, n, (long long)ct.ne[0]);
         for (uint32_t i = 0; i < n; i++) {
           if (idx[i] != ((const int32_t *)ct.data)[i])
             fail_msg("%s layer %u: core[%u] = %d, reference %d", file, l, i, idx[i], ((const int32_t *)ct.data)[i]);
@@ -260,7 +263,10 @@ static void test_beta1_bit_identical(void **state) {
   const struct {
     enum spr_dtype t;
     bool layout;
-  } cases[] = {{SPR_DTYPE_F32, false}, {SPR_DTYPE_Q8_0, false}, {SPR_DTYPE_Q4_0, false}, {SPR_DTYPE_Q8_0, true},
+  } cases[] = {{SPR_DTYPE_F32, false},
+               {SPR_DTYPE_Q8_0, false},
+               {SPR_DTYPE_Q4_0, false},
+               {SPR_DTYPE_Q8_0, true},
                {SPR_DTYPE_F32, true}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     struct llm t;
@@ -324,7 +330,8 @@ static struct spr_model *zeroed_copy(const struct spr_model *m, struct llm *spar
       assert_int_equal(spr_llm_core_set(sparse->session, (uint32_t)l, &idx, &n), SPR_STATUS_OK);
       const size_t row = t.nbytes / (size_t)t.ne[1];
       uint8_t *z = calloc(1, t.nbytes);
-      for (uint32_t k = 0; k < n; k++) memcpy(z + (size_t)idx[k] * row, (const uint8_t *)t.data + (size_t)idx[k] * row, row);
+      for (uint32_t k = 0; k < n; k++)
+        memcpy(z + (size_t)idx[k] * row, (const uint8_t *)t.data + (size_t)idx[k] * row, row);
       copies[n_copies++] = z;
       data = z;
     }
@@ -355,7 +362,8 @@ static void copy_kv(struct spr_session *a, struct spr_session *b) {
       continue;
     for (int32_t j = 0; j < gb->n_tensors; j++) {
       const struct spr_tensor *tb = &gb->tensors[j];
-      if (tb->role == SPR_ROLE_STATE && tb->name_len == 0 && tb->layer == ta->layer && strcmp(tb->name, ta->name) == 0) {
+      if (tb->role == SPR_ROLE_STATE && tb->name_len == 0 && tb->layer == ta->layer &&
+          strcmp(tb->name, ta->name) == 0) {
         assert_int_equal(tb->nbytes, ta->nbytes);
         memcpy(tb->data, ta->data, ta->nbytes);
         copied++;
