@@ -1002,18 +1002,39 @@ static void gemm_rows_case(enum spr_dtype wt, size_t m, size_t n, size_t k, size
   free(x), free(wf), free(got), free(want), free(w), free(b.sel), free(b.ctl);
 }
 
+/* The axpy.inc entry of `fn` (a CPU node's node->impl after prepare). */
+static const struct spr_axpy_ukernel *axpy_entry(spr_axpy_ukernel_fn fn) {
+  for (size_t i = 0; i < spr_axpy_ukernels_count; i++)
+    if (spr_axpy_ukernels[i].fn == fn) return &spr_axpy_ukernels[i];
+  fail_msg("axpy ukernel not in axpy.inc");
+  return NULL;
+}
+
 /* FFN_DOWN: dst = residual + h . W (ffn_down {F, E}: the GEMM; ffn_down_t
  * {E, F}: neuron rows), in a sparse single-token step over the compacted
  * core activations. Oracles: the GEMM oracles on the scattered activations
- * (ffn_down), spr_axpy_rows_ref (ffn_down_t). */
-static void ffn_down_case(enum spr_dtype wt, bool down_t, size_t F, size_t E, size_t T, size_t n_core) {
-  char what[128];
-  snprintf(what, sizeof what, "ffn_down%s %s F=%zu E=%zu T=%zu n_core=%zu", down_t ? "_t" : "", spr_dtype_name(wt), F,
-           E, T, n_core);
+ * (ffn_down); for ffn_down_t the CPU op's rules:
+ *   prefill (T > 1), Q4_0 / Q8_0, F % 32 == 0: the weights requantized by
+ *     the scalar rqt ukernel into row-major Q8_0 rows, then spr_qgemm_ref
+ *     (1e-4), and bit for bit the CPU op itself at isa 0 (scalar rqt + the
+ *     scalar Q8_0 GEMM, whose block dot the kernel shares);
+ *   decode (T == 1), Q4_0, node->impl an axpyq entry (impl = the scalar
+ *     axpyq ukernel here): spr_axpyq_rows_ref (1e-5, which the f32 rule's
+ *     ~1/254 difference would fail) and bit for bit the scalar axpyq ukernel;
+ *   otherwise (impl NULL or an f32 axpy entry): spr_axpy_rows_ref (1e-5).
+ * zero_group: activations 32..63 are 0 (an axpyq group that adds nothing). */
+static void ffn_down_case(enum spr_dtype wt, bool down_t, size_t F, size_t E, size_t T, size_t n_core,
+                          const struct spr_axpy_ukernel *impl, bool zero_group) {
+  char what[160];
+  snprintf(what, sizeof what, "ffn_down%s %s F=%zu E=%zu T=%zu n_core=%zu impl=%s%s", down_t ? "_t" : "",
+           spr_dtype_name(wt), F, E, T, n_core, impl != NULL ? impl->name : "none", zero_group ? " zero group" : "");
   float *h = frand(T * F, 31 + T), *wf = frand(F * E, 32 + F), *res = frand(T * E, 33);
-  float *got = falloc(T * E), *want = falloc(T * E), *hs = falloc(T * F);
+  if (zero_group)
+    for (size_t i = 32; i < 64 && i < F; i++) h[i] = 0.0f;
+  float *got = falloc(T * E), *want = falloc(T * E), *hs = falloc(T * F), *cpu = falloc(T * E);
   size_t wbytes;
   void *w = down_t ? make_weights(wt, wf, F, E, &wbytes) : make_weights(wt, wf, E, F, &wbytes);
+  const size_t ldw = wbytes / (down_t ? F : E);
   struct core_state b;
   core_state_init(&b, F);
   int32_t *core = spr_core_sel_core(sel_of(&b), F);
@@ -1032,13 +1053,24 @@ static void ffn_down_case(enum spr_dtype wt, bool down_t, size_t F, size_t E, si
   const int32_t src[6] = {0, 1, -1, 3, 4, 5};
   memcpy(nd.src, src, sizeof src);
   nd.p.core.down_t = down_t;
+  nd.impl = impl;
+  nd.impl_name = impl != NULL ? impl->name : NULL;
   const bool quant = wt != SPR_DTYPE_F32 && wt != SPR_DTYPE_F16;
+  const bool rqt = down_t && T > 1 && (wt == SPR_DTYPE_Q4_0 || wt == SPR_DTYPE_Q8_0) && F % 32 == 0;
+  const bool axpyq = down_t && T == 1 && wt == SPR_DTYPE_Q4_0 && impl != NULL && strstr(impl->name, "_axpyq_") != NULL;
+  /* the rqt oracle's weights: E rows of F/32 Q8_0 blocks */
+  const size_t ldq = F / 32 * 34;
+  uint8_t *wq = rqt ? spr_test_aligned_alloc(E * ldq) : NULL;
+  if (rqt) {
+    const struct spr_rqt_ukernel *rk = spr_rqt_select(wt, 0);
+    for (size_t g = 0; g < F / 32; g++) rk->fn((const uint8_t *)w + 32 * g * ldw, ldw, E, wq + 34 * g, ldq);
+  }
   int32_t *all = malloc(F * sizeof(int32_t));
   for (size_t i = 0; i < F; i++) all[i] = (int32_t)i;
   for (int mode = SPR_CORE_MODE_DENSE; mode <= SPR_CORE_MODE_SPARSE; mode++) {
     const bool sparse = mode == SPR_CORE_MODE_SPARSE && T == 1;
     ctl_of(&b)->mode = mode;
-    char w2[160];
+    char w2[200];
     snprintf(w2, sizeof w2, "%s mode %d", what, mode);
     run_gpu(w2, ts, 6, &nd, NULL);
     /* the activations the oracle sees: all, or the core ones scattered */
@@ -1047,9 +1079,31 @@ static void ffn_down_case(enum spr_dtype wt, bool down_t, size_t F, size_t E, si
       memset(hs, 0, F * sizeof(float));
       for (size_t i = 0; i < n_core; i++) hs[core[i]] = h[i];
     }
-    if (down_t) {
+    if (rqt) {
+      spr_qgemm_ref(SPR_DTYPE_Q8_0, T, E, F, h, wq, NULL, SPR_ACT_NONE, res, want);
+      expect_close(w2, got, want, T * E, 1e-4);
+      /* the CPU op at isa 0, one thread, into cpu[]: the same bits */
+      struct spr_node cn = nd;
+      struct spr_error err = {SPR_STATUS_OK, ""};
+      ts[2].data = cpu;
+      const enum spr_status st = spr_test_op_run(ts, &cn, 0, 1, 1, NULL, &err);
+      ts[2].data = got;
+      if (st != SPR_STATUS_OK) fail_msg("%s: CPU op: %s", w2, err.msg);
+      expect_bits(w2, got, cpu, T * E * sizeof(float));
+    } else if (axpyq) {
+      const size_t nn = sparse ? n_core : F;
+      const int32_t *idx = sparse ? core : all;
+      spr_axpyq_rows_ref(nn, idx, h, w, ldw, E, want);
+      spr_q4_0_axpyq_ukernel_32__scalar(nn, idx, h, w, ldw, E, cpu);
+      for (size_t e = 0; e < E; e++) {
+        want[e] += res[e];
+        cpu[e] += res[e];
+      }
+      expect_close(w2, got, want, E, 1e-5);
+      expect_bits(w2, got, cpu, E * sizeof(float));
+    } else if (down_t) {
       for (size_t t = 0; t < T; t++) {
-        spr_axpy_rows_ref(wt, sparse ? n_core : F, sparse ? core : all, sparse ? h : h + t * F, w, wbytes / F, E,
+        spr_axpy_rows_ref(wt, sparse ? n_core : F, sparse ? core : all, sparse ? h : h + t * F, w, ldw, E,
                           want + t * E);
         for (size_t e = 0; e < E; e++) want[t * E + e] += res[t * E + e];
       }
@@ -1062,7 +1116,8 @@ static void ffn_down_case(enum spr_dtype wt, bool down_t, size_t F, size_t E, si
       expect_close(w2, got, want, T * E, 2e-5);
     }
   }
-  free(h), free(wf), free(res), free(got), free(want), free(hs), free(w), free(b.sel), free(b.ctl), free(all);
+  free(h), free(wf), free(res), free(got), free(want), free(hs), free(cpu), free(w), free(b.sel), free(b.ctl);
+  free(all), free(wq);
 }
 
 static void test_gemm_rows(void **state) {
@@ -1084,16 +1139,30 @@ static void test_ffn_down(void **state) {
                                SPR_DTYPE_Q4_0, SPR_DTYPE_Q4_K, SPR_DTYPE_Q6_K};
   for (size_t t = 0; t < sizeof rm / sizeof rm[0]; t++) {
     const size_t F = spr_dtype_block_elems(rm[t]) == 256 ? 512 : 160;
-    ffn_down_case(rm[t], false, F, 48, 1, 61);
-    ffn_down_case(rm[t], false, F, 48, 5, 61);
+    ffn_down_case(rm[t], false, F, 48, 1, 61, NULL, false);
+    ffn_down_case(rm[t], false, F, 48, 5, 61, NULL, false);
   }
   const enum spr_dtype tt[] = {SPR_DTYPE_F32, SPR_DTYPE_F16, SPR_DTYPE_Q8_0, SPR_DTYPE_Q4_0};
   for (size_t t = 0; t < sizeof tt / sizeof tt[0]; t++) {
-    ffn_down_case(tt[t], true, 75, 32, 1, 1);
-    ffn_down_case(tt[t], true, 95, 96, 1, 12);
-    ffn_down_case(tt[t], true, 115, 320, 19, 23);
-    ffn_down_case(tt[t], true, 64, 64, 1, 64);
+    /* impl: what the CPU's prepare stores at isa 0 (the f32 axpy rule) */
+    const struct spr_axpy_ukernel *f32 = spr_axpy_select(tt[t], 0);
+    ffn_down_case(tt[t], true, 75, 32, 1, 1, NULL, false);
+    ffn_down_case(tt[t], true, 95, 96, 1, 12, f32, false);
+    ffn_down_case(tt[t], true, 115, 320, 19, 23, f32, false); /* prefill, F % 32 != 0: the f32 path */
+    ffn_down_case(tt[t], true, 64, 64, 1, 64, f32, false);
+    /* prefill, F % 32 == 0: requantized Q8_0 rows for Q4_0 / Q8_0 */
+    ffn_down_case(tt[t], true, 32, 64, 2, 1, f32, false);
+    ffn_down_case(tt[t], true, 96, 96, 5, 1, f32, true);
+    ffn_down_case(tt[t], true, 160, 320, 19, 23, f32, false);
   }
+  /* decode through Q4_0 ffn_down_t with the CPU's axpyq ukernel: groups of 32
+   * neurons (n_core 1, 31, 32, 33; F a multiple of 32 or not), a zero group */
+  const struct spr_axpy_ukernel *q = axpy_entry(spr_q4_0_axpyq_ukernel_32__scalar);
+  ffn_down_case(SPR_DTYPE_Q4_0, true, 75, 32, 1, 1, q, false);
+  ffn_down_case(SPR_DTYPE_Q4_0, true, 95, 96, 1, 31, q, false);
+  ffn_down_case(SPR_DTYPE_Q4_0, true, 64, 64, 1, 32, q, false);
+  ffn_down_case(SPR_DTYPE_Q4_0, true, 160, 320, 1, 33, q, true);
+  ffn_down_case(SPR_DTYPE_Q4_0, true, 96, 96, 5, 33, q, false); /* prefill: the rqt rule whatever impl */
 }
 
 /* CORE_SELECT: the core list of a window (one step, then a second step of

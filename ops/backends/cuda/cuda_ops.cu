@@ -1464,9 +1464,11 @@ struct DownScatter {
   }
 };
 
-/* FFN_DOWN with ffn_down_t {E, F} (f32, f16, q8_0, q4_0): output (t, e) =
- * sum over the neurons (the core list in a sparse step) of h * W[neuron][e],
- * in neuron order from 0, then + residual (the axpy ukernels' order). */
+/* FFN_DOWN with ffn_down_t {E, F}, the f32 rule (f32, f16 weights; q8_0 in
+ * decode; q4_0 in decode when the CPU node's ukernel is an f32 axpy; prefill
+ * when F is not a multiple of 32): output (t, e) = sum over the neurons (the
+ * core list in a sparse step) of h * W[neuron][e], in neuron order from 0,
+ * then + residual (the axpy ukernels' order). */
 struct DownT {
   const float *h;
   const uint8_t *w;
@@ -1490,9 +1492,102 @@ struct DownT {
   }
 };
 
+/* FFN_DOWN, Q4_0 ffn_down_t, one token, the axpyq rule (coreffn.h, the
+ * scalar twin ops/coreffn/axpyq_scalar.c, bit for bit): output e of block b
+ * = sum over groups of SPR_AXPYQ_GROUP consecutive neurons (core list or all
+ * F) of fma(S, t_e, y) with p_i = h_i * d_ib, m = max |p_i| (fmaxf), S =
+ * m / 127, c_i = nearbyint(p_i * (127 / m)), t_e = sum_i c_i * (code_ie - 8)
+ * exact in int32; a group with !(m > 0) adds nothing; then + residual. */
+struct DownTAxpyQ {
+  const float *h;
+  const uint8_t *w;
+  size_t ldw;
+  const float *res;
+  float *y;
+  int64_t f_n;
+  CoreRef cr;
+  HD void operator()(int64_t e) const {
+    const int64_t nc = core_n(cr), n = nc > 0 ? nc : f_n, b = e / 32;
+    const int32_t *core = nc > 0 ? core_list(cr) : nullptr;
+    const int j = (int)(e % 32);
+    float acc = 0.0f;
+    for (int64_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {
+      const int64_t grp = SPR_AXPYQ_GROUP, gn = n - g0 < grp ? n - g0 : grp;
+      float m = 0.0f;
+      for (int64_t a = g0; a < g0 + gn; a++) {
+        const uint8_t *blk = w + (size_t)(core ? core[a] : a) * ldw + 18 * b;
+        m = fmaxf(m, fabsf(h[a] * half_at(blk)));
+      }
+      if (!(m > 0.0f)) continue;
+      const float s = m / 127.0f, inv = 127.0f / m;
+      int32_t t = 0;
+      for (int64_t a = g0; a < g0 + gn; a++) {
+        const uint8_t *blk = w + (size_t)(core ? core[a] : a) * ldw + 18 * b;
+        const int32_t c = (int32_t)nearbyintf((h[a] * half_at(blk)) * inv);
+        const int q = (j < 16 ? (blk[2 + j] & 0xF) : (blk[2 + j - 16] >> 4)) - 8;
+        t += c * q;
+      }
+      acc = fmaf(s, (float)t, acc);
+    }
+    y[e] = res ? acc + res[e] : acc;
+  }
+};
+
+/* Prefill through a Q4_0 / Q8_0 ffn_down_t (F a multiple of 32), step 1:
+ * one Q8_0 block per index (e, g): column e of neurons [32g, 32g + 32)
+ * requantized as the rqt ukernels (ops/coreffn/rqt_scalar.c, bit for bit):
+ * v = the exact dequantized values, amax = max |v|, d = fp16(amax / 127),
+ * id = amax > 0 ? 127 / amax : 0, q = (int8)trunc(s +- 0.5), s = v * id,
+ * written to row e of a row-major Q8_0 matrix {F, E} (ldq bytes a row). */
+struct DownTRqt {
+  const uint8_t *w;
+  int wtype;
+  size_t ldw, ldq;
+  uint8_t *wq;
+  int64_t kb;
+  HD void operator()(int64_t i) const {
+    const int64_t e = i / kb, g = i % kb;
+    const uint8_t *w0 = w + (size_t)(32 * g) * ldw;
+    float amax = 0.0f;
+    for (int kk = 0; kk < 32; kk++) {
+      const float v = row_elem(w0 + (size_t)kk * ldw, wtype, e);
+      const float a = v < 0.0f ? -v : v;
+      amax = a > amax ? a : amax;
+    }
+    const uint16_t hd = f2h(amax / 127.0f);
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    uint8_t *blk = wq + (size_t)e * ldq + (size_t)g * 34;
+    blk[0] = (uint8_t)(hd & 0xFFu);
+    blk[1] = (uint8_t)(hd >> 8);
+    for (int kk = 0; kk < 32; kk++) {
+      const float s = row_elem(w0 + (size_t)kk * ldw, wtype, e) * id;
+      blk[2 + kk] = (uint8_t)cvt_i8_x86(s + (s < 0.0f ? -0.5f : 0.5f));
+    }
+  }
+};
+
+/* The CPU's prefill rule for ffn_down_t (down_t_integer() in
+ * ops/coreffn/coreffn_ops.c): requantized Q8_0 strips x Q8_0 activations. */
+bool down_t_integer(int wt, int64_t n_ff) {
+  return (wt == SPR_DTYPE_Q4_0 || wt == SPR_DTYPE_Q8_0) && n_ff % 32 == 0;
+}
+
+/* Whether the CPU session picked an axpyq (int8-coefficient) ukernel for this
+ * ffn_down_t node: prepare() stores the axpy.inc entry in node->impl; the
+ * axpyq entries are the ones named spr_q4_0_axpyq_ukernel_*. A node that was
+ * never prepared (impl NULL) takes the f32 rule. */
+bool cpu_uses_axpyq(const spr_node *n) {
+  const spr_axpy_ukernel *k = (const spr_axpy_ukernel *)n->impl;
+  return k != nullptr && k->type == SPR_DTYPE_Q4_0 && k->name != nullptr && strstr(k->name, "_axpyq_") != nullptr;
+}
+
 size_t ffn_down_scratch(const spr_tensor *ts, const spr_node *n, int64_t rows) {
   const spr_tensor *h = &ts[n->src[0]], *w = &ts[n->src[1]];
-  if (n->p.core.down_t) return 0;
+  if (n->p.core.down_t) {
+    if (rows <= 1 || !down_t_integer((int)w->type, h->ne[0])) return 0;
+    return align256((size_t)w->ne[0] * row_bytes_of(SPR_DTYPE_Q8_0, h->ne[0])) +
+           xq_bytes(SPR_DTYPE_Q8_0, rows, h->ne[0]);
+  }
   size_t b = align256((size_t)h->ne[0] * (size_t)rows * sizeof(float));
   if (w->type != SPR_DTYPE_F32 && w->type != SPR_DTYPE_F16) b += xq_bytes((int)w->type, rows, h->ne[0]);
   return b;
@@ -1507,7 +1602,26 @@ cudaError_t run_ffn_down(const spr_cuda_ctx &c, const spr_tensor *ts, void *cons
   const int wt = (int)w->type;
   if (n->p.core.down_t) {
     const int64_t E = w->ne[0];
-    DownT f{dp<const float>(dptr, n->src[0]), dp<const uint8_t>(dptr, n->src[1]), wt, row_bytes_of(wt, E), res, y, E, F,
+    const size_t ldw = row_bytes_of(wt, E);
+    if (T > 1 && down_t_integer(wt, F)) {
+      if (c.scratch_bytes < ffn_down_scratch(ts, n, T)) return cudaErrorInvalidValue;
+      const size_t ldq = row_bytes_of(SPR_DTYPE_Q8_0, F), wqb = align256((size_t)E * ldq);
+      DownTRqt r{dp<const uint8_t>(dptr, n->src[1]), wt, ldw, ldq, c.scratch, F / 32};
+      cudaError_t e = launch(c, E * (F / 32), r);
+      if (e != cudaSuccess) return e;
+      spr_cuda_ctx c2{c.emulate, c.stream, c.scratch + wqb, c.scratch_bytes - wqb};
+      XQ q;
+      e = quantize_x(c2, dp<const float>(dptr, n->src[0]), SPR_DTYPE_Q8_0, T, F, &q);
+      if (e != cudaSuccess) return e;
+      GemmQ g{c.scratch, ldq, q, SPR_DTYPE_Q8_0, nullptr, res, y, E, F / 32, (int)SPR_ACT_NONE};
+      return launch(c, T * E, g);
+    }
+    if (T == 1 && wt == SPR_DTYPE_Q4_0 && cpu_uses_axpyq(n)) {
+      DownTAxpyQ f{dp<const float>(dptr, n->src[0]), dp<const uint8_t>(dptr, n->src[1]), ldw, res, y, F,
+                   core_ref(ts, dptr, n, F, T)};
+      return launch(c, E, f);
+    }
+    DownT f{dp<const float>(dptr, n->src[0]), dp<const uint8_t>(dptr, n->src[1]), wt, ldw, res, y, E, F,
             core_ref(ts, dptr, n, F, T)};
     return launch(c, T * E, f);
   }
