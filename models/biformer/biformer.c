@@ -107,6 +107,7 @@ static int32_t dwconv_same(struct spr_graph *g, int32_t x, int32_t w, int32_t b,
 /* Bi-level routing attention on t {C, W, H}; returns wo(attn + LCE) cropped to W x H. */
 static int32_t routed_attn(struct spr_graph *g, const struct spr_biformer_hparams *h, uint32_t st, int blk, int32_t t,
                            int32_t x) {
+  if (g->status != SPR_STATUS_OK) return -1; /* t may be -1: nothing to read */
   const struct spr_tensor *tt = spr_graph_tensor(g, t);
   const int64_t C = h->dims[st], q = h->qk_dims[st], S = h->n_win[st], W = tt->ne[1], H = tt->ne[2];
   const int64_t Wp = (W + S - 1) / S * S, Hp = (H + S - 1) / S * S;
@@ -146,6 +147,7 @@ static int32_t routed_attn(struct spr_graph *g, const struct spr_biformer_hparam
 /* Global attention with LePE on t {C, W, H}: x + proj(MHSA(t) + dwconv(t)). */
 static int32_t global_attn(struct spr_graph *g, const struct spr_biformer_hparams *h, uint32_t st, int blk, int32_t t,
                            int32_t x) {
+  if (g->status != SPR_STATUS_OK) return -1; /* t may be -1: nothing to read */
   const struct spr_tensor *tt = spr_graph_tensor(g, t);
   const int64_t C = h->dims[st], heads = h->heads[st], W = tt->ne[1], H = tt->ne[2];
   const int32_t qkv =

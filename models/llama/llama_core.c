@@ -10,7 +10,7 @@
 #include "ops/coreffn/coreffn.h"
 #include "runtime/error.h"
 
-#define MATMUL_TYPES                                                                                  \
+#define MATMUL_TYPES                                                                                 \
   ((1u << SPR_DTYPE_F32) | (1u << SPR_DTYPE_F16) | (1u << SPR_DTYPE_Q8_0) | (1u << SPR_DTYPE_Q4_0) | \
    (1u << SPR_DTYPE_Q4_K) | (1u << SPR_DTYPE_Q6_K))
 #define DOWN_T_TYPES ((1u << SPR_DTYPE_F32) | (1u << SPR_DTYPE_F16) | (1u << SPR_DTYPE_Q8_0) | (1u << SPR_DTYPE_Q4_0))
@@ -70,6 +70,7 @@ static int32_t weight(struct spr_graph *g, uint32_t types, const char *fmt, int 
 
 int32_t spr_llama_core_ffn(struct spr_graph *g, const struct spr_llama_hparams *h, const struct spr_llama_core *core,
                            int l, int32_t n, int32_t x) {
+  if (g->status != SPR_STATUS_OK) return -1; /* n may be -1: nothing to read */
   const int64_t E = h->n_embd, F = h->n_ff, B = spr_graph_tensor(g, n)->ne[1];
   const bool sparse = core->on && l >= core->first && l <= core->last;
   int32_t sel = -1, ctl = -1;

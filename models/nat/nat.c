@@ -169,6 +169,7 @@ static enum spr_status nat_build(const void *model, const struct spr_config *cfg
   const int64_t Dl = C << (h->n_levels - 1), K = h->classes;
   x = spr_g_layernorm(g, x, wt(g, F32_ONLY, "norm.weight", 0, Dl, 1, 1, 1, false),
                       wt(g, F32_ONLY, "norm.bias", 0, Dl, 1, 1, 1, false), h->eps, "norm", -1);
+  if (g->status != SPR_STATUS_OK) return g->status; /* x may be -1: nothing to read */
   const struct spr_tensor *tx = spr_graph_tensor(g, x);
   const int64_t tok_ne[2] = {Dl, tx->ne[1] * tx->ne[2]};
   x = spr_g_mean_rows(g, spr_g_view(g, x, 2, tok_ne, 0, "tokens", -1), "pooled", -1);
