@@ -4,7 +4,17 @@
 set(spr_install_cross)
 if(CMAKE_CROSSCOMPILING)
   string(REPLACE ";" "|" spr_emu "${CMAKE_CROSSCOMPILING_EMULATOR}")
-  set(spr_install_cross -DTOOLCHAIN=${CMAKE_TOOLCHAIN_FILE} -DEMULATOR=${spr_emu})
+  # A relative toolchain path (as .ci/arm.sh passes it) means the build tree's or
+  # the source tree's; the consumer is configured elsewhere, so make it absolute.
+  set(spr_tc "${CMAKE_TOOLCHAIN_FILE}")
+  if(NOT IS_ABSOLUTE "${spr_tc}")
+    if(EXISTS "${CMAKE_BINARY_DIR}/${spr_tc}")
+      set(spr_tc "${CMAKE_BINARY_DIR}/${spr_tc}")
+    else()
+      set(spr_tc "${PROJECT_SOURCE_DIR}/${spr_tc}")
+    endif()
+  endif()
+  set(spr_install_cross -DTOOLCHAIN=${spr_tc} -DEMULATOR=${spr_emu})
 endif()
 add_test(NAME install_find_package
          COMMAND ${CMAKE_COMMAND} -DBIN=${CMAKE_BINARY_DIR} -DSRC=${PROJECT_SOURCE_DIR} -DSAN=${SPR_SANITIZE}
