@@ -8,6 +8,9 @@
 #include "ops/coreffn/coreffn.h"
 #include "ops/quant/quant.h"
 
+/* These two oracles allocate their work buffers (they are only called by
+ * tests); the firmware library has no heap, so it leaves them out. */
+#if !SPR_FIRMWARE
 struct ranked {
   float v;
   int32_t n;
@@ -81,6 +84,7 @@ void spr_axpy_rows_ref(enum spr_dtype type, size_t n, const int32_t *idx, const 
   free(row);
   free(acc);
 }
+#endif /* !SPR_FIRMWARE */
 
 void spr_axpyq_rows_ref(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y) {
   for (size_t b = 0; b < ne / 32; b++) {
@@ -110,6 +114,7 @@ void spr_axpyq_rows_ref(size_t n, const int32_t *idx, const float *a, const void
   }
 }
 
+#if !SPR_FIRMWARE /* allocates (tests only); see above */
 void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, const void *w, size_t ldw,
                    const float *x, float *c, double *mag) {
   const size_t kb = k / SPR_QK8_0;
@@ -132,3 +137,4 @@ void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, 
   free(xd);
   free(row);
 }
+#endif /* !SPR_FIRMWARE */
