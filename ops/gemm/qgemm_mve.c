@@ -69,5 +69,7 @@ static inline struct wq load_q4_0(const uint8_t *row, size_t b) {
     }                                                                                                                  \
   }
 
+#if 0 /* out of q8_0_gemm.inc / q4_0_gemm.inc until fixed (see q8_0_gemm.inc) */
 DEFINE_MVE(spr_q8_0_gemm_ukernel_2x2__mve, load_q8_0)
 DEFINE_MVE(spr_q4_0_gemm_ukernel_2x2__mve, load_q4_0)
+#endif
