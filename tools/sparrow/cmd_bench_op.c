@@ -221,6 +221,40 @@ static void ws_json(char *buf, size_t len, const struct spr_test_op *h, int thre
   snprintf(buf, len, ", \"workspace_bytes\": %zu", def->workspace(h->ts, h->node, threads));
 }
 
+/* Times one attention-family node (node: src 0,0,0 = one fused qkv tensor
+ * [q | k | v] of D columns each over T tokens, dst 1 = {D, T}) on random data
+ * and reports it with its scratch bytes ("workspace_bytes"). */
+static int bench_qkv_node(const struct bench_args *a, const struct cli_common *c, int T, int D, struct spr_node *node,
+                          const char *op, const char *shape_json, const char *shape_text) {
+  const size_t n_qkv = (size_t)T * 3 * (size_t)D;
+  float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
+  if (!qkv || !y) {
+    free(qkv);
+    free(y);
+    return cli_fail("out of memory");
+  }
+  fill(qkv, n_qkv, 5);
+  struct spr_tensor ts[2];
+  const int64_t nq[2] = {3 * D, T}, ny[2] = {D, T};
+  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
+  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ny, y);
+  struct spr_test_op h;
+  struct spr_error err = {SPR_STATUS_OK, ""};
+  const enum spr_status s = spr_test_op_setup(&h, ts, node, c->isa_mask, c->threads, &err);
+  int rc;
+  if (s != SPR_STATUS_OK) {
+    rc = cli_fail_status(s, &err, op);
+  } else {
+    char extra[64];
+    ws_json(extra, sizeof extra, &h, c->threads);
+    rc = time_and_report(&h, NULL, op, shape_json, shape_text, a, c, extra);
+    spr_test_op_teardown(&h);
+  }
+  free(qkv);
+  free(y);
+  return rc;
+}
+
 static int bench_attention(const struct bench_args *a, const struct cli_common *c) {
   int T = a->tokens, hh = 0, ww = 0;
   if (a->size != NULL) {
@@ -230,14 +264,6 @@ static int bench_attention(const struct bench_args *a, const struct cli_common *
   if (T < 1 || a->heads < 1 || a->head_dim < 1)
     return cli_fail("attention needs --size HxW (or --tokens T), --heads, --head-dim");
   const int D = a->heads * a->head_dim;
-  const size_t n_qkv = (size_t)T * 3 * (size_t)D;
-  float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
-  if (!qkv || !y) return cli_fail("out of memory");
-  fill(qkv, n_qkv, 5);
-  struct spr_tensor ts[2];
-  const int64_t nq[2] = {3 * D, T}, ny[2] = {D, T};
-  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
-  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ny, y);
   struct spr_node node = {.op = SPR_OP_ATTENTION, .n_src = 3, .src = {0, 0, 0, -1, -1, -1}, .dst = 1};
   node.p.attn = (struct spr_attn_params){.n_heads = (uint16_t)a->heads,
                                          .n_kv_heads = (uint16_t)a->heads,
@@ -247,25 +273,11 @@ static int bench_attention(const struct bench_args *a, const struct cli_common *
                                          .q_col = 0,
                                          .k_col = (uint32_t)D,
                                          .v_col = (uint32_t)(2 * D)};
-  struct spr_test_op h;
-  struct spr_error err = {SPR_STATUS_OK, ""};
-  const enum spr_status s = spr_test_op_setup(&h, ts, &node, c->isa_mask, c->threads, &err);
-  int rc;
-  if (s != SPR_STATUS_OK) {
-    rc = cli_fail_status(s, &err, "attention");
-  } else {
-    char js[160], tx[96];
-    snprintf(js, sizeof js, "\"tokens\": %d, \"heads\": %d, \"head_dim\": %d, \"causal\": %s", T, a->heads, a->head_dim,
-             a->causal ? "true" : "false");
-    snprintf(tx, sizeof tx, "T=%d heads=%d head_dim=%d%s", T, a->heads, a->head_dim, a->causal ? " causal" : "");
-    char extra[64];
-    ws_json(extra, sizeof extra, &h, c->threads);
-    rc = time_and_report(&h, NULL, "attention", js, tx, a, c, extra);
-    spr_test_op_teardown(&h);
-  }
-  free(qkv);
-  free(y);
-  return rc;
+  char js[160], tx[96];
+  snprintf(js, sizeof js, "\"tokens\": %d, \"heads\": %d, \"head_dim\": %d, \"causal\": %s", T, a->heads, a->head_dim,
+           a->causal ? "true" : "false");
+  snprintf(tx, sizeof tx, "T=%d heads=%d head_dim=%d%s", T, a->heads, a->head_dim, a->causal ? " causal" : "");
+  return bench_qkv_node(a, c, T, D, &node, "attention", js, tx);
 }
 
 /* 2-D neighborhood attention over an HxW grid, fused qkv rows [q | k | v]. */
@@ -275,14 +287,6 @@ static int bench_na2d(const struct bench_args *a, const struct cli_common *c) {
   const int K = a->kernel, dl = a->dilation > 0 ? a->dilation : 1;
   if (K < 1 || a->heads < 1 || a->head_dim < 1) return cli_fail("na2d needs --kernel, --heads, --head-dim");
   const int D = a->heads * a->head_dim, T = hh * ww;
-  const size_t n_qkv = (size_t)T * 3 * (size_t)D;
-  float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
-  if (!qkv || !y) return cli_fail("out of memory");
-  fill(qkv, n_qkv, 5);
-  struct spr_tensor ts[2];
-  const int64_t nq[2] = {3 * D, T}, ny[2] = {D, T};
-  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
-  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ny, y);
   struct spr_node node = {.op = SPR_OP_NEIGHBORHOOD_ATTN, .n_src = 3, .src = {0, 0, 0, -1, -1, -1}, .dst = 1};
   node.p.na = (struct spr_na_params){.n_heads = (uint16_t)a->heads,
                                      .head_dim = (uint16_t)a->head_dim,
@@ -295,24 +299,11 @@ static int bench_na2d(const struct bench_args *a, const struct cli_common *c) {
                                      .q_col = 0,
                                      .k_col = (uint32_t)D,
                                      .v_col = (uint32_t)(2 * D)};
-  struct spr_test_op h;
-  struct spr_error err = {SPR_STATUS_OK, ""};
-  const enum spr_status s = spr_test_op_setup(&h, ts, &node, c->isa_mask, c->threads, &err);
-  int rc;
-  if (s != SPR_STATUS_OK) {
-    rc = cli_fail_status(s, &err, "na2d");
-  } else {
-    char js[200], tx[128], extra[64];
-    snprintf(js, sizeof js, "\"size\": \"%dx%d\", \"kernel\": %d, \"dilation\": %d, \"heads\": %d, \"head_dim\": %d",
-             hh, ww, K, dl, a->heads, a->head_dim);
-    snprintf(tx, sizeof tx, "%dx%d K=%d d=%d heads=%d head_dim=%d", hh, ww, K, dl, a->heads, a->head_dim);
-    ws_json(extra, sizeof extra, &h, c->threads);
-    rc = time_and_report(&h, NULL, "na2d", js, tx, a, c, extra);
-    spr_test_op_teardown(&h);
-  }
-  free(qkv);
-  free(y);
-  return rc;
+  char js[200], tx[128];
+  snprintf(js, sizeof js, "\"size\": \"%dx%d\", \"kernel\": %d, \"dilation\": %d, \"heads\": %d, \"head_dim\": %d", hh,
+           ww, K, dl, a->heads, a->head_dim);
+  snprintf(tx, sizeof tx, "%dx%d K=%d d=%d heads=%d head_dim=%d", hh, ww, K, dl, a->heads, a->head_dim);
+  return bench_qkv_node(a, c, T, D, &node, "na2d", js, tx);
 }
 
 /* Bi-level routing attention over an HxW map, fused qkv rows [q | k | v]
@@ -325,14 +316,6 @@ static int bench_bra(const struct bench_args *a, const struct cli_common *c) {
   if (hh % a->regions != 0 || ww % a->regions != 0)
     return cli_fail("--size %dx%d is not a multiple of --regions %d (BiFormer pads the map)", hh, ww, a->regions);
   const int D = a->heads * a->head_dim, T = hh * ww;
-  const size_t n_qkv = (size_t)T * 3 * (size_t)D;
-  float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
-  if (!qkv || !y) return cli_fail("out of memory");
-  fill(qkv, n_qkv, 5);
-  struct spr_tensor ts[2];
-  const int64_t nq[2] = {3 * D, T}, ny[2] = {D, T};
-  spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, nq, qkv);
-  spr_test_tensor(&ts[1], SPR_DTYPE_F32, 2, ny, y);
   struct spr_node node = {.op = SPR_OP_BRA, .n_src = 3, .src = {0, 0, 0, -1, -1, -1}, .dst = 1};
   node.p.bra = (struct spr_bra_params){.n_heads = (uint16_t)a->heads,
                                        .n_win = (uint16_t)a->regions,
@@ -345,25 +328,12 @@ static int bench_bra(const struct bench_args *a, const struct cli_common *c) {
                                        .q_col = 0,
                                        .k_col = (uint32_t)D,
                                        .v_col = (uint32_t)(2 * D)};
-  struct spr_test_op h;
-  struct spr_error err = {SPR_STATUS_OK, ""};
-  const enum spr_status s = spr_test_op_setup(&h, ts, &node, c->isa_mask, c->threads, &err);
-  int rc;
-  if (s != SPR_STATUS_OK) {
-    rc = cli_fail_status(s, &err, "bra");
-  } else {
-    char js[200], tx[128], extra[64];
-    snprintf(js, sizeof js, "\"size\": \"%dx%d\", \"regions\": %d, \"topk\": %d, \"heads\": %d, \"head_dim\": %d", hh,
-             ww, a->regions, a->topk, a->heads, a->head_dim);
-    snprintf(tx, sizeof tx, "%dx%d S=%d topk=%d heads=%d head_dim=%d", hh, ww, a->regions, a->topk, a->heads,
-             a->head_dim);
-    ws_json(extra, sizeof extra, &h, c->threads);
-    rc = time_and_report(&h, NULL, "bra", js, tx, a, c, extra);
-    spr_test_op_teardown(&h);
-  }
-  free(qkv);
-  free(y);
-  return rc;
+  char js[200], tx[128];
+  snprintf(js, sizeof js, "\"size\": \"%dx%d\", \"regions\": %d, \"topk\": %d, \"heads\": %d, \"head_dim\": %d", hh, ww,
+           a->regions, a->topk, a->heads, a->head_dim);
+  snprintf(tx, sizeof tx, "%dx%d S=%d topk=%d heads=%d head_dim=%d", hh, ww, a->regions, a->topk, a->heads,
+           a->head_dim);
+  return bench_qkv_node(a, c, T, D, &node, "bra", js, tx);
 }
 
 int cmd_bench_op(int argc, char **argv) {
