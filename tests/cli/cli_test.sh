@@ -121,6 +121,12 @@ one_line_error
 expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --json
 contains '"prefill_tok_s": '
 contains '"decode_tok_s": '
+expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 2 --warmup 0 --threads 2 --roof --json
+contains '"read_roof_gb_s": '
+contains '"decode_roof_fraction": '
+if grep -q '"read_roof_gb_s": 0\.000' "$TMP/out"; then bad "read roof is zero"; else ok "read roof measured"; fi
+expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --warmup 0 --roof
+contains "read roof (the same bytes"
 # core-neuron FFN sparsity (docs/coreinfer.md)
 expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --warmup 0 --sparse-ffn core:0.4,reselect=sentence \
   --compare-dense --dense-model "$LLM" --sentence 4

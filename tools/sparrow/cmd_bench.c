@@ -8,6 +8,7 @@
 #include "sparrow/llm.h"
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/llm_cli.h"
+#include "tools/sparrow/read_roof.h"
 
 /* One LLM configuration under test: its session, token rates per run. */
 struct llm_case {
@@ -50,7 +51,7 @@ static int32_t period_token(const struct spr_model *m, uint32_t n_vocab) {
 }
 
 static int bench_llm(const char *path, const struct cli_common *c, struct cli_llm_opts *lo, int n_prompt, int n_gen,
-                     int runs, bool json, bool compare_dense, const char *dense_path, int sentence) {
+                     int runs, bool json, bool compare_dense, const char *dense_path, int sentence, bool roof) {
   if (n_prompt < 1 || n_gen < 1) return cli_fail("--prompt and --gen must be at least 1");
   if (lo->ctx == 0) lo->ctx = n_prompt + n_gen;
   /* case 0: as configured; case 1 (--compare-dense): the same without --sparse-ffn (from --dense-model
@@ -97,9 +98,24 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
         printf("decode: token %d ('.') every %d tokens (%d sentence ends per run)\n", dot, sentence, n_gen / sentence);
     }
   }
+  /* --roof: a streaming read of the file's first bytes-per-token bytes after every run */
+  struct read_roof *rr = NULL;
+  double *roof_gbs = NULL;
+  if (rc == 0 && roof) {
+    rr = read_roof_open(path, (size_t)case_bytes(&k[0]), c->threads);
+    roof_gbs = calloc((size_t)runs, sizeof(double));
+    if (rr == NULL || roof_gbs == NULL) rc = cli_fail("--roof: cannot set up the read measurement");
+  }
   for (int r = -1; r < runs && rc == 0; r++) { /* r = -1: warm-up */
     for (int i = 0; i < n_cases && rc == 0; i++) rc = run_case(&k[i], tok, n_prompt, n_gen, r);
+    if (rc == 0 && rr != NULL) {
+      const double g = read_roof_measure(rr);
+      if (r >= 0) roof_gbs[r] = g;
+    }
   }
+  const double roof_med = rc == 0 && rr != NULL ? cli_median(roof_gbs, (size_t)runs) : 0.0;
+  read_roof_close(rr);
+  free(roof_gbs);
   if (rc == 0) {
     double p[2], d[2];
     for (int i = 0; i < n_cases; i++) {
@@ -123,12 +139,19 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
             ", \"dense_prefill_tok_s\": %.3f, \"dense_decode_tok_s\": %.3f, \"decode_speedup\": %.4f, "
             "\"prefill_ratio\": %.4f",
             p[1], d[1], d[0] / d[1], p[0] / p[1]);
+      if (roof)
+        printf(", \"read_roof_gb_s\": %.3f, \"decode_roof_fraction\": %.4f", roof_med, bytes * d[0] / 1e9 / roof_med);
       printf("}\n");
     } else {
       printf("%s: prefill %.2f tok/s (%d tokens), decode %.2f tok/s (%d tokens), %d thread(s), median of %d\n", path,
              p[0], n_prompt, d[0], n_gen, c->threads, runs);
       printf("decode reads %.1f MB of weights per token = %.2f GB/s; arena %zu bytes, weights %zu bytes\n", bytes / 1e6,
              bytes * d[0] / 1e9, cs->plan.arena_bytes, cs->plan.weights_bytes);
+      if (roof)
+        printf(
+            "read roof (the same bytes streamed by %d thread(s) between the runs, median): %.2f GB/s; decode at %.0f "
+            "%%\n",
+            c->threads, roof_med, 100.0 * bytes * d[0] / 1e9 / roof_med);
       if (compare_dense)
         printf(
             "dense%s%s (same runs, interleaved): prefill %.2f tok/s, decode %.2f tok/s; sparse/dense: decode %.3fx, "
@@ -147,7 +170,7 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
 
 int cmd_bench(int argc, char **argv) {
   int runs = 0, warmup = 3, image = 0, n_prompt = 64, n_gen = 128;
-  bool json = false, compare_dense = false;
+  bool json = false, compare_dense = false, roof = false;
   const char *dense_model = NULL;
   int sentence = 0;
   struct cli_llm_opts lo = {0};
@@ -162,6 +185,11 @@ int cmd_bench(int argc, char **argv) {
       {"sentence", CLI_INT, &sentence, "N",
        "LLM: every N-th decoded token is a '.' token (sentence ends: what --sparse-ffn ...,reselect=sentence "
        "reacts to)"},
+      {"roof", CLI_FLAG, &roof, NULL,
+       "LLM: after every run also stream as many bytes of the file as a decoded token reads,\n"
+       "                             with the same threads, and report decode GB/s as a fraction of that read\n"
+       "                             (the bandwidth the machine gives right now; JSON \"read_roof_gb_s\",\n"
+       "                             \"decode_roof_fraction\")"},
       {"runs", CLI_INT, &runs, "N", "timed runs (default: about 2 s worth, 10..1000)"},
       {"warmup", CLI_INT, &warmup, "N", "untimed runs first (default 3)"},
       {"image", CLI_INT, &image, "N", "vision: input side (default: the model's)"},
@@ -191,7 +219,7 @@ int cmd_bench(int argc, char **argv) {
     if (dense_model != NULL && !compare_dense) return cli_fail("--dense-model needs --compare-dense");
     if (is_llm)
       return bench_llm(pos[0], &c, &lo, n_prompt, n_gen, runs > 0 ? runs : 3, json, compare_dense, dense_model,
-                       sentence);
+                       sentence, roof);
   }
   struct spr_config cfg;
   cli_config(&c, &cfg);
