@@ -5,67 +5,9 @@
 #error "this file needs NEON (or SPR_NEON_EMULATED)"
 #endif
 
-#include <math.h>
-#include <simde/arm/neon.h>
-#include <stddef.h>
-
-#include "ops/attention/attention_exp_neon.h"
-
-typedef simde_float32x4_t av_v;
-#define AV_VL 4
-#define AV_MV 4
-#define AV_NKR 4
-#define AV_CR 4
-#define AV_ROW_MAX_LANES 2
 #define AV_UKERNEL spr_f32_bra_ukernel_16__neon
-#define AV_INLINE static inline __attribute__((always_inline))
-#define AV_NOINLINE static __attribute__((noinline))
 
-static inline av_v av_zero(void) {
-  return simde_vdupq_n_f32(0.0f);
-}
-static inline av_v av_set1(float x) {
-  return simde_vdupq_n_f32(x);
-}
-static inline av_v av_load(const float *p) {
-  return simde_vld1q_f32(p);
-}
-static inline void av_store(float *p, av_v v) {
-  simde_vst1q_f32(p, v);
-}
-static inline av_v av_bcast(const float *p) {
-  return simde_vld1q_dup_f32(p);
-}
-static inline av_v av_fma(av_v a, av_v b, av_v c) {
-  return simde_vfmaq_f32(c, a, b);
-}
-static inline av_v av_add(av_v a, av_v b) {
-  return simde_vaddq_f32(a, b);
-}
-static inline av_v av_mul(av_v a, av_v b) {
-  return simde_vmulq_f32(a, b);
-}
-static inline av_v av_sub(av_v a, av_v b) {
-  return simde_vsubq_f32(a, b);
-}
-static inline av_v av_max(av_v a, av_v b) {
-  return simde_vmaxq_f32(a, b);
-}
-static inline av_v av_exp2(av_v x) {
-  return spr_attn_exp2_neon(x);
-}
-static inline float av_hsum(av_v x) {
-  simde_float32x2_t s = simde_vadd_f32(simde_vget_low_f32(x), simde_vget_high_f32(x));
-  s = simde_vpadd_f32(s, s);
-  return simde_vget_lane_f32(s, 0);
-}
-static inline void av_hsum4(av_v a, av_v b, av_v c, av_v d, float *out) {
-  const simde_float32x2_t sa = simde_vadd_f32(simde_vget_low_f32(a), simde_vget_high_f32(a));
-  const simde_float32x2_t sb = simde_vadd_f32(simde_vget_low_f32(b), simde_vget_high_f32(b));
-  const simde_float32x2_t sc = simde_vadd_f32(simde_vget_low_f32(c), simde_vget_high_f32(c));
-  const simde_float32x2_t sd = simde_vadd_f32(simde_vget_low_f32(d), simde_vget_high_f32(d));
-  simde_vst1q_f32(out, simde_vcombine_f32(simde_vpadd_f32(sa, sb), simde_vpadd_f32(sc, sd)));
-}
+#include "ops/attention/attention_vec_neon.h"
 
 /* Small-region path (one 4-lane group: one query per pass). */
 #define AV_G4 1
