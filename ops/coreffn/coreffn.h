@@ -259,10 +259,17 @@ const struct spr_gu_ukernel *spr_gu_select(enum spr_dtype type, uint32_t isa);
  * The n listed neurons are cut into ceil(n / SPR_BUNDLE_CHUNK) chunks (a
  * function of n only); chunk c computes, for its neurons,
  *   h_i = silu(g_i) * u_i     (g_i, u_i: the gu products above)
- *   y_c = sum_i h_i * down_t(r_i)     (the axpy ukernel's rule: axpyq for Q4_0 on VNNI)
+ *   y_c = sum_i h_i * down_t(r_i)     (the axpy ukernel's rule per sub-block, below;
+ *                                      axpyq for Q4_0 on VNNI)
  * and the output is y = residual + y_0 + y_1 + ... (f32, chunks in order):
  * bit-identical for any thread count. */
 enum { SPR_BUNDLE_CHUNK = 128 };
+/* Within a chunk, the neurons run in sub-blocks of SPR_BUNDLE_SUB (gate/up,
+ * then their share of the output): y_c = the first sub-block's axpy result,
+ * then + each further sub-block's (f32 adds, in order). */
+#ifndef SPR_BUNDLE_SUB
+#define SPR_BUNDLE_SUB 32
+#endif
 
 /* Oracle of the fused decode: y[e] = residual[e] (NULL: 0) + sum over the n
  * listed neurons of silu(g) * u * down_t(r)[e], g and u as spr_qrows_ref

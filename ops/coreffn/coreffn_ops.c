@@ -548,12 +548,12 @@ static bool down_t_integer(enum spr_dtype wt, size_t n_ff) {
  * the identity), g / h and u per listed neuron, and one partial output per
  * chunk. */
 struct fused_ws {
-  size_t xq, idx, g, u, part, total;
+  size_t xq, idx, g, u, part, tmp, total;
 };
 
-static struct fused_ws fused_ws(size_t n_ff, size_t e) {
+static struct fused_ws fused_ws(size_t n_ff, size_t e, int n_threads) {
   const size_t kb = e / 32;
-  struct fused_ws f = {0, 0, 0, 0, 0, 0};
+  struct fused_ws f = {0, 0, 0, 0, 0, 0, 0};
   size_t xb = 0;
   for (size_t i = 0; i < spr_gu_ukernels_count; i++) {
     const size_t b = spr_gu_ukernels[i].xbytes(kb);
@@ -568,7 +568,8 @@ static struct fused_ws fused_ws(size_t n_ff, size_t e) {
   f.g = f.idx + spr_align_up(n_ff * sizeof(int32_t), 64);
   f.u = f.g + spr_align_up(n_ff * sizeof(float), 64);
   f.part = f.u + spr_align_up(n_ff * sizeof(float), 64);
-  f.total = f.part + cdiv(n_ff, SPR_BUNDLE_CHUNK) * spr_align_up(e * sizeof(float), 64);
+  f.tmp = f.part + cdiv(n_ff, SPR_BUNDLE_CHUNK) * spr_align_up(e * sizeof(float), 64);
+  f.total = f.tmp + (size_t)(n_threads > 1 ? n_threads : 1) * spr_align_up(e * sizeof(float), 64);
   return f;
 }
 
@@ -577,7 +578,7 @@ static size_t ffn_down_workspace(const struct spr_tensor *ts, const struct spr_n
   if (!nd->p.core.down_t)
     return spr_op_gemm_def.workspace(ts, nd, n_threads) + spr_align_up((size_t)h->ne[0] * sizeof(float), 64);
   size_t most = 0;
-  if (nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE) most = fused_ws((size_t)h->ne[0], (size_t)ts[nd->dst].ne[0]).total;
+  if (nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE) most = fused_ws((size_t)h->ne[0], (size_t)ts[nd->dst].ne[0], n_threads).total;
   if (down_t_integer(w->type, (size_t)h->ne[0])) {
     for (size_t i = 0; i < spr_q8_0_gemm_ukernels_count; i++) {
       const size_t b = spr_gemm_tq_workspace(&spr_q8_0_gemm_ukernels[i], (size_t)h->ne[1], (size_t)w->ne[0],
@@ -639,7 +640,7 @@ struct fused_ctx {
   const int32_t *idx;
   const uint8_t *w;
   const void *xq;
-  float *g, *u, *part;
+  float *g, *u, *part, *tmp;
 };
 
 static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
@@ -650,19 +651,30 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
     const uint8_t *b = c->w + (size_t)c->idx[i] * c->ldw; /* the first bundles: nothing runs ahead of them */
     for (size_t off = 0; off < c->ldw; off += 64) __builtin_prefetch(b + off, 0, 2);
   }
+  float *tmp = c->tmp + (size_t)tid * c->part_stride;
   for (size_t ch = begin; ch < end; ch++) {
     const size_t i0 = ch * SPR_BUNDLE_CHUNK, i1 = i0 + SPR_BUNDLE_CHUNK < c->n ? i0 + SPR_BUNDLE_CHUNK : c->n;
-    const size_t cnt = i1 - i0;
-    float *g = c->g + i0, *u = c->u + i0;
-    if (c->gu != NULL) {
-      c->gu->fn(c->kb, cnt, c->idx + i0, c->w, c->ldw, i_end - i1, c->xq, g, u);
-    } else {
-      c->qr->fn(c->kb, cnt, c->idx + i0, c->w, c->ldw, c->xq, g);
-      c->qr->fn(c->kb, cnt, c->idx + i0, c->w + c->seg, c->ldw, c->xq, u);
+    float *part = c->part + ch * c->part_stride;
+    /* sub-blocks: the down rows of a sub-block are used while the gu ukernel's
+     * prefetches of the next one are in flight */
+    for (size_t s0 = i0; s0 < i1; s0 += SPR_BUNDLE_SUB) {
+      const size_t cnt = i1 - s0 < SPR_BUNDLE_SUB ? i1 - s0 : SPR_BUNDLE_SUB;
+      float *g = c->g + s0, *u = c->u + s0;
+      if (c->gu != NULL) {
+        c->gu->fn(c->kb, cnt, c->idx + s0, c->w, c->ldw, i_end - (s0 + cnt), c->xq, g, u);
+      } else {
+        c->qr->fn(c->kb, cnt, c->idx + s0, c->w, c->ldw, c->xq, g);
+        c->qr->fn(c->kb, cnt, c->idx + s0, c->w + c->seg, c->ldw, c->xq, u);
+      }
+      c->silu(cnt, g, g);
+      for (size_t i = 0; i < cnt; i++) g[i] *= u[i];
+      if (s0 == i0) {
+        c->axpy(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part);
+      } else {
+        c->axpy(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, tmp);
+        for (size_t e = 0; e < c->e; e++) part[e] += tmp[e];
+      }
     }
-    c->silu(cnt, g, g);
-    for (size_t i = 0; i < cnt; i++) g[i] *= u[i];
-    c->axpy(cnt, c->idx + i0, g, c->w + 2 * c->seg, c->ldw, c->e, c->part + ch * c->part_stride);
   }
 }
 
@@ -670,7 +682,7 @@ static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const
   const struct spr_tensor *ts = x->tensors;
   const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]], *tn = &ts[nd->src[2]], *r = opt_src(ts, nd, 3);
   const size_t F = (size_t)h->ne[0], E = (size_t)w->ne[0] / 3;
-  const struct fused_ws ws = fused_ws(F, E);
+  const struct fused_ws ws = fused_ws(F, E, x->n_threads);
   struct fused_ctx c;
   memset(&c, 0, sizeof c);
   c.qr = spr_qrows_select(SPR_DTYPE_Q4_0, nd->isa);
@@ -699,15 +711,19 @@ static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const
   c.g = (float *)(void *)(x->scratch + ws.g);
   c.u = (float *)(void *)(x->scratch + ws.u);
   c.part = (float *)(void *)(x->scratch + ws.part);
+  c.tmp = (float *)(void *)(x->scratch + ws.tmp);
   c.part_stride = spr_align_up(E * sizeof(float), 64) / sizeof(float);
   const size_t chunks = cdiv(n_core, SPR_BUNDLE_CHUNK);
   spr_parallel(x, chunks, fused_task, &c);
   float *dst = ts[nd->dst].data;
   const float *res = r != NULL ? r->data : NULL;
-  for (size_t e = 0; e < E; e++) {
-    float s = res != NULL ? res[e] : 0.0f;
-    for (size_t ch = 0; ch < chunks; ch++) s += c.part[ch * c.part_stride + e];
-    dst[e] = s;
+  if (res != NULL)
+    memcpy(dst, res, E * sizeof(float));
+  else
+    memset(dst, 0, E * sizeof(float));
+  for (size_t ch = 0; ch < chunks; ch++) { /* per element: residual, then the chunks in order */
+    const float *p = c.part + ch * c.part_stride;
+    for (size_t e = 0; e < E; e++) dst[e] += p[e];
   }
 }
 
