@@ -240,12 +240,17 @@ struct spr_gu_ukernel {
   spr_gu_ukernel_fn fn;
   spr_qrows_packx_fn packx;
   spr_qrows_xbytes_fn xbytes;
+  /* y += sum_i a[i] * W(r_i): the axpyq rule (below) continued from y, so that
+   * calls over consecutive groups of SPR_AXPYQ_GROUP neurons from y = 0 give the
+   * bits of one spr_q4_0_axpyq_* call over all of them (the axpy signature) */
+  spr_axpy_ukernel_fn down_acc;
   const char *name;
 };
 
-#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes)                                                                 \
+#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc)                                                       \
   void fn(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g, \
-          float *u);
+          float *u);                                                                                                 \
+  void down_acc(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y);
 #include "ops/coreffn/gu.inc"
 #undef SPR_GU_UKERNEL
 

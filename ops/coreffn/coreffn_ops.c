@@ -94,7 +94,7 @@ const struct spr_rqt_ukernel *spr_rqt_select(enum spr_dtype type, uint32_t isa) 
 }
 
 const struct spr_gu_ukernel spr_gu_ukernels[] = {
-#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes) {(type), (isa), fn, packx, xbytes, #fn},
+#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc) {(type), (isa), fn, packx, xbytes, down_acc, #fn},
 #include "ops/coreffn/gu.inc"
 #undef SPR_GU_UKERNEL
 };
@@ -578,7 +578,8 @@ static size_t ffn_down_workspace(const struct spr_tensor *ts, const struct spr_n
   if (!nd->p.core.down_t)
     return spr_op_gemm_def.workspace(ts, nd, n_threads) + spr_align_up((size_t)h->ne[0] * sizeof(float), 64);
   size_t most = 0;
-  if (nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE) most = fused_ws((size_t)h->ne[0], (size_t)ts[nd->dst].ne[0], n_threads).total;
+  if (nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE)
+    most = fused_ws((size_t)h->ne[0], (size_t)ts[nd->dst].ne[0], n_threads).total;
   if (down_t_integer(w->type, (size_t)h->ne[0])) {
     for (size_t i = 0; i < spr_q8_0_gemm_ukernels_count; i++) {
       const size_t b = spr_gemm_tq_workspace(&spr_q8_0_gemm_ukernels[i], (size_t)h->ne[1], (size_t)w->ne[0],
@@ -668,7 +669,10 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
       }
       c->silu(cnt, g, g);
       for (size_t i = 0; i < cnt; i++) g[i] *= u[i];
-      if (s0 == i0) {
+      if (c->gu != NULL) { /* the chunk: the axpyq rule over its neurons, one sub-block at a time */
+        if (s0 == i0) memset(part, 0, c->e * sizeof(float));
+        c->gu->down_acc(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part);
+      } else if (s0 == i0) {
         c->axpy(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part);
       } else {
         c->axpy(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, tmp);

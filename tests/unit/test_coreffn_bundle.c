@@ -6,6 +6,11 @@
  *     AVX-512 step is 8 blocks) and neurons {1, 7, 8, 9, 33}, and bit for bit
  *     the qrows ukernel of the same packed-x format; no index list = the
  *     identity list; the prefetch reach (n_pf) changes nothing;
+ *   - every accumulating down ukernel (gu.inc) from y = 0, in one call and
+ *     group by group, bit-identical to the scalar axpyq over all neurons, and
+ *     onto a nonzero y bit-identical to the scalar accumulating twin (outputs
+ *     {1, 3, 4, 5, 13, 7} blocks: the 4-block tile's edges; neurons {1, 7,
+ *     31, 32, 33, 100});
  *   - FFN_DOWN over a bundle in single-token steps (the fused decode) against
  *     spr_bundle_ffn_ref: sparse (core lists of 1, 31, 128, 129, 300 neurons:
  *     one to three chunks) and dense; 1, 2 and 3 threads bit-identical; dense
@@ -127,6 +132,62 @@ static void test_gu_ukernels(void **state) {
     const size_t ns[] = {1, 7, 8, 9, 33};
     for (size_t i = 0; i < 6; i++)
       for (size_t j = 0; j < 5; j++) check_gu(uk, kbs[i], ns[j], 100 * u + 10 * i + j + 1);
+    tested++;
+  }
+  assert_true(tested >= 1);
+}
+
+/* ---- accumulating down ukernels ------------------------------------------------------------- */
+
+static void check_down_acc(const struct spr_gu_ukernel *uk, size_t n, size_t ne, uint64_t seed) {
+  const size_t rows = n + 40, ldw = 18 * (ne / 32) + 36; /* rows with a gap after them, as in a bundle */
+  uint8_t *w = malloc(rows * ldw);
+  float *f = malloc(ne * sizeof(float));
+  for (size_t r = 0; r < rows; r++) {
+    spr_test_fill(f, ne, seed + r, -1.0f, 1.0f);
+    spr_quantize_row_get(SPR_DTYPE_Q4_0)(f, w + r * ldw, (int64_t)ne);
+    memset(w + r * ldw + 18 * (ne / 32), 0xEE, 36);
+  }
+  int32_t idx[160];
+  float a[160];
+  pick_ids(idx, n, rows, seed + 1);
+  spr_test_fill(a, n, seed + 2, -2.0f, 2.0f);
+  if (n > 3) a[3] = 0.0f;
+  float *want = malloc(ne * sizeof(float)), *got = malloc(ne * sizeof(float)), *y0 = malloc(ne * sizeof(float));
+  /* from zero, one call and group by group: the bits of the scalar axpyq over all n */
+  spr_q4_0_axpyq_ukernel_32__scalar(n, idx, a, w, ldw, ne, want);
+  memset(got, 0, ne * sizeof(float));
+  uk->down_acc(n, idx, a, w, ldw, ne, got);
+  if (memcmp(got, want, ne * sizeof(float)) != 0) fail_msg("%s n=%zu ne=%zu: one call != axpyq", uk->name, n, ne);
+  memset(got, 0, ne * sizeof(float));
+  for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP)
+    uk->down_acc(n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP, idx + g0, a + g0, w, ldw, ne, got);
+  for (size_t e = 0; e < ne; e++) {
+    if (memcmp(&got[e], &want[e], sizeof(float)) != 0)
+      fail_msg("%s n=%zu ne=%zu: group by group [%zu] = %.9g, axpyq %.9g", uk->name, n, ne, e, (double)got[e],
+               (double)want[e]);
+  }
+  /* onto a nonzero y: the scalar twin's bits */
+  spr_test_fill(y0, ne, seed + 3, -5.0f, 5.0f);
+  memcpy(want, y0, ne * sizeof(float));
+  memcpy(got, y0, ne * sizeof(float));
+  spr_q4_0_axpyq_acc_ukernel_32__scalar(n, idx, a, w, ldw, ne, want);
+  uk->down_acc(n, idx, a, w, ldw, ne, got);
+  assert_memory_equal(got, want, ne * sizeof(float));
+  free(w), free(f), free(want), free(got), free(y0);
+}
+
+static void test_down_acc_ukernels(void **state) {
+  (void)state;
+  int tested = 0;
+  for (size_t u = 0; u < spr_gu_ukernels_count; u++) {
+    const struct spr_gu_ukernel *uk = &spr_gu_ukernels[u];
+    if (!host_has(uk->isa)) continue;
+    /* outputs: one block, a 128-output tile - 1 block, the tile, + 1 block, 3 tiles + 1 block, 7 blocks */
+    const size_t nes[] = {32, 96, 128, 160, 416, 224};
+    const size_t ns[] = {1, 7, 31, 32, 33, 100};
+    for (size_t i = 0; i < 6; i++)
+      for (size_t j = 0; j < 6; j++) check_down_acc(uk, ns[j], nes[i], 900 + 100 * u + 10 * i + j);
     tested++;
   }
   assert_true(tested >= 1);
@@ -313,6 +374,7 @@ static void test_bundle_prefill(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gu_ukernels),
+      cmocka_unit_test(test_down_acc_ukernels),
       cmocka_unit_test(test_fused_decode),
       cmocka_unit_test(test_bundle_prefill),
   };
