@@ -69,7 +69,8 @@ static void pick_ids(int32_t *ids, size_t n, size_t range, uint64_t seed) {
 
 static const struct spr_qrows_ukernel *qrows_twin(const struct spr_gu_ukernel *gu) {
   for (size_t i = 0; i < spr_qrows_ukernels_count; i++)
-    if (spr_qrows_ukernels[i].type == gu->type && spr_qrows_ukernels[i].packx == gu->packx)
+    if (spr_qrows_ukernels[i].type == gu->type && spr_qrows_ukernels[i].packx == gu->packx &&
+        spr_qrows_ukernels[i].isa == gu->isa)
       return &spr_qrows_ukernels[i];
   return NULL;
 }
@@ -99,7 +100,7 @@ static void check_gu(const struct spr_gu_ukernel *uk, size_t kb, size_t n, uint6
       fail_msg("%s kb=%zu n=%zu: neuron %zu (row %d): g %.9g (ref %.9g), u %.9g (ref %.9g)", uk->name, kb, n, i, idx[i],
                (double)g[i], (double)rg[i], (double)u[i], (double)ru[i]);
   }
-  /* the qrows ukernel of the same packed x: the same bits */
+  /* the qrows ukernel of the same ISA (and packed x): the same bits */
   const struct spr_qrows_ukernel *qr = qrows_twin(uk);
   assert_non_null(qr);
   qr->fn(kb, n, idx, w, ldw, xq, g2);
