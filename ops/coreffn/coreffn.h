@@ -17,7 +17,8 @@
  *                      is either llama.cpp's ffn_down {F, E} (row e = output
  *                      e, K = F contiguous: a neuron is a column) or the
  *                      sparse layout ffn_down_t {E, F} (row n = neuron n's E
- *                      output weights, PowerInfer's convention).
+ *                      output weights, PowerInfer's convention), or neuron
+ *                      bundles (below: the fused decode).
  *
  * Selection (per layer, over the tokens of a "window" = the steps run in mode
  * SELECT since the LLM layer set new_window): for a step of T tokens with

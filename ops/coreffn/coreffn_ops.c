@@ -20,6 +20,14 @@
  *              count). ffn_down: the compacted activations are scattered
  *              into a zero vector of F values and the dense GEMV runs (the
  *              rows are read whole: quantized blocks run along F).
+ * Neuron bundles (blk.N.ffn_bundle {3E, F}, Q4_0; coreffn.h): GEMM_ROWS over
+ * a bundle computes SiLU(x . gate) * (x . up) in prefill and selection steps
+ * (spr_gemm_qglu_run) and nothing in other single-token steps, where FFN_DOWN
+ * (core.down_t = 2, src2 = the FFN input) runs the fused decode: fixed chunks
+ * of the core list over the threads, per sub-block gate/up (gu.inc), SiLU *
+ * up and the accumulating axpy into the chunk's partial output, then the
+ * partials added in chunk order. Prefill through a bundle is the ffn_down_t
+ * prefill on its third segments (row stride 3 segments).
  * CORE_SELECT counts positives per token (tasks = tokens), then ranks each
  * token (tasks = tokens, per-thread scratch and private integer counts,
  * summed afterwards: the counts do not depend on the order), then picks
