@@ -153,6 +153,12 @@ void spr_q4_0_axpyq_acc_ukernel_128__avx512vnni(size_t n, const int32_t *idx, co
     for (int i = 0; i < 32; i++) t[i] = (int16_t)(i < 16 ? 4 * i + k : 0);
     tr_idx[k] = _mm512_loadu_si512(t);
   }
+  __m512i code_idx;
+  {
+    int16_t t[32];
+    for (int i = 0; i < 32; i++) t[i] = (int16_t)(9 * (i / 8) + 1 + i % 8);
+    code_idx = _mm512_loadu_si512(t);
+  }
   for (int q = 0; q < G / 4; q++) { /* dword 8k + q on lane k */
     int32_t t[16];
     for (int i = 0; i < 16; i++) t[i] = 8 * (i / 4) + q;
@@ -170,11 +176,10 @@ void spr_q4_0_axpyq_acc_ukernel_128__avx512vnni(size_t n, const int32_t *idx, co
     for (size_t b0 = 0; b0 < nb; b0 += 4) {
       const size_t nbt = nb - b0 < 4 ? nb - b0 : 4;
       const size_t off = b0 * 18;
-      size_t boff[4];
-      for (size_t k = 0; k < 4; k++) boff[k] = (k < nbt ? k : 0) * 18;
       /* the scales: per row words 0, 9, 18, 27 of the tile; blocks past nbt read as zero */
       uint64_t sc[G];
       const __mmask64 lm = nbt == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (18 * nbt)) - 1);
+      const __mmask64 lm2 = nbt == 4 ? (__mmask64)0xFF : 0; /* bytes 64..71 of a whole tile */
       for (size_t i = 0; i < G; i++) {
         const __m512i v = _mm512_maskz_loadu_epi8(lm, rows[i] + off);
         _mm_storel_epi64((__m128i *)(void *)&sc[i], _mm512_castsi512_si128(_mm512_permutexvar_epi16(sc_idx, v)));
@@ -206,14 +211,23 @@ void spr_q4_0_axpyq_acc_ukernel_128__avx512vnni(size_t n, const int32_t *idx, co
       for (int m = 0; m < 8; m++) acc[m] = _mm512_setzero_si512();
       for (size_t q = 0; q < (gn + 3) / 4; q++) {
         const __m512i cv = _mm512_permutex2var_epi32(cq[0], q_idx[q], cq[1]);
-        __m512i lo[4], hi[4];
+        __m512i v[4];
         for (int r = 0; r < 4; r++) {
-          const __m512i v = lanes4(rows[4 * q + (size_t)r] + off + 2, boff);
-          lo[r] = _mm512_and_si512(v, m4);
-          hi[r] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          /* the 4 blocks' codes (words 9k + 1 .. 9k + 8 of the tile) on the 4 lanes */
+          const uint8_t *t = rows[4 * q + (size_t)r] + off;
+          v[r] =
+              _mm512_permutex2var_epi16(_mm512_maskz_loadu_epi8(lm, t), code_idx, _mm512_maskz_loadu_epi8(lm2, t + 64));
         }
-        dot4(acc, lo, cv);
-        dot4(acc + 4, hi, cv);
+        /* interleave the code bytes first, then split the nibbles (bytewise: the same
+         * operands as dot4 on split rows, with half the unpacks) */
+        const __m512i t0 = _mm512_unpacklo_epi8(v[0], v[1]), t1 = _mm512_unpackhi_epi8(v[0], v[1]);
+        const __m512i t2 = _mm512_unpacklo_epi8(v[2], v[3]), t3 = _mm512_unpackhi_epi8(v[2], v[3]);
+        const __m512i x[4] = {_mm512_unpacklo_epi16(t0, t2), _mm512_unpackhi_epi16(t0, t2),
+                              _mm512_unpacklo_epi16(t1, t3), _mm512_unpackhi_epi16(t1, t3)};
+        for (int m = 0; m < 4; m++) {
+          acc[m] = _mm512_dpbusd_epi32(acc[m], _mm512_and_si512(x[m], m4), cv);
+          acc[4 + m] = _mm512_dpbusd_epi32(acc[4 + m], _mm512_and_si512(_mm512_srli_epi16(x[m], 4), m4), cv);
+        }
       }
       const __m512i vc =
           _mm512_permutexvar_epi32(lane, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(void *)corr)));
