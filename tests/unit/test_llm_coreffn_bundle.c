@@ -9,11 +9,11 @@
  *   - beta 1.0 is bit-identical to dense (1 and 2 threads);
  *   - a sparse run is bit-identical for 1, 2 and 3 threads;
  *   - the bundle file's prefill picks the core sets of the --sparse-layout
- *     file, and its dense and sparse logits match that file's within the
- *     axpyq quantization error;
+ *     file, and its dense logits match that file's within the axpyq
+ *     quantization error (2e-2), its sparse logits within f32 rounding (1e-4);
  *   - a sparse decode step matches a dense step of a copy of the file whose
  *     non-core neurons' gate rows are zero (the fused decode over all
- *     neurons, zero contributions included), within the same error;
+ *     neurons, zero contributions included), within 5e-3 (other axpyq groups);
  *   - plan: the bundle reads keep * its bytes per token. */
 #include <math.h>
 #include <setjmp.h>
@@ -238,8 +238,16 @@ static void test_beta1_and_threads(void **state) {
 /* ---- against the --sparse-layout file ----------------------------------------------------------------- */
 
 /* The Q4_0 decode of either file quantizes a[i] * d per group of 32 neurons
- * to int8 (axpyq): logits differ from each other by a few of those steps. */
+ * to int8 (axpyq). Dense steps: the --sparse-layout file's gate/up come from
+ * the dense GEMV (another sum order), so a coefficient may round the other
+ * way: a few int8 steps apart. Sparse steps: both files' gate/up are the
+ * row-gathered sums (the same bits) and the groups are the same, only the
+ * chunk partials are added in another order: f32 rounding. A dense step of
+ * the zeroed copy groups all neurons, not the core ones: other group scales
+ * (measured on this model: at most 7e-4). */
 #define AXPYQ_TOL 2e-2f
+#define SPARSE_TOL 1e-4f
+#define ZEROED_TOL 5e-3f
 
 static void test_bundle_vs_layout(void **state) {
   (void)state;
@@ -260,7 +268,7 @@ static void test_bundle_vs_layout(void **state) {
     assert_true(na > 0 && na < FFN);
     assert_memory_equal(ia, ib, na * sizeof(int32_t));
   }
-  assert_close("bundle vs sparse layout, sparse", sb, sl, n, V, AXPYQ_TOL);
+  assert_close("bundle vs sparse layout, sparse", sb, sl, n, V, SPARSE_TOL);
   free_llm(&a), free_llm(&b);
   free(dl), free(db), free(sl), free(sb);
 }
@@ -348,7 +356,7 @@ static void test_bundle_zeroed(void **state) {
     assert_int_equal(spr_llm_eval(z.session, &k_cont[i], 1, &lz), SPR_STATUS_OK);
     char what[96];
     snprintf(what, sizeof what, "sparse step %zu vs zeroed-gate dense", i);
-    assert_close(what, sa + (i + 1) * V, lz, V, V, AXPYQ_TOL);
+    assert_close(what, sa + (i + 1) * V, lz, V, V, ZEROED_TOL);
   }
   close_session(&o);
   spr_model_free(o.model);
