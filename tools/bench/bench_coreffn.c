@@ -11,8 +11,8 @@
  * ffn_down_t dense (axpy over all neurons) and sparse (over the core); the
  * selection of one step of --tokens tokens; prefill of the down projection
  * (M = --tokens) with ffn_down (quantized GEMM) and ffn_down_t (Q4_0/Q8_0: the
- * Q8_0 GEMM over requantized strips; f32/f16: f32 GEMM on dequantized slices). Weights rotate through >= 256 MiB of copies so each
- * decode run reads DRAM, as a real decode does. */
+ * Q8_0 GEMM over requantized strips; f32/f16: f32 GEMM on dequantized slices). Weights rotate through >= 256 MiB of
+ * copies so each decode run reads DRAM, as a real decode does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,10 +107,10 @@ int main(int argc, char **argv) {
   float beta = 0.4f;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--type") == 0) {
-      type = strcmp(argv[i + 1], "q8_0") == 0 ? SPR_DTYPE_Q8_0
+      type = strcmp(argv[i + 1], "q8_0") == 0  ? SPR_DTYPE_Q8_0
              : strcmp(argv[i + 1], "f16") == 0 ? SPR_DTYPE_F16
              : strcmp(argv[i + 1], "f32") == 0 ? SPR_DTYPE_F32
-                                                : SPR_DTYPE_Q4_0;
+                                               : SPR_DTYPE_Q4_0;
     } else if (strcmp(argv[i], "--threads") == 0) {
       threads = atoi(argv[i + 1]);
     } else if (strcmp(argv[i], "--ms") == 0) {
@@ -234,10 +234,11 @@ int main(int argc, char **argv) {
     const double fd = time_op(ts, &nd, threads, ms, 1, &wb, 1);
     ctl->mode = SPR_CORE_MODE_SPARSE;
     const double fs = time_op(ts, &nd, threads, ms, 1, &wb, 1);
-    printf("fused bundle decode dense %7.3f ms   core      %8.3f ms   (separate ops: core %.3f ms, dense %.3f ms;\n"
-           "                    fused core vs separate core %.2fx, vs separate dense %.2fx; %.1f MB -> %.1f MB)\n",
-           fd, fs, 2 * gate_sparse + dt_sparse_g, 2 * gate_dense + down_dense, (2 * gate_sparse + dt_sparse_g) / fs,
-           (2 * gate_dense + down_dense) / fs, wb.bytes / 1e6, wb.bytes * (double)n_core / F / 1e6);
+    printf(
+        "fused bundle decode dense %7.3f ms   core      %8.3f ms   (separate ops: core %.3f ms, dense %.3f ms;\n"
+        "                    fused core vs separate core %.2fx, vs separate dense %.2fx; %.1f MB -> %.1f MB)\n",
+        fd, fs, 2 * gate_sparse + dt_sparse_g, 2 * gate_dense + down_dense, (2 * gate_sparse + dt_sparse_g) / fs,
+        (2 * gate_dense + down_dense) / fs, wb.bytes / 1e6, wb.bytes * (double)n_core / F / 1e6);
     /* prefill of gate and up: the bundle's strided glu GEMM against two dense GEMMs (M = T) */
     const int64_t ne_xT[2] = {E, T};
     spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_xT, res);
