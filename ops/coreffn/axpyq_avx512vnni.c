@@ -142,7 +142,7 @@ static inline void transpose_lanes(__m512 v[4]) {
 }
 
 void spr_q4_0_axpyq_acc_ukernel_128__avx512vnni(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
-                                                size_t ne, float *y) {
+                                                size_t ne, float *y, const int32_t *pf, size_t n_pf) {
   const size_t nb = ne / 32;
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i lane = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
@@ -176,6 +176,12 @@ void spr_q4_0_axpyq_acc_ukernel_128__avx512vnni(size_t n, const int32_t *idx, co
     for (size_t b0 = 0; b0 < nb; b0 += 4) {
       const size_t nbt = nb - b0 < 4 ? nb - b0 : 4;
       const size_t off = b0 * 18;
+      if (g0 == 0) /* the prefetch rows' segments of this tile (72 bytes: one or two lines) */
+        for (size_t j = 0; j < n_pf; j++) {
+          const char *p = (const char *)row_at(w, ldw, pf, j) + off;
+          _mm_prefetch(p, _MM_HINT_T1);
+          _mm_prefetch(p + 71, _MM_HINT_T1);
+        }
       /* the scales: per row words 0, 9, 18, 27 of the tile; blocks past nbt read as zero */
       uint64_t sc[G];
       const __mmask64 lm = nbt == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (18 * nbt)) - 1);

@@ -51,7 +51,9 @@ void spr_q4_0_axpyq_ukernel_32__scalar(size_t n, const int32_t *idx, const float
 /* The accumulating twin: y += the group sums (each element's fma chain
  * continues from y; from y = 0 over consecutive groups: the bits above). */
 void spr_q4_0_axpyq_acc_ukernel_32__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
-                                           size_t ne, float *y) {
+                                           size_t ne, float *y, const int32_t *pf, size_t n_pf) {
+  (void)pf; /* no prefetch */
+  (void)n_pf;
   for (size_t b = 0; b < ne / 32; b++) {
     float *yb = y + 32 * b;
     for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {

@@ -225,13 +225,17 @@ const struct spr_qrows_ukernel *spr_qrows_select(enum spr_dtype type, uint32_t i
  *   g[i] = x . gate(r),  u[i] = x . up(r)
  * gate(r) at w + r * ldw, up(r) at w + r * ldw + 18 * kb; x packed by the
  * entry's packer. Each product is exactly the qrows ukernel of the same ISA
- * (the same bits). While neuron i is read the whole bundle (ldw bytes) of
- * entry i + SPR_GU_PF is prefetched when i + SPR_GU_PF < n + n_pf: idx
- * (or the rows after w) may be read up to n + n_pf entries. */
+ * (the same bits). While neuron i is read the gate and up rows of entry
+ * i + SPR_GU_PF are prefetched when i + SPR_GU_PF < n + n_pf: idx (or the
+ * rows after w) may be read up to n + n_pf entries. (The down rows are
+ * prefetched by down_acc, one sub-block ahead: the memory stream then runs
+ * during both steps.) */
 /* FFN_DOWN's core.down_t: 1 = ffn_down_t {E, F}; 2 = neuron bundles {3E, F}
  * (src2 = the FFN input, for the fused decode). */
 enum { SPR_CORE_DOWN_T = 1, SPR_CORE_DOWN_BUNDLE = 2 };
 enum { SPR_GU_PF = 8 };
+typedef void (*spr_down_acc_fn)(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne,
+                                float *y, const int32_t *pf, size_t n_pf);
 typedef void (*spr_gu_ukernel_fn)(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf,
                                   const void *xq, float *g, float *u);
 
@@ -243,15 +247,17 @@ struct spr_gu_ukernel {
   spr_qrows_xbytes_fn xbytes;
   /* y += sum_i a[i] * W(r_i): the axpyq rule (below) continued from y, so that
    * calls over consecutive groups of SPR_AXPYQ_GROUP neurons from y = 0 give the
-   * bits of one spr_q4_0_axpyq_* call over all of them (the axpy signature) */
-  spr_axpy_ukernel_fn down_acc;
+   * bits of one spr_q4_0_axpyq_* call over all of them (the axpy arguments), and
+   * the rows W(pf[j]), j < n_pf, are prefetched into L2 along the way */
+  spr_down_acc_fn down_acc;
   const char *name;
 };
 
 #define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc)                                                       \
   void fn(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g, \
           float *u);                                                                                                 \
-  void down_acc(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y);
+  void down_acc(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y,        \
+                const int32_t *pf, size_t n_pf);
 #include "ops/coreffn/gu.inc"
 #undef SPR_GU_UKERNEL
 

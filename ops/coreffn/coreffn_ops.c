@@ -656,9 +656,11 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct fused_ctx *c = vctx;
   const size_t i_end = end * SPR_BUNDLE_CHUNK < c->n ? end * SPR_BUNDLE_CHUNK : c->n;
-  for (size_t i = begin * SPR_BUNDLE_CHUNK; i < i_end && i < begin * SPR_BUNDLE_CHUNK + SPR_GU_PF; i++) {
-    const uint8_t *b = c->w + (size_t)c->idx[i] * c->ldw; /* the first bundles: nothing runs ahead of them */
-    for (size_t off = 0; off < c->ldw; off += 64) __builtin_prefetch(b + off, 0, 2);
+  /* nothing runs ahead of the task's first SPR_GU_PF bundles and its first sub-block's down rows */
+  for (size_t i = begin * SPR_BUNDLE_CHUNK; i < i_end && i < begin * SPR_BUNDLE_CHUNK + SPR_BUNDLE_SUB; i++) {
+    const uint8_t *b = c->w + (size_t)c->idx[i] * c->ldw;
+    const size_t from = i < begin * SPR_BUNDLE_CHUNK + SPR_GU_PF ? 0 : 2 * c->seg;
+    for (size_t off = from; off < c->ldw; off += 64) __builtin_prefetch(b + off, 0, 2);
   }
   float *tmp = c->tmp + (size_t)tid * c->part_stride;
   for (size_t ch = begin; ch < end; ch++) {
@@ -679,7 +681,9 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
       for (size_t i = 0; i < cnt; i++) g[i] *= u[i];
       if (c->gu != NULL) { /* the chunk: the axpyq rule over its neurons, one sub-block at a time */
         if (s0 == i0) memset(part, 0, c->e * sizeof(float));
-        c->gu->down_acc(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part);
+        /* the next sub-block's down rows (this task's) are prefetched while this one's are used */
+        const size_t s1 = s0 + cnt, nx = s1 < i_end ? (i_end - s1 < SPR_BUNDLE_SUB ? i_end - s1 : SPR_BUNDLE_SUB) : 0;
+        c->gu->down_acc(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part, c->idx + s1, nx);
       } else if (s0 == i0) {
         c->axpy(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part);
       } else {

@@ -239,9 +239,10 @@ static float q8_0_row(size_t kb, const uint8_t *w, const uint8_t *xq) {
 DEFINE_QROWS(spr_q8_0_qrows_ukernel__avx512vnni, q8_0_row, 34)
 
 /* ---- bundled gate/up (gu.inc): the gate and up rows of a neuron bundle share
- * the activation loads; while they are read, the whole bundle SPR_GU_PF
- * entries ahead (gate, up and ffn_down_t row: one contiguous run) is
- * prefetched into L2, spread evenly over the row's groups. Each product is
+ * the activation loads; while they are read, the gate and up rows of the
+ * bundle SPR_GU_PF entries ahead (one contiguous run) are prefetched into
+ * L2, spread evenly over the row's groups (down_acc prefetches the down
+ * rows, a sub-block ahead, so that memory streams in both steps). Each product is
  * q4_0_rows's sequence for one row: the bits of the qrows ukernel. */
 
 static inline void q4_0_gu_row(const struct q4_consts *k, size_t kb, const uint8_t *row, const uint8_t *pf,
@@ -277,6 +278,6 @@ void spr_q4_0_gu_ukernel__avx512vnni(size_t kb, size_t n, const int32_t *idx, co
     const size_t r = idx != NULL ? (size_t)idx[i] : i;
     const uint8_t *pf = NULL;
     if (i + SPR_GU_PF < lim) pf = wb + (idx != NULL ? (size_t)idx[i + SPR_GU_PF] : i + SPR_GU_PF) * ldw;
-    q4_0_gu_row(&k, kb, wb + r * ldw, pf, ldw, xq, g + i, u + i);
+    q4_0_gu_row(&k, kb, wb + r * ldw, pf, 2 * 18 * kb, xq, g + i, u + i);
   }
 }

@@ -158,11 +158,11 @@ static void check_down_acc(const struct spr_gu_ukernel *uk, size_t n, size_t ne,
   /* from zero, one call and group by group: the bits of the scalar axpyq over all n */
   spr_q4_0_axpyq_ukernel_32__scalar(n, idx, a, w, ldw, ne, want);
   memset(got, 0, ne * sizeof(float));
-  uk->down_acc(n, idx, a, w, ldw, ne, got);
+  uk->down_acc(n, idx, a, w, ldw, ne, got, idx, n);
   if (memcmp(got, want, ne * sizeof(float)) != 0) fail_msg("%s n=%zu ne=%zu: one call != axpyq", uk->name, n, ne);
   memset(got, 0, ne * sizeof(float));
   for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP)
-    uk->down_acc(n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP, idx + g0, a + g0, w, ldw, ne, got);
+    uk->down_acc(n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP, idx + g0, a + g0, w, ldw, ne, got, NULL, 0);
   for (size_t e = 0; e < ne; e++) {
     if (memcmp(&got[e], &want[e], sizeof(float)) != 0)
       fail_msg("%s n=%zu ne=%zu: group by group [%zu] = %.9g, axpyq %.9g", uk->name, n, ne, e, (double)got[e],
@@ -172,8 +172,8 @@ static void check_down_acc(const struct spr_gu_ukernel *uk, size_t n, size_t ne,
   spr_test_fill(y0, ne, seed + 3, -5.0f, 5.0f);
   memcpy(want, y0, ne * sizeof(float));
   memcpy(got, y0, ne * sizeof(float));
-  spr_q4_0_axpyq_acc_ukernel_32__scalar(n, idx, a, w, ldw, ne, want);
-  uk->down_acc(n, idx, a, w, ldw, ne, got);
+  spr_q4_0_axpyq_acc_ukernel_32__scalar(n, idx, a, w, ldw, ne, want, NULL, 0);
+  uk->down_acc(n, idx, a, w, ldw, ne, got, idx, n);
   assert_memory_equal(got, want, ne * sizeof(float));
   free(w), free(f), free(want), free(got), free(y0);
 }
