@@ -167,7 +167,7 @@ enum spr_status spr_llm_decode_traffic(const struct spr_model *m, const struct s
       out->sparse += b;
       out->sparse_down_t += b;
     } else if (rest_is(t.name, rest, "ffn_gate.weight") || rest_is(t.name, rest, "ffn_up.weight") ||
-               rest_is(t.name, rest, "ffn_down_t.weight")) {
+               rest_is(t.name, rest, "ffn_down_t.weight") || rest_is(t.name, rest, "ffn_bundle.weight")) {
       out->sparse += b * keep;
       out->sparse_down_t += b * keep;
     } else if (rest_is(t.name, rest, "ffn_down.weight")) {

@@ -159,7 +159,7 @@ struct spr_rope_params {
 /* Core-neuron FFN (CORE_SELECT, FFN_DOWN). */
 struct spr_core_params {
   uint8_t act;    /* SPR_ACT_NONE: FFN_DOWN runs GEMM's code, which reads gemm.act */
-  uint8_t down_t; /* FFN_DOWN: src1 is ffn_down_t {E, F} */
+  uint8_t down_t; /* FFN_DOWN: 1: src1 is ffn_down_t {E, F}; 2: neuron bundles {3E, F} (ops/coreffn/coreffn.h) */
   float alpha;    /* token top-k = floor(alpha * mean #positive activations) */
   float beta;     /* fraction of the FFN neurons kept */
 };

@@ -57,8 +57,15 @@ static bool has_down_t(const struct spr_graph *g, int l) {
   return g->gguf != NULL && spr_gguf_find_tensor(g->gguf, name, &t) == SPR_STATUS_OK;
 }
 
+static bool has_bundle(const struct spr_graph *g, int l) {
+  char name[SPR_GGUF_MAX_NAME + 1];
+  snprintf(name, sizeof name, "blk.%d.ffn_bundle.weight", l);
+  struct spr_gguf_tensor t;
+  return g->gguf != NULL && spr_gguf_find_tensor(g->gguf, name, &t) == SPR_STATUS_OK;
+}
+
 bool spr_llama_core_layer(const struct spr_graph *g, const struct spr_llama_core *core, int l) {
-  return (core->on && l >= core->first && l <= core->last) || has_down_t(g, l);
+  return (core->on && l >= core->first && l <= core->last) || has_down_t(g, l) || has_bundle(g, l);
 }
 
 static int32_t weight(struct spr_graph *g, uint32_t types, const char *fmt, int l, int64_t ne0, int64_t ne1) {
@@ -81,6 +88,24 @@ int32_t spr_llama_core_ffn(struct spr_graph *g, const struct spr_llama_hparams *
   }
   const int64_t f_ne[2] = {F, B};
   const union spr_op_params silu = {.gemm = {.act = SPR_ACT_SILU}};
+  if (has_bundle(g, l)) {
+    /* neuron bundles: act = SiLU(gate) * up in one GEMM_ROWS node (prefill steps); the
+     * FFN_DOWN node computes the whole FFN in single-token steps (coreffn.h) */
+    const int32_t wb = weight(g, 1u << SPR_DTYPE_Q4_0, "blk.%d.ffn_bundle.weight", l, 3 * E, F);
+    const int32_t bsrc[6] = {n, wb, -1, -1, sel, ctl};
+    const int32_t act = spr_g_node(g, SPR_OP_GEMM_ROWS, &silu, bsrc, 6,
+                                   spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, f_ne, "ffn_act", l));
+    union spr_op_params bp = {
+        .core = {.act = SPR_ACT_NONE, .down_t = SPR_CORE_DOWN_BUNDLE, .alpha = core->alpha, .beta = core->beta}};
+    if (sparse) {
+      const int32_t ssrc[2] = {act, ctl};
+      spr_g_node(g, SPR_OP_CORE_SELECT, &bp, ssrc, 2, sel);
+    }
+    const int32_t dsrc[6] = {act, wb, n, x, sel, ctl};
+    const int64_t x_ne[2] = {E, B};
+    return spr_g_node(g, SPR_OP_FFN_DOWN, &bp, dsrc, 6,
+                      spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, x_ne, "ffn_res", l));
+  }
   int32_t src[6] = {n, weight(g, MATMUL_TYPES, "blk.%d.ffn_gate.weight", l, E, F), -1, -1, sel, ctl};
   const int32_t gate = spr_g_node(g, SPR_OP_GEMM_ROWS, &silu, src, 6,
                                   spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, f_ne, "ffn_gate", l));

@@ -6,6 +6,12 @@
  *   gate = GEMM_ROWS(n, ffn_gate, SiLU)   up = GEMM_ROWS(n, ffn_up)
  *   h = MUL(gate, up)   CORE_SELECT(h) -> core_sel (sparse layers)
  *   x = FFN_DOWN(h, ffn_down | ffn_down_t, residual x)
+ * A file with neuron bundles (blk.N.ffn_bundle.weight {3E, F} Q4_0, row n =
+ * neuron n's gate, up and ffn_down_t rows; sparrow quantize --sparse-layout
+ * --bundle) instead builds
+ *   h = GEMM_ROWS(n, ffn_bundle, SiLU)  (SiLU(gate) * up; nothing in single-token steps)
+ *   CORE_SELECT(h) -> core_sel (sparse layers)
+ *   x = FFN_DOWN(h, ffn_bundle, n, residual x)  (single-token steps: the fused decode)
  * Sparse layers pass their core_sel state (I32 STATE, spr_core_sel_words(F))
  * and the session's control tensor (I32 STATE "core_ctl", SPR_CORE_CTL_WORDS
  * + 2 * batch words: header, the token ring, and a linear copy for

@@ -17,7 +17,8 @@
  *                      is either llama.cpp's ffn_down {F, E} (row e = output
  *                      e, K = F contiguous: a neuron is a column) or the
  *                      sparse layout ffn_down_t {E, F} (row n = neuron n's E
- *                      output weights, PowerInfer's convention).
+ *                      output weights, PowerInfer's convention), or neuron
+ *                      bundles (below: the fused decode).
  *
  * Selection (per layer, over the tokens of a "window" = the steps run in mode
  * SELECT since the LLM layer set new_window): for a step of T tokens with
@@ -214,6 +215,80 @@ extern const size_t spr_qrows_ukernels_count;
 /* The first entry for `type` whose ISA bits are all in isa, or NULL. */
 const struct spr_qrows_ukernel *spr_qrows_select(enum spr_dtype type, uint32_t isa);
 
+/* ---- neuron bundles: the fused decode of a bundled FFN ----------------------------- *
+ * A bundled layer stores blk.N.ffn_bundle {3E, F} (Q4_0): row n = neuron n's
+ * gate row (E values), up row (E values) and ffn_down_t row (its E output
+ * weights), each kb = E / 32 blocks, so the three rows a core neuron needs
+ * are one contiguous run of ldw = 3 * 18 * kb bytes.
+ *
+ * Bundled gate/up ukernel: for i < n, r = idx[i] (idx NULL: r = i),
+ *   g[i] = x . gate(r),  u[i] = x . up(r)
+ * gate(r) at w + r * ldw, up(r) at w + r * ldw + 18 * kb; x packed by the
+ * entry's packer. Each product is exactly the qrows ukernel of the same ISA
+ * (the same bits). While neuron i is read the gate and up rows of entry
+ * i + SPR_GU_PF are prefetched when i + SPR_GU_PF < n + n_pf: idx (or the
+ * rows after w) may be read up to n + n_pf entries. (The down rows are
+ * prefetched by down_acc, one sub-block ahead: the memory stream then runs
+ * during both steps.) */
+/* FFN_DOWN's core.down_t: 1 = ffn_down_t {E, F}; 2 = neuron bundles {3E, F}
+ * (src2 = the FFN input, for the fused decode). */
+enum { SPR_CORE_DOWN_T = 1, SPR_CORE_DOWN_BUNDLE = 2 };
+enum { SPR_GU_PF = 8 };
+typedef void (*spr_down_acc_fn)(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne,
+                                float *y, const int32_t *pf, size_t n_pf);
+typedef void (*spr_gu_ukernel_fn)(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf,
+                                  const void *xq, float *g, float *u);
+
+struct spr_gu_ukernel {
+  enum spr_dtype type;
+  uint32_t isa;
+  spr_gu_ukernel_fn fn;
+  spr_qrows_packx_fn packx;
+  spr_qrows_xbytes_fn xbytes;
+  /* y += sum_i a[i] * W(r_i): the axpyq rule (below) continued from y, so that
+   * calls over consecutive groups of SPR_AXPYQ_GROUP neurons from y = 0 give the
+   * bits of one spr_q4_0_axpyq_* call over all of them (the axpy arguments), and
+   * the rows W(pf[j]), j < n_pf, are prefetched into L2 along the way */
+  spr_down_acc_fn down_acc;
+  const char *name;
+};
+
+#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc)                                                       \
+  void fn(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g, \
+          float *u);                                                                                                 \
+  void down_acc(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y,        \
+                const int32_t *pf, size_t n_pf);
+#include "ops/coreffn/gu.inc"
+#undef SPR_GU_UKERNEL
+
+extern const struct spr_gu_ukernel spr_gu_ukernels[];
+extern const size_t spr_gu_ukernels_count;
+
+/* The first entry for `type` whose ISA bits are all in isa, or NULL. */
+const struct spr_gu_ukernel *spr_gu_select(enum spr_dtype type, uint32_t isa);
+
+/* Neurons per chunk of the fused decode (a multiple of SPR_AXPYQ_GROUP).
+ * The n listed neurons are cut into ceil(n / SPR_BUNDLE_CHUNK) chunks (a
+ * function of n only); chunk c computes, for its neurons,
+ *   h_i = silu(g_i) * u_i     (g_i, u_i: the gu products above)
+ *   y_c = sum_i h_i * down_t(r_i)     (the axpy ukernel's rule per sub-block, below;
+ *                                      axpyq for Q4_0 on VNNI)
+ * and the output is y = residual + y_0 + y_1 + ... (f32, chunks in order):
+ * bit-identical for any thread count. */
+enum { SPR_BUNDLE_CHUNK = 128 };
+/* Within a chunk, the neurons run in sub-blocks of SPR_BUNDLE_SUB (gate/up,
+ * then their share of the output): y_c = the first sub-block's axpy result,
+ * then + each further sub-block's (f32 adds, in order). */
+#ifndef SPR_BUNDLE_SUB
+#define SPR_BUNDLE_SUB 32
+#endif
+
+/* Oracle of the fused decode: y[e] = residual[e] (NULL: 0) + sum over the n
+ * listed neurons of silu(g) * u * down_t(r)[e], g and u as spr_qrows_ref
+ * (x quantized to Q8_0 and dequantized; double sums), silu in double. */
+void spr_bundle_ffn_ref(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, const float *x,
+                        const float *residual, float *y);
+
 /* ---- strip dequantizers (prefill through ffn_down_t) ------------------------------- */
 
 /* y[0..n) = the n values (n a multiple of 32) of the Q4_0 / Q8_0 blocks at x,
@@ -271,12 +346,13 @@ const struct spr_rqt_ukernel *spr_rqt_select(enum spr_dtype type, uint32_t isa);
 size_t spr_gemm_t_workspace(const void *f32_gemm_ukernel, enum spr_dtype w_type, size_t m, size_t n, size_t k,
                             int n_threads);
 /* dst[M][N] = x[M][K] . wt + residual (may be NULL); wt: K rows of N values
- * of w_type (row bytes = spr_quant_row_bytes). Uses the packed-panel f32 GEMM
+ * of w_type, ldw bytes apart (0: spr_quant_row_bytes). Uses the packed-panel f32 GEMM
  * ukernel uk (struct spr_gemm_ukernel *) with W dequantized into its slices
  * (by spr_deq_select(w_type, isa) where there is one).
  * Deterministic for any thread count (N split into fixed blocks). */
 void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
-                    size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst);
+                    size_t m, size_t n, size_t k, const float *xm, const void *wt, size_t ldw, const float *residual,
+                    float *dst);
 
 /* The same product for Q4_0 / Q8_0 wt on integers: per strip of 64 output
  * columns, wt's column segments are requantized (exactly dequantized, then
@@ -287,7 +363,21 @@ void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum
  * (its packed-panel path for m >= SPR_QGEMM_PACKED_MIN_M). Deterministic
  * for any thread count. */
 size_t spr_gemm_tq_workspace(const void *q8_0_gemm_ukernel, size_t m, size_t n, size_t k, int n_threads);
+/* ldw: bytes between wt's rows (0: packed, spr_quant_row_bytes(w_type, n)). */
 void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
-                     size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst);
+                     size_t m, size_t n, size_t k, const float *xm, const void *wt, size_t ldw, const float *residual,
+                     float *dst);
+
+/* Prefill of a bundled layer's gate and up: dst[M][N] = act(x . G^T) * (x . U^T),
+ * G's row j at w + j * ldw, U's at w + up_off + j * ldw (K values each, of
+ * the Q4_0 / Q8_0 type of uk, a struct spr_qgemm_ukernel *), act an f32
+ * vector function (NULL: none). Per strip of 64 output columns the quantized
+ * GEMM ukernel (its packed-panel path for M >= SPR_QGEMM_PACKED_MIN_M) runs
+ * over the whole K, as the quantized GEMM driver does: bit-identical for
+ * any thread count. */
+size_t spr_gemm_qglu_workspace(const void *qgemm_ukernel, size_t m, size_t k, int n_threads);
+void spr_gemm_qglu_run(const struct spr_exec *x, const void *qgemm_ukernel, void (*act)(size_t, const float *, float *),
+                       size_t m, size_t n, size_t k, const float *xm, const void *w, size_t ldw, size_t up_off,
+                       float *dst);
 
 #endif

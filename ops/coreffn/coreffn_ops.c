@@ -20,6 +20,14 @@
  *              count). ffn_down: the compacted activations are scattered
  *              into a zero vector of F values and the dense GEMV runs (the
  *              rows are read whole: quantized blocks run along F).
+ * Neuron bundles (blk.N.ffn_bundle {3E, F}, Q4_0; coreffn.h): GEMM_ROWS over
+ * a bundle computes SiLU(x . gate) * (x . up) in prefill and selection steps
+ * (spr_gemm_qglu_run) and nothing in other single-token steps, where FFN_DOWN
+ * (core.down_t = 2, src2 = the FFN input) runs the fused decode: fixed chunks
+ * of the core list over the threads, per sub-block gate/up (gu.inc), SiLU *
+ * up and the accumulating axpy into the chunk's partial output, then the
+ * partials added in chunk order. Prefill through a bundle is the ffn_down_t
+ * prefill on its third segments (row stride 3 segments).
  * CORE_SELECT counts positives per token (tasks = tokens), then ranks each
  * token (tasks = tokens, per-thread scratch and private integer counts,
  * summed afterwards: the counts do not depend on the order), then picks
@@ -93,6 +101,20 @@ const struct spr_rqt_ukernel *spr_rqt_select(enum spr_dtype type, uint32_t isa) 
   return NULL;
 }
 
+const struct spr_gu_ukernel spr_gu_ukernels[] = {
+#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc) {(type), (isa), fn, packx, xbytes, down_acc, #fn},
+#include "ops/coreffn/gu.inc"
+#undef SPR_GU_UKERNEL
+};
+const size_t spr_gu_ukernels_count = sizeof spr_gu_ukernels / sizeof spr_gu_ukernels[0];
+
+const struct spr_gu_ukernel *spr_gu_select(enum spr_dtype type, uint32_t isa) {
+  for (size_t i = 0; i < spr_gu_ukernels_count; i++) {
+    if (spr_gu_ukernels[i].type == type && (spr_gu_ukernels[i].isa & ~isa) == 0) return &spr_gu_ukernels[i];
+  }
+  return NULL;
+}
+
 static size_t cdiv(size_t a, size_t b) {
   return (a + b - 1) / b;
 }
@@ -131,10 +153,50 @@ static const int32_t *sparse_core(const struct spr_tensor *ts, const struct spr_
   return spr_core_sel_core(s, n_ff);
 }
 
+/* Neuron bundles (blk.N.ffn_bundle {3E, F}, Q4_0): GEMM_ROWS with such a
+ * weight computes act(x . gate) * (x . up) (the bundle's first two
+ * segments) in prefill steps; in the fused steps (below) it does nothing and
+ * FFN_DOWN (core.down_t == SPR_CORE_DOWN_BUNDLE) computes the whole FFN. */
+static bool bundle_rows(const struct spr_tensor *ts, const struct spr_node *nd) {
+  return nd->n_src >= 2 && nd->src[0] >= 0 && nd->src[1] >= 0 && ts[nd->src[1]].ne[0] != ts[nd->src[0]].ne[0];
+}
+
+/* A single-token step that is not a selection step: the fused decode. */
+static bool fused_step(const struct spr_tensor *ts, const struct spr_node *nd, size_t rows) {
+  const struct spr_tensor *ctl = opt_src(ts, nd, 5);
+  if (rows != 1) return false;
+  return ctl == NULL || ((const struct spr_core_ctl *)ctl->data)->mode != SPR_CORE_MODE_SELECT;
+}
+
+static size_t bundle_ldw(size_t e) {
+  return 3 * spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)e);
+}
+
 /* ---- GEMM_ROWS ------------------------------------------------------------------------ */
 
+static enum spr_status bundle_rows_check(const struct spr_tensor *ts, const struct spr_node *nd,
+                                         struct spr_error *err) {
+  const struct spr_tensor *x = &ts[nd->src[0]], *w = &ts[nd->src[1]];
+  SPR_CHECK(nd->dst >= 0, SPR_STATUS_INVALID_ARGUMENT, "gemm_rows needs dst");
+  const struct spr_tensor *d = &ts[nd->dst];
+  SPR_CHECK(w->type == SPR_DTYPE_Q4_0 && x->type == SPR_DTYPE_F32 && d->type == SPR_DTYPE_F32,
+            SPR_STATUS_BAD_TENSOR_TYPE, "a neuron bundle must be q4_0 (is %s) with f32 activations",
+            spr_dtype_name(w->type));
+  SPR_CHECK(x->ne[2] == 1 && x->ne[3] == 1 && w->ne[2] == 1 && w->ne[3] == 1 && d->ne[2] == 1 && d->ne[3] == 1,
+            SPR_STATUS_BAD_SHAPE, "gemm_rows over a bundle is 2-D");
+  SPR_CHECK(w->ne[0] == 3 * x->ne[0] && x->ne[0] % 32 == 0 && d->ne[0] == w->ne[1] && d->ne[1] == x->ne[1],
+            SPR_STATUS_BAD_SHAPE, "bundle {%lld, %lld} does not map rows of %lld to %lld outputs", (long long)w->ne[0],
+            (long long)w->ne[1], (long long)x->ne[0], (long long)d->ne[0]);
+  return SPR_STATUS_OK;
+}
+
 static enum spr_status gemm_rows_check(const struct spr_tensor *ts, const struct spr_node *nd, struct spr_error *err) {
-  SPR_TRY(spr_op_gemm_def.check(ts, nd, err));
+  SPR_CHECK(nd->n_src >= 2 && nd->src[0] >= 0 && nd->src[1] >= 0, SPR_STATUS_INVALID_ARGUMENT,
+            "gemm_rows needs x and a weight");
+  if (bundle_rows(ts, nd))
+    SPR_TRY(bundle_rows_check(ts, nd, err));
+  else
+    SPR_TRY(spr_op_gemm_def.check(ts, nd, err));
   SPR_CHECK(opt_src(ts, nd, 2) == NULL && opt_src(ts, nd, 3) == NULL, SPR_STATUS_INVALID_ARGUMENT,
             "gemm_rows takes no bias and no residual");
   return check_state(ts, nd, (size_t)ts[nd->src[1]].ne[1], err);
@@ -211,6 +273,14 @@ static void qrows_task(void *vctx, size_t begin, size_t end, int tid) {
 static void gemm_rows_run(const struct spr_exec *x, const struct spr_node *nd) {
   const struct spr_tensor *ts = x->tensors;
   const struct spr_tensor *tx = &ts[nd->src[0]], *tw = &ts[nd->src[1]];
+  if (bundle_rows(ts, nd)) {
+    const size_t T = (size_t)spr_tensor_rows(tx), K = (size_t)tx->ne[0];
+    if (fused_step(ts, nd, T)) return; /* FFN_DOWN computes the FFN */
+    spr_gemm_qglu_run(x, nd->impl, spr_f32_act_select((enum spr_act)nd->p.gemm.act, nd->isa, NULL), T,
+                      (size_t)tw->ne[1], K, tx->data, tw->data, bundle_ldw(K),
+                      spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)K), ts[nd->dst].data);
+    return;
+  }
   struct rows_ctx c;
   memset(&c, 0, sizeof c);
   c.core = sparse_core(ts, nd, (size_t)tw->ne[1], (size_t)spr_tensor_rows(tx), &c.n_core);
@@ -249,6 +319,15 @@ static void gemm_rows_run(const struct spr_exec *x, const struct spr_node *nd) {
 }
 
 static size_t gemm_rows_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
+  if (bundle_rows(ts, nd)) {
+    size_t most = 0;
+    for (size_t i = 0; i < spr_q4_0_gemm_ukernels_count; i++) {
+      const size_t b = spr_gemm_qglu_workspace(&spr_q4_0_gemm_ukernels[i], (size_t)ts[nd->src[0]].ne[1],
+                                               (size_t)ts[nd->src[0]].ne[0], n_threads);
+      most = b > most ? b : most;
+    }
+    return most;
+  }
   size_t most = spr_op_gemm_def.workspace(ts, nd, n_threads);
   const struct spr_tensor *tw = &ts[nd->src[1]];
   for (size_t i = 0; i < spr_qrows_ukernels_count; i++) {
@@ -264,12 +343,22 @@ static size_t gemm_rows_workspace(const struct spr_tensor *ts, const struct spr_
  * row-gathered ukernel of sparse steps in impl2 (the GEMM leaves impl2 NULL
  * for quantized weights). */
 static void gemm_rows_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
+  if (bundle_rows(ts, nd)) { /* prefill: the Q4_0 GEMM ukernel over strided rows */
+    const struct spr_qgemm_ukernel *uk = spr_qgemm_select(SPR_DTYPE_Q4_0, isa);
+    nd->impl = uk;
+    nd->impl2 = NULL;
+    nd->impl_name = uk->name;
+    return;
+  }
   spr_op_gemm_def.prepare(ts, nd, isa);
   const enum spr_dtype wt = ts[nd->src[1]].type;
   if (spr_qgemm_supports(wt)) nd->impl2 = spr_qrows_select(wt, isa);
 }
 
 static uint64_t gemm_rows_flops(const struct spr_tensor *ts, const struct spr_node *nd) {
+  if (bundle_rows(ts, nd)) /* two products */
+    return 4u * (uint64_t)spr_tensor_rows(&ts[nd->src[0]]) * (uint64_t)ts[nd->src[0]].ne[0] *
+           (uint64_t)ts[nd->src[1]].ne[1];
   return spr_op_gemm_def.flops(ts, nd);
 }
 
@@ -414,7 +503,8 @@ const struct spr_op_def spr_op_core_select_def = {
 static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct spr_node *nd, struct spr_error *err) {
   SPR_CHECK(nd->n_src >= 2 && nd->src[0] >= 0 && nd->src[1] >= 0 && nd->dst >= 0, SPR_STATUS_INVALID_ARGUMENT,
             "ffn_down needs activations, a weight and dst");
-  SPR_CHECK(opt_src(ts, nd, 2) == NULL, SPR_STATUS_INVALID_ARGUMENT, "ffn_down takes no bias");
+  SPR_CHECK(nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE || opt_src(ts, nd, 2) == NULL, SPR_STATUS_INVALID_ARGUMENT,
+            "ffn_down takes no bias");
   const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]], *d = &ts[nd->dst], *r = opt_src(ts, nd, 3);
   if (!nd->p.core.down_t) {
     SPR_TRY(spr_op_gemm_def.check(ts, nd, err));
@@ -422,6 +512,24 @@ static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct 
   }
   SPR_CHECK(h->type == SPR_DTYPE_F32 && d->type == SPR_DTYPE_F32, SPR_STATUS_BAD_TENSOR_TYPE,
             "activations and dst must be f32");
+  if (nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE) {
+    const struct spr_tensor *n = opt_src(ts, nd, 2);
+    SPR_CHECK(n != NULL && n->type == SPR_DTYPE_F32, SPR_STATUS_INVALID_ARGUMENT,
+              "ffn_down over a bundle needs the FFN input (src2, f32)");
+    SPR_CHECK(w->type == SPR_DTYPE_Q4_0, SPR_STATUS_BAD_TENSOR_TYPE, "a neuron bundle must be q4_0 (is %s)",
+              spr_dtype_name(w->type));
+    SPR_CHECK(h->ne[2] == 1 && h->ne[3] == 1 && n->ne[2] == 1 && n->ne[3] == 1 && d->ne[2] == 1 && d->ne[3] == 1,
+              SPR_STATUS_BAD_SHAPE, "ffn_down over a bundle is 2-D");
+    SPR_CHECK(w->ne[0] == 3 * d->ne[0] && w->ne[1] == h->ne[0] && n->ne[0] == d->ne[0] && n->ne[1] == h->ne[1] &&
+                  d->ne[1] == h->ne[1] && d->ne[0] % 32 == 0,
+              SPR_STATUS_BAD_SHAPE, "bundle {%lld, %lld} does not fit %lld neurons and rows of %lld",
+              (long long)w->ne[0], (long long)w->ne[1], (long long)h->ne[0], (long long)d->ne[0]);
+    if (r != NULL) {
+      SPR_CHECK(r->type == SPR_DTYPE_F32 && spr_same_shape(r, d), SPR_STATUS_BAD_SHAPE,
+                "residual must be f32 with dst's shape");
+    }
+    return check_state(ts, nd, (size_t)h->ne[0], err);
+  }
   SPR_CHECK(spr_axpy_supports(w->type), SPR_STATUS_BAD_TENSOR_TYPE,
             "ffn_down_t of type %s is not supported (f32, f16, q8_0, q4_0)", spr_dtype_name(w->type));
   SPR_CHECK(h->ne[2] == 1 && h->ne[3] == 1 && w->ne[2] == 1 && w->ne[3] == 1, SPR_STATUS_BAD_SHAPE,
@@ -444,11 +552,42 @@ static bool down_t_integer(enum spr_dtype wt, size_t n_ff) {
   return (wt == SPR_DTYPE_Q4_0 || wt == SPR_DTYPE_Q8_0) && n_ff % 32 == 0;
 }
 
+/* Scratch of the fused decode: the packed x, the index list (dense steps:
+ * the identity), g / h and u per listed neuron, and one partial output per
+ * chunk. */
+struct fused_ws {
+  size_t xq, idx, g, u, part, tmp, total;
+};
+
+static struct fused_ws fused_ws(size_t n_ff, size_t e, int n_threads) {
+  const size_t kb = e / 32;
+  struct fused_ws f = {0, 0, 0, 0, 0, 0, 0};
+  size_t xb = 0;
+  for (size_t i = 0; i < spr_gu_ukernels_count; i++) {
+    const size_t b = spr_gu_ukernels[i].xbytes(kb);
+    xb = b > xb ? b : xb;
+  }
+  for (size_t i = 0; i < spr_qrows_ukernels_count; i++) {
+    if (spr_qrows_ukernels[i].type != SPR_DTYPE_Q4_0) continue;
+    const size_t b = spr_qrows_ukernels[i].xbytes(kb);
+    xb = b > xb ? b : xb;
+  }
+  f.idx = spr_align_up(xb, 64);
+  f.g = f.idx + spr_align_up(n_ff * sizeof(int32_t), 64);
+  f.u = f.g + spr_align_up(n_ff * sizeof(float), 64);
+  f.part = f.u + spr_align_up(n_ff * sizeof(float), 64);
+  f.tmp = f.part + cdiv(n_ff, SPR_BUNDLE_CHUNK) * spr_align_up(e * sizeof(float), 64);
+  f.total = f.tmp + (size_t)(n_threads > 1 ? n_threads : 1) * spr_align_up(e * sizeof(float), 64);
+  return f;
+}
+
 static size_t ffn_down_workspace(const struct spr_tensor *ts, const struct spr_node *nd, int n_threads) {
   const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]];
   if (!nd->p.core.down_t)
     return spr_op_gemm_def.workspace(ts, nd, n_threads) + spr_align_up((size_t)h->ne[0] * sizeof(float), 64);
   size_t most = 0;
+  if (nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE)
+    most = fused_ws((size_t)h->ne[0], (size_t)ts[nd->dst].ne[0], n_threads).total;
   if (down_t_integer(w->type, (size_t)h->ne[0])) {
     for (size_t i = 0; i < spr_q8_0_gemm_ukernels_count; i++) {
       const size_t b = spr_gemm_tq_workspace(&spr_q8_0_gemm_ukernels[i], (size_t)h->ne[1], (size_t)w->ne[0],
@@ -499,6 +638,111 @@ static void axpy_task(void *vctx, size_t begin, size_t end, int tid) {
     for (size_t e = e0; e < e1; e++) c->y[e] += c->residual[e];
 }
 
+/* ---- the fused decode of a bundled FFN (coreffn.h, SPR_BUNDLE_CHUNK) ----------------- */
+
+struct fused_ctx {
+  const struct spr_gu_ukernel *gu; /* NULL: qr on the gate and up segments */
+  const struct spr_qrows_ukernel *qr;
+  spr_axpy_ukernel_fn axpy;
+  spr_f32_vunary_fn silu;
+  size_t kb, e, n, ldw, seg, part_stride;
+  const int32_t *idx;
+  const uint8_t *w;
+  const void *xq;
+  float *g, *u, *part, *tmp;
+};
+
+static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct fused_ctx *c = vctx;
+  const size_t i_end = end * SPR_BUNDLE_CHUNK < c->n ? end * SPR_BUNDLE_CHUNK : c->n;
+  /* nothing runs ahead of the task's first SPR_GU_PF bundles and its first sub-block's down rows */
+  for (size_t i = begin * SPR_BUNDLE_CHUNK; i < i_end && i < begin * SPR_BUNDLE_CHUNK + SPR_BUNDLE_SUB; i++) {
+    const uint8_t *b = c->w + (size_t)c->idx[i] * c->ldw;
+    const size_t from = i < begin * SPR_BUNDLE_CHUNK + SPR_GU_PF ? 0 : 2 * c->seg;
+    for (size_t off = from; off < c->ldw; off += 64) __builtin_prefetch(b + off, 0, 2);
+  }
+  float *tmp = c->tmp + (size_t)tid * c->part_stride;
+  for (size_t ch = begin; ch < end; ch++) {
+    const size_t i0 = ch * SPR_BUNDLE_CHUNK, i1 = i0 + SPR_BUNDLE_CHUNK < c->n ? i0 + SPR_BUNDLE_CHUNK : c->n;
+    float *part = c->part + ch * c->part_stride;
+    /* sub-blocks: the down rows of a sub-block are used while the gu ukernel's
+     * prefetches of the next one are in flight */
+    for (size_t s0 = i0; s0 < i1; s0 += SPR_BUNDLE_SUB) {
+      const size_t cnt = i1 - s0 < SPR_BUNDLE_SUB ? i1 - s0 : SPR_BUNDLE_SUB;
+      float *g = c->g + s0, *u = c->u + s0;
+      if (c->gu != NULL) {
+        c->gu->fn(c->kb, cnt, c->idx + s0, c->w, c->ldw, i_end - (s0 + cnt), c->xq, g, u);
+      } else {
+        c->qr->fn(c->kb, cnt, c->idx + s0, c->w, c->ldw, c->xq, g);
+        c->qr->fn(c->kb, cnt, c->idx + s0, c->w + c->seg, c->ldw, c->xq, u);
+      }
+      c->silu(cnt, g, g);
+      for (size_t i = 0; i < cnt; i++) g[i] *= u[i];
+      if (c->gu != NULL) { /* the chunk: the axpyq rule over its neurons, one sub-block at a time */
+        if (s0 == i0) memset(part, 0, c->e * sizeof(float));
+        /* the next sub-block's down rows (this task's) are prefetched while this one's are used */
+        const size_t s1 = s0 + cnt, nx = s1 < i_end ? (i_end - s1 < SPR_BUNDLE_SUB ? i_end - s1 : SPR_BUNDLE_SUB) : 0;
+        c->gu->down_acc(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part, c->idx + s1, nx);
+      } else if (s0 == i0) {
+        c->axpy(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part);
+      } else {
+        c->axpy(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, tmp);
+        for (size_t e = 0; e < c->e; e++) part[e] += tmp[e];
+      }
+    }
+  }
+}
+
+static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const int32_t *core, size_t n_core) {
+  const struct spr_tensor *ts = x->tensors;
+  const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]], *tn = &ts[nd->src[2]], *r = opt_src(ts, nd, 3);
+  const size_t F = (size_t)h->ne[0], E = (size_t)w->ne[0] / 3;
+  const struct fused_ws ws = fused_ws(F, E, x->n_threads);
+  struct fused_ctx c;
+  memset(&c, 0, sizeof c);
+  c.qr = spr_qrows_select(SPR_DTYPE_Q4_0, nd->isa);
+  c.gu = spr_gu_select(SPR_DTYPE_Q4_0, nd->isa);
+  if (c.gu != NULL && (c.qr->isa & ~c.gu->isa) != 0) c.gu = NULL; /* a better qrows ukernel than the gu entry */
+  c.axpy = ((const struct spr_axpy_ukernel *)nd->impl)->fn;
+  c.silu = spr_f32_act_select(SPR_ACT_SILU, nd->isa, NULL);
+  c.kb = E / 32;
+  c.e = E;
+  c.seg = spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)E);
+  c.ldw = 3 * c.seg;
+  c.w = w->data;
+  c.xq = x->scratch;
+  if (c.gu != NULL)
+    c.gu->packx(c.kb, 0, c.kb, tn->data, x->scratch);
+  else
+    c.qr->packx(c.kb, 0, c.kb, tn->data, x->scratch);
+  if (core == NULL) { /* every neuron: the identity list */
+    int32_t *id = (int32_t *)(void *)(x->scratch + ws.idx);
+    for (size_t i = 0; i < F; i++) id[i] = (int32_t)i;
+    core = id;
+    n_core = F;
+  }
+  c.idx = core;
+  c.n = n_core;
+  c.g = (float *)(void *)(x->scratch + ws.g);
+  c.u = (float *)(void *)(x->scratch + ws.u);
+  c.part = (float *)(void *)(x->scratch + ws.part);
+  c.tmp = (float *)(void *)(x->scratch + ws.tmp);
+  c.part_stride = spr_align_up(E * sizeof(float), 64) / sizeof(float);
+  const size_t chunks = cdiv(n_core, SPR_BUNDLE_CHUNK);
+  spr_parallel(x, chunks, fused_task, &c);
+  float *dst = ts[nd->dst].data;
+  const float *res = r != NULL ? r->data : NULL;
+  if (res != NULL)
+    memcpy(dst, res, E * sizeof(float));
+  else
+    memset(dst, 0, E * sizeof(float));
+  for (size_t ch = 0; ch < chunks; ch++) { /* per element: residual, then the chunks in order */
+    const float *p = c.part + ch * c.part_stride;
+    for (size_t e = 0; e < E; e++) dst[e] += p[e];
+  }
+}
+
 static void ffn_down_run(const struct spr_exec *x, const struct spr_node *nd) {
   const struct spr_tensor *ts = x->tensors;
   const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]], *r = opt_src(ts, nd, 3);
@@ -535,13 +779,21 @@ static void ffn_down_run(const struct spr_exec *x, const struct spr_node *nd) {
       spr_gemm_driver_run(&x2, nd->impl, nd->impl2, &a);
     return;
   }
-  const size_t E = (size_t)w->ne[0];
+  const bool bundle = nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE;
+  const size_t E = bundle ? (size_t)w->ne[0] / 3 : (size_t)w->ne[0];
+  if (bundle && fused_step(ts, nd, T)) {
+    fused_run(x, nd, core, n_core);
+    return;
+  }
+  /* the ffn_down_t rows: the third segment of each bundle */
+  const uint8_t *wd = (const uint8_t *)w->data + (bundle ? 2 * spr_quant_row_bytes(w->type, (int64_t)E) : 0);
+  const size_t ldw = bundle ? bundle_ldw(E) : spr_quant_row_bytes(w->type, (int64_t)E);
   if (T > 1 && down_t_integer(w->type, F)) {
-    spr_gemm_tq_run(x, nd->impl2, w->type, nd->isa, T, E, F, h->data, w->data, r != NULL ? r->data : NULL, dst);
+    spr_gemm_tq_run(x, nd->impl2, w->type, nd->isa, T, E, F, h->data, wd, ldw, r != NULL ? r->data : NULL, dst);
     return;
   }
   if (T > 1) {
-    spr_gemm_t_run(x, nd->impl2, w->type, nd->isa, T, E, F, h->data, w->data, r != NULL ? r->data : NULL, dst);
+    spr_gemm_t_run(x, nd->impl2, w->type, nd->isa, T, E, F, h->data, wd, ldw, r != NULL ? r->data : NULL, dst);
     return;
   }
   const struct spr_axpy_ukernel *k = nd->impl;
@@ -551,10 +803,10 @@ static void ffn_down_run(const struct spr_exec *x, const struct spr_node *nd) {
       .n = core != NULL ? n_core : F,
       .unit = qk > 1 ? qk : 16,
       .ne_all = E,
-      .ldw = spr_quant_row_bytes(w->type, (int64_t)E),
+      .ldw = ldw,
       .idx = core,
       .a = h->data,
-      .w = w->data,
+      .w = wd,
       .residual = r != NULL ? r->data : NULL,
       .y = dst,
   };

@@ -138,3 +138,27 @@ void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, 
   free(row);
 }
 #endif /* !SPR_FIRMWARE */
+
+#if !SPR_FIRMWARE /* allocates (tests only) */
+void spr_bundle_ffn_ref(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, const float *x,
+                        const float *residual, float *y) {
+  const size_t k = 32 * kb;
+  int32_t *ix = calloc(n ? n : 1, sizeof *ix);
+  float *g = malloc((n ? n : 1) * sizeof *g), *u = malloc((n ? n : 1) * sizeof *u), *row = malloc(k * sizeof *row);
+  double *acc = calloc(k, sizeof *acc);
+  for (size_t i = 0; i < n; i++) ix[i] = idx != NULL ? idx[i] : (int32_t)i;
+  spr_qrows_ref(SPR_DTYPE_Q4_0, k, n, ix, w, ldw, x, g, NULL);
+  spr_qrows_ref(SPR_DTYPE_Q4_0, k, n, ix, (const uint8_t *)w + 18 * kb, ldw, x, u, NULL);
+  for (size_t i = 0; i < n; i++) {
+    const double gd = g[i], h = gd / (1.0 + exp(-gd)) * (double)u[i];
+    spr_dequantize_row_get(SPR_DTYPE_Q4_0)((const uint8_t *)w + (size_t)ix[i] * ldw + 36 * kb, row, (int64_t)k);
+    for (size_t e = 0; e < k; e++) acc[e] += h * (double)row[e];
+  }
+  for (size_t e = 0; e < k; e++) y[e] = (float)(acc[e] + (residual != NULL ? (double)residual[e] : 0.0));
+  free(ix);
+  free(g);
+  free(u);
+  free(row);
+  free(acc);
+}
+#endif /* !SPR_FIRMWARE */

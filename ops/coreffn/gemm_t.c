@@ -146,7 +146,8 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
 }
 
 void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
-                    size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst) {
+                    size_t m, size_t n, size_t k, const float *xm, const void *wt, size_t ldw, const float *residual,
+                    float *dst) {
   struct run c;
   memset(&c, 0, sizeof c);
   c.uk = f32_gemm_ukernel;
@@ -156,7 +157,7 @@ void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum
   const struct spr_deq_ukernel *dk = spr_deq_select(w_type, isa);
   c.fast = dk != NULL ? dk->fn : NULL;
   c.m = m, c.n = n, c.k = k;
-  c.row_bytes = spr_quant_row_bytes(w_type, (int64_t)n);
+  c.row_bytes = ldw != 0 ? ldw : spr_quant_row_bytes(w_type, (int64_t)n);
   c.bb = spr_dtype_block_bytes(w_type);
   c.x = xm;
   c.w = wt;
@@ -281,14 +282,15 @@ static void qcompute_task(void *vctx, size_t begin, size_t end, int tid) {
 }
 
 void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, enum spr_dtype w_type, uint32_t isa,
-                     size_t m, size_t n, size_t k, const float *xm, const void *wt, const float *residual, float *dst) {
+                     size_t m, size_t n, size_t k, const float *xm, const void *wt, size_t ldw, const float *residual,
+                     float *dst) {
   struct qrun_t c;
   memset(&c, 0, sizeof c);
   c.uk = q8_0_gemm_ukernel;
   qgeom_init(&c.g, c.uk, m, k);
   c.rqt = spr_rqt_select(w_type, isa)->fn;
   c.n = n, c.k = k;
-  c.row_bytes = spr_quant_row_bytes(w_type, (int64_t)n);
+  c.row_bytes = ldw != 0 ? ldw : spr_quant_row_bytes(w_type, (int64_t)n);
   c.bb = spr_dtype_block_bytes(w_type);
   c.x = xm;
   c.w = wt;
@@ -301,5 +303,129 @@ void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, en
     c.rows = m - m0 < c.g.mc ? m - m0 : c.g.mc;
     spr_parallel(x, c.rows, qpack_task, &c);
     spr_parallel(x, cdiv(n, NQ), qcompute_task, &c);
+  }
+}
+
+/* ---- bundled gate/up prefill: act(X . G^T) * (X . U^T) with strided weight rows ---------
+ *
+ * The rows of G and U are ldw bytes apart (the neuron bundles of
+ * blk.N.ffn_bundle), which the quantized GEMM driver does not take; the
+ * ukernels do. A task takes a strip of NQ output columns: per panel of nr
+ * columns the gate rows are packed and multiplied into dst, the up rows
+ * into the thread's tmp [rows][NQ], then dst = act(dst) * tmp. Activation
+ * rows are quantized once per row chunk (as qpack_task). */
+
+struct qglu_geom {
+  size_t kb, xrow, mc, xq_bytes, panel_bytes, tmp_bytes, thread_bytes;
+  bool packed;
+};
+
+static void qglu_geom_init(struct qglu_geom *g, const struct spr_qgemm_ukernel *uk, size_t m, size_t k) {
+  memset(g, 0, sizeof *g);
+  g->kb = k / 32;
+  g->mc = m < QMC_MAX ? m : QMC_MAX;
+  g->packed = uk->packed != NULL && m >= SPR_QGEMM_PACKED_MIN_M;
+  g->xrow = g->packed ? uk->packed->xbytes(g->kb) : uk->xbytes(g->kb);
+  g->xq_bytes = spr_align_up(g->mc * g->xrow, 64);
+  g->panel_bytes = g->packed ? spr_align_up(uk->packed->wbytes(g->kb), 64) : 0;
+  g->tmp_bytes = spr_align_up(g->mc * NQ * sizeof(float), 64);
+  g->thread_bytes = g->panel_bytes + g->tmp_bytes;
+}
+
+size_t spr_gemm_qglu_workspace(const void *qgemm_ukernel, size_t m, size_t k, int n_threads) {
+  struct qglu_geom g;
+  qglu_geom_init(&g, qgemm_ukernel, m, k);
+  return g.xq_bytes + (size_t)(n_threads > 1 ? n_threads : 1) * g.thread_bytes;
+}
+
+struct qglu_run {
+  const struct spr_qgemm_ukernel *uk;
+  struct qglu_geom g;
+  void (*act)(size_t, const float *, float *);
+  size_t n, k, ldw, up_off;
+  const float *x;
+  const uint8_t *w;
+  float *dst;
+  uint8_t *xq, *tbuf;
+  size_t m0, rows;
+};
+
+static void qglu_pack_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct qglu_run *c = vctx;
+  for (size_t r = begin; r < end; r++) {
+    const float *xr = c->x + (c->m0 + r) * c->k;
+    if (c->g.packed)
+      c->uk->packed->packx(c->g.kb, 0, c->g.kb, xr, c->xq + r * c->g.xrow);
+    else
+      c->uk->packx(c->g.kb, 0, c->g.kb, xr, c->xq + r * c->g.xrow);
+  }
+}
+
+/* rows x nbw products of the weight rows at w (ldw apart) into out (ldo floats apart) */
+static void qglu_product(const struct qglu_run *c, uint8_t *panel, const uint8_t *w, size_t nbw, float *out,
+                         size_t ldo) {
+  const struct qglu_geom *g = &c->g;
+  if (g->packed) {
+    const struct spr_qgemm_packed *pk = c->uk->packed;
+    for (size_t j0 = 0; j0 < nbw; j0 += pk->nr) {
+      const size_t nr = nbw - j0 < pk->nr ? nbw - j0 : pk->nr;
+      pk->packw(g->kb, nr, w + j0 * c->ldw, c->ldw, panel);
+      for (size_t i = 0; i < c->rows; i += pk->mr) {
+        const size_t mr = c->rows - i < pk->mr ? c->rows - i : pk->mr;
+        pk->gemm(g->kb, mr, nr, panel, c->xq + i * g->xrow, g->xrow, NULL, out + i * ldo + j0, ldo);
+      }
+    }
+  } else {
+    const size_t unr = c->uk->nr, umr = c->uk->mr;
+    for (size_t j0 = 0; j0 < nbw; j0 += unr) {
+      const size_t nr = nbw - j0 < unr ? nbw - j0 : unr;
+      for (size_t i = 0; i < c->rows; i += umr) {
+        const size_t mr = c->rows - i < umr ? c->rows - i : umr;
+        c->uk->gemm(g->kb, mr, nr, w + j0 * c->ldw, c->ldw, c->xq + i * g->xrow, g->xrow, NULL, out + i * ldo + j0,
+                    ldo);
+      }
+    }
+  }
+}
+
+static void qglu_compute_task(void *vctx, size_t begin, size_t end, int tid) {
+  const struct qglu_run *c = vctx;
+  uint8_t *mem = c->tbuf + (size_t)tid * c->g.thread_bytes;
+  uint8_t *panel = mem;
+  float *tmp = (float *)(void *)(mem + c->g.panel_bytes);
+  for (size_t t = begin; t < end; t++) {
+    const size_t n0 = t * NQ, nbw = c->n - n0 < NQ ? c->n - n0 : NQ;
+    float *out = c->dst + c->m0 * c->n + n0;
+    qglu_product(c, panel, c->w + n0 * c->ldw, nbw, out, c->n);
+    qglu_product(c, panel, c->w + c->up_off + n0 * c->ldw, nbw, tmp, NQ);
+    for (size_t i = 0; i < c->rows; i++) {
+      float *d = out + i * c->n;
+      const float *u = tmp + i * NQ;
+      if (c->act != NULL) c->act(nbw, d, d);
+      for (size_t j = 0; j < nbw; j++) d[j] *= u[j];
+    }
+  }
+}
+
+void spr_gemm_qglu_run(const struct spr_exec *x, const void *qgemm_ukernel, void (*act)(size_t, const float *, float *),
+                       size_t m, size_t n, size_t k, const float *xm, const void *w, size_t ldw, size_t up_off,
+                       float *dst) {
+  struct qglu_run c;
+  memset(&c, 0, sizeof c);
+  c.uk = qgemm_ukernel;
+  qglu_geom_init(&c.g, c.uk, m, k);
+  c.act = act;
+  c.n = n, c.k = k, c.ldw = ldw, c.up_off = up_off;
+  c.x = xm;
+  c.w = w;
+  c.dst = dst;
+  c.xq = x->scratch;
+  c.tbuf = x->scratch + c.g.xq_bytes;
+  for (size_t m0 = 0; m0 < m; m0 += c.g.mc) {
+    c.m0 = m0;
+    c.rows = m - m0 < c.g.mc ? m - m0 : c.g.mc;
+    spr_parallel(x, c.rows, qglu_pack_task, &c);
+    spr_parallel(x, cdiv(n, NQ), qglu_compute_task, &c);
   }
 }

@@ -237,3 +237,47 @@ static float q8_0_row(size_t kb, const uint8_t *w, const uint8_t *xq) {
   }
 
 DEFINE_QROWS(spr_q8_0_qrows_ukernel__avx512vnni, q8_0_row, 34)
+
+/* ---- bundled gate/up (gu.inc): the gate and up rows of a neuron bundle share
+ * the activation loads; while they are read, the gate and up rows of the
+ * bundle SPR_GU_PF entries ahead (one contiguous run) are prefetched into
+ * L2, spread evenly over the row's groups (down_acc prefetches the down
+ * rows, a sub-block ahead, so that memory streams in both steps). Each product is
+ * q4_0_rows's sequence for one row: the bits of the qrows ukernel. */
+
+static inline void q4_0_gu_row(const struct q4_consts *k, size_t kb, const uint8_t *row, const uint8_t *pf,
+                               size_t pf_bytes, const uint8_t *xq, float *g, float *u) {
+  const size_t ng = groups_of(kb), seg = 18 * kb;
+  const float *dxs = (const float *)(const void *)(xq + ng * 384);
+  __m512 acc[2][2];
+  for (int j = 0; j < 2; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+  const uintptr_t p0 = (uintptr_t)pf & ~(uintptr_t)63;
+  const size_t lines = pf != NULL ? ((uintptr_t)pf + pf_bytes - 1 - p0) / 64 + 1 : 0;
+  for (size_t gi = 0; gi < ng; gi++) {
+    const size_t bytes = gi + 1 < ng || kb % 8 == 0 ? 144 : 18 * (kb % 8);
+    const __m256 dx = _mm256_loadu_ps(dxs + 8 * gi);
+    for (size_t l = lines * gi / ng; l < lines * (gi + 1) / ng; l++)
+      _mm_prefetch((const char *)(p0 + 64 * l), QROWS_HINT);
+    q4_0_group(k, row + 144 * gi, bytes, xq + 384 * gi, dx, acc[0]);
+    q4_0_group(k, row + seg + 144 * gi, bytes, xq + 384 * gi, dx, acc[1]);
+  }
+  *g = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][0], acc[0][1]));
+  *u = _mm512_reduce_add_ps(_mm512_add_ps(acc[1][0], acc[1][1]));
+}
+
+void spr_q4_0_gu_ukernel__avx512vnni(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf,
+                                     const void *xq, float *g, float *u) {
+  struct q4_consts k;
+  for (int t = 0; t < 3; t++) k.perm[t] = _mm512_loadu_si512(k_perm[t]);
+  k.spread[0] = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  k.spread[1] = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
+  k.m4 = _mm512_set1_epi8(0x0F);
+  const uint8_t *wb = w;
+  const size_t lim = n + n_pf;
+  for (size_t i = 0; i < n; i++) {
+    const size_t r = idx != NULL ? (size_t)idx[i] : i;
+    const uint8_t *pf = NULL;
+    if (i + SPR_GU_PF < lim) pf = wb + (idx != NULL ? (size_t)idx[i + SPR_GU_PF] : i + SPR_GU_PF) * ldw;
+    q4_0_gu_row(&k, kb, wb + r * ldw, pf, 2 * 18 * kb, xq, g + i, u + i);
+  }
+}

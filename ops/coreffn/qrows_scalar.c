@@ -48,3 +48,15 @@ void spr_q8_0_qrows_ukernel__scalar(size_t kb, size_t n, const int32_t *idx, con
     c[i] = sum;
   }
 }
+
+/* Bundled gate/up (gu.inc): the scalar qrows sum on the gate and the up
+ * segment of each bundle (no prefetch). */
+void spr_q4_0_gu_ukernel__scalar(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf,
+                                 const void *xq, float *g, float *u) {
+  (void)n_pf;
+  for (size_t i = 0; i < n; i++) {
+    const int32_t r = idx != NULL ? idx[i] : (int32_t)i;
+    spr_q4_0_qrows_ukernel__scalar(kb, 1, &r, w, ldw, xq, g + i);
+    spr_q4_0_qrows_ukernel__scalar(kb, 1, &r, (const uint8_t *)w + 18 * kb, ldw, xq, u + i);
+  }
+}

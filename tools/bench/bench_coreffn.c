@@ -11,8 +11,8 @@
  * ffn_down_t dense (axpy over all neurons) and sparse (over the core); the
  * selection of one step of --tokens tokens; prefill of the down projection
  * (M = --tokens) with ffn_down (quantized GEMM) and ffn_down_t (Q4_0/Q8_0: the
- * Q8_0 GEMM over requantized strips; f32/f16: f32 GEMM on dequantized slices). Weights rotate through >= 256 MiB of copies so each
- * decode run reads DRAM, as a real decode does. */
+ * Q8_0 GEMM over requantized strips; f32/f16: f32 GEMM on dequantized slices). Weights rotate through >= 256 MiB of
+ * copies so each decode run reads DRAM, as a real decode does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,10 +107,10 @@ int main(int argc, char **argv) {
   float beta = 0.4f;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--type") == 0) {
-      type = strcmp(argv[i + 1], "q8_0") == 0 ? SPR_DTYPE_Q8_0
+      type = strcmp(argv[i + 1], "q8_0") == 0  ? SPR_DTYPE_Q8_0
              : strcmp(argv[i + 1], "f16") == 0 ? SPR_DTYPE_F16
              : strcmp(argv[i + 1], "f32") == 0 ? SPR_DTYPE_F32
-                                                : SPR_DTYPE_Q4_0;
+                                               : SPR_DTYPE_Q4_0;
     } else if (strcmp(argv[i], "--threads") == 0) {
       threads = atoi(argv[i + 1]);
     } else if (strcmp(argv[i], "--ms") == 0) {
@@ -188,6 +188,7 @@ int main(int argc, char **argv) {
   const double down_sparse = time_op(ts, &nd, threads, ms, 1, &wd, 1);
   printf("ffn_down (row-major) dense %6.3f ms   scatter+GEMV %6.3f ms (%.2fx)\n", down_dense, down_sparse,
          down_dense / down_sparse);
+  double dt_sparse_g = 0;
   if (spr_axpy_supports(type)) {
     spr_test_tensor(&ts[1], type, 2, ne_w, wdt.copy[0]);
     nd.p.core.down_t = 1;
@@ -195,6 +196,7 @@ int main(int argc, char **argv) {
     const double dt_dense = time_op(ts, &nd, threads, ms, 1, &wdt, 1);
     ctl->mode = SPR_CORE_MODE_SPARSE;
     const double dt_sparse = time_op(ts, &nd, threads, ms, 1, &wdt, 1);
+    dt_sparse_g = dt_sparse;
     printf("ffn_down_t (axpy)  dense %8.3f ms   core      %8.3f ms   (%.2fx; %.1f MB -> %.1f MB)\n", dt_dense,
            dt_sparse, dt_dense / dt_sparse, wdt.bytes / 1e6, wdt.bytes * (double)n_core / F / 1e6);
     /* prefill of the down projection: M = T */
@@ -207,6 +209,52 @@ int main(int argc, char **argv) {
     nd.p.core.down_t = 0;
     const double pr = time_op(ts, &nd, threads, ms, -1, NULL, T);
     printf("down prefill M=%d   ffn_down %8.3f ms   ffn_down_t %8.3f ms  (%.2fx)\n", T, pr, pt, pr / pt);
+  }
+  if (type == SPR_DTYPE_Q4_0) {
+    /* neuron bundles {3E, F}: the fused decode (FFN_DOWN over the bundle, n -> y) against the
+     * separate ops above (gate + up row-gathered GEMV + ffn_down_t axpy, MUL not counted) */
+    struct weights wb;
+    make_weights(&wb, type, F, 3 * E);
+    const int64_t ne_b[2] = {3 * E, F}, ne_fT[2] = {F, T}, ne_eT[2] = {E, T};
+    spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_f1, y);
+    spr_test_tensor(&ts[1], type, 2, ne_b, wb.copy[0]);
+    spr_test_tensor(&ts[2], SPR_DTYPE_F32, 2, ne_e1, out);
+    spr_test_tensor(&ts[3], SPR_DTYPE_I32, 1, ne_sel, sel_mem);
+    spr_test_tensor(&ts[4], SPR_DTYPE_I32, 1, ne_ctl, ctl_mem);
+    spr_test_tensor(&ts[5], SPR_DTYPE_F32, 2, ne_e1, res);
+    spr_test_tensor(&ts[6], SPR_DTYPE_F32, 2, ne_e1, res);
+    memset(&nd, 0, sizeof nd);
+    nd.op = SPR_OP_FFN_DOWN;
+    nd.n_src = 6;
+    const int32_t bsrc[6] = {0, 1, 6, 5, 3, 4};
+    memcpy(nd.src, bsrc, sizeof bsrc);
+    nd.dst = 2;
+    nd.p.core.down_t = SPR_CORE_DOWN_BUNDLE;
+    ctl->mode = SPR_CORE_MODE_DENSE;
+    const double fd = time_op(ts, &nd, threads, ms, 1, &wb, 1);
+    ctl->mode = SPR_CORE_MODE_SPARSE;
+    const double fs = time_op(ts, &nd, threads, ms, 1, &wb, 1);
+    printf(
+        "fused bundle decode dense %7.3f ms   core      %8.3f ms   (separate ops: core %.3f ms, dense %.3f ms;\n"
+        "                    fused core vs separate core %.2fx, vs separate dense %.2fx; %.1f MB -> %.1f MB)\n",
+        fd, fs, 2 * gate_sparse + dt_sparse_g, 2 * gate_dense + down_dense, (2 * gate_sparse + dt_sparse_g) / fs,
+        (2 * gate_dense + down_dense) / fs, wb.bytes / 1e6, wb.bytes * (double)n_core / F / 1e6);
+    /* prefill of gate and up: the bundle's strided glu GEMM against two dense GEMMs (M = T) */
+    const int64_t ne_xT[2] = {E, T};
+    spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_xT, res);
+    spr_test_tensor(&ts[2], SPR_DTYPE_F32, 2, ne_fT, x);
+    memset(&nd, 0, sizeof nd);
+    nd.op = SPR_OP_GEMM_ROWS;
+    nd.n_src = 6;
+    memcpy(nd.src, gsrc, sizeof gsrc);
+    nd.dst = 2;
+    nd.p.gemm.act = SPR_ACT_SILU;
+    ctl->mode = SPR_CORE_MODE_SELECT;
+    const double pb = time_op(ts, &nd, threads, ms, -1, NULL, T);
+    spr_test_tensor(&ts[1], type, 2, ne_w, wg.copy[0]);
+    const double pg = time_op(ts, &nd, threads, ms, -1, NULL, T);
+    printf("gate+up prefill M=%d  2 GEMMs %8.3f ms   bundle glu %8.3f ms  (%.2fx)\n", T, 2 * pg, pb, 2 * pg / pb);
+    (void)ne_eT;
   }
   /* selection of one step of T tokens */
   const int64_t ne_a[2] = {F, T};

@@ -6,7 +6,7 @@
 #include "tools/sparrow/quantize.h"
 
 int cmd_quantize(int argc, char **argv) {
-  bool all = false, sparse_layout = false;
+  bool all = false, sparse_layout = false, bundle = false;
   const char *sparse_layers = NULL;
   const struct cli_opt opts[] = {
       {"all", CLI_FLAG, &all, NULL, "convert every 2-D .weight tensor (no name exclusions)"},
@@ -14,6 +14,9 @@ int cmd_quantize(int argc, char **argv) {
        "llama: store ffn_down transposed as blk.N.ffn_down_t (neuron-major rows, for --sparse-ffn)"},
       {"sparse-layers", CLI_STR, &sparse_layers, "F-L|all",
        "with --sparse-layout: the layers to transpose (default: --sparse-ffn's default sparse layers)"},
+      {"bundle", CLI_FLAG, &bundle, NULL,
+       "with --sparse-layout and q4_0: store each neuron's gate, up and ffn_down_t rows together as\n"
+       "blk.N.ffn_bundle (one contiguous run per neuron: the fused sparse decode)"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
@@ -50,7 +53,11 @@ int cmd_quantize(int argc, char **argv) {
       "keeps. Type: TYPE for f32/f16/q8_0/q4_0, q8_0 for q4_k/q6_k; f32 when n_embd is not a multiple of\n"
       "its block. Only the layers of --sparse-layers are transposed (default: the layers --sparse-ffn makes\n"
       "sparse by default, CoreInfer's 6..26 of 32 scaled: (6L+16)/32 .. L-1-(5L+16)/32): a dense step\n"
-      "through ffn_down_t is slower than through ffn_down. Sparrow reads both layouts; llama.cpp does not.",
+      "through ffn_down_t is slower than through ffn_down. Sparrow reads both layouts; llama.cpp does not.\n"
+      "--bundle (with --sparse-layout, q4_0): those layers' ffn_gate, ffn_up and ffn_down are written as one\n"
+      "blk.N.ffn_bundle.weight {3 n_embd, n_ff}: row n = neuron n's gate row, up row and ffn_down_t row (the\n"
+      "same Q4_0 bytes as the separate tensors), so a core neuron is one contiguous 3-row run: decode reads\n"
+      "it in one pass and computes SiLU(gate)*up and its share of ffn_down together (docs/coreinfer.md).",
       opts, &c, pos, 3, 3, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
   enum spr_dtype type;
@@ -64,9 +71,10 @@ int cmd_quantize(int argc, char **argv) {
              (sscanf(sparse_layers, "%d-%d", &first, &last) != 2 || first < 0 || last < first)) {
     return cli_fail("--sparse-layers '%s' must be FIRST-LAST (0-based, inclusive) or all", sparse_layers) + 1;
   }
+  if (bundle && !sparse_layout) return cli_fail("--bundle needs --sparse-layout") + 1;
   const struct spr_quantize_opts o = {type, all, c.threads, stdout, sparse_layout, first, last};
   struct spr_error err = {SPR_STATUS_OK, ""};
-  const enum spr_status s = spr_quantize_file(pos[0], pos[1], &o, NULL, &err);
+  const enum spr_status s = spr_quantize_file_bundle(pos[0], pos[1], &o, bundle, NULL, &err);
   if (s != SPR_STATUS_OK) return cli_fail_status(s, &err, "quantize");
   printf("wrote %s (%s)\n", pos[1], spr_dtype_name(type));
   return 0;

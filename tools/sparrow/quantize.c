@@ -221,6 +221,70 @@ static enum spr_status transpose_down(struct spr_pool *pool, const struct spr_gg
   return SPR_STATUS_OK;
 }
 
+/* "blk.N.<suffix>" -> N, else -1. */
+static int layer_of(struct spr_gguf_str name, const char *suffix) {
+  const size_t ns = strlen(suffix);
+  if (name.len <= 4 + ns || memcmp(name.ptr, "blk.", 4) != 0 || memcmp(name.ptr + name.len - ns, suffix, ns) != 0)
+    return -1;
+  int l = 0;
+  for (uint64_t i = 4; i < name.len - ns; i++) {
+    if (name.ptr[i] < '0' || name.ptr[i] > '9' || l > 1000000) return -1;
+    l = l * 10 + (name.ptr[i] - '0');
+  }
+  return l;
+}
+
+/* Q4_0 rows of tensor `name` ({E, F}) into segment `part` of each bundle row. */
+static enum spr_status bundle_part(const struct spr_gguf *g, const char *name, size_t e, size_t f, uint8_t *buf,
+                                   size_t part, struct spr_error *err) {
+  struct spr_gguf_tensor t;
+  SPR_CHECK(spr_gguf_find_tensor(g, name, &t) == SPR_STATUS_OK && t.n_dims == 2 && (size_t)t.ne[0] == e &&
+                (size_t)t.ne[1] == f && spr_dequantize_row_get(t.type) != NULL,
+            SPR_STATUS_BAD_METADATA, "quantize: --bundle needs %s {%zu, %zu} of a float or block type", name, e, f);
+  const size_t seg = spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)e), src_row = spr_quant_row_bytes(t.type, (int64_t)e);
+  float *row = malloc(e * sizeof *row);
+  SPR_CHECK(row != NULL, SPR_STATUS_OUT_OF_MEMORY, "quantize: out of memory");
+  for (size_t r = 0; r < f; r++) {
+    spr_dequantize_row_get(t.type)((const uint8_t *)t.data + r * src_row, row, (int64_t)e);
+    spr_quantize_row_get(SPR_DTYPE_Q4_0)(row, buf + (3 * r + part) * seg, (int64_t)e);
+  }
+  free(row);
+  return SPR_STATUS_OK;
+}
+
+/* blk.L.ffn_bundle {3E, F} from layer L's ffn_gate, ffn_up ({E, F}) and ffn_down (t, {F, E}). */
+static enum spr_status bundle_layer(struct spr_pool *pool, const struct spr_gguf *g, const struct spr_gguf_tensor *t,
+                                    int l, void **out, size_t *bytes, struct spr_error *err) {
+  const size_t f = (size_t)t->ne[0], e = (size_t)t->ne[1];
+  SPR_CHECK(e % 32 == 0, SPR_STATUS_INVALID_ARGUMENT, "quantize: --bundle needs n_embd (%zu) a multiple of 32", e);
+  void *dt = NULL;
+  size_t dt_bytes = 0;
+  SPR_TRY(transpose_down(pool, t, SPR_DTYPE_Q4_0, &dt, &dt_bytes, err));
+  const size_t seg = spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)e);
+  *bytes = 3 * seg * f;
+  uint8_t *buf = malloc(*bytes);
+  if (buf == NULL) {
+    free(dt);
+    return SPR_FAIL(SPR_STATUS_OUT_OF_MEMORY, "quantize: cannot allocate the bundle of layer %d", l);
+  }
+  char name[SPR_GGUF_MAX_NAME + 1];
+  enum spr_status st = SPR_STATUS_OK;
+  snprintf(name, sizeof name, "blk.%d.ffn_gate.weight", l);
+  st = bundle_part(g, name, e, f, buf, 0, err);
+  if (st == SPR_STATUS_OK) {
+    snprintf(name, sizeof name, "blk.%d.ffn_up.weight", l);
+    st = bundle_part(g, name, e, f, buf, 1, err);
+  }
+  for (size_t r = 0; st == SPR_STATUS_OK && r < f; r++) memcpy(buf + (3 * r + 2) * seg, (uint8_t *)dt + r * seg, seg);
+  free(dt);
+  if (st != SPR_STATUS_OK) {
+    free(buf);
+    return st;
+  }
+  *out = buf;
+  return SPR_STATUS_OK;
+}
+
 struct job {
   struct spr_blob blob;
   struct spr_gguf g;
@@ -243,7 +307,7 @@ static void job_free(struct job *j) {
 }
 
 static enum spr_status run(struct job *j, const char *in_path, const char *out_path, const struct spr_quantize_opts *o,
-                           struct spr_quantize_stats *st, struct spr_error *err) {
+                           bool want_bundle, struct spr_quantize_stats *st, struct spr_error *err) {
   SPR_CHECK(o != NULL && spr_quantize_row_get(o->type) != NULL, SPR_STATUS_INVALID_ARGUMENT,
             "quantize: unsupported target type %s", o != NULL ? spr_dtype_name(o->type) : "?");
   SPR_CHECK(o->threads >= 1 && o->threads <= 256, SPR_STATUS_INVALID_ARGUMENT, "quantize: bad thread count %d",
@@ -274,9 +338,13 @@ static enum spr_status run(struct job *j, const char *in_path, const char *out_p
     if (sparse_last >= L) sparse_last = L - 1;
     SPR_CHECK(sparse_first <= sparse_last, SPR_STATUS_INVALID_ARGUMENT, "quantize: sparse layers %d-%d are empty",
               sparse_first, sparse_last);
+    SPR_CHECK(!want_bundle || o->type == SPR_DTYPE_Q4_0, SPR_STATUS_INVALID_ARGUMENT,
+              "quantize: --bundle is for q4_0 (not %s)", spr_dtype_name(o->type));
     if (o->log != NULL)
-      fprintf(o->log, "sparse layout: ffn_down_t for layers %d-%d of %d\n", sparse_first, sparse_last, L);
+      fprintf(o->log, "sparse layout: %s for layers %d-%d of %d\n", want_bundle ? "ffn_bundle" : "ffn_down_t",
+              sparse_first, sparse_last, L);
   }
+  const bool bundle = o->sparse_layout && llama && want_bundle;
 
   /* plans first: general.quantization_version depends on the output types */
   j->bufs = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *j->bufs);
@@ -325,6 +393,28 @@ static enum spr_status run(struct job *j, const char *in_path, const char *out_p
     const void *data = t.data;
     size_t bytes = t.nbytes;
     const int down = o->sparse_layout && llama && t.n_dims == 2 ? down_layer(t.name) : -1;
+    if (bundle && t.n_dims == 2) { /* gate and up go into the layer's bundle */
+      int gl = layer_of(t.name, ".ffn_gate.weight");
+      if (gl < 0) gl = layer_of(t.name, ".ffn_up.weight");
+      if (gl >= sparse_first && gl <= sparse_last) {
+        s.bytes_in += t.nbytes;
+        continue;
+      }
+    }
+    if (bundle && down >= sparse_first && down <= sparse_last) {
+      SPR_TRY(bundle_layer(j->pool, g, &t, down, &j->bufs[i], &bytes, err));
+      snprintf(name, sizeof name, "blk.%d.ffn_bundle.weight", down);
+      const int64_t ne_b[2] = {3 * t.ne[1], t.ne[0]};
+      spr_gguf_writer_add_tensor(j->w, name, SPR_DTYPE_Q4_0, 2, ne_b, j->bufs[i]);
+      s.n_tensors++;
+      s.n_converted++;
+      s.bytes_in += t.nbytes;
+      s.bytes_out += bytes;
+      if (o->log != NULL)
+        fprintf(o->log, "%-40s %-5s -> %-5s %12zu -> %12zu bytes  sparse layout: gate, up, down_t rows per neuron\n",
+                name, spr_dtype_name(t.type), spr_dtype_name(SPR_DTYPE_Q4_0), t.nbytes, bytes);
+      continue;
+    }
     if (down >= 0 && down >= sparse_first && down <= sparse_last && spr_dequantize_row_get(t.type) != NULL) {
       const enum spr_dtype to = down_t_type(o->type, t.ne[1]);
       SPR_TRY(transpose_down(j->pool, &t, to, &j->bufs[i], &bytes, err));
@@ -383,7 +473,16 @@ enum spr_status spr_quantize_file(const char *in_path, const char *out_path, con
                                   struct spr_quantize_stats *st, struct spr_error *err) {
   struct job j;
   memset(&j, 0, sizeof j);
-  const enum spr_status s = run(&j, in_path, out_path, o, st, err);
+  const enum spr_status s = run(&j, in_path, out_path, o, false, st, err);
+  job_free(&j);
+  return s;
+}
+
+enum spr_status spr_quantize_file_bundle(const char *in_path, const char *out_path, const struct spr_quantize_opts *o,
+                                         bool bundle, struct spr_quantize_stats *st, struct spr_error *err) {
+  struct job j;
+  memset(&j, 0, sizeof j);
+  const enum spr_status s = run(&j, in_path, out_path, o, bundle, st, err);
   job_free(&j);
   return s;
 }

@@ -88,5 +88,11 @@ uint32_t spr_quantize_ftype(enum spr_dtype t);
  * type/option or out == in, OUT_OF_MEMORY, the writer's IO. `st` may be NULL. */
 enum spr_status spr_quantize_file(const char *in_path, const char *out_path, const struct spr_quantize_opts *o,
                                   struct spr_quantize_stats *st, struct spr_error *err);
+/* The same with bundle: with o->sparse_layout and type Q4_0, the sparse layers'
+ * ffn_gate, ffn_up and ffn_down become one blk.N.ffn_bundle.weight {3 n_embd,
+ * n_ff}: row n = neuron n's gate row, up row and ffn_down_t row (one contiguous
+ * run per neuron; the same Q4_0 bytes as the separate tensors). */
+enum spr_status spr_quantize_file_bundle(const char *in_path, const char *out_path, const struct spr_quantize_opts *o,
+                                         bool bundle, struct spr_quantize_stats *st, struct spr_error *err);
 
 #endif
