@@ -3,7 +3,8 @@
  *   - every axpy ukernel against spr_axpy_rows_ref at edge sizes (neurons
  *     {1, 7, 33, 100}, outputs {unit, tile-unit, tile, tile+unit, 3 tile+unit,
  *     odd}), with an index list and without; cutting the output on a block
- *     boundary gives the same bits (the op splits it over threads);
+ *     boundary gives the same bits (the op splits it over threads); axpyq
+ *     entries also with subnormal, tiny and zero coefficient groups;
  *   - every strip dequantizer (deq.inc) bit-identical to ops/quant's;
  *   - the selection kernels (positives, top-k by quickselect, pick) against
  *     spr_core_select_ref (full sorts) with ties, zeros and -0, in one and in
@@ -181,6 +182,42 @@ static void test_axpy_ukernels(void **state) {
   assert_true(tested >= 4);
 }
 
+/* axpyq entries at the edges of the rule's f32 range: a group of normal
+ * coefficients with some subnormal ones mixed in, a group of tiny and
+ * subnormal ones (m far below 2^-64: SIMD entries may route it to the scalar
+ * rule; A32 NEON flushes subnormals), a group of zeros (skipped) and a short
+ * one; the same bits as the scalar axpyq. */
+static void test_axpyq_edges(void **state) {
+  (void)state;
+  int tested = 0;
+  const size_t n = 3 * SPR_AXPYQ_GROUP + 5, ne = 96, rows = n + 3;
+  uint8_t *w = make_rows(SPR_DTYPE_Q4_0, rows, ne, 77);
+  const size_t ldw = spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)ne);
+  float *a = malloc(n * sizeof(float)), *y = malloc(ne * sizeof(float)), *ys = malloc(ne * sizeof(float));
+  int32_t idx[3 * SPR_AXPYQ_GROUP + 5];
+  pick_ids(idx, n, rows, 78);
+  spr_test_fill(a, n, 79, -2.0f, 2.0f);
+  const size_t G = SPR_AXPYQ_GROUP;
+  a[3] = 1e-40f, a[4] = -3e-39f, a[5] = 0.0f, a[6] = -0.0f; /* group 0: normal with subnormals */
+  for (size_t i = G; i < 2 * G; i++) a[i] *= 1e-25f;        /* group 1: tiny */
+  a[G + 1] = 1e-41f, a[G + 2] = -1e-38f, a[G + 3] = 0.0f;
+  for (size_t i = 2 * G; i < 3 * G; i++) a[i] = (i & 1) ? 0.0f : -0.0f; /* group 2: zeros */
+  spr_q4_0_axpyq_ukernel_32__scalar(n, idx, a, w, ldw, ne, ys);
+  for (size_t u = 0; u < spr_axpy_ukernels_count; u++) {
+    const struct spr_axpy_ukernel *uk = &spr_axpy_ukernels[u];
+    if (strstr(uk->name, "axpyq") == NULL || !host_has(uk->isa)) continue;
+    for (size_t e = 0; e < ne; e++) y[e] = NAN;
+    uk->fn(n, idx, a, w, ldw, ne, y);
+    for (size_t e = 0; e < ne; e++)
+      if (memcmp(&y[e], &ys[e], sizeof(float)) != 0)
+        fail_msg("%s edge coefficients: y[%zu] = %.9g, scalar axpyq %.9g (must be the same bits)", uk->name, e,
+                 (double)y[e], (double)ys[e]);
+    tested++;
+  }
+  assert_true(tested >= 1);
+  free(w), free(a), free(y), free(ys);
+}
+
 /* ---- row-gathered quantized GEMV ukernels ------------------------------------------- */
 
 static void check_qrows(const struct spr_qrows_ukernel *uk, size_t kb, size_t n, uint64_t seed) {
@@ -271,6 +308,11 @@ static void test_rqt_ukernels(void **state) {
       uint8_t *w = make_rows(uk->type, 32, row_e, 500 + 10 * u + i);
       const size_t ldw = spr_quant_row_bytes(uk->type, (int64_t)row_e), ldq = 34 * 3 + 6;
       if (i == 3) memset(w + 2 * ldw + bb, 0, ldw - bb); /* a zero segment in one row */
+      if (i == 2) /* the second block of the strip zero (scale +-0) in every row: amax 0 */
+        for (size_t kk = 0; kk < 32; kk++) {
+          const uint16_t z = kk & 1 ? 0x8000u : 0;
+          memcpy(w + kk * ldw + 2 * bb, &z, sizeof z);
+        }
       uint8_t *got = calloc(nbw * ldq, 1), *want = calloc(nbw * ldq, 1);
       float *rows = malloc(32 * row_e * sizeof(float));
       for (size_t kk = 0; kk < 32; kk++)
@@ -710,9 +752,9 @@ static void test_ffn_down(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_axpy_ukernels), cmocka_unit_test(test_qrows_ukernels), cmocka_unit_test(test_deq_ukernels),
-      cmocka_unit_test(test_rqt_ukernels),  cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),
-      cmocka_unit_test(test_gemm_rows),     cmocka_unit_test(test_ffn_down),
+      cmocka_unit_test(test_axpy_ukernels), cmocka_unit_test(test_axpyq_edges),  cmocka_unit_test(test_qrows_ukernels),
+      cmocka_unit_test(test_deq_ukernels),  cmocka_unit_test(test_rqt_ukernels), cmocka_unit_test(test_select_kernels),
+      cmocka_unit_test(test_select_op),     cmocka_unit_test(test_gemm_rows),    cmocka_unit_test(test_ffn_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
