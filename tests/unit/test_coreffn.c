@@ -182,40 +182,55 @@ static void test_axpy_ukernels(void **state) {
   assert_true(tested >= 4);
 }
 
-/* axpyq entries at the edges of the rule's f32 range: a group of normal
- * coefficients with some subnormal ones mixed in, a group of tiny and
- * subnormal ones (m far below 2^-64: SIMD entries may route it to the scalar
- * rule; A32 NEON flushes subnormals), a group of zeros (skipped) and a short
- * one; the same bits as the scalar axpyq. */
+/* axpyq entries at the edges of the rule's f32 range, each case a call of
+ * its own (a later group's y would hide an earlier one's): normal
+ * coefficients with subnormal ones mixed in; a tiny group (m ~ 1e-26); a
+ * group near underflow (m ~ 1e-36: S = m / 127 and the small products a * d
+ * are subnormal, yet get coefficients of +-1 or more; A32 NEON flushes
+ * subnormals, so it must not run such a group); zeros then a short group;
+ * the same bits as the scalar axpyq. */
 static void test_axpyq_edges(void **state) {
   (void)state;
   int tested = 0;
-  const size_t n = 3 * SPR_AXPYQ_GROUP + 5, ne = 96, rows = n + 3;
+  enum { G = SPR_AXPYQ_GROUP, N = 2 * G + 5 };
+  const size_t ne = 96, rows = N + 3;
   uint8_t *w = make_rows(SPR_DTYPE_Q4_0, rows, ne, 77);
   const size_t ldw = spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)ne);
-  float *a = malloc(n * sizeof(float)), *y = malloc(ne * sizeof(float)), *ys = malloc(ne * sizeof(float));
-  int32_t idx[3 * SPR_AXPYQ_GROUP + 5];
-  pick_ids(idx, n, rows, 78);
-  spr_test_fill(a, n, 79, -2.0f, 2.0f);
-  const size_t G = SPR_AXPYQ_GROUP;
-  a[3] = 1e-40f, a[4] = -3e-39f, a[5] = 0.0f, a[6] = -0.0f; /* group 0: normal with subnormals */
-  for (size_t i = G; i < 2 * G; i++) a[i] *= 1e-25f;        /* group 1: tiny */
-  a[G + 1] = 1e-41f, a[G + 2] = -1e-38f, a[G + 3] = 0.0f;
-  for (size_t i = 2 * G; i < 3 * G; i++) a[i] = (i & 1) ? 0.0f : -0.0f; /* group 2: zeros */
-  spr_q4_0_axpyq_ukernel_32__scalar(n, idx, a, w, ldw, ne, ys);
-  for (size_t u = 0; u < spr_axpy_ukernels_count; u++) {
-    const struct spr_axpy_ukernel *uk = &spr_axpy_ukernels[u];
-    if (strstr(uk->name, "axpyq") == NULL || !host_has(uk->isa)) continue;
-    for (size_t e = 0; e < ne; e++) y[e] = NAN;
-    uk->fn(n, idx, a, w, ldw, ne, y);
-    for (size_t e = 0; e < ne; e++)
-      if (memcmp(&y[e], &ys[e], sizeof(float)) != 0)
-        fail_msg("%s edge coefficients: y[%zu] = %.9g, scalar axpyq %.9g (must be the same bits)", uk->name, e,
-                 (double)y[e], (double)ys[e]);
-    tested++;
+  float a[N], y[96], ys[96];
+  int32_t idx[N];
+  pick_ids(idx, N, rows, 78);
+  for (int c = 0; c < 4; c++) {
+    spr_test_fill(a, N, 79 + (uint64_t)c, -2.0f, 2.0f);
+    size_t n = N;
+    if (c == 0) a[3] = 1e-40f, a[4] = -3e-39f, a[5] = 0.0f, a[6] = -0.0f, a[G + 7] = 1e-45f;
+    if (c == 1) {
+      for (size_t i = 0; i < N; i++) a[i] *= 1e-25f;
+      a[1] = 1e-41f, a[2] = -1e-38f, a[3] = 0.0f;
+    }
+    if (c == 2) {
+      n = G;
+      a[0] = 6e-36f; /* m = a[0] d in (127 / FLT_MAX, 3e-36) for the d of these rows */
+      for (size_t i = 1; i < G; i++) a[i] = (i & 1 ? 2e-38f : -2e-38f) * (1.0f + (float)(i % 7) / 4.0f);
+      a[5] = 1e-41f;
+    }
+    if (c == 3)
+      for (size_t i = 0; i < 2 * G; i++) a[i] = (i & 1) ? 0.0f : -0.0f;
+    spr_q4_0_axpyq_ukernel_32__scalar(n, idx, a, w, ldw, ne, ys);
+    for (size_t e = 0; e < ne; e++) assert_true(isfinite(ys[e]));
+    for (size_t u = 0; u < spr_axpy_ukernels_count; u++) {
+      const struct spr_axpy_ukernel *uk = &spr_axpy_ukernels[u];
+      if (strstr(uk->name, "axpyq") == NULL || !host_has(uk->isa)) continue;
+      for (size_t e = 0; e < ne; e++) y[e] = NAN;
+      uk->fn(n, idx, a, w, ldw, ne, y);
+      for (size_t e = 0; e < ne; e++)
+        if (memcmp(&y[e], &ys[e], sizeof(float)) != 0)
+          fail_msg("%s edge case %d: y[%zu] = %.9g, scalar axpyq %.9g (must be the same bits)", uk->name, c, e,
+                   (double)y[e], (double)ys[e]);
+      tested++;
+    }
   }
-  assert_true(tested >= 1);
-  free(w), free(a), free(y), free(ys);
+  assert_true(tested >= 4);
+  free(w);
 }
 
 /* ---- row-gathered quantized GEMV ukernels ------------------------------------------- */
