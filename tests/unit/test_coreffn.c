@@ -3,7 +3,8 @@
  *   - every axpy ukernel against spr_axpy_rows_ref at edge sizes (neurons
  *     {1, 7, 33, 100}, outputs {unit, tile-unit, tile, tile+unit, 3 tile+unit,
  *     odd}), with an index list and without; cutting the output on a block
- *     boundary gives the same bits (the op splits it over threads);
+ *     boundary gives the same bits (the op splits it over threads); axpyq
+ *     entries also with subnormal, tiny and zero coefficient groups;
  *   - every strip dequantizer (deq.inc) bit-identical to ops/quant's;
  *   - the selection kernels (positives, top-k by quickselect, pick) against
  *     spr_core_select_ref (full sorts) with ties, zeros and -0, in one and in
@@ -181,6 +182,57 @@ static void test_axpy_ukernels(void **state) {
   assert_true(tested >= 4);
 }
 
+/* axpyq entries at the edges of the rule's f32 range, each case a call of
+ * its own (a later group's y would hide an earlier one's): normal
+ * coefficients with subnormal ones mixed in; a tiny group (m ~ 1e-26); a
+ * group near underflow (m ~ 1e-36: S = m / 127 and the small products a * d
+ * are subnormal, yet get coefficients of +-1 or more; A32 NEON flushes
+ * subnormals, so it must not run such a group); zeros then a short group;
+ * the same bits as the scalar axpyq. */
+static void test_axpyq_edges(void **state) {
+  (void)state;
+  int tested = 0;
+  enum { G = SPR_AXPYQ_GROUP, N = 2 * G + 5 };
+  const size_t ne = 96, rows = N + 3;
+  uint8_t *w = make_rows(SPR_DTYPE_Q4_0, rows, ne, 77);
+  const size_t ldw = spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)ne);
+  float a[N], y[96], ys[96];
+  int32_t idx[N];
+  pick_ids(idx, N, rows, 78);
+  for (int c = 0; c < 4; c++) {
+    spr_test_fill(a, N, 79 + (uint64_t)c, -2.0f, 2.0f);
+    size_t n = N;
+    if (c == 0) a[3] = 1e-40f, a[4] = -3e-39f, a[5] = 0.0f, a[6] = -0.0f, a[G + 7] = 1e-45f;
+    if (c == 1) {
+      for (size_t i = 0; i < N; i++) a[i] *= 1e-25f;
+      a[1] = 1e-41f, a[2] = -1e-38f, a[3] = 0.0f;
+    }
+    if (c == 2) {
+      n = G;
+      a[0] = 6e-36f; /* m = a[0] d in (127 / FLT_MAX, 3e-36) for the d of these rows */
+      for (size_t i = 1; i < G; i++) a[i] = (i & 1 ? 2e-38f : -2e-38f) * (1.0f + (float)(i % 7) / 4.0f);
+      a[5] = 1e-41f;
+    }
+    if (c == 3)
+      for (size_t i = 0; i < 2 * G; i++) a[i] = (i & 1) ? 0.0f : -0.0f;
+    spr_q4_0_axpyq_ukernel_32__scalar(n, idx, a, w, ldw, ne, ys);
+    for (size_t e = 0; e < ne; e++) assert_true(isfinite(ys[e]));
+    for (size_t u = 0; u < spr_axpy_ukernels_count; u++) {
+      const struct spr_axpy_ukernel *uk = &spr_axpy_ukernels[u];
+      if (strstr(uk->name, "axpyq") == NULL || !host_has(uk->isa)) continue;
+      for (size_t e = 0; e < ne; e++) y[e] = NAN;
+      uk->fn(n, idx, a, w, ldw, ne, y);
+      for (size_t e = 0; e < ne; e++)
+        if (memcmp(&y[e], &ys[e], sizeof(float)) != 0)
+          fail_msg("%s edge case %d: y[%zu] = %.9g, scalar axpyq %.9g (must be the same bits)", uk->name, c, e,
+                   (double)y[e], (double)ys[e]);
+      tested++;
+    }
+  }
+  assert_true(tested >= 4);
+  free(w);
+}
+
 /* ---- row-gathered quantized GEMV ukernels ------------------------------------------- */
 
 static void check_qrows(const struct spr_qrows_ukernel *uk, size_t kb, size_t n, uint64_t seed) {
@@ -271,6 +323,11 @@ static void test_rqt_ukernels(void **state) {
       uint8_t *w = make_rows(uk->type, 32, row_e, 500 + 10 * u + i);
       const size_t ldw = spr_quant_row_bytes(uk->type, (int64_t)row_e), ldq = 34 * 3 + 6;
       if (i == 3) memset(w + 2 * ldw + bb, 0, ldw - bb); /* a zero segment in one row */
+      if (i == 2) /* the second block of the strip zero (scale +-0) in every row: amax 0 */
+        for (size_t kk = 0; kk < 32; kk++) {
+          const uint16_t z = kk & 1 ? 0x8000u : 0;
+          memcpy(w + kk * ldw + 2 * bb, &z, sizeof z);
+        }
       uint8_t *got = calloc(nbw * ldq, 1), *want = calloc(nbw * ldq, 1);
       float *rows = malloc(32 * row_e * sizeof(float));
       for (size_t kk = 0; kk < 32; kk++)
@@ -710,9 +767,9 @@ static void test_ffn_down(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_axpy_ukernels), cmocka_unit_test(test_qrows_ukernels), cmocka_unit_test(test_deq_ukernels),
-      cmocka_unit_test(test_rqt_ukernels),  cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),
-      cmocka_unit_test(test_gemm_rows),     cmocka_unit_test(test_ffn_down),
+      cmocka_unit_test(test_axpy_ukernels), cmocka_unit_test(test_axpyq_edges),  cmocka_unit_test(test_qrows_ukernels),
+      cmocka_unit_test(test_deq_ukernels),  cmocka_unit_test(test_rqt_ukernels), cmocka_unit_test(test_select_kernels),
+      cmocka_unit_test(test_select_op),     cmocka_unit_test(test_gemm_rows),    cmocka_unit_test(test_ffn_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

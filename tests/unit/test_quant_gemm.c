@@ -258,6 +258,39 @@ static void test_ukernels(void **state) {
   }
 }
 
+/* The GEMV contract (qgemm.h): with one activation row a ukernel takes any
+ * nr, the whole n block the driver hands it, in one call. Each entry is
+ * called directly with mr = 1 and nr past its tile (odd, a 64-row block, 67)
+ * on a row packed by its own packer; every column must be written and
+ * match the oracle. (The Helium kernels once stored only 2 columns.) */
+static void test_gemv_call(void **state) {
+  (void)state;
+  unsigned c = 0;
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    const enum spr_dtype wt = k_types[ti];
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *tab = spr_qgemm_table(wt, &count);
+    const size_t qk = spr_dtype_block_elems(wt), kb = qk == 32 ? 9 : 2;
+    for (size_t u = 0; u < count; u++) {
+      const struct spr_qgemm_ukernel *uk = &tab[u];
+      if (!host_has(uk->isa)) continue;
+      const size_t ns[] = {2 * (size_t)uk->nr + 1, 64, 67};
+      for (size_t b = 0; b < 3; b++, c++) {
+        struct prob p;
+        prob_init(&p, wt, 1, ns[b], kb * qk, (c & 1) == 0, SPR_ACT_NONE, false, 7000 + c, true);
+        const size_t xb = uk->xbytes(kb);
+        void *xq = spr_test_aligned_alloc(xb);
+        memset(xq, 0xA5, xb);
+        uk->packx(kb, 0, kb, p.x, xq);
+        uk->gemm(kb, 1, p.n, p.w, p.row_bytes, xq, xb, p.bias, p.dst, p.n);
+        prob_expect(&p, uk->name);
+        free(xq);
+        prob_free(&p);
+      }
+    }
+  }
+}
+
 /* The packed-panel path of each entry that has one (rows >= SPR_QGEMM_PACKED_MIN_M):
  * rows at every remainder of the row tile, columns at the panel edges, K at
  * 1..25 blocks, through the driver against the reference. */
@@ -728,11 +761,11 @@ static void test_simd_quantizers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check),           cmocka_unit_test(test_workspace),    cmocka_unit_test(test_ukernels),
-      cmocka_unit_test(test_packed),          cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),
-      cmocka_unit_test(test_simd_quantizers), cmocka_unit_test(test_simd_packers), cmocka_unit_test(test_packed_packer),
-      cmocka_unit_test(test_multi),           cmocka_unit_test(test_multi_ref),    cmocka_unit_test(test_multi_chunks),
-      cmocka_unit_test(test_multi_check),
+      cmocka_unit_test(test_check),         cmocka_unit_test(test_workspace),       cmocka_unit_test(test_ukernels),
+      cmocka_unit_test(test_gemv_call),     cmocka_unit_test(test_packed),          cmocka_unit_test(test_op_isas),
+      cmocka_unit_test(test_threads),       cmocka_unit_test(test_simd_quantizers), cmocka_unit_test(test_simd_packers),
+      cmocka_unit_test(test_packed_packer), cmocka_unit_test(test_multi),           cmocka_unit_test(test_multi_ref),
+      cmocka_unit_test(test_multi_chunks),  cmocka_unit_test(test_multi_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
