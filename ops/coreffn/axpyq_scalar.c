@@ -19,37 +19,7 @@ static inline float half_at(const uint8_t *p) {
   return spr_fp16_to_f32(h);
 }
 
-void spr_q4_0_axpyq_ukernel_32__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
-                                       size_t ne, float *y) {
-  memset(y, 0, ne * sizeof(float));
-  for (size_t b = 0; b < ne / 32; b++) {
-    float *yb = y + 32 * b;
-    for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {
-      const size_t gn = n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP;
-      float p[SPR_AXPYQ_GROUP], m = 0.0f;
-      for (size_t i = 0; i < gn; i++) {
-        p[i] = a[g0 + i] * half_at(row_at(w, ldw, idx, g0 + i) + 18 * b);
-        m = fmaxf(m, fabsf(p[i]));
-      }
-      if (!(m > 0.0f)) continue;
-      const float s = m / 127.0f, inv = 127.0f / m;
-      int32_t acc[32] = {0}, sc = 0;
-      for (size_t i = 0; i < gn; i++) {
-        const int32_t c = (int32_t)nearbyintf(p[i] * inv);
-        const uint8_t *q = row_at(w, ldw, idx, g0 + i) + 18 * b + 2;
-        sc += c;
-        for (int j = 0; j < 16; j++) {
-          acc[j] += c * (q[j] & 0xF);
-          acc[j + 16] += c * (q[j] >> 4);
-        }
-      }
-      for (int j = 0; j < 32; j++) yb[j] = fmaf(s, (float)(acc[j] - 8 * sc), yb[j]);
-    }
-  }
-}
-
-/* The accumulating twin: y += the group sums (each element's fma chain
- * continues from y; from y = 0 over consecutive groups: the bits above). */
+/* y += the group sums (each element's fma chain continues from y). */
 void spr_q4_0_axpyq_acc_ukernel_32__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
                                            size_t ne, float *y, const int32_t *pf, size_t n_pf) {
   (void)pf; /* no prefetch */
@@ -78,4 +48,11 @@ void spr_q4_0_axpyq_acc_ukernel_32__scalar(size_t n, const int32_t *idx, const f
       for (int j = 0; j < 32; j++) yb[j] = fmaf(s, (float)(acc[j] - 8 * sc), yb[j]);
     }
   }
+}
+
+/* y = the group sums: the accumulating twin from y = 0 (the same fma chains). */
+void spr_q4_0_axpyq_ukernel_32__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
+                                       size_t ne, float *y) {
+  memset(y, 0, ne * sizeof(float));
+  spr_q4_0_axpyq_acc_ukernel_32__scalar(n, idx, a, w, ldw, ne, y, NULL, 0);
 }
