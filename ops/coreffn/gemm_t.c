@@ -228,16 +228,24 @@ struct qrun_t {
   size_t m0, rows;
 };
 
+/* Rows [begin, end) of a chunk starting at row m0 of x (k values a row) into
+ * the packed activations xq (xrow bytes a row), by the packed path's packer or
+ * the ukernel's own. Shared by the strip GEMM and the bundled GLU prefill. */
+static void pack_rows(const struct spr_qgemm_ukernel *uk, bool packed, size_t kb, size_t k, const float *x, size_t m0,
+                      uint8_t *xq, size_t xrow, size_t begin, size_t end) {
+  for (size_t r = begin; r < end; r++) {
+    const float *xr = x + (m0 + r) * k;
+    if (packed)
+      uk->packed->packx(kb, 0, kb, xr, xq + r * xrow);
+    else
+      uk->packx(kb, 0, kb, xr, xq + r * xrow);
+  }
+}
+
 static void qpack_task(void *vctx, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct qrun_t *c = vctx;
-  for (size_t r = begin; r < end; r++) {
-    const float *xr = c->x + (c->m0 + r) * c->k;
-    if (c->g.packed)
-      c->uk->packed->packx(c->g.kb, 0, c->g.kb, xr, c->xq + r * c->g.xrow);
-    else
-      c->uk->packx(c->g.kb, 0, c->g.kb, xr, c->xq + r * c->g.xrow);
-  }
+  pack_rows(c->uk, c->g.packed, c->g.kb, c->k, c->x, c->m0, c->xq, c->g.xrow, begin, end);
 }
 
 static void qcompute_task(void *vctx, size_t begin, size_t end, int tid) {
@@ -353,13 +361,7 @@ struct qglu_run {
 static void qglu_pack_task(void *vctx, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct qglu_run *c = vctx;
-  for (size_t r = begin; r < end; r++) {
-    const float *xr = c->x + (c->m0 + r) * c->k;
-    if (c->g.packed)
-      c->uk->packed->packx(c->g.kb, 0, c->g.kb, xr, c->xq + r * c->g.xrow);
-    else
-      c->uk->packx(c->g.kb, 0, c->g.kb, xr, c->xq + r * c->g.xrow);
-  }
+  pack_rows(c->uk, c->g.packed, c->g.kb, c->k, c->x, c->m0, c->xq, c->g.xrow, begin, end);
 }
 
 /* rows x nbw products of the weight rows at w (ldw apart) into out (ldo floats apart) */
