@@ -101,18 +101,20 @@ void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, i
   size_t above = 0;
   uint32_t bin = RADIX_BINS - 1;
   while (above + hist[bin] < k) above += hist[bin--];
+  /* the neurons above the bin (about k of n_ff, scattered: a branch per
+   * neuron mispredicts often): a branch-free pass; then the bin's few
+   * neurons, whose branch is almost never taken */
   size_t m = 0;
-  for (size_t n = 0; n < n_ff; n++) {
-    const uint32_t b = ord[n] >> (32 - RADIX_BITS);
-    if (b > bin) {
-      if (atomic)
-        __atomic_fetch_add(&freq[n], 1, __ATOMIC_RELAXED);
-      else
-        freq[n]++;
-    } else if (b == bin) {
-      cand[m++] = key_of(ord[n], n);
-    }
+  const uint32_t lim = (bin + 1) << (32 - RADIX_BITS); /* ord >= lim: in a higher bin (0 past the top bin) */
+  if (lim == 0) {
+  } else if (atomic) {
+    for (size_t n = 0; n < n_ff; n++)
+      if (ord[n] >= lim) __atomic_fetch_add(&freq[n], 1, __ATOMIC_RELAXED);
+  } else {
+    for (size_t n = 0; n < n_ff; n++) freq[n] += ord[n] >= lim;
   }
+  for (size_t n = 0; n < n_ff; n++)
+    if (ord[n] >> (32 - RADIX_BITS) == bin) cand[m++] = key_of(ord[n], n);
   const size_t rest = k - above;
   if (rest < m) select_largest(cand, m, rest);
   for (size_t i = 0; i < rest; i++) {

@@ -316,10 +316,24 @@ const struct spr_deq_ukernel *spr_deq_select(enum spr_dtype type, uint32_t isa);
 
 /* Reads a group of 32 rows (neurons; row kk at w + kk * ldw) of nbw values
  * (a multiple of 32; Q4_0 or Q8_0 blocks) and writes, for each column j <
- * nbw, one Q8_0 block at wq + j * ldq holding the column's 32 values:
+ * nbw, one Q8_0 block at wq + j * ldq holding the column's 32 values.
+ * Q8_0 rows, per column:
  *   v  = the values as ops/quant dequantizes them;  amax = max |v|
  *   d  = fp16(amax / 127);  id = amax > 0 ? 127 / amax : 0  (f32, unfused)
  *   q  = (int8)trunc(s + (s < 0 ? -0.5 : 0.5)), s = v * id
+ * Q4_0 rows, per block of 32 columns (one Q4_0 block of each row), one
+ * scale for the 32 x 32 values, so that each row's 16 possible values map
+ * through a 16-entry table (a byte shuffle per code instead of a float
+ * round trip; prefill pays this for every weight of ffn_down_t):
+ *   dk = row k's block scale (f32 of the fp16), dmax = max_k |dk|
+ *   if dmax == 0 or a scale is not finite (fp16 exponent 31): every column's
+ *     block is zero (scale and codes);
+ *   else r = 127 / (8 * dmax), fk = dk * r, table_k[n] = rne(fk * (n - 8))
+ *     (f32, unfused; rne = round half to even, |.| <= 127), code of row k
+ *     and column j = table_k[nibble j], d = fp16(8 * dmax / 127).
+ *   The step 8 * dmax / 127 is at most 8 / 7 of the per-column amax / 127
+ *   when a row holding dmax has a -8 or 7 code in the column, larger otherwise;
+ *   its half-step error stays under 1/16 of the Q4_0 step of the largest row.
  * Every entry writes the bytes of the scalar one. */
 typedef void (*spr_rqt_ukernel_fn)(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq);
 
@@ -340,6 +354,37 @@ extern const size_t spr_rqt_ukernels_count;
 /* The first entry for `type` whose ISA bits are all in isa, or NULL (other types). */
 const struct spr_rqt_ukernel *spr_rqt_select(enum spr_dtype type, uint32_t isa);
 
+/* ---- requantizing straight into a packed Q8_0 panel (rqt + packw fused) ------------ */
+
+/* For the packed-panel layout `packed` (a struct spr_qgemm_packed * of the
+ * Q8_0 GEMM): writes np panels of 32 columns each, panel p (at panels + p *
+ * packed->wbytes(kb)) of the columns [32p, 32p + 32) from w, for kb groups
+ * of 32 rows (row i at w + i * ldw): the bytes packed->packw writes for the
+ * Q8_0 rows the rqt rule above makes of those columns (so the scalar rqt
+ * entry followed by packw is its twin and oracle). The strip GEMM of
+ * gemm_t.c takes it when its ukernel's packed layout is `packed`: no
+ * transposed Q8_0 strip, no second pass over it, and each row of wt is
+ * visited once per np panels (its rows are far apart: a TLB miss each). */
+typedef void (*spr_rqtp_ukernel_fn)(const void *w, size_t ldw, size_t kb, size_t np, void *panels);
+
+struct spr_rqtp_ukernel {
+  enum spr_dtype type;
+  uint32_t isa;
+  const void *packed;
+  spr_rqtp_ukernel_fn fn;
+  const char *name;
+};
+
+#define SPR_RQTP_UKERNEL(type, isa, packed, fn) void fn(const void *w, size_t ldw, size_t kb, size_t np, void *panels);
+#include "ops/coreffn/rqtp.inc"
+#undef SPR_RQTP_UKERNEL
+
+extern const struct spr_rqtp_ukernel spr_rqtp_ukernels[];
+extern const size_t spr_rqtp_ukernels_count;
+
+/* The first entry for `type` and the panel layout `packed` whose ISA bits are all in isa, or NULL. */
+const struct spr_rqtp_ukernel *spr_rqtp_select(enum spr_dtype type, const void *packed, uint32_t isa);
+
 /* ---- prefill with ffn_down_t: C[M,N] = X[M,K] . Wt[K,N] (+ R) ---------------------- */
 
 /* Scratch bytes for m rows (capacity), k = F, n = E with n_threads. */
@@ -355,9 +400,9 @@ void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum
                     float *dst);
 
 /* The same product for Q4_0 / Q8_0 wt on integers: per strip of 64 output
- * columns, wt's column segments are requantized (exactly dequantized, then
- * one Q8_0 block per column and 32 neurons: d = amax/127 in fp16, codes
- * rounded half away from zero) into a row-major Q8_0 strip, and the Q8_0
+ * columns, wt's column segments are requantized by the rqt rule (one Q8_0
+ * block per column and 32 neurons) into a row-major Q8_0 strip, or straight
+ * into the GEMM's packed panels where an rqtp entry exists, and the Q8_0
  * GEMM ukernel uk (struct spr_qgemm_ukernel *, spr_qgemm_select(Q8_0, isa))
  * multiplies it with the activations quantized as in every quantized GEMM
  * (its packed-panel path for m >= SPR_QGEMM_PACKED_MIN_M). Deterministic

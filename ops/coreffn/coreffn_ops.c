@@ -101,6 +101,22 @@ const struct spr_rqt_ukernel *spr_rqt_select(enum spr_dtype type, uint32_t isa) 
   return NULL;
 }
 
+const struct spr_rqtp_ukernel spr_rqtp_ukernels[] = {
+#define SPR_RQTP_UKERNEL(type, isa, packed, fn) {(type), (isa), (packed), fn, #fn},
+#include "ops/coreffn/rqtp.inc"
+#undef SPR_RQTP_UKERNEL
+    {SPR_DTYPE_F32, 0, NULL, NULL, NULL}, /* end (the list may be empty) */
+};
+const size_t spr_rqtp_ukernels_count = sizeof spr_rqtp_ukernels / sizeof spr_rqtp_ukernels[0] - 1;
+
+const struct spr_rqtp_ukernel *spr_rqtp_select(enum spr_dtype type, const void *packed, uint32_t isa) {
+  for (size_t i = 0; i < spr_rqtp_ukernels_count; i++) {
+    const struct spr_rqtp_ukernel *k = &spr_rqtp_ukernels[i];
+    if (k->type == type && k->packed == packed && packed != NULL && (k->isa & ~isa) == 0) return k;
+  }
+  return NULL;
+}
+
 const struct spr_gu_ukernel spr_gu_ukernels[] = {
 #define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc) {(type), (isa), fn, packx, xbytes, down_acc, #fn},
 #include "ops/coreffn/gu.inc"

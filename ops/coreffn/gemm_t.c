@@ -99,6 +99,16 @@ static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
   }
 }
 
+/* dst += residual over rows [m0, m0 + rows), columns [n0, n0 + nbw) (n a row) */
+static void add_residual(const float *residual, float *dst, size_t n, size_t m0, size_t rows, size_t n0, size_t nbw) {
+  if (residual == NULL) return;
+  for (size_t m = m0; m < m0 + rows; m++) {
+    float *d = dst + m * n + n0;
+    const float *r = residual + m * n + n0;
+    for (size_t j = 0; j < nbw; j++) d[j] += r[j];
+  }
+}
+
 static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
   const struct run *c = vctx;
   const struct geom *g = &c->g;
@@ -135,13 +145,7 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
         }
       }
     }
-    if (c->residual != NULL) {
-      for (size_t m = c->m0; m < c->m0 + c->rows; m++) {
-        float *d = c->dst + m * n + n0;
-        const float *r = c->residual + m * n + n0;
-        for (size_t j = 0; j < nbw; j++) d[j] += r[j];
-      }
-    }
+    add_residual(c->residual, c->dst, n, c->m0, c->rows, n0, nbw);
   }
 }
 
@@ -177,18 +181,33 @@ void spr_gemm_t_run(const struct spr_exec *x, const void *f32_gemm_ukernel, enum
 /* ---- Q4_0 / Q8_0 Wt: integer GEMM over requantized strips ------------------------------
  *
  * A task takes a strip of NQ output columns [n0, n0 + NQ): for each group of
- * 32 neurons (rows of Wt) the rqt.inc ukernel requantizes the exact values
- * of each column into one Q8_0 block (d = amax / 127 in fp16, codes rounded
- * half away from zero), written transposed: the
- * strip becomes NQ rows of F/32 Q8_0 blocks, the row-major ffn_down layout
- * of those columns. The Q8_0 GEMM ukernel (its packed-panel path for M >=
- * SPR_QGEMM_PACKED_MIN_M) then runs the chunk's quantized activation rows
- * against it: activations as in every quantized GEMM, weights carrying at
- * most half a Q8_0 step of requantization error on top of their own. Only
- * NQ rows are ever held per thread. Each output is one ukernel call over the
- * whole K: bit-identical for any thread count. */
+ * 32 neurons (rows of Wt) the rqt.inc ukernel requantizes each column's 32
+ * values into one Q8_0 block (the rule in coreffn.h), written transposed:
+ * the strip becomes NQ rows of F/32 Q8_0 blocks, the row-major ffn_down
+ * layout of those columns. The Q8_0 GEMM ukernel (its packed-panel path for
+ * M >= SPR_QGEMM_PACKED_MIN_M) then runs the chunk's quantized activation
+ * rows against it: activations as in every quantized GEMM, weights carrying
+ * at most half a Q8_0 step of requantization error on top of their own.
+ * Where an rqtp.inc entry writes the packed path's panel layout, the strip
+ * is requantized panel by panel straight into it (the same bytes, one pass
+ * instead of rqt + packw). Only NQ rows are ever held per thread. Each
+ * output is one ukernel call over the whole K: bit-identical for any thread
+ * count. */
 
 enum { NQ = 64, QMC_MAX = 256 };
+
+/* Panels per strip of the rqtp path: each row of wt is visited once per
+ * RQTP_NP * 32 columns. */
+#ifndef RQTP_NP
+#define RQTP_NP 8
+#endif
+enum { NQP = 32 * RQTP_NP };
+
+static bool rqtp_layout(const struct spr_qgemm_ukernel *uk) {
+  for (size_t i = 0; i < spr_rqtp_ukernels_count; i++)
+    if (uk->packed != NULL && spr_rqtp_ukernels[i].packed == uk->packed) return true;
+  return false;
+}
 
 struct qgeom {
   size_t kb, n_kb32, ldq, xrow, mc, wq_bytes, panel_bytes, thread_bytes, xq_bytes;
@@ -206,6 +225,8 @@ static void qgeom_init(struct qgeom *g, const struct spr_qgemm_ukernel *uk, size
   g->wq_bytes = spr_align_up(NQ * g->ldq, 64);
   g->panel_bytes = g->packed ? spr_align_up(uk->packed->wbytes(g->kb), 64) : 0;
   g->thread_bytes = g->wq_bytes + g->panel_bytes;
+  if (g->packed && rqtp_layout(uk) && RQTP_NP * g->panel_bytes > g->thread_bytes)
+    g->thread_bytes = RQTP_NP * g->panel_bytes;
 }
 
 size_t spr_gemm_tq_workspace(const void *q8_0_gemm_ukernel, size_t m, size_t n, size_t k, int n_threads) {
@@ -219,6 +240,7 @@ struct qrun_t {
   const struct spr_qgemm_ukernel *uk;
   struct qgeom g;
   spr_rqt_ukernel_fn rqt;
+  spr_rqtp_ukernel_fn rqtp; /* NULL: rqt into wq, then packw */
   size_t n, k, row_bytes, bb;
   const float *x;
   const uint8_t *w;
@@ -255,10 +277,22 @@ static void qcompute_task(void *vctx, size_t begin, size_t end, int tid) {
   uint8_t *mem = c->tbuf + (size_t)tid * g->thread_bytes;
   uint8_t *wq = mem, *panel = mem + g->wq_bytes;
   for (size_t t = begin; t < end; t++) {
-    const size_t n0 = t * NQ, nbw = n - n0 < NQ ? n - n0 : NQ;
+    const size_t nq = c->rqtp != NULL ? NQP : NQ, n0 = t * nq, nbw = n - n0 < nq ? n - n0 : nq;
+    float *out = c->dst + c->m0 * n + n0;
+    if (c->rqtp != NULL) { /* panels of 32 columns (n is a multiple of 32: whole blocks) */
+      const struct spr_qgemm_packed *pk = c->uk->packed;
+      c->rqtp(c->w + n0 / 32 * c->bb, c->row_bytes, g->kb, nbw / 32, mem);
+      for (size_t j0 = 0; j0 < nbw; j0 += 32)
+        for (size_t i = 0; i < c->rows; i += pk->mr) {
+          const size_t mr = c->rows - i < pk->mr ? c->rows - i : pk->mr;
+          pk->gemm(g->kb, mr, 32, mem + j0 / 32 * g->panel_bytes, c->xq + i * g->xrow, g->xrow, NULL, out + i * n + j0,
+                   n);
+        }
+      add_residual(c->residual, c->dst, n, c->m0, c->rows, n0, nbw);
+      continue;
+    }
     for (size_t gi = 0; gi < g->kb; gi++)
       c->rqt(c->w + 32 * gi * c->row_bytes + n0 / 32 * c->bb, c->row_bytes, nbw, wq + 34 * gi, g->ldq);
-    float *out = c->dst + c->m0 * n + n0;
     if (g->packed) {
       const struct spr_qgemm_packed *pk = c->uk->packed;
       for (size_t j0 = 0; j0 < nbw; j0 += pk->nr) {
@@ -279,13 +313,7 @@ static void qcompute_task(void *vctx, size_t begin, size_t end, int tid) {
         }
       }
     }
-    if (c->residual != NULL) {
-      for (size_t m = c->m0; m < c->m0 + c->rows; m++) {
-        float *d = c->dst + m * n + n0;
-        const float *r = c->residual + m * n + n0;
-        for (size_t j = 0; j < nbw; j++) d[j] += r[j];
-      }
-    }
+    add_residual(c->residual, c->dst, n, c->m0, c->rows, n0, nbw);
   }
 }
 
@@ -297,6 +325,10 @@ void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, en
   c.uk = q8_0_gemm_ukernel;
   qgeom_init(&c.g, c.uk, m, k);
   c.rqt = spr_rqt_select(w_type, isa)->fn;
+  if (c.g.packed) {
+    const struct spr_rqtp_ukernel *p = spr_rqtp_select(w_type, c.uk->packed, isa);
+    c.rqtp = p != NULL ? p->fn : NULL;
+  }
   c.n = n, c.k = k;
   c.row_bytes = ldw != 0 ? ldw : spr_quant_row_bytes(w_type, (int64_t)n);
   c.bb = spr_dtype_block_bytes(w_type);
@@ -310,7 +342,7 @@ void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, en
     c.m0 = m0;
     c.rows = m - m0 < c.g.mc ? m - m0 : c.g.mc;
     spr_parallel(x, c.rows, qpack_task, &c);
-    spr_parallel(x, cdiv(n, NQ), qcompute_task, &c);
+    spr_parallel(x, cdiv(n, c.rqtp != NULL ? NQP : NQ), qcompute_task, &c);
   }
 }
 

@@ -1,8 +1,10 @@
 /* ops/coreffn/rqt_avx512.c — transposing requantizers with AVX-512 (contract
- * in coreffn.h): 16 columns of 32 rows at a time; the values, scales and
- * codes are computed with the scalar entry's operations in the same order
- * (multiply, divide, add, truncate: no fused steps), so the bytes are equal.
- * The 32 x 16 codes are transposed by four rounds of unpacks per 16 rows. */
+ * in coreffn.h). Q8_0: 16 columns of 32 rows at a time; the values, scales
+ * and codes are computed with the scalar entry's operations in the same
+ * order (multiply, divide, add, truncate: no fused steps), so the bytes are
+ * equal. Q4_0: the codes of four rows at a time by table lookups
+ * (rqt_q4_avx512_impl.h). Either way 32 x 16 codes are transposed by four
+ * rounds of unpacks per 16 rows. */
 #if !defined(__AVX512F__)
 #error "this file needs -mavx512f"
 #endif
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "ops/coreffn/coreffn.h"
+#include "ops/coreffn/rqt_q4_avx512_impl.h"
 
 static inline __m512 scale_at(const uint8_t *p) {
   uint16_t h;
@@ -67,19 +70,30 @@ static inline void rqt16(const __m512 *v, uint8_t *wq, size_t ldq) {
 }
 
 void spr_q4_0_rqt_ukernel__avx512f(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq) {
-  const __m512i m4 = _mm512_set1_epi32(0x0F), eight = _mm512_set1_epi32(8);
   for (size_t b = 0; b < nbw / 32; b++) {
-    __m512 lo[32], hi[32];
-    for (size_t kk = 0; kk < 32; kk++) {
-      const uint8_t *blk = (const uint8_t *)w + kk * ldw + 18 * b;
-      const __m512 d = scale_at(blk);
-      const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(blk + 2)));
-      lo[kk] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(q, m4), eight)), d);
-      hi[kk] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight)), d);
-    }
+    const uint8_t *blk = (const uint8_t *)w + 18 * b;
     uint8_t *out = (uint8_t *)wq + 32 * b * ldq;
-    rqt16(lo, out, ldq);
-    rqt16(hi, out + 16 * ldq, ldq);
+    float f[32];
+    uint16_t dh;
+    if (!rqt_q4_group(blk, ldw, f, &dh)) {
+      for (size_t j = 0; j < 32; j++) memset(out + j * ldq, 0, 34);
+      continue;
+    }
+    for (size_t j = 0; j < 32; j++) memcpy(out + j * ldq, &dh, sizeof dh);
+    uint8_t lo[32][16], hi[32][16]; /* codes: row kk, columns j (lo) and 16 + j (hi) */
+    for (size_t q = 0; q < 8; q++) {
+      __m512i l, h;
+      rqt_q4_codes4(blk + 4 * q * ldw + 2, ldw, f + 4 * q, &l, &h);
+      _mm512_storeu_si512(lo[4 * q], l);
+      _mm512_storeu_si512(hi[4 * q], h);
+    }
+    __m128i r[32];
+    for (int kk = 0; kk < 32; kk++) r[kk] = _mm_loadu_si128((const __m128i *)(const void *)lo[kk]);
+    transpose16(r, out + 2, ldq);
+    transpose16(r + 16, out + 18, ldq);
+    for (int kk = 0; kk < 32; kk++) r[kk] = _mm_loadu_si128((const __m128i *)(const void *)hi[kk]);
+    transpose16(r, out + 16 * ldq + 2, ldq);
+    transpose16(r + 16, out + 16 * ldq + 18, ldq);
   }
 }
 

@@ -1,19 +1,24 @@
 /* ops/coreffn/rqt_neon.c — transposing requantizers with NEON, written with
  * SIMDe (contract in coreffn.h). The output is column-major in the rows (a
- * column's 32 codes are one Q8_0 block), so the rows go in the lanes: the
- * 32 x 32 codes of a block of columns are transposed first (16 x 16 byte
- * tiles: VTRN on 8-, 16-, 32-bit lanes, then the 64-bit halves), then per
- * column the 32 values (code * row scale, one f32 multiply as the scalar
- * entry), their max |v| (exact in any order), the scale and inverse in
- * scalar f32 (divisions; A32 NEON has no vector divide), and the codes
+ * column's 32 codes are one Q8_0 block), so the rows go in the lanes.
+ * Q8_0: the 32 x 32 codes of a block of columns are transposed first (16 x
+ * 16 byte tiles: VTRN on 8-, 16-, 32-bit lanes, then the 64-bit halves),
+ * then per column the 32 values (code * row scale, one f32 multiply as the
+ * scalar entry), their max |v| (exact in any order), the scale and inverse
+ * in scalar f32 (divisions; A32 NEON has no vector divide), and the codes
  * trunc(s + copysign(0.5, s)) with s = v * id: the scalar entry's IEEE
- * operations, unfused, so the bytes are equal. (A32 NEON flushes subnormals;
- * none occur: |v| >= 2^-24 unless 0, so |s| >= 2^-24 * 127 / 2^23 is normal.) */
+ * operations, unfused, so the bytes are equal. (A32 NEON flushes
+ * subnormals; none occur: |v| >= 2^-24 unless 0, so |s| >= 2^-24 * 127 /
+ * 2^23 is normal.) Q4_0: per row its 16-entry table (the scalar entry's f32
+ * products, rounded half to even by adding and subtracting 1.5 * 2^23: A32
+ * has no rounding conversion; |f| >= 2^-24 * 127 / 2^19, so no product is
+ * subnormal), its codes by VTBL, then the same 16 x 16 transposes. */
 #if !defined(__ARM_NEON) && !SPR_NEON_EMULATED
 #error "this file needs NEON (or SPR_NEON_EMULATED)"
 #endif
 
 #include <simde/arm/neon.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -101,25 +106,52 @@ static inline void row_scales(const uint8_t *w, size_t ldw, size_t off, simde_fl
 void spr_q4_0_rqt_ukernel__neon(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq) {
   const uint8_t *wb = w;
   const simde_uint8x16_t m4 = simde_vdupq_n_u8(0x0F);
-  const simde_int8x16_t eight = simde_vdupq_n_s8(8);
+  static const float kv[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+  simde_float32x4_t k[4];
+  for (int i = 0; i < 4; i++) k[i] = simde_vld1q_f32(kv + 4 * i);
+  const simde_float32x4_t magic = simde_vdupq_n_f32(0x1.8p23f); /* (x + m) - m: x rounded half to even */
   for (size_t b = 0; b < nbw / 32; b++) {
-    simde_float32x4_t d[8];
-    row_scales(wb, ldw, 18 * b, d);
-    simde_uint8x16_t t0[16], t1[16]; /* rows 0..15, 16..31: byte j = columns j (low nibble), 16 + j (high) */
-    for (size_t kk = 0; kk < 16; kk++) {
-      t0[kk] = simde_vld1q_u8(wb + kk * ldw + 18 * b + 2);
-      t1[kk] = simde_vld1q_u8(wb + (16 + kk) * ldw + 18 * b + 2);
+    float d[32], dmax = 0.0f;
+    bool finite = true;
+    for (size_t kk = 0; kk < 32; kk++) {
+      uint16_t h;
+      memcpy(&h, wb + kk * ldw + 18 * b, sizeof h);
+      finite = finite && (h & 0x7C00u) != 0x7C00u;
+      d[kk] = spr_fp16_to_f32(h);
+      const float a = d[kk] < 0.0f ? -d[kk] : d[kk];
+      dmax = a > dmax ? a : dmax;
     }
-    transpose16(t0);
-    transpose16(t1);
     uint8_t *out = (uint8_t *)wq + 32 * b * ldq;
+    if (!finite || dmax == 0.0f) {
+      for (size_t j = 0; j < 32; j++) memset(out + j * ldq, 0, 34);
+      continue;
+    }
+    const float r = 127.0f / (8.0f * dmax);
+    const uint16_t hd = spr_fp16_from_f32(8.0f * dmax / 127.0f);
+    simde_uint8x16_t lo[32], hi[32]; /* row kk's codes of columns j (lo) and 16 + j (hi) */
+    for (size_t kk = 0; kk < 32; kk++) {
+      const simde_float32x4_t f = simde_vdupq_n_f32(d[kk] * r);
+      simde_int32x4_t t[4];
+      for (int i = 0; i < 4; i++)
+        t[i] = simde_vcvtq_s32_f32(simde_vsubq_f32(simde_vaddq_f32(simde_vmulq_f32(f, k[i]), magic), magic));
+      const simde_uint8x16_t table = simde_vreinterpretq_u8_s8(
+          simde_vcombine_s8(simde_vmovn_s16(narrow8(t[0], t[1])), simde_vmovn_s16(narrow8(t[2], t[3]))));
+      const simde_uint8x16_t codes = simde_vld1q_u8(wb + kk * ldw + 18 * b + 2);
+      lo[kk] = simde_vqtbl1q_u8(table, simde_vandq_u8(codes, m4));
+      hi[kk] = simde_vqtbl1q_u8(table, simde_vshrq_n_u8(codes, 4));
+    }
+    transpose16(lo);
+    transpose16(lo + 16);
+    transpose16(hi);
+    transpose16(hi + 16);
     for (size_t j = 0; j < 16; j++) {
-      const simde_int8x16_t l0 = simde_vsubq_s8(simde_vreinterpretq_s8_u8(simde_vandq_u8(t0[j], m4)), eight);
-      const simde_int8x16_t l1 = simde_vsubq_s8(simde_vreinterpretq_s8_u8(simde_vandq_u8(t1[j], m4)), eight);
-      column(l0, l1, d, out + j * ldq);
-      const simde_int8x16_t h0 = simde_vsubq_s8(simde_vreinterpretq_s8_u8(simde_vshrq_n_u8(t0[j], 4)), eight);
-      const simde_int8x16_t h1 = simde_vsubq_s8(simde_vreinterpretq_s8_u8(simde_vshrq_n_u8(t1[j], 4)), eight);
-      column(h0, h1, d, out + (16 + j) * ldq);
+      uint8_t *c0 = out + j * ldq, *c1 = out + (16 + j) * ldq;
+      memcpy(c0, &hd, sizeof hd);
+      memcpy(c1, &hd, sizeof hd);
+      simde_vst1q_u8(c0 + 2, lo[j]);
+      simde_vst1q_u8(c0 + 18, lo[16 + j]);
+      simde_vst1q_u8(c1 + 2, hi[j]);
+      simde_vst1q_u8(c1 + 18, hi[16 + j]);
     }
   }
 }

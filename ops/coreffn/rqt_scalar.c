@@ -1,5 +1,7 @@
 /* ops/coreffn/rqt_scalar.c — portable transposing requantizers (contract in
- * coreffn.h): 32 columns at a time through a dequantized [32][32] tile. */
+ * coreffn.h): Q8_0 32 columns at a time through a dequantized [32][32]
+ * tile; Q4_0 through one 16-entry code table per row and block. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "ops/common/fp16.h"
@@ -30,18 +32,45 @@ static float half_at(const uint8_t *p) {
   return spr_fp16_to_f32(h);
 }
 
+/* Round half to even of |x| < 2^22 by the float adder (two statements: no
+ * contraction, the same IEEE steps as the vector conversions). */
+static int8_t rne_i8(float x) {
+  const float m = 0x1.8p23f;
+  float t = x + m;
+  t = t - m;
+  return (int8_t)(int32_t)t;
+}
+
 void spr_q4_0_rqt_ukernel__scalar(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq) {
-  float v[32][32];
   for (size_t b = 0; b < nbw / 32; b++) {
+    float d[32], dmax = 0.0f;
+    bool finite = true;
+    for (size_t kk = 0; kk < 32; kk++) {
+      uint16_t h;
+      memcpy(&h, (const uint8_t *)w + kk * ldw + 18 * b, sizeof h);
+      finite = finite && (h & 0x7C00u) != 0x7C00u;
+      d[kk] = spr_fp16_to_f32(h);
+      const float a = d[kk] < 0.0f ? -d[kk] : d[kk];
+      dmax = a > dmax ? a : dmax;
+    }
+    uint8_t *out = (uint8_t *)wq + 32 * b * ldq;
+    if (!finite || dmax == 0.0f) {
+      for (size_t j = 0; j < 32; j++) memset(out + j * ldq, 0, 34);
+      continue;
+    }
+    const float r = 127.0f / (8.0f * dmax);
+    const uint16_t hd = spr_fp16_from_f32(8.0f * dmax / 127.0f);
+    for (size_t j = 0; j < 32; j++) memcpy(out + j * ldq, &hd, sizeof hd);
     for (size_t kk = 0; kk < 32; kk++) {
       const uint8_t *blk = (const uint8_t *)w + kk * ldw + 18 * b;
-      const float d = half_at(blk);
+      const float f = d[kk] * r;
+      int8_t table[16];
+      for (int n = 0; n < 16; n++) table[n] = rne_i8(f * (float)(n - 8));
       for (size_t j = 0; j < 16; j++) {
-        v[kk][j] = (float)((blk[2 + j] & 0x0F) - 8) * d;
-        v[kk][j + 16] = (float)((blk[2 + j] >> 4) - 8) * d;
+        out[j * ldq + 2 + kk] = (uint8_t)table[blk[2 + j] & 0x0F];
+        out[(j + 16) * ldq + 2 + kk] = (uint8_t)table[blk[2 + j] >> 4];
       }
     }
-    rqt_tile(v, (uint8_t *)wq + 32 * b * ldq, ldq);
   }
 }
 

@@ -38,6 +38,7 @@
 #include "ops/common/fp16.h"
 #include "ops/coreffn/coreffn.h"
 #include "ops/gemm/gemm.h"
+#include "ops/gemm/qgemm.h"
 #include "ops/quant/quant.h"
 #include "runtime/util.h"
 #include "support/op_harness.h"
@@ -328,6 +329,11 @@ static void test_rqt_ukernels(void **state) {
           const uint16_t z = kk & 1 ? 0x8000u : 0;
           memcpy(w + kk * ldw + 2 * bb, &z, sizeof z);
         }
+      const bool inf_block = i == 1 && uk->type == SPR_DTYPE_Q4_0;
+      if (inf_block) { /* Q4_0: a scale of +inf in the strip's second block: that block's columns are zero */
+        const uint16_t inf = 0x7C00u;
+        memcpy(w + 7 * ldw + 2 * bb, &inf, sizeof inf);
+      }
       uint8_t *got = calloc(nbw * ldq, 1), *want = calloc(nbw * ldq, 1);
       float *rows = malloc(32 * row_e * sizeof(float));
       for (size_t kk = 0; kk < 32; kk++)
@@ -336,6 +342,12 @@ static void test_rqt_ukernels(void **state) {
       sc->fn(w + bb, ldw, nbw, want + 34, ldq);
       if (memcmp(got, want, nbw * ldq) != 0) fail_msg("%s nbw=%zu: bytes differ from %s", uk->name, nbw, sc->name);
       for (size_t j = 0; j < nbw; j++) { /* each code within half a step of the exact value */
+        if (inf_block && j >= 32) {
+          for (size_t t = 0; t < 34; t++)
+            if (got[j * ldq + 34 + t] != 0)
+              fail_msg("%s: column %zu of the block with an inf scale not zero", uk->name, j);
+          continue;
+        }
         uint16_t h;
         memcpy(&h, got + j * ldq + 34, 2);
         const double d = spr_fp16_to_f32(h);
@@ -350,6 +362,63 @@ static void test_rqt_ukernels(void **state) {
     tested++;
   }
   assert_true(tested >= 2);
+}
+
+/* ---- requantizers into packed panels ---------------------------------------------------- */
+
+/* Q4_0 rows whose blocks' scales spread over 1/40 .. 4 of each other (rows
+ * scaled), plus a zero group and a group with a NaN scale: each rqtp entry
+ * writes the bytes of the scalar rqt entry followed by its layout's packw. */
+static void test_rqtp_ukernels(void **state) {
+  (void)state;
+  int tested = 0;
+  for (size_t u = 0; u < spr_rqtp_ukernels_count; u++) {
+    const struct spr_rqtp_ukernel *uk = &spr_rqtp_ukernels[u];
+    if (!host_has(uk->isa)) {
+      printf("skip %s (ISA not on this host)\n", uk->name);
+      continue;
+    }
+    const struct spr_qgemm_packed *pk = uk->packed;
+    const struct spr_rqt_ukernel *sc = spr_rqt_select(uk->type, 0);
+    const size_t kbs[] = {1, 2, 5};
+    for (size_t i = 0; i < 3; i++) {
+      const size_t kb = kbs[i], rows = 32 * kb, row_e = 96, bb = spr_dtype_block_bytes(uk->type);
+      float *f = malloc(rows * row_e * sizeof(float));
+      spr_test_fill(f, rows * row_e, 900 + 10 * u + i, -1.0f, 1.0f);
+      for (size_t r = 0; r < rows; r++) {
+        const float s = r % 7 == 3 ? 0.025f : r % 5 == 1 ? 4.0f : 1.0f;
+        for (size_t c = 0; c < row_e; c++) f[r * row_e + c] *= s;
+      }
+      const size_t ldw = spr_quant_row_bytes(uk->type, (int64_t)row_e);
+      uint8_t *w = malloc(ldw * rows);
+      spr_quantize_row_get(uk->type)(f, w, (int64_t)(rows * row_e));
+      if (kb == 5) {
+        for (size_t kk = 0; kk < 32; kk++) memset(w + (32 + kk) * ldw + bb, 0, 2); /* group 1: scales 0 */
+        const uint16_t nan = 0x7E00u;
+        memcpy(w + (3 * 32 + 9) * ldw + 2 * bb, &nan, 2); /* group 3, second panel: a NaN scale */
+      }
+      const size_t ldq = 34 * kb, pbytes = pk->wbytes(kb), np = 2; /* the strip's second and third blocks */
+      uint8_t *wq = calloc(32 * ldq, 1), *want = spr_test_aligned_alloc(np * pbytes),
+              *got = spr_test_aligned_alloc(np * pbytes);
+      memset(want, 0xA5, np * pbytes);
+      memset(got, 0x5A, np * pbytes);
+      for (size_t p = 0; p < np; p++) {
+        for (size_t gi = 0; gi < kb; gi++) sc->fn(w + 32 * gi * ldw + (1 + p) * bb, ldw, 32, wq + 34 * gi, ldq);
+        pk->packw(kb, 32, wq, ldq, want + p * pbytes);
+      }
+      uk->fn(w + bb, ldw, kb, np, got);
+      for (size_t b = 0; b < np * pbytes; b++)
+        if (got[b] != want[b])
+          fail_msg("%s kb=%zu: panel %zu byte %zu (block %zu) is %u, %s + %s wrote %u", uk->name, kb, b / pbytes,
+                   b % pbytes, b % pbytes / (pbytes / kb), got[b], sc->name, pk->name, want[b]);
+      free(f), free(w), free(wq), free(want), free(got);
+    }
+    tested++;
+  }
+#if SPR_ENABLE_AVX512
+  if (spr_cpu_isa() & SPR_ISA_X86_AVX512VNNI) assert_true(tested >= 1);
+#endif
+  (void)tested;
 }
 
 /* ---- strip dequantizers ---------------------------------------------------------------- */
@@ -767,9 +836,10 @@ static void test_ffn_down(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_axpy_ukernels), cmocka_unit_test(test_axpyq_edges),  cmocka_unit_test(test_qrows_ukernels),
-      cmocka_unit_test(test_deq_ukernels),  cmocka_unit_test(test_rqt_ukernels), cmocka_unit_test(test_select_kernels),
-      cmocka_unit_test(test_select_op),     cmocka_unit_test(test_gemm_rows),    cmocka_unit_test(test_ffn_down),
+      cmocka_unit_test(test_axpy_ukernels),  cmocka_unit_test(test_axpyq_edges),  cmocka_unit_test(test_qrows_ukernels),
+      cmocka_unit_test(test_deq_ukernels),   cmocka_unit_test(test_rqt_ukernels), cmocka_unit_test(test_rqtp_ukernels),
+      cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),    cmocka_unit_test(test_gemm_rows),
+      cmocka_unit_test(test_ffn_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

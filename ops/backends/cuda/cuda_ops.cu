@@ -1535,10 +1535,14 @@ struct DownTAxpyQ {
 
 /* Prefill through a Q4_0 / Q8_0 ffn_down_t (F a multiple of 32), step 1:
  * one Q8_0 block per index (e, g): column e of neurons [32g, 32g + 32)
- * requantized as the rqt ukernels (ops/coreffn/rqt_scalar.c, bit for bit):
- * v = the exact dequantized values, amax = max |v|, d = fp16(amax / 127),
- * id = amax > 0 ? 127 / amax : 0, q = (int8)trunc(s +- 0.5), s = v * id,
- * written to row e of a row-major Q8_0 matrix {F, E} (ldq bytes a row). */
+ * requantized as the rqt ukernels (ops/coreffn/rqt_scalar.c, bit for bit;
+ * rule in ops/coreffn/coreffn.h), written to row e of a row-major Q8_0
+ * matrix {F, E} (ldq bytes a row). Q8_0: v = the exact dequantized values,
+ * amax = max |v|, d = fp16(amax / 127), id = amax > 0 ? 127 / amax : 0,
+ * q = (int8)trunc(s +- 0.5), s = v * id. Q4_0: one scale for the 32 rows'
+ * block holding column e: dmax = max |dk|, d = fp16(8 dmax / 127), code =
+ * rne(dk * (127 / (8 dmax)) * (nibble - 8)); zero when dmax is 0 or a scale
+ * is not finite. */
 struct DownTRqt {
   const uint8_t *w;
   int wtype;
@@ -1548,6 +1552,37 @@ struct DownTRqt {
   HD void operator()(int64_t i) const {
     const int64_t e = i / kb, g = i % kb;
     const uint8_t *w0 = w + (size_t)(32 * g) * ldw;
+    uint8_t *blk = wq + (size_t)e * ldq + (size_t)g * 34;
+    if (wtype == SPR_DTYPE_Q4_0) {
+      const size_t off = (size_t)(e / 32) * 18;
+      float dmax = 0.0f;
+      bool finite = true;
+      for (int kk = 0; kk < 32; kk++) {
+        const uint8_t *p = w0 + (size_t)kk * ldw + off;
+        finite = finite && (p[1] & 0x7Cu) != 0x7Cu;
+        const float dk = half_at(p), a = dk < 0.0f ? -dk : dk;
+        dmax = a > dmax ? a : dmax;
+      }
+      if (!finite || dmax == 0.0f) {
+        for (int t = 0; t < 34; t++) blk[t] = 0;
+        return;
+      }
+      const float r = 127.0f / (8.0f * dmax);
+      const uint16_t hd = f2h(8.0f * dmax / 127.0f);
+      blk[0] = (uint8_t)(hd & 0xFFu);
+      blk[1] = (uint8_t)(hd >> 8);
+      const int64_t j = e % 32;
+      for (int kk = 0; kk < 32; kk++) {
+        const uint8_t *p = w0 + (size_t)kk * ldw + off;
+        const int nib = j < 16 ? (p[2 + j] & 0x0F) : (p[2 + j - 16] >> 4);
+        const float f = half_at(p) * r;
+        float t = f * (float)(nib - 8); /* --fmad=false: the products and sums round as the CPU's */
+        t = t + 12582912.0f;              /* 1.5 * 2^23: round half to even */
+        t = t - 12582912.0f;
+        blk[2 + kk] = (uint8_t)(int8_t)(int)t;
+      }
+      return;
+    }
     float amax = 0.0f;
     for (int kk = 0; kk < 32; kk++) {
       const float v = row_elem(w0 + (size_t)kk * ldw, wtype, e);
@@ -1556,7 +1591,6 @@ struct DownTRqt {
     }
     const uint16_t hd = f2h(amax / 127.0f);
     const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-    uint8_t *blk = wq + (size_t)e * ldq + (size_t)g * 34;
     blk[0] = (uint8_t)(hd & 0xFFu);
     blk[1] = (uint8_t)(hd >> 8);
     for (int kk = 0; kk < 32; kk++) {
