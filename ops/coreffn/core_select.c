@@ -43,7 +43,7 @@ static inline uint64_t key_of(uint32_t order, size_t n) {
 
 size_t spr_core_topk_scratch_bytes(size_t n_ff) {
   return ((n_ff * sizeof(uint32_t) + 63) / 64 + (n_ff * sizeof(uint64_t) + 63) / 64 +
-          (RADIX_BINS * sizeof(uint32_t) + 63) / 64) *
+          (2 * RADIX_BINS * sizeof(uint32_t) + 63) / 64) *
          64;
 }
 
@@ -92,18 +92,28 @@ void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, i
   uint32_t *ord = scratch;
   uint64_t *cand = (uint64_t *)(void *)((uint8_t *)scratch + (n_ff * sizeof(uint32_t) + 63) / 64 * 64);
   uint32_t *hist = (uint32_t *)(void *)((uint8_t *)cand + (n_ff * sizeof(uint64_t) + 63) / 64 * 64);
-  memset(hist, 0, RADIX_BINS * sizeof(uint32_t));
-  for (size_t n = 0; n < n_ff; n++) {
-    ord[n] = order_of(a[n]);
-    hist[ord[n] >> (32 - RADIX_BITS)]++;
+  /* two histograms, even and odd neurons: activations crowd a few bins, and
+   * one histogram's increments of the same bin would wait on each other */
+  uint32_t *hist1 = hist + RADIX_BINS;
+  memset(hist, 0, 2 * RADIX_BINS * sizeof(uint32_t));
+  size_t n0 = 0;
+  for (; n0 + 2 <= n_ff; n0 += 2) {
+    ord[n0] = order_of(a[n0]);
+    ord[n0 + 1] = order_of(a[n0 + 1]);
+    hist[ord[n0] >> (32 - RADIX_BITS)]++;
+    hist1[ord[n0 + 1] >> (32 - RADIX_BITS)]++;
   }
+  if (n0 < n_ff) {
+    ord[n0] = order_of(a[n0]);
+    hist[ord[n0] >> (32 - RADIX_BITS)]++;
+  }
+  for (size_t b = 0; b < RADIX_BINS; b++) hist[b] += hist1[b];
   /* bin: the one holding the k-th largest; above: how many are in higher bins */
   size_t above = 0;
   uint32_t bin = RADIX_BINS - 1;
   while (above + hist[bin] < k) above += hist[bin--];
   /* the neurons above the bin (about k of n_ff, scattered: a branch per
-   * neuron mispredicts often): a branch-free pass; then the bin's few
-   * neurons, whose branch is almost never taken */
+   * neuron would mispredict often): a branch-free pass; then the bin's */
   size_t m = 0;
   const uint32_t lim = (bin + 1) << (32 - RADIX_BITS); /* ord >= lim: in a higher bin (0 past the top bin) */
   if (lim == 0) {
@@ -113,8 +123,10 @@ void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, i
   } else {
     for (size_t n = 0; n < n_ff; n++) freq[n] += ord[n] >= lim;
   }
-  for (size_t n = 0; n < n_ff; n++)
-    if (ord[n] >> (32 - RADIX_BITS) == bin) cand[m++] = key_of(ord[n], n);
+  for (size_t n = 0; n < n_ff; n++) { /* branch-free: the bin can hold a few % of them, in no pattern */
+    cand[m] = key_of(ord[n], n);
+    m += ord[n] >> (32 - RADIX_BITS) == bin;
+  }
   const size_t rest = k - above;
   if (rest < m) select_largest(cand, m, rest);
   for (size_t i = 0; i < rest; i++) {
