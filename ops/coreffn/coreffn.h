@@ -354,6 +354,12 @@ extern const size_t spr_rqt_ukernels_count;
 /* The first entry for `type` whose ISA bits are all in isa, or NULL (other types). */
 const struct spr_rqt_ukernel *spr_rqt_select(enum spr_dtype type, uint32_t isa);
 
+/* The Q4_0 rule's group setup, shared by the portable entries: the 32 rows'
+ * block scales at w (row kk at w + kk * ldw) -> f[kk] = dk * 127 / (8 dmax)
+ * and *dh = fp16(8 dmax / 127); false for a zero block (dmax 0 or a scale
+ * not finite). */
+bool spr_rqt_q4_0_group(const uint8_t *w, size_t ldw, float f[32], uint16_t *dh);
+
 /* ---- requantizing straight into a packed Q8_0 panel (rqt + packw fused) ------------ */
 
 /* For the packed-panel layout `packed` (a struct spr_qgemm_packed * of the

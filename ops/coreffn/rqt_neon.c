@@ -111,26 +111,16 @@ void spr_q4_0_rqt_ukernel__neon(const void *w, size_t ldw, size_t nbw, void *wq,
   for (int i = 0; i < 4; i++) k[i] = simde_vld1q_f32(kv + 4 * i);
   const simde_float32x4_t magic = simde_vdupq_n_f32(0x1.8p23f); /* (x + m) - m: x rounded half to even */
   for (size_t b = 0; b < nbw / 32; b++) {
-    float d[32], dmax = 0.0f;
-    bool finite = true;
-    for (size_t kk = 0; kk < 32; kk++) {
-      uint16_t h;
-      memcpy(&h, wb + kk * ldw + 18 * b, sizeof h);
-      finite = finite && (h & 0x7C00u) != 0x7C00u;
-      d[kk] = spr_fp16_to_f32(h);
-      const float a = d[kk] < 0.0f ? -d[kk] : d[kk];
-      dmax = a > dmax ? a : dmax;
-    }
+    float fk[32];
+    uint16_t hd;
     uint8_t *out = (uint8_t *)wq + 32 * b * ldq;
-    if (!finite || dmax == 0.0f) {
+    if (!spr_rqt_q4_0_group(wb + 18 * b, ldw, fk, &hd)) {
       for (size_t j = 0; j < 32; j++) memset(out + j * ldq, 0, 34);
       continue;
     }
-    const float r = 127.0f / (8.0f * dmax);
-    const uint16_t hd = spr_fp16_from_f32(8.0f * dmax / 127.0f);
     simde_uint8x16_t lo[32], hi[32]; /* row kk's codes of columns j (lo) and 16 + j (hi) */
     for (size_t kk = 0; kk < 32; kk++) {
-      const simde_float32x4_t f = simde_vdupq_n_f32(d[kk] * r);
+      const simde_float32x4_t f = simde_vdupq_n_f32(fk[kk]);
       simde_int32x4_t t[4];
       for (int i = 0; i < 4; i++)
         t[i] = simde_vcvtq_s32_f32(simde_vsubq_f32(simde_vaddq_f32(simde_vmulq_f32(f, k[i]), magic), magic));

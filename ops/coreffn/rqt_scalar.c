@@ -41,29 +41,37 @@ static int8_t rne_i8(float x) {
   return (int8_t)(int32_t)t;
 }
 
+bool spr_rqt_q4_0_group(const uint8_t *w, size_t ldw, float f[32], uint16_t *dh) {
+  float d[32], dmax = 0.0f;
+  bool finite = true;
+  for (size_t kk = 0; kk < 32; kk++) {
+    uint16_t h;
+    memcpy(&h, w + kk * ldw, sizeof h);
+    finite = finite && (h & 0x7C00u) != 0x7C00u;
+    d[kk] = spr_fp16_to_f32(h);
+    const float a = d[kk] < 0.0f ? -d[kk] : d[kk];
+    dmax = a > dmax ? a : dmax;
+  }
+  if (!finite || dmax == 0.0f) return false;
+  const float r = 127.0f / (8.0f * dmax);
+  for (size_t kk = 0; kk < 32; kk++) f[kk] = d[kk] * r;
+  *dh = spr_fp16_from_f32(8.0f * dmax / 127.0f);
+  return true;
+}
+
 void spr_q4_0_rqt_ukernel__scalar(const void *w, size_t ldw, size_t nbw, void *wq, size_t ldq) {
   for (size_t b = 0; b < nbw / 32; b++) {
-    float d[32], dmax = 0.0f;
-    bool finite = true;
-    for (size_t kk = 0; kk < 32; kk++) {
-      uint16_t h;
-      memcpy(&h, (const uint8_t *)w + kk * ldw + 18 * b, sizeof h);
-      finite = finite && (h & 0x7C00u) != 0x7C00u;
-      d[kk] = spr_fp16_to_f32(h);
-      const float a = d[kk] < 0.0f ? -d[kk] : d[kk];
-      dmax = a > dmax ? a : dmax;
-    }
+    float fk[32];
+    uint16_t hd;
     uint8_t *out = (uint8_t *)wq + 32 * b * ldq;
-    if (!finite || dmax == 0.0f) {
+    if (!spr_rqt_q4_0_group((const uint8_t *)w + 18 * b, ldw, fk, &hd)) {
       for (size_t j = 0; j < 32; j++) memset(out + j * ldq, 0, 34);
       continue;
     }
-    const float r = 127.0f / (8.0f * dmax);
-    const uint16_t hd = spr_fp16_from_f32(8.0f * dmax / 127.0f);
     for (size_t j = 0; j < 32; j++) memcpy(out + j * ldq, &hd, sizeof hd);
     for (size_t kk = 0; kk < 32; kk++) {
       const uint8_t *blk = (const uint8_t *)w + kk * ldw + 18 * b;
-      const float f = d[kk] * r;
+      const float f = fk[kk];
       int8_t table[16];
       for (int n = 0; n < 16; n++) table[n] = rne_i8(f * (float)(n - 8));
       for (size_t j = 0; j < 16; j++) {
