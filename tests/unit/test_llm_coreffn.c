@@ -33,42 +33,13 @@
 
 #include "runtime/session.h"
 #include "sparrow/llm.h"
+#include "support/llm_session.h"
 #include "support/test_util.h"
 #include "support/tiny_models.h"
 #include "tools/sparrow/quantize.h"
 
 #define FIXTURES SPR_SOURCE_DIR "/tests/fixtures/coreinfer"
 #define TMP SPR_BINARY_DIR "/coreffn_tmp"
-
-struct llm {
-  void *blob;
-  struct spr_model *model;
-  struct spr_session *session;
-  void *arena;
-  struct spr_plan plan;
-};
-
-static void open_session(struct llm *t, const struct spr_config *cfg) {
-  struct spr_error err;
-  if (spr_plan(t->model, cfg, &t->plan, &err) != SPR_STATUS_OK) fail_msg("plan: %s", err.msg);
-  t->arena = spr_test_aligned_alloc(t->plan.arena_bytes);
-  if (spr_session_create(t->model, cfg, t->arena, t->plan.arena_bytes, &t->session, &err) != SPR_STATUS_OK)
-    fail_msg("session: %s", err.msg);
-}
-
-static void close_session(struct llm *t) {
-  spr_session_destroy(t->session);
-  free(t->arena);
-  t->session = NULL;
-  t->arena = NULL;
-}
-
-static struct spr_model *load_file(const char *path) {
-  struct spr_model *m = NULL;
-  struct spr_error err;
-  if (spr_model_load_file(path, NULL, &m, &err) != SPR_STATUS_OK) fail_msg("%s: %s", path, err.msg);
-  return m;
-}
 
 static void write_file(const char *path, const void *buf, size_t size) {
   FILE *f = fopen(path, "wb");
@@ -112,7 +83,7 @@ static const int32_t k_prompt[10] = {1, 259, 261, 270, 5, 299, 42, 259, 262, 263
 static const int32_t k_cont[8] = {264, 40, 281, 290, 7, 259, 300 - 3, 266};
 
 /* Logits of the prompt (one eval) then of each continuation token: (1 + n_cont) x V. */
-static void run_seq(struct llm *t, size_t V, float *out) {
+static void run_seq(struct spr_test_llm *t, size_t V, float *out) {
   spr_llm_reset(t->session);
   const float *lg;
   assert_int_equal(spr_llm_eval(t->session, k_prompt, 10, &lg), SPR_STATUS_OK);
@@ -189,9 +160,9 @@ SPR_TEST_NO_VECTORIZE /* test_util.h */
   const struct spr_quantize_opts qo = {SPR_DTYPE_F32, false, 1, NULL, true, 0, 1 << 30};
   if (spr_quantize_file(mpath, layouts[1], &qo, NULL, &err) != SPR_STATUS_OK) fail_msg("quantize: %s", err.msg);
   for (int li = 0; li < 2; li++) {
-    struct llm t;
+    struct spr_test_llm t;
     memset(&t, 0, sizeof t);
-    t.model = load_file(layouts[li]);
+    t.model = spr_test_model_load(layouts[li]);
     struct spr_llm_info info;
     assert_int_equal(spr_llm_info(t.model, &info), SPR_STATUS_OK);
     const size_t V = info.n_vocab;
@@ -202,7 +173,7 @@ SPR_TEST_NO_VECTORIZE /* test_util.h */
       cfg.batch = (int)batch;
       cfg.ctx = (int)(T + 8 > batch ? T + 8 : batch);
       cfg.threads = threads;
-      open_session(&t, &cfg);
+      spr_test_llm_open(&t, &cfg);
       const float *lg;
       assert_int_equal(spr_llm_eval(t.session, tokens, n_prompt, &lg), SPR_STATUS_OK);
       for (uint32_t l = first; l <= last; l++) {
@@ -231,7 +202,7 @@ SPR_TEST_NO_VECTORIZE /* test_util.h */
                      li ? "ffn_down_t" : "ffn_down", threads, j, k, (double)lg[k], (double)w[k]);
         }
       }
-      close_session(&t);
+      spr_test_llm_close(&t);
     }
     spr_model_free(t.model);
   }
@@ -269,9 +240,9 @@ static void test_beta1_bit_identical(void **state) {
                {SPR_DTYPE_Q8_0, true},
                {SPR_DTYPE_F32, true}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    struct llm t;
+    struct spr_test_llm t;
     memset(&t, 0, sizeof t);
-    t.model = load_file(tiny_file("beta1", cases[c].t, cases[c].layout));
+    t.model = spr_test_model_load(tiny_file("beta1", cases[c].t, cases[c].layout));
     struct spr_llm_info info;
     assert_int_equal(spr_llm_info(t.model, &info), SPR_STATUS_OK);
     const size_t V = info.n_vocab, n = 9 * V;
@@ -280,14 +251,14 @@ static void test_beta1_bit_identical(void **state) {
       struct spr_config cfg;
       sparse_cfg(&cfg, 0.0f, -1, -1);
       cfg.threads = threads;
-      open_session(&t, &cfg);
+      spr_test_llm_open(&t, &cfg);
       run_seq(&t, V, dense);
-      close_session(&t);
+      spr_test_llm_close(&t);
       sparse_cfg(&cfg, 1.0f, 0, 1);
       cfg.threads = threads;
-      open_session(&t, &cfg);
+      spr_test_llm_open(&t, &cfg);
       run_seq(&t, V, sparse);
-      close_session(&t);
+      spr_test_llm_close(&t);
       for (size_t i = 0; i < n; i++) {
         if (memcmp(&dense[i], &sparse[i], sizeof(float)) != 0)
           fail_msg("%s%s, %d threads: beta 1 step %zu logit %zu = %.9g, dense %.9g", spr_dtype_name(cases[c].t),
@@ -303,7 +274,7 @@ static void test_beta1_bit_identical(void **state) {
 /* ---- sparse step == dense step of the model with non-core gate rows zeroed ---------------------------- */
 
 /* A copy of m's file whose blk.L.ffn_gate rows outside core[L] are zero (L in [first, last]). */
-static struct spr_model *zeroed_copy(const struct spr_model *m, struct llm *sparse, int first, int last,
+static struct spr_model *zeroed_copy(const struct spr_model *m, struct spr_test_llm *sparse, int first, int last,
                                      void **blob_out) {
   const struct spr_gguf *g = spr_model_gguf(m);
   struct spr_gguf_writer *w;
@@ -381,22 +352,22 @@ static void test_sparse_equals_zeroed(void **state) {
     bool layout;
   } cases[] = {{SPR_DTYPE_F32, false}, {SPR_DTYPE_Q8_0, false}, {SPR_DTYPE_F32, true}, {SPR_DTYPE_Q8_0, true}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    struct llm a, b;
+    struct spr_test_llm a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
-    a.model = load_file(tiny_file("zeroed", cases[c].t, cases[c].layout));
+    a.model = spr_test_model_load(tiny_file("zeroed", cases[c].t, cases[c].layout));
     struct spr_llm_info info;
     assert_int_equal(spr_llm_info(a.model, &info), SPR_STATUS_OK);
     const size_t V = info.n_vocab;
     struct spr_config cfg;
     sparse_cfg(&cfg, 0.4f, 0, 1);
-    open_session(&a, &cfg);
+    spr_test_llm_open(&a, &cfg);
     const float *la, *lb;
     assert_int_equal(spr_llm_eval(a.session, k_prompt, 10, &la), SPR_STATUS_OK);
     void *zblob;
     b.model = zeroed_copy(a.model, &a, 0, 1, &zblob);
     sparse_cfg(&cfg, 0.0f, -1, -1);
-    open_session(&b, &cfg);
+    spr_test_llm_open(&b, &cfg);
     copy_kv(a.session, b.session);
     for (size_t i = 0; i < 8; i++) {
       assert_int_equal(spr_llm_eval(a.session, &k_cont[i], 1, &la), SPR_STATUS_OK);
@@ -411,8 +382,8 @@ static void test_sparse_equals_zeroed(void **state) {
                    cases[c].layout ? " (sparse layout)" : "", i, k, (double)la[k], (double)lb[k]);
       }
     }
-    close_session(&a);
-    close_session(&b);
+    spr_test_llm_close(&a);
+    spr_test_llm_close(&b);
     spr_model_free(a.model);
     spr_model_free(b.model);
     free(zblob);
@@ -423,17 +394,17 @@ static void test_sparse_equals_zeroed(void **state) {
 
 static void test_layouts_agree(void **state) {
   (void)state;
-  struct llm t;
+  struct spr_test_llm t;
   memset(&t, 0, sizeof t);
   const size_t V = 300, n = 9 * V;
   float *out[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
   for (int layout = 0; layout < 2; layout++) {
-    t.model = load_file(tiny_file("layouts", SPR_DTYPE_F32, layout == 1));
+    t.model = spr_test_model_load(tiny_file("layouts", SPR_DTYPE_F32, layout == 1));
     struct spr_config cfg;
     sparse_cfg(&cfg, 0.0f, -1, -1); /* dense */
-    open_session(&t, &cfg);
+    spr_test_llm_open(&t, &cfg);
     run_seq(&t, V, out[layout]);
-    close_session(&t);
+    spr_test_llm_close(&t);
     spr_model_free(t.model);
   }
   for (size_t i = 0; i < n; i++) {
@@ -456,9 +427,9 @@ static size_t tokenize(const struct spr_model *m, const char *text, int32_t *tok
 
 static void test_threads_reselect(void **state) {
   (void)state;
-  struct llm t;
+  struct spr_test_llm t;
   memset(&t, 0, sizeof t);
-  t.model = load_file(tiny_file("threads", SPR_DTYPE_Q8_0, true));
+  t.model = spr_test_model_load(tiny_file("threads", SPR_DTYPE_Q8_0, true));
   int32_t gen[32];
   const size_t n_gen = tokenize(t.model, " the cat sat on the mat! the cat", gen, 32);
   const size_t V = 300;
@@ -468,7 +439,7 @@ static void test_threads_reselect(void **state) {
     sparse_cfg(&cfg, 0.4f, 0, 1);
     cfg.sparse_ffn_reselect = 1;
     cfg.threads = threads;
-    open_session(&t, &cfg);
+    spr_test_llm_open(&t, &cfg);
     const float *lg;
     assert_int_equal(spr_llm_eval(t.session, k_prompt, 10, &lg), SPR_STATUS_OK);
     memcpy(out[threads - 1], lg, V * sizeof(float));
@@ -477,7 +448,7 @@ static void test_threads_reselect(void **state) {
       memcpy(out[threads - 1] + (i + 1) * V, lg, V * sizeof(float));
     }
     assert_int_equal(spr_llm_position(t.session), 10 + n_gen);
-    close_session(&t);
+    spr_test_llm_close(&t);
   }
   assert_memory_equal(out[0], out[1], (n_gen + 1) * V * sizeof(float));
   free(out[0]), free(out[1]);
@@ -486,10 +457,10 @@ static void test_threads_reselect(void **state) {
 
 static void test_reselect_equals_prefill(void **state) {
   (void)state;
-  struct llm a, b;
+  struct spr_test_llm a, b;
   memset(&a, 0, sizeof a);
   memset(&b, 0, sizeof b);
-  a.model = load_file(tiny_file("reselect", SPR_DTYPE_F32, false));
+  a.model = spr_test_model_load(tiny_file("reselect", SPR_DTYPE_F32, false));
   b.model = a.model;
   int32_t sent[32];
   const size_t n = tokenize(a.model, " the cat sat!", sent, 32);
@@ -501,9 +472,9 @@ static void test_reselect_equals_prefill(void **state) {
   struct spr_config cfg;
   sparse_cfg(&cfg, 0.4f, 0, 1);
   cfg.sparse_ffn_reselect = 1;
-  open_session(&a, &cfg);
+  spr_test_llm_open(&a, &cfg);
   cfg.sparse_ffn_reselect = 0;
-  open_session(&b, &cfg);
+  spr_test_llm_open(&b, &cfg);
   const float *la, *lb;
   assert_int_equal(spr_llm_eval(a.session, k_prompt, 10, &la), SPR_STATUS_OK);
   assert_int_equal(spr_llm_eval(b.session, k_prompt, 10, &lb), SPR_STATUS_OK);
@@ -532,8 +503,8 @@ static void test_reselect_equals_prefill(void **state) {
     assert_int_equal(spr_llm_eval(b.session, &k_cont[i], 1, &lb), SPR_STATUS_OK);
     assert_memory_equal(la, lb, 300 * sizeof(float));
   }
-  close_session(&a);
-  close_session(&b);
+  spr_test_llm_close(&a);
+  spr_test_llm_close(&b);
   spr_model_free(a.model);
 }
 
@@ -541,7 +512,7 @@ static void test_reselect_equals_prefill(void **state) {
 
 static void test_plan_and_settings(void **state) {
   (void)state;
-  struct spr_model *m = load_file(tiny_file("plan", SPR_DTYPE_Q4_0, true));
+  struct spr_model *m = spr_test_model_load(tiny_file("plan", SPR_DTYPE_Q4_0, true));
   struct spr_config cfg;
   sparse_cfg(&cfg, 0.4f, -1, -1);
   cfg.sparse_ffn_reselect = 1;

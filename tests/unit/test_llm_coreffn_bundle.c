@@ -29,6 +29,7 @@
 #include "ops/quant/quant.h"
 #include "runtime/session.h"
 #include "sparrow/llm.h"
+#include "support/llm_session.h"
 #include "support/test_util.h"
 #include "support/tiny_models.h"
 #include "tools/sparrow/quantize.h"
@@ -37,35 +38,6 @@
 
 /* dim 64 (2 blocks per row), ffn 320: the dense fused decode runs 3 chunks */
 enum { DIM = 64, FFN = 320, LAYERS = 2 };
-
-struct llm {
-  struct spr_model *model;
-  struct spr_session *session;
-  void *arena;
-  struct spr_plan plan;
-};
-
-static void open_session(struct llm *t, const struct spr_config *cfg) {
-  struct spr_error err;
-  if (spr_plan(t->model, cfg, &t->plan, &err) != SPR_STATUS_OK) fail_msg("plan: %s", err.msg);
-  t->arena = spr_test_aligned_alloc(t->plan.arena_bytes);
-  if (spr_session_create(t->model, cfg, t->arena, t->plan.arena_bytes, &t->session, &err) != SPR_STATUS_OK)
-    fail_msg("session: %s", err.msg);
-}
-
-static void close_session(struct llm *t) {
-  spr_session_destroy(t->session);
-  free(t->arena);
-  t->session = NULL;
-  t->arena = NULL;
-}
-
-static struct spr_model *load_file(const char *path) {
-  struct spr_model *m = NULL;
-  struct spr_error err;
-  if (spr_model_load_file(path, NULL, &m, &err) != SPR_STATUS_OK) fail_msg("%s: %s", path, err.msg);
-  return m;
-}
 
 /* TMP/base.gguf (f32 tiny llama), then TMP/<name>.gguf in Q4_0: plain (layout 0),
  * --sparse-layout (1) or --sparse-layout --bundle (2), every layer. */
@@ -108,7 +80,7 @@ static void sparse_cfg(struct spr_config *cfg, float beta, int threads) {
 static const int32_t k_prompt[10] = {1, 259, 261, 270, 5, 299, 42, 259, 262, 263};
 static const int32_t k_cont[8] = {264, 40, 281, 290, 7, 259, 300 - 3, 266};
 
-static void run_seq(struct llm *t, size_t V, float *out) {
+static void run_seq(struct spr_test_llm *t, size_t V, float *out) {
   spr_llm_reset(t->session);
   const float *lg;
   assert_int_equal(spr_llm_eval(t->session, k_prompt, 10, &lg), SPR_STATUS_OK);
@@ -120,28 +92,28 @@ static void run_seq(struct llm *t, size_t V, float *out) {
 }
 
 /* logits of a whole sequence: (1 + 8) x V */
-static float *seq_logits(const char *path, float beta, int threads, struct llm *keep) {
-  struct llm t;
+static float *seq_logits(const char *path, float beta, int threads, struct spr_test_llm *keep) {
+  struct spr_test_llm t;
   memset(&t, 0, sizeof t);
-  t.model = load_file(path);
+  t.model = spr_test_model_load(path);
   struct spr_llm_info info;
   assert_int_equal(spr_llm_info(t.model, &info), SPR_STATUS_OK);
   float *out = malloc(9 * info.n_vocab * sizeof(float));
   struct spr_config cfg;
   sparse_cfg(&cfg, beta, threads);
-  open_session(&t, &cfg);
+  spr_test_llm_open(&t, &cfg);
   run_seq(&t, info.n_vocab, out);
   if (keep != NULL) {
     *keep = t;
     return out;
   }
-  close_session(&t);
+  spr_test_llm_close(&t);
   spr_model_free(t.model);
   return out;
 }
 
-static void free_llm(struct llm *t) {
-  close_session(t);
+static void free_llm(struct spr_test_llm *t) {
+  spr_test_llm_close(t);
   spr_model_free(t->model);
 }
 
@@ -156,7 +128,7 @@ static void assert_close(const char *what, const float *a, const float *b, size_
 
 static void test_bundle_file(void **state) {
   (void)state;
-  struct spr_model *ml = load_file(tiny_file(1)), *mb = load_file(tiny_file(2));
+  struct spr_model *ml = spr_test_model_load(tiny_file(1)), *mb = spr_test_model_load(tiny_file(2));
   const struct spr_gguf *gl = spr_model_gguf(ml), *gb = spr_model_gguf(mb);
   const size_t seg = spr_quant_row_bytes(SPR_DTYPE_Q4_0, DIM);
   int bundles = 0;
@@ -257,7 +229,7 @@ static void test_bundle_vs_layout(void **state) {
   /* the prompt step runs the same prefill kernels: the same bits */
   assert_memory_equal(dl, db, V * sizeof(float));
   assert_close("bundle vs sparse layout, dense", db, dl, n, V, AXPYQ_TOL);
-  struct llm a, b;
+  struct spr_test_llm a, b;
   float *sl = seq_logits(pl, 0.4f, 1, &a), *sb = seq_logits(pb, 0.4f, 1, &b);
   for (uint32_t l = 0; l < LAYERS; l++) {
     const int32_t *ia, *ib;
@@ -278,7 +250,7 @@ static void test_bundle_vs_layout(void **state) {
 static void test_bundle_zeroed(void **state) {
   (void)state;
   const char *pb = tiny_file(2);
-  struct llm a, z;
+  struct spr_test_llm a, z;
   memset(&z, 0, sizeof z);
   const size_t V = 300;
   float *sa = seq_logits(pb, 0.4f, 1, &a);
@@ -330,11 +302,11 @@ static void test_bundle_zeroed(void **state) {
    * copied into the zeroed copy's session, then dense steps of the copy */
   struct spr_config cfg;
   sparse_cfg(&cfg, 0.0f, 1);
-  struct llm o;
+  struct spr_test_llm o;
   memset(&o, 0, sizeof o);
-  o.model = load_file(pb);
-  open_session(&o, &cfg);
-  open_session(&z, &cfg);
+  o.model = spr_test_model_load(pb);
+  spr_test_llm_open(&o, &cfg);
+  spr_test_llm_open(&z, &cfg);
   const float *lo, *lz;
   spr_llm_reset(o.session);
   assert_int_equal(spr_llm_eval(o.session, k_prompt, 10, &lo), SPR_STATUS_OK);
@@ -358,9 +330,9 @@ static void test_bundle_zeroed(void **state) {
     snprintf(what, sizeof what, "sparse step %zu vs zeroed-gate dense", i);
     assert_close(what, sa + (i + 1) * V, lz, V, V, ZEROED_TOL);
   }
-  close_session(&o);
+  spr_test_llm_close(&o);
   spr_model_free(o.model);
-  close_session(&z);
+  spr_test_llm_close(&z);
   spr_model_free(z.model);
   free(blob);
   free_llm(&a);
