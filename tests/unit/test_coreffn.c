@@ -41,6 +41,7 @@
 #include "ops/gemm/qgemm.h"
 #include "ops/quant/quant.h"
 #include "runtime/util.h"
+#include "support/core_state.h"
 #include "support/op_harness.h"
 #include "support/test_util.h"
 
@@ -58,16 +59,6 @@ static uint8_t *make_rows(enum spr_dtype t, size_t rows, size_t k, uint64_t seed
   spr_quantize_row_get(t)(f, w, (int64_t)(rows * k));
   free(f);
   return w;
-}
-
-/* n distinct ascending ids in [0, range) */
-static void pick_ids(int32_t *ids, size_t n, size_t range, uint64_t seed) {
-  uint64_t s = seed;
-  size_t got = 0;
-  for (size_t r = 0; r < range && got < n; r++) {
-    const size_t left = range - r, need = n - got;
-    if (spr_test_rng_next(&s) % left < need) ids[got++] = (int32_t)r;
-  }
 }
 
 /* ---- axpy ukernels ----------------------------------------------------------------- */
@@ -125,7 +116,7 @@ static void check_axpy(const struct spr_axpy_ukernel *uk, size_t n, bool with_id
   int32_t *idx = malloc((n ? n : 1) * sizeof(int32_t));
   float *a = malloc(n * sizeof(float)), *y = malloc(ne * sizeof(float)), *y2 = malloc(ne * sizeof(float));
   float *ref = malloc(ne * sizeof(float)), *mag = malloc(ne * sizeof(float)), *row = malloc(row_e * sizeof(float));
-  pick_ids(idx, n, rows, seed + 1);
+  spr_test_pick_ids(idx, n, rows, seed + 1);
   spr_test_fill(a, n, seed + 2, -2.0f, 2.0f);
   for (size_t e = 0; e < ne; e++) y[e] = NAN;
   uk->fn(n, with_idx ? idx : NULL, a, w + off, ldw, ne, y);
@@ -199,7 +190,7 @@ static void test_axpyq_edges(void **state) {
   const size_t ldw = spr_quant_row_bytes(SPR_DTYPE_Q4_0, (int64_t)ne);
   float a[N], y[96], ys[96];
   int32_t idx[N];
-  pick_ids(idx, N, rows, 78);
+  spr_test_pick_ids(idx, N, rows, 78);
   for (int c = 0; c < 4; c++) {
     spr_test_fill(a, N, 79 + (uint64_t)c, -2.0f, 2.0f);
     size_t n = N;
@@ -253,7 +244,7 @@ static void check_qrows(const struct spr_qrows_ukernel *uk, size_t kb, size_t n,
   int32_t idx[MAXN];
   spr_test_fill(x, k, seed + 1, -2.0f, 2.0f);
   x[k / 2] = 7.5f; /* one outlier block */
-  pick_ids(idx, n, rows, seed + 2);
+  spr_test_pick_ids(idx, n, rows, seed + 2);
   for (size_t i = 0; i + 1 < n; i += 3) { /* not ascending: the list order is the output order */
     const int32_t tmp = idx[i];
     idx[i] = idx[i + 1], idx[i + 1] = tmp;
@@ -538,25 +529,8 @@ static void test_select_kernels(void **state) {
 
 /* ---- CORE_SELECT op ------------------------------------------------------------------------ */
 
-struct state_bufs {
-  int32_t *sel, *ctl;
-  size_t sel_words;
-};
-
-static void state_init(struct state_bufs *b, size_t F) {
-  b->sel_words = spr_core_sel_words(F);
-  b->sel = calloc(b->sel_words, sizeof(int32_t));
-  b->ctl = calloc(SPR_CORE_CTL_WORDS + 8, sizeof(int32_t));
-}
-
-static struct spr_core_sel *sel_of(struct state_bufs *b) {
-  return (struct spr_core_sel *)(void *)b->sel;
-}
-static struct spr_core_ctl *ctl_of(struct state_bufs *b) {
-  return (struct spr_core_ctl *)(void *)b->ctl;
-}
-
-static void run_select(const float *a, size_t T, size_t F, float alpha, float beta, struct state_bufs *b, int threads) {
+static void run_select(const float *a, size_t T, size_t F, float alpha, float beta, struct spr_test_core_state *b,
+                       int threads) {
   struct spr_tensor ts[3];
   const int64_t ane[2] = {(int64_t)F, (int64_t)T}, sne[1] = {(int64_t)b->sel_words}, cne[1] = {SPR_CORE_CTL_WORDS + 8};
   spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ane, (void *)a);
@@ -579,36 +553,36 @@ static void test_select_op(void **state) {
   float *a = malloc((T1 + T2) * F * sizeof(float));
   make_acts(a, (T1 + T2) * F, 42);
   int32_t *want = malloc(F * sizeof(int32_t));
-  struct state_bufs b[2];
+  struct spr_test_core_state b[2];
   for (int th = 1; th <= 2; th++) {
-    struct state_bufs *s = &b[th - 1];
-    state_init(s, F);
+    struct spr_test_core_state *s = &b[th - 1];
+    spr_test_core_state_init(s, F);
     memset(s->sel, 0x5A, s->sel_words * sizeof(int32_t)); /* garbage: new_window must clear it */
-    ctl_of(s)->mode = SPR_CORE_MODE_SELECT;
-    ctl_of(s)->new_window = 1;
+    spr_test_core_ctl(s)->mode = SPR_CORE_MODE_SELECT;
+    spr_test_core_ctl(s)->new_window = 1;
     run_select(a, T1, F, 0.2f, 0.4f, s, th);
     size_t n = spr_core_select_ref(a, T1, F, T1, 0.2f, 0.4f, want);
-    assert_int_equal(sel_of(s)->n_core, (int32_t)n);
-    assert_memory_equal(spr_core_sel_core(sel_of(s), F), want, n * sizeof(int32_t));
-    assert_int_equal(sel_of(s)->tokens, (int64_t)T1);
+    assert_int_equal(spr_test_core_sel(s)->n_core, (int32_t)n);
+    assert_memory_equal(spr_core_sel_core(spr_test_core_sel(s), F), want, n * sizeof(int32_t));
+    assert_int_equal(spr_test_core_sel(s)->tokens, (int64_t)T1);
     /* a second step of the same window: the oracle in two steps */
-    ctl_of(s)->new_window = 0;
+    spr_test_core_ctl(s)->new_window = 0;
     run_select(a + T1 * F, T2, F, 0.2f, 0.4f, s, th);
     /* steps of T1 then T2 rows: the oracle takes a fixed step, so feed it the same cut */
     n = spr_core_select_ref(a, T1 + T2, F, T1, 0.2f, 0.4f, want); /* rows 0..8, then 9..13 (< T1 rows) */
-    assert_memory_equal(spr_core_sel_core(sel_of(s), F), want, n * sizeof(int32_t));
+    assert_memory_equal(spr_core_sel_core(spr_test_core_sel(s), F), want, n * sizeof(int32_t));
     /* other modes leave the state alone */
     int32_t *copy = malloc(s->sel_words * sizeof(int32_t));
     memcpy(copy, s->sel, s->sel_words * sizeof(int32_t));
-    ctl_of(s)->mode = SPR_CORE_MODE_SPARSE;
+    spr_test_core_ctl(s)->mode = SPR_CORE_MODE_SPARSE;
     run_select(a, 1, F, 0.2f, 0.4f, s, th);
-    ctl_of(s)->mode = SPR_CORE_MODE_DENSE;
+    spr_test_core_ctl(s)->mode = SPR_CORE_MODE_DENSE;
     run_select(a, T1, F, 0.2f, 0.4f, s, th);
     assert_memory_equal(copy, s->sel, s->sel_words * sizeof(int32_t));
     free(copy);
   }
   assert_memory_equal(b[0].sel, b[1].sel, b[0].sel_words * sizeof(int32_t));
-  for (int i = 0; i < 2; i++) free(b[i].sel), free(b[i].ctl);
+  for (int i = 0; i < 2; i++) spr_test_core_state_free(&b[i]);
   free(a), free(want);
 }
 
@@ -619,11 +593,11 @@ static void gemm_rows_case(enum spr_dtype t, size_t K, size_t N, size_t n_core, 
   float *x = spr_test_aligned_alloc(K * sizeof(float)), *dense = spr_test_aligned_alloc(N * sizeof(float));
   float *sparse[2] = {spr_test_aligned_alloc(N * sizeof(float)), spr_test_aligned_alloc(N * sizeof(float))};
   spr_test_fill(x, K, seed + 1, -1.0f, 1.0f);
-  struct state_bufs b;
-  state_init(&b, N);
-  int32_t *core = spr_core_sel_core(sel_of(&b), N);
-  pick_ids(core, n_core, N, seed + 2);
-  sel_of(&b)->n_core = (int32_t)n_core;
+  struct spr_test_core_state b;
+  spr_test_core_state_init(&b, N);
+  int32_t *core = spr_core_sel_core(spr_test_core_sel(&b), N);
+  spr_test_pick_ids(core, n_core, N, seed + 2);
+  spr_test_core_sel(&b)->n_core = (int32_t)n_core;
   struct spr_tensor ts[5];
   const int64_t xne[2] = {(int64_t)K, 1}, wne[2] = {(int64_t)K, (int64_t)N}, dne[2] = {(int64_t)N, 1};
   const int64_t sne[1] = {(int64_t)b.sel_words}, cne[1] = {SPR_CORE_CTL_WORDS + 8};
@@ -641,9 +615,9 @@ static void gemm_rows_case(enum spr_dtype t, size_t K, size_t N, size_t n_core, 
   nd.dst = 2;
   nd.p.gemm.act = SPR_ACT_SILU;
   struct spr_error err;
-  ctl_of(&b)->mode = SPR_CORE_MODE_SELECT; /* dense */
+  spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SELECT; /* dense */
   if (spr_test_op_run(ts, &nd, SPR_ISA_ALL, 1, 1, NULL, &err) != SPR_STATUS_OK) fail_msg("%s", err.msg);
-  ctl_of(&b)->mode = SPR_CORE_MODE_SPARSE;
+  spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SPARSE;
   const char *name = NULL;
   for (int th = 1; th <= 2; th++) {
     ts[2].data = sparse[th - 1];
@@ -679,7 +653,8 @@ static void gemm_rows_case(enum spr_dtype t, size_t K, size_t N, size_t n_core, 
                name, K, N, n_core, i, (double)sparse[0][i], core[i], (double)dense[core[i]]);
   }
   assert_memory_equal(sparse[0], sparse[1], n_core * sizeof(float));
-  free(w), free(x), free(dense), free(sparse[0]), free(sparse[1]), free(b.sel), free(b.ctl);
+  free(w), free(x), free(dense), free(sparse[0]), free(sparse[1]);
+  spr_test_core_state_free(&b);
 }
 
 static void test_gemm_rows(void **state) {
@@ -724,7 +699,7 @@ struct down_case {
 };
 
 static void run_down(const struct down_case *c, const uint8_t *w, const float *h, const float *res,
-                     struct state_bufs *b, int threads, float *out) {
+                     struct spr_test_core_state *b, int threads, float *out) {
   struct spr_tensor ts[6];
   const int64_t hne[2] = {(int64_t)c->F, (int64_t)c->T}, dne[2] = {(int64_t)c->E, (int64_t)c->T};
   const int64_t wne[2] = {c->transposed ? (int64_t)c->E : (int64_t)c->F, c->transposed ? (int64_t)c->F : (int64_t)c->E};
@@ -772,13 +747,13 @@ static void down_case(const struct down_case *c, uint64_t seed) {
   float *ref = calloc(T * E, sizeof(float)), *hs = calloc(T * F, sizeof(float));
   spr_test_fill(h, T * F, seed + 1, -1.0f, 1.0f);
   spr_test_fill(res, T * E, seed + 2, -1.0f, 1.0f);
-  struct state_bufs b;
-  state_init(&b, F);
-  int32_t *core = spr_core_sel_core(sel_of(&b), F);
-  pick_ids(core, c->n_core, F, seed + 3);
-  sel_of(&b)->n_core = (int32_t)c->n_core;
+  struct spr_test_core_state b;
+  spr_test_core_state_init(&b, F);
+  int32_t *core = spr_core_sel_core(spr_test_core_sel(&b), F);
+  spr_test_pick_ids(core, c->n_core, F, seed + 3);
+  spr_test_core_sel(&b)->n_core = (int32_t)c->n_core;
   /* dense (mode SELECT): every neuron */
-  ctl_of(&b)->mode = SPR_CORE_MODE_SELECT;
+  spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SELECT;
   for (int th = 1; th <= 2; th++) run_down(c, w, h, res, &b, th, out[th - 1]);
   assert_memory_equal(out[0], out[1], T * E * sizeof(float));
   down_ref(c->t, c->transposed, w, F, E, T, h, res, ref);
@@ -789,7 +764,7 @@ static void down_case(const struct down_case *c, uint64_t seed) {
   check_close("dense", c, out[0], ref, T * E, quant_x ? 2e-2 : 1e-4);
   if (T == 1) {
     /* sparse: h holds the core activations compacted; the oracle sees them scattered */
-    ctl_of(&b)->mode = SPR_CORE_MODE_SPARSE;
+    spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SPARSE;
     for (size_t i = 0; i < c->n_core; i++) hs[core[i]] = h[i];
     for (int th = 1; th <= 2; th++) run_down(c, w, h, res, &b, th, out[th - 1]);
     assert_memory_equal(out[0], out[1], E * sizeof(float));
@@ -797,12 +772,13 @@ static void down_case(const struct down_case *c, uint64_t seed) {
     check_close("sparse", c, out[0], ref, E, quant_x ? 2e-2 : 1e-4);
     if (!c->transposed) {
       /* row-major: exactly the dense op on the scattered activations */
-      ctl_of(&b)->mode = SPR_CORE_MODE_SELECT;
+      spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SELECT;
       run_down(c, w, hs, res, &b, 1, out[1]);
       assert_memory_equal(out[0], out[1], E * sizeof(float));
     }
   }
-  free(w), free(h), free(res), free(out[0]), free(out[1]), free(ref), free(hs), free(b.sel), free(b.ctl);
+  free(w), free(h), free(res), free(out[0]), free(out[1]), free(ref), free(hs);
+  spr_test_core_state_free(&b);
 }
 
 static void test_ffn_down(void **state) {

@@ -37,6 +37,7 @@
 #include "ops/gemm/qgemm.h"
 #include "ops/quant/quant.h"
 #include "runtime/util.h"
+#include "support/core_state.h"
 #include "support/op_harness.h"
 #include "support/test_util.h"
 
@@ -56,15 +57,6 @@ static uint8_t *make_bundles(size_t F, size_t E, uint64_t seed) {
   return w;
 }
 
-static void pick_ids(int32_t *ids, size_t n, size_t range, uint64_t seed) {
-  uint64_t s = seed;
-  size_t got = 0;
-  for (size_t r = 0; r < range && got < n; r++) {
-    const size_t left = range - r, need = n - got;
-    if (spr_test_rng_next(&s) % left < need) ids[got++] = (int32_t)r;
-  }
-}
-
 /* ---- gu ukernels ------------------------------------------------------------------------- */
 
 static const struct spr_qrows_ukernel *qrows_twin(const struct spr_gu_ukernel *gu) {
@@ -82,7 +74,7 @@ static void check_gu(const struct spr_gu_ukernel *uk, size_t kb, size_t n, uint6
   spr_test_fill(x, E, seed + 1, -2.0f, 2.0f);
   x[E / 2] = 7.5f;
   int32_t idx[80];
-  pick_ids(idx, n + 4, rows, seed + 2); /* 4 more entries: the prefetch reach */
+  spr_test_pick_ids(idx, n + 4, rows, seed + 2); /* 4 more entries: the prefetch reach */
   void *xq = spr_test_aligned_alloc(spr_align_up(uk->xbytes(kb), 64));
   memset(xq, 0x5A, uk->xbytes(kb));
   uk->packx(kb, 0, kb, x, xq);
@@ -151,7 +143,7 @@ static void check_down_acc(const struct spr_gu_ukernel *uk, size_t n, size_t ne,
   }
   int32_t idx[160];
   float a[160];
-  pick_ids(idx, n, rows, seed + 1);
+  spr_test_pick_ids(idx, n, rows, seed + 1);
   spr_test_fill(a, n, seed + 2, -2.0f, 2.0f);
   if (n > 3) a[3] = 0.0f;
   float *want = malloc(ne * sizeof(float)), *got = malloc(ne * sizeof(float)), *y0 = malloc(ne * sizeof(float));
@@ -196,28 +188,10 @@ static void test_down_acc_ukernels(void **state) {
 
 /* ---- ops ----------------------------------------------------------------------------------- */
 
-struct bufs {
-  int32_t *sel, *ctl;
-  size_t sel_words;
-};
-
-static void bufs_init(struct bufs *b, size_t F) {
-  b->sel_words = spr_core_sel_words(F);
-  b->sel = calloc(b->sel_words, sizeof(int32_t));
-  b->ctl = calloc(SPR_CORE_CTL_WORDS + 8, sizeof(int32_t));
-}
-
-static struct spr_core_sel *sel_of(struct bufs *b) {
-  return (struct spr_core_sel *)(void *)b->sel;
-}
-static struct spr_core_ctl *ctl_of(struct bufs *b) {
-  return (struct spr_core_ctl *)(void *)b->ctl;
-}
-
 /* FFN_DOWN over bundles w (or, with down_t, over the ffn_down_t matrix w):
  * h {F, T} activations, n {E, T} the FFN input, res the residual */
 static void run_down(const uint8_t *w, bool bundle, size_t F, size_t E, size_t T, const float *h, const float *n,
-                     const float *res, struct bufs *b, uint32_t isa, int threads, float *out) {
+                     const float *res, struct spr_test_core_state *b, uint32_t isa, int threads, float *out) {
   struct spr_tensor ts[7];
   const int64_t hne[2] = {(int64_t)F, (int64_t)T}, dne[2] = {(int64_t)E, (int64_t)T};
   const int64_t wne[2] = {bundle ? 3 * (int64_t)E : (int64_t)E, (int64_t)F};
@@ -261,12 +235,12 @@ static void fused_case(size_t F, size_t E, size_t n_core, uint64_t seed) {
   spr_test_fill(n, E, seed + 1, -1.0f, 1.0f);
   spr_test_fill(res, E, seed + 2, -1.0f, 1.0f);
   for (size_t i = 0; i < F; i++) h[i] = NAN; /* a fused step does not read the activations */
-  struct bufs b;
-  bufs_init(&b, F);
-  int32_t *core = spr_core_sel_core(sel_of(&b), F);
-  pick_ids(core, n_core, F, seed + 3);
-  sel_of(&b)->n_core = (int32_t)n_core;
-  ctl_of(&b)->mode = SPR_CORE_MODE_SPARSE;
+  struct spr_test_core_state b;
+  spr_test_core_state_init(&b, F);
+  int32_t *core = spr_core_sel_core(spr_test_core_sel(&b), F);
+  spr_test_pick_ids(core, n_core, F, seed + 3);
+  spr_test_core_sel(&b)->n_core = (int32_t)n_core;
+  spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SPARSE;
   for (int th = 1; th <= 3; th++) run_down(w, true, F, E, 1, h, n, res, &b, SPR_ISA_ALL, th, out[th - 1]);
   assert_memory_equal(out[0], out[1], E * sizeof(float));
   assert_memory_equal(out[0], out[2], E * sizeof(float));
@@ -275,19 +249,20 @@ static void fused_case(size_t F, size_t E, size_t n_core, uint64_t seed) {
   run_down(w, true, F, E, 1, h, n, res, &b, 0, 2, out[1]); /* the scalar entries */
   close_to("fused sparse (scalar)", F, E, n_core, out[1], ref, E, 2e-2);
   /* dense: every neuron; = sparse with the full list; = no selection state */
-  ctl_of(&b)->mode = SPR_CORE_MODE_DENSE;
+  spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_DENSE;
   for (int th = 1; th <= 2; th++) run_down(w, true, F, E, 1, h, n, res, &b, SPR_ISA_ALL, th, out[th - 1]);
   assert_memory_equal(out[0], out[1], E * sizeof(float));
   spr_bundle_ffn_ref(E / 32, F, NULL, w, 3 * 18 * (E / 32), n, res, ref);
   close_to("fused dense", F, E, F, out[0], ref, E, 2e-2);
   for (size_t i = 0; i < F; i++) core[i] = (int32_t)i;
-  sel_of(&b)->n_core = (int32_t)F;
-  ctl_of(&b)->mode = SPR_CORE_MODE_SPARSE;
+  spr_test_core_sel(&b)->n_core = (int32_t)F;
+  spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SPARSE;
   run_down(w, true, F, E, 1, h, n, res, &b, SPR_ISA_ALL, 2, out[1]);
   assert_memory_equal(out[0], out[1], E * sizeof(float));
   run_down(w, true, F, E, 1, h, n, res, NULL, SPR_ISA_ALL, 1, out[2]);
   assert_memory_equal(out[0], out[2], E * sizeof(float));
-  free(w), free(n), free(res), free(h), free(ref), free(b.sel), free(b.ctl);
+  free(w), free(n), free(res), free(h), free(ref);
+  spr_test_core_state_free(&b);
   for (int i = 0; i < 3; i++) free(out[i]);
 }
 
@@ -300,8 +275,8 @@ static void test_fused_decode(void **state) {
 }
 
 /* GEMM_ROWS over bundles: dst {F, T} */
-static void run_rows(const uint8_t *w, size_t F, size_t E, size_t T, const float *x, struct bufs *b, int threads,
-                     float *out) {
+static void run_rows(const uint8_t *w, size_t F, size_t E, size_t T, const float *x, struct spr_test_core_state *b,
+                     int threads, float *out) {
   struct spr_tensor ts[6];
   const int64_t xne[2] = {(int64_t)E, (int64_t)T}, dne[2] = {(int64_t)F, (int64_t)T},
                 wne[2] = {3 * (int64_t)E, (int64_t)F};
@@ -332,9 +307,9 @@ static void prefill_case(size_t F, size_t E, size_t T, uint64_t seed) {
   float *g = malloc(F * sizeof(float)), *u = malloc(F * sizeof(float)), *ref = malloc(F * sizeof(float));
   spr_test_fill(x, T * E, seed + 1, -1.0f, 1.0f);
   spr_test_fill(res, T * E, seed + 2, -1.0f, 1.0f);
-  struct bufs b;
-  bufs_init(&b, F);
-  ctl_of(&b)->mode = SPR_CORE_MODE_SELECT; /* selection steps compute the activations, also with T = 1 */
+  struct spr_test_core_state b;
+  spr_test_core_state_init(&b, F);
+  spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SELECT; /* selection steps compute the activations, also with T = 1 */
   for (int th = 1; th <= 2; th++) run_rows(w, F, E, T, x, &b, th, act[th - 1]);
   assert_memory_equal(act[0], act[1], T * F * sizeof(float));
   int32_t *all = malloc(F * sizeof(int32_t));
@@ -356,13 +331,14 @@ static void prefill_case(size_t F, size_t E, size_t T, uint64_t seed) {
       fail_msg("ffn_down prefill F=%zu E=%zu T=%zu: bundle [%zu] = %.9g, ffn_down_t %.9g", F, E, T, i, (double)y[0][i],
                (double)y[1][i]);
   if (T == 1) { /* a fused step leaves the activations alone */
-    ctl_of(&b)->mode = SPR_CORE_MODE_SPARSE;
+    spr_test_core_ctl(&b)->mode = SPR_CORE_MODE_SPARSE;
     for (size_t i = 0; i < F; i++) act[1][i] = -7.0f;
     run_rows(w, F, E, T, x, &b, 2, act[1]);
     for (size_t i = 0; i < F; i++) assert_true(act[1][i] == -7.0f);
   }
   free(w), free(x), free(res), free(act[0]), free(act[1]), free(y[0]), free(y[1]), free(g), free(u), free(ref);
-  free(all), free(wt), free(b.sel), free(b.ctl);
+  free(all), free(wt);
+  spr_test_core_state_free(&b);
 }
 
 static void test_bundle_prefill(void **state) {
