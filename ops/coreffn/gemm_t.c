@@ -264,6 +264,39 @@ static void pack_rows(const struct spr_qgemm_ukernel *uk, bool packed, size_t kb
   }
 }
 
+/* out[i][j] (ldo floats a row) for the chunk's rows against a packed panel of nr columns */
+static void panel_rows(const struct spr_qgemm_packed *pk, size_t kb, size_t rows, const uint8_t *panel, size_t nr,
+                       const uint8_t *xq, size_t xrow, float *out, size_t ldo) {
+  for (size_t i = 0; i < rows; i += pk->mr) {
+    const size_t mr = rows - i < pk->mr ? rows - i : pk->mr;
+    pk->gemm(kb, mr, nr, panel, xq + i * xrow, xrow, NULL, out + i * ldo, ldo);
+  }
+}
+
+/* rows x nbw products of the quantized activation rows xq with the weight rows
+ * at w (ldw bytes apart, uk's type): through packed panels (packw into panel)
+ * or uk's own GEMM. Shared by the requantized strips and the bundled GLU. */
+static void rows_product(const struct spr_qgemm_ukernel *uk, bool packed, size_t kb, size_t rows, const uint8_t *xq,
+                         size_t xrow, uint8_t *panel, const uint8_t *w, size_t ldw, size_t nbw, float *out,
+                         size_t ldo) {
+  if (packed) {
+    const struct spr_qgemm_packed *pk = uk->packed;
+    for (size_t j0 = 0; j0 < nbw; j0 += pk->nr) {
+      const size_t nr = nbw - j0 < pk->nr ? nbw - j0 : pk->nr;
+      pk->packw(kb, nr, w + j0 * ldw, ldw, panel);
+      panel_rows(pk, kb, rows, panel, nr, xq, xrow, out + j0, ldo);
+    }
+    return;
+  }
+  for (size_t j0 = 0; j0 < nbw; j0 += uk->nr) {
+    const size_t nr = nbw - j0 < uk->nr ? nbw - j0 : uk->nr;
+    for (size_t i = 0; i < rows; i += uk->mr) {
+      const size_t mr = rows - i < uk->mr ? rows - i : uk->mr;
+      uk->gemm(kb, mr, nr, w + j0 * ldw, ldw, xq + i * xrow, xrow, NULL, out + i * ldo + j0, ldo);
+    }
+  }
+}
+
 static void qpack_task(void *vctx, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct qrun_t *c = vctx;
@@ -283,36 +316,13 @@ static void qcompute_task(void *vctx, size_t begin, size_t end, int tid) {
       const struct spr_qgemm_packed *pk = c->uk->packed;
       c->rqtp(c->w + n0 / 32 * c->bb, c->row_bytes, g->kb, nbw / 32, mem);
       for (size_t j0 = 0; j0 < nbw; j0 += 32)
-        for (size_t i = 0; i < c->rows; i += pk->mr) {
-          const size_t mr = c->rows - i < pk->mr ? c->rows - i : pk->mr;
-          pk->gemm(g->kb, mr, 32, mem + j0 / 32 * g->panel_bytes, c->xq + i * g->xrow, g->xrow, NULL, out + i * n + j0,
-                   n);
-        }
+        panel_rows(pk, g->kb, c->rows, mem + j0 / 32 * g->panel_bytes, 32, c->xq, g->xrow, out + j0, n);
       add_residual(c->residual, c->dst, n, c->m0, c->rows, n0, nbw);
       continue;
     }
     for (size_t gi = 0; gi < g->kb; gi++)
       c->rqt(c->w + 32 * gi * c->row_bytes + n0 / 32 * c->bb, c->row_bytes, nbw, wq + 34 * gi, g->ldq);
-    if (g->packed) {
-      const struct spr_qgemm_packed *pk = c->uk->packed;
-      for (size_t j0 = 0; j0 < nbw; j0 += pk->nr) {
-        const size_t nr = nbw - j0 < pk->nr ? nbw - j0 : pk->nr;
-        pk->packw(g->kb, nr, wq + j0 * g->ldq, g->ldq, panel);
-        for (size_t i = 0; i < c->rows; i += pk->mr) {
-          const size_t mr = c->rows - i < pk->mr ? c->rows - i : pk->mr;
-          pk->gemm(g->kb, mr, nr, panel, c->xq + i * g->xrow, g->xrow, NULL, out + i * n + j0, n);
-        }
-      }
-    } else {
-      const size_t unr = c->uk->nr, umr = c->uk->mr;
-      for (size_t j0 = 0; j0 < nbw; j0 += unr) {
-        const size_t nr = nbw - j0 < unr ? nbw - j0 : unr;
-        for (size_t i = 0; i < c->rows; i += umr) {
-          const size_t mr = c->rows - i < umr ? c->rows - i : umr;
-          c->uk->gemm(g->kb, mr, nr, wq + j0 * g->ldq, g->ldq, c->xq + i * g->xrow, g->xrow, NULL, out + i * n + j0, n);
-        }
-      }
-    }
+    rows_product(c->uk, g->packed, g->kb, c->rows, c->xq, g->xrow, panel, wq, g->ldq, nbw, out, n);
     add_residual(c->residual, c->dst, n, c->m0, c->rows, n0, nbw);
   }
 }
@@ -399,28 +409,7 @@ static void qglu_pack_task(void *vctx, size_t begin, size_t end, int tid) {
 /* rows x nbw products of the weight rows at w (ldw apart) into out (ldo floats apart) */
 static void qglu_product(const struct qglu_run *c, uint8_t *panel, const uint8_t *w, size_t nbw, float *out,
                          size_t ldo) {
-  const struct qglu_geom *g = &c->g;
-  if (g->packed) {
-    const struct spr_qgemm_packed *pk = c->uk->packed;
-    for (size_t j0 = 0; j0 < nbw; j0 += pk->nr) {
-      const size_t nr = nbw - j0 < pk->nr ? nbw - j0 : pk->nr;
-      pk->packw(g->kb, nr, w + j0 * c->ldw, c->ldw, panel);
-      for (size_t i = 0; i < c->rows; i += pk->mr) {
-        const size_t mr = c->rows - i < pk->mr ? c->rows - i : pk->mr;
-        pk->gemm(g->kb, mr, nr, panel, c->xq + i * g->xrow, g->xrow, NULL, out + i * ldo + j0, ldo);
-      }
-    }
-  } else {
-    const size_t unr = c->uk->nr, umr = c->uk->mr;
-    for (size_t j0 = 0; j0 < nbw; j0 += unr) {
-      const size_t nr = nbw - j0 < unr ? nbw - j0 : unr;
-      for (size_t i = 0; i < c->rows; i += umr) {
-        const size_t mr = c->rows - i < umr ? c->rows - i : umr;
-        c->uk->gemm(g->kb, mr, nr, w + j0 * c->ldw, c->ldw, c->xq + i * g->xrow, g->xrow, NULL, out + i * ldo + j0,
-                    ldo);
-      }
-    }
-  }
+  rows_product(c->uk, c->g.packed, c->g.kb, c->rows, c->xq, c->g.xrow, panel, w, c->ldw, nbw, out, ldo);
 }
 
 static void qglu_compute_task(void *vctx, size_t begin, size_t end, int tid) {
