@@ -32,30 +32,6 @@ static inline __attribute__((always_inline)) void dot_tile(double *acc, const fl
     for (size_t r = 0; r < rb; r++) _mm512_storeu_pd(acc + 8 * ((i0 + i) * nr + r0 + r), s[i][r]);
 }
 
-void spr_f64_bra_dot_ukernel_8__avx512(double *acc, const float *const *a, size_t na, const float *const *b, size_t nr,
-                                       size_t c0, size_t n) {
-  size_t head = (8 - (c0 & 7)) & 7;
-  if (head > n) head = n;
-  const size_t body = (n - head) & ~(size_t)7;
-  if (head > 0)
-    for (size_t i = 0; i < na; i++)
-      for (size_t r = 0; r < nr; r++) spr_bra_dot_acc(acc + 8 * (i * nr + r), a[i], b[r], c0, head);
-  if (body > 0) {
-    size_t i0 = 0;
-    for (; i0 + 4 <= na; i0 += 4) {
-      size_t r0 = 0;
-      for (; r0 + 4 <= nr; r0 += 4) dot_tile(acc, a, i0, 4, b, r0, 4, nr, head, body);
-      for (; r0 < nr; r0++) dot_tile(acc, a, i0, 4, b, r0, 1, nr, head, body);
-    }
-    for (; i0 < na; i0++) {
-      size_t r0 = 0;
-      for (; r0 + 4 <= nr; r0 += 4) dot_tile(acc, a, i0, 1, b, r0, 4, nr, head, body);
-      for (; r0 < nr; r0++) dot_tile(acc, a, i0, 1, b, r0, 1, nr, head, body);
-    }
-  }
-  const size_t done = head + body;
-  if (done < n)
-    for (size_t i = 0; i < na; i++)
-      for (size_t r = 0; r < nr; r++)
-        spr_bra_dot_acc(acc + 8 * (i * nr + r), a[i] + done, b[r] + done, c0 + done, n - done);
-}
+#define BRA_DOT_TILE 4
+#define BRA_DOT_FN spr_f64_bra_dot_ukernel_8__avx512
+#include "ops/bra/bra_dot_impl.h"

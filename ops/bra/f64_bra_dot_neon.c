@@ -47,32 +47,8 @@ static inline __attribute__((always_inline)) void dot_tile(double *acc, const fl
       for (size_t h = 0; h < 4; h++) simde_vst1q_f64(acc + 8 * ((i0 + i) * nr + r0 + r) + 2 * h, s[i][r][h]);
 }
 
-void spr_f64_bra_dot_ukernel_8__neon(double *acc, const float *const *a, size_t na, const float *const *b, size_t nr,
-                                     size_t c0, size_t n) {
-  size_t head = (8 - (c0 & 7)) & 7;
-  if (head > n) head = n;
-  const size_t body = (n - head) & ~(size_t)7;
-  if (head > 0)
-    for (size_t i = 0; i < na; i++)
-      for (size_t r = 0; r < nr; r++) spr_bra_dot_acc(acc + 8 * (i * nr + r), a[i], b[r], c0, head);
-  if (body > 0) {
-    size_t i0 = 0;
-    for (; i0 + 2 <= na; i0 += 2) {
-      size_t r0 = 0;
-      for (; r0 + 2 <= nr; r0 += 2) dot_tile(acc, a, i0, 2, b, r0, 2, nr, head, body);
-      for (; r0 < nr; r0++) dot_tile(acc, a, i0, 2, b, r0, 1, nr, head, body);
-    }
-    for (; i0 < na; i0++) {
-      size_t r0 = 0;
-      for (; r0 + 2 <= nr; r0 += 2) dot_tile(acc, a, i0, 1, b, r0, 2, nr, head, body);
-      for (; r0 < nr; r0++) dot_tile(acc, a, i0, 1, b, r0, 1, nr, head, body);
-    }
-  }
-  const size_t done = head + body;
-  if (done < n)
-    for (size_t i = 0; i < na; i++)
-      for (size_t r = 0; r < nr; r++)
-        spr_bra_dot_acc(acc + 8 * (i * nr + r), a[i] + done, b[r] + done, c0 + done, n - done);
-}
+#define BRA_DOT_TILE 2
+#define BRA_DOT_FN spr_f64_bra_dot_ukernel_8__neon
+#include "ops/bra/bra_dot_impl.h"
 
 #endif
