@@ -45,6 +45,19 @@ static inline simde_int16x8_t spr_vpaddq_s16_neon(simde_int16x8_t a, simde_int16
 #endif
 }
 
+/* Byte i = t[idx[i]] for idx < 16 (A64 TBL with one q register; A32 has
+ * VTBL on d registers only: two lookups into the table's two halves). */
+static inline simde_uint8x16_t spr_vqtbl1q_u8_neon(simde_uint8x16_t t, simde_uint8x16_t idx) {
+#if SPR_NEON_A64
+  return vqtbl1q_u8(t, idx);
+#else
+  simde_uint8x8x2_t tt;
+  tt.val[0] = simde_vget_low_u8(t);
+  tt.val[1] = simde_vget_high_u8(t);
+  return simde_vcombine_u8(simde_vtbl2_u8(tt, simde_vget_low_u8(idx)), simde_vtbl2_u8(tt, simde_vget_high_u8(idx)));
+#endif
+}
+
 /* 4 IEEE half floats (as bits) to f32, exactly. The conversion is base NEON
  * (A64 FCVTL; A32 VCVT.F32.F16 with VFPv4 and -mfp16-format=ieee), but SIMDe
  * only uses it when fp16 *arithmetic* is enabled and otherwise converts in

@@ -127,8 +127,8 @@ void spr_q4_0_rqt_ukernel__neon(const void *w, size_t ldw, size_t nbw, void *wq,
       const simde_uint8x16_t table = simde_vreinterpretq_u8_s8(
           simde_vcombine_s8(simde_vmovn_s16(narrow8(t[0], t[1])), simde_vmovn_s16(narrow8(t[2], t[3]))));
       const simde_uint8x16_t codes = simde_vld1q_u8(wb + kk * ldw + 18 * b + 2);
-      lo[kk] = simde_vqtbl1q_u8(table, simde_vandq_u8(codes, m4));
-      hi[kk] = simde_vqtbl1q_u8(table, simde_vshrq_n_u8(codes, 4));
+      lo[kk] = spr_vqtbl1q_u8_neon(table, simde_vandq_u8(codes, m4));
+      hi[kk] = spr_vqtbl1q_u8_neon(table, simde_vshrq_n_u8(codes, 4));
     }
     transpose16(lo);
     transpose16(lo + 16);
