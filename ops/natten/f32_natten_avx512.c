@@ -102,4 +102,102 @@ static inline void av_transpose_load(const float *const *rows, size_t off, av_v 
   }
 }
 
+/* Direct P.V (see natten_impl.h, NA_DIRECT_PV): head_dim in the lanes of
+ * zmm accumulators (8 queries x up to 32 columns = 16 zmm), V rows read in
+ * place from the input, probabilities broadcast from S, outputs stored
+ * straight to the output rows: no V ring, no output transpose. Every output
+ * element is the same FMA chain as in the ring path (key rows, then band
+ * offsets, ascending), so the bits do not depend on the path. */
+#define NA_DIRECT_PV 1
+#define NA_DPV_MAX_NB 8
+#define NA_DPV_MAX_ROWS 64
+
+/* shared: lane l's key at offset o is column cs[0] + l + o (one V row load
+ * serves every lane that sees it); else lane l's is cs[l] + o. nc16: 1 or 2
+ * zmm per lane (16 or 32 columns from column cb). */
+static inline __attribute__((always_inline)) void na_dpv_cols(const int shared, const size_t nb, const size_t nc16,
+                                                              const float *ps, size_t a_stride,
+                                                              const float *const *vkey, size_t nkr, const int32_t *cs,
+                                                              size_t vstep, size_t cb, float *const *orows,
+                                                              const float *inv) {
+  __m512 acc[8][2];
+  for (int l = 0; l < 8; l++)
+    for (size_t h = 0; h < nc16; h++) acc[l][h] = _mm512_setzero_ps();
+  for (size_t a = 0; a < nkr; a++) {
+    const float *pa = ps + a * a_stride;
+    const float *vb = vkey[a] + cb;
+    if (shared) {
+      const float *vj = vb + (size_t)cs[0] * vstep;
+#pragma GCC unroll 16
+      for (size_t j = 0; j < nb + 7; j++, vj += vstep) {
+        __m512 v[2];
+        for (size_t h = 0; h < nc16; h++) {
+          v[h] = _mm512_loadu_ps(vj + 16 * h);
+          __asm__("" : "+v"(v[h])); /* one load per V row, not one per FMA */
+        }
+#pragma GCC unroll 8
+        for (size_t l = 0; l < 8; l++) {
+          if (l > j || j - l >= nb) continue;
+          const __m512 pv = _mm512_set1_ps(pa[(j - l) * 8 + l]);
+          for (size_t h = 0; h < nc16; h++) acc[l][h] = _mm512_fmadd_ps(pv, v[h], acc[l][h]);
+        }
+      }
+    } else {
+      const float *vl[8];
+      for (size_t l = 0; l < 8; l++) vl[l] = vb + (size_t)cs[l] * vstep;
+#pragma GCC unroll 8
+      for (size_t o = 0; o < nb; o++) {
+#pragma GCC unroll 8
+        for (size_t l = 0; l < 8; l++) {
+          const __m512 pv = _mm512_set1_ps(pa[o * 8 + l]);
+          for (size_t h = 0; h < nc16; h++) acc[l][h] = _mm512_fmadd_ps(pv, _mm512_loadu_ps(vl[l] + 16 * h), acc[l][h]);
+          vl[l] += vstep;
+        }
+      }
+    }
+  }
+  for (int l = 0; l < 8; l++) {
+    if (orows[l] == NULL) continue;
+    const __m512 s = _mm512_set1_ps(inv[l]);
+    for (size_t h = 0; h < nc16; h++) _mm512_storeu_ps(orows[l] + cb + 16 * h, _mm512_mul_ps(acc[l][h], s));
+  }
+}
+
+static inline __attribute__((always_inline)) void na_dpv_nb(const int shared, const size_t nb, const float *ps,
+                                                            size_t a_stride, const float *const *vkey, size_t nkr,
+                                                            const int32_t *cs, size_t vstep, size_t hd,
+                                                            float *const *orows, const float *inv) {
+  size_t cb = 0;
+  for (; cb + 32 <= hd; cb += 32) na_dpv_cols(shared, nb, 2, ps, a_stride, vkey, nkr, cs, vstep, cb, orows, inv);
+  if (cb < hd) na_dpv_cols(shared, nb, 1, ps, a_stride, vkey, nkr, cs, vstep, cb, orows, inv);
+}
+
+/* P.V and the normalized output of one query row of a tile (hd % 16 == 0,
+ * 1 <= nb <= NA_DPV_MAX_NB, nkr <= NA_DPV_MAX_ROWS): p[a][o][l] =
+ * ps[a * a_stride + o * 8 + l]; V of key row a at column x is
+ * vkey[a] + x * vstep; orows[l] NULL for lanes without a query. */
+static void na_direct_pv(int shared, size_t nb, const float *ps, size_t a_stride, const float *const *vkey, size_t nkr,
+                         const int32_t *cs, size_t vstep, size_t hd, float *const *orows, const float *inv) {
+#define NA_DPV_CASE(k)                                                     \
+  case k:                                                                  \
+    if (shared)                                                            \
+      na_dpv_nb(1, k, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, inv); \
+    else                                                                   \
+      na_dpv_nb(0, k, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, inv); \
+    break;
+  switch (nb) {
+    NA_DPV_CASE(1)
+    NA_DPV_CASE(2)
+    NA_DPV_CASE(3)
+    NA_DPV_CASE(4)
+    NA_DPV_CASE(5)
+    NA_DPV_CASE(6)
+    NA_DPV_CASE(7)
+    NA_DPV_CASE(8)
+    default:
+      break;
+  }
+#undef NA_DPV_CASE
+}
+
 #include "ops/natten/natten_impl.h"

@@ -23,6 +23,14 @@
  *   av_keep(v)                v, held in a register (an empty asm on x86:
  *                             otherwise the compiler folds the shared K/V
  *                             load into every row's FMA, one load per FMA)
+ * and optionally NA_DIRECT_PV 1 with NA_DPV_MAX_NB, NA_DPV_MAX_ROWS and
+ *   na_direct_pv(shared, nb, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, inv)
+ *                             P.V of one query row of a tile with head_dim in
+ *                             the lanes, V read in place and the outputs
+ *                             written normalized (see f32_natten_avx512.c):
+ *                             a task whose column tiles all see whole bands
+ *                             (no masked band position) then needs no V ring
+ *                             and no output transpose
  *
  * Buffers (floats, layout from spr_na_layout):
  *   kT, vT  ring of transposed key/value rows: slot s, dim d, position p holds
@@ -43,6 +51,10 @@
 #include "ops/natten/natten.h"
 
 #define NA_LOG2E 1.4426950408889634f
+
+#ifndef NA_DIRECT_PV
+#define NA_DIRECT_PV 0
+#endif
 
 #if NA_QR > 3 || NA_QR > SPR_NA_MAX_QR || NA_VL > SPR_NA_MAX_VL || NA_NO > SPR_NA_MAX_NO || NA_PNO > SPR_NA_MAX_NO
 #error "neighborhood attention ukernel parameters out of range"
@@ -206,6 +218,95 @@ static inline void na_prefetch_l2(const float *p, size_t n) {
 #endif
 }
 
+/* Prefetch cursor over the next row tile's new key rows (K and V tokens of
+ * the column union) and then its query / output tokens; na_pf_run issues
+ * the next n tokens, so that the fetches are spread evenly over the
+ * compute of the current row tile instead of coming in bursts that fill the
+ * miss buffers. */
+struct na_pf {
+  int32_t ky, ky1, kz, zs, ze, kx, us, ue; /* K/V tokens left: rows [ky, ky1) */
+  int32_t qy, qy1, qx, x0, x1;             /* then Q/O tokens: rows [qy, qy1) */
+  int32_t z;
+  size_t done;
+};
+
+static void na_pf_run(const struct spr_f32_na_task *t, struct na_pf *p, size_t n) {
+  for (; n > 0; n--, p->done++) {
+    if (p->ky < p->ky1) {
+      const size_t tok = t->tok0 + (size_t)p->kz * t->tok_z + (size_t)p->ky * t->tok_y + (size_t)p->kx * t->tok_x;
+      na_prefetch_l2(t->k + tok * t->k_stride, t->head_dim);
+      na_prefetch_l2(t->v + tok * t->v_stride, t->head_dim);
+      if (++p->kx == p->ue) {
+        p->kx = p->us;
+        if (++p->kz == p->ze) {
+          p->kz = p->zs;
+          p->ky++;
+        }
+      }
+    } else if (p->qy < p->qy1) {
+      const size_t tok = t->tok0 + (size_t)p->z * t->tok_z + (size_t)p->qy * t->tok_y + (size_t)p->qx * t->tok_x;
+      na_prefetch_l2(t->q + tok * t->q_stride, t->head_dim);
+      na_prefetch_l2(t->o + tok * t->o_stride, t->head_dim);
+      if (++p->qx == p->x1) {
+        p->qx = p->x0;
+        p->qy++;
+      }
+    } else {
+      return;
+    }
+  }
+}
+
+/* The band of a column tile (first query column c0, nq <= NA_VL queries):
+ * the key column of lane l at offset o is c0 + l + dmin + o; lanes whose
+ * window is shifted (borders, strides) widen the band and mask what they do
+ * not see. Gather mode (perm: stride 1, a lane permute available): offset o
+ * of lane l is column cs[l] + o, a permute of the load at cs[0] + o, so the
+ * band keeps the window's width. */
+struct na_band {
+  int32_t cs[NA_VL], dlo[NA_VL], idx[NA_VL];
+  float lo[NA_VL], hi[NA_VL]; /* per lane: band positions [lo, hi) are in its window */
+  int32_t dmin, base;         /* base: key column of band position 0 (lane 0) */
+  size_t nb;                  /* band offsets */
+  int perm, need_mask;
+};
+
+static void na_band(const struct spr_na_axis *axx, int32_t c0, int32_t nq, struct na_band *b) {
+  int32_t dhi[NA_VL], ce[NA_VL];
+  int32_t dmin = INT32_MAX, dmax = INT32_MIN, wmax = 0;
+  for (int32_t l = 0; l < NA_VL; l++) {
+    const int32_t qc = c0 + na_min32(l, nq - 1);
+    spr_na_window(axx, qc, &b->cs[l], &ce[l]);
+    b->dlo[l] = b->cs[l] - qc;
+    dhi[l] = ce[l] - qc;
+    dmin = na_min32(dmin, b->dlo[l]);
+    dmax = na_max32(dmax, dhi[l]);
+    wmax = na_max32(wmax, ce[l] - b->cs[l]);
+  }
+  b->dmin = dmin;
+  b->perm = NA_HAVE_PERMUTE && axx->stride == 1 && wmax < dmax - dmin;
+  b->need_mask = 0;
+  if (b->perm) {
+    b->nb = (size_t)wmax;
+    b->base = b->cs[0];
+    for (int32_t l = 0; l < NA_VL; l++) {
+      b->idx[l] = b->cs[l] - b->cs[0];
+      b->lo[l] = 0.0f;
+      b->hi[l] = (float)(ce[l] - b->cs[l]);
+      b->need_mask |= ce[l] - b->cs[l] != wmax;
+    }
+  } else {
+    b->nb = (size_t)(dmax - dmin);
+    b->base = c0 + dmin;
+    for (int32_t l = 0; l < NA_VL; l++) {
+      b->idx[l] = l;
+      b->lo[l] = (float)(b->dlo[l] - dmin);
+      b->hi[l] = (float)(dhi[l] - dmin);
+      b->need_mask |= b->dlo[l] != dmin || dhi[l] != dmax;
+    }
+  }
+}
+
 /* The column union of a task must stay inside a ring row: see
  * spr_na_layout. */
 void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
@@ -227,13 +328,26 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
   const int32_t colbase = t->x0 - (int32_t)L.padl; /* column of ring position 0 */
   const size_t pa = (size_t)(us - colbase), pb = (size_t)(ue - colbase);
 
+  /* direct P.V for the whole task (no V ring) when every column tile sees
+   * whole bands: the choice depends on the task's columns only */
+  int direct = 0;
+#if NA_DIRECT_PV
+  direct = hd % 16 == 0 && (size_t)(ze - zs) * (size_t)ay->kernel <= NA_DPV_MAX_ROWS;
+  for (int32_t c0 = t->x0; c0 < t->x1 && direct; c0 += NA_VL) {
+    struct na_band b;
+    na_band(axx, c0, na_min32(NA_VL, t->x1 - c0), &b);
+    direct = !b.need_mask && b.nb >= 1 && b.nb <= NA_DPV_MAX_NB;
+  }
+#endif
+
   /* filler outside the union: zeros (finite, so masked lanes stay finite) */
   for (size_t s = 0; s < L.n_slots; s++) {
     for (size_t d = 0; d < hd; d++) {
       float *kr = kt + s * slot_f + d * row_w, *vr = vt + s * slot_f + d * row_w;
       memset(kr, 0, pa * sizeof(float));
-      memset(vr, 0, pa * sizeof(float));
       memset(kr + pb, 0, (row_w - pb) * sizeof(float));
+      if (direct) continue;
+      memset(vr, 0, pa * sizeof(float));
       memset(vr + pb, 0, (row_w - pb) * sizeof(float));
     }
   }
@@ -252,7 +366,15 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
         const size_t slot = (size_t)(kz - zs) * L.n_ring + (size_t)ky_next % L.n_ring;
         const size_t tok = t->tok0 + (size_t)kz * t->tok_z + (size_t)ky_next * t->tok_y + (size_t)us * t->tok_x;
         na_transpose_line(t->k + tok * t->k_stride, tok_x_k, 0, ue - us, hd, 1.0f, kt + slot * slot_f + pa, row_w);
-        na_transpose_line(t->v + tok * t->v_stride, tok_x_v, 0, ue - us, hd, 1.0f, vt + slot * slot_f + pa, row_w);
+        if (!direct) {
+          na_transpose_line(t->v + tok * t->v_stride, tok_x_v, 0, ue - us, hd, 1.0f, vt + slot * slot_f + pa, row_w);
+        } else {
+          /* direct P.V: the V rows as they are, tokens packed (hd % 16 == 0) */
+          const float *src = t->v + tok * t->v_stride;
+          float *dst = vt + slot * slot_f + pa * hd;
+          for (int32_t x = 0; x < ue - us; x++, src += tok_x_v, dst += hd)
+            for (size_t c = 0; c < hd; c += NA_VL) av_store(dst + c, av_load(src + c));
+        }
       }
     }
     for (size_t r = 0; r < nr; r++) {
@@ -275,71 +397,29 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
       pf_ky1 = e1;
     }
     const int32_t n_tiles = (t->x1 - t->x0 + NA_VL - 1) / NA_VL;
+    struct na_pf pf = {pf_ky0, pf_ky1, zs, zs, ze, us, us, ue, pf_y0, pf_y1, t->x0, t->x0, t->x1, t->z, 0};
+    const size_t pf_total = pf_y0 < pf_y1 ? (size_t)(pf_ky1 - pf_ky0) * nz * (size_t)(ue - us) +
+                                                (size_t)(pf_y1 - pf_y0) * (size_t)(t->x1 - t->x0)
+                                          : 0;
 
     for (int32_t c0 = t->x0; c0 < t->x1; c0 += NA_VL) {
       const int32_t nq = na_min32(NA_VL, t->x1 - c0);
-      if (pf_y0 < pf_y1) {
-        const int32_t ti = (c0 - t->x0) / NA_VL;
-        const int32_t ka = us + (ue - us) * ti / n_tiles, kb = us + (ue - us) * (ti + 1) / n_tiles;
-        for (int32_t ky = pf_ky0; ky < pf_ky1; ky++) {
-          for (int32_t kz = zs; kz < ze; kz++) {
-            const size_t tok = t->tok0 + (size_t)kz * t->tok_z + (size_t)ky * t->tok_y;
-            for (int32_t kx = ka; kx < kb; kx++) {
-              na_prefetch_l2(t->k + (tok + (size_t)kx * t->tok_x) * t->k_stride, hd);
-              na_prefetch_l2(t->v + (tok + (size_t)kx * t->tok_x) * t->v_stride, hd);
-            }
-          }
-        }
-        const int32_t qa = t->x0 + (t->x1 - t->x0) * ti / n_tiles, qb = t->x0 + (t->x1 - t->x0) * (ti + 1) / n_tiles;
-        for (int32_t qy = pf_y0; qy < pf_y1; qy++) {
-          const size_t tok = t->tok0 + (size_t)t->z * t->tok_z + (size_t)qy * t->tok_y;
-          for (int32_t qx = qa; qx < qb; qx++) {
-            na_prefetch_l2(t->q + (tok + (size_t)qx * t->tok_x) * t->q_stride, hd);
-            na_prefetch_l2(t->o + (tok + (size_t)qx * t->tok_x) * t->o_stride, hd);
-          }
-        }
-      }
-      /* Band of the tile: the key column of lane l at offset o is
-       * c0 + l + dmin + o; lanes whose window is shifted (borders, strides)
-       * widen the band and mask what they do not see. Gather mode (stride 1,
-       * a lane permute available): offset o of lane l is column cs[l] + o, a
-       * permute of the load at cs[0] + o, so the band keeps the window's
-       * width. */
-      int32_t dlo[NA_VL], dhi[NA_VL], cs[NA_VL], ce[NA_VL];
-      int32_t dmin = INT32_MAX, dmax = INT32_MIN, wmax = 0;
+      /* this column tile's share of the prefetches, a few per key row */
+      const int32_t ti = (c0 - t->x0) / NA_VL;
+      const size_t pf_goal = pf_total * (size_t)(ti + 1) / (size_t)n_tiles;
+      const size_t pf_calls = nz * (size_t)(kyb - kya) + nr;
+      const size_t pf_step = pf_goal > pf.done ? (pf_goal - pf.done + pf_calls - 1) / pf_calls : 0;
+      struct na_band bd;
+      na_band(axx, c0, nq, &bd);
+      const int perm = bd.perm, need_mask = bd.need_mask;
+      const size_t nb = bd.nb;
+      const int32_t base = bd.base, dmin = bd.dmin;
+      const int32_t *const dlo = bd.dlo;
       for (int32_t l = 0; l < NA_VL; l++) {
-        const int32_t qc = c0 + na_min32(l, nq - 1);
-        spr_na_window(axx, qc, &cs[l], &ce[l]);
-        dlo[l] = cs[l] - qc;
-        dhi[l] = ce[l] - qc;
-        dmin = na_min32(dmin, dlo[l]);
-        dmax = na_max32(dmax, dhi[l]);
-        wmax = na_max32(wmax, ce[l] - cs[l]);
+        lo_f[l] = bd.lo[l];
+        hi_f[l] = bd.hi[l];
       }
-      const int perm = NA_HAVE_PERMUTE && axx->stride == 1 && wmax < dmax - dmin;
-      int32_t idx_i[NA_VL];
-      int need_mask = 0;
-      size_t nb;
-      int32_t base;
-      if (perm) {
-        nb = (size_t)wmax;
-        base = cs[0];
-        for (int32_t l = 0; l < NA_VL; l++) {
-          idx_i[l] = cs[l] - cs[0];
-          lo_f[l] = 0.0f;
-          hi_f[l] = (float)(ce[l] - cs[l]);
-          need_mask |= ce[l] - cs[l] != wmax;
-        }
-      } else {
-        nb = (size_t)(dmax - dmin);
-        base = c0 + dmin;
-        for (int32_t l = 0; l < NA_VL; l++) {
-          idx_i[l] = l;
-          lo_f[l] = (float)(dlo[l] - dmin);
-          hi_f[l] = (float)(dhi[l] - dmin);
-          need_mask |= dlo[l] != dmin || dhi[l] != dmax;
-        }
-      }
+      const int32_t *const idx_i = bd.idx;
       const av_idx idx = av_idx_load(idx_i);
       const size_t nbs = nb; /* band stride in S */
       const av_v lo_v = av_load(lo_f), hi_v = av_load(hi_f);
@@ -356,6 +436,7 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           size_t ra = 0, rb = nr;
           while (ra < nr && ye[ra] <= ky) ra++;
           while (rb > ra && ys[rb - 1] > ky) rb--;
+          if (pf_step) na_pf_run(t, &pf, pf_step);
           if (ra == rb) continue;
           const size_t slot = (size_t)(kz - zs) * L.n_ring + (size_t)ky % L.n_ring;
           const float *kp = kt + slot * slot_f + kcol;
@@ -446,6 +527,46 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
         }
       }
 
+#if NA_DIRECT_PV
+      if (direct) {
+        /* probabilities 2^(s - max) in place and their sums (the order of
+         * the ring path's P.V tiles), then P.V row by row */
+        const int shared = !perm && nq == NA_VL;
+        for (size_t r = 0; r < nr; r++) {
+          if (pf_step) na_pf_run(t, &pf, pf_step);
+          const size_t nky = (size_t)(ye[r] - ys[r]), nkr = nz * nky;
+          float *s0 = sc + r * nz * nky_max * nbs * NA_VL;
+          const av_v m = av_load(mrow + r * NA_VL);
+          av_v l = av_zero();
+          for (size_t a = 0; a < nkr; a++) {
+            float *sa = s0 + a * nbs * NA_VL;
+            for (size_t o = 0; o < nb; o++) {
+              const av_v pv = av_exp2(av_sub(av_load(sa + o * NA_VL), m));
+              av_store(sa + o * NA_VL, pv);
+              l = av_add(l, pv);
+            }
+          }
+          av_store(lsum + r * NA_VL, l);
+          float inv[NA_VL];
+          for (int32_t q = 0; q < NA_VL; q++) inv[q] = 1.0f / lsum[r * NA_VL + (size_t)q];
+          const float *vkey[NA_DPV_MAX_ROWS];
+          for (size_t a = 0; a < nkr; a++) {
+            const int32_t kz = zs + (int32_t)(a / nky), ky = ys[r] + (int32_t)(a % nky);
+            vkey[a] = vt + ((size_t)(kz - zs) * L.n_ring + (size_t)ky % L.n_ring) * slot_f;
+          }
+          const size_t tok = t->tok0 + (size_t)t->z * t->tok_z + (size_t)(y + (int32_t)r) * t->tok_y;
+          float *orows[NA_VL];
+          for (int32_t q = 0; q < NA_VL; q++)
+            orows[q] = q < nq ? t->o + (tok + (size_t)(c0 + q) * t->tok_x) * t->o_stride : NULL;
+          int32_t csr[NA_VL];
+          for (int32_t q = 0; q < NA_VL; q++) csr[q] = bd.cs[q] - colbase;
+          na_direct_pv(shared, nb, s0, nbs * NA_VL, vkey, nkr, csr, hd, hd, orows, inv);
+        }
+        if (pf_goal > pf.done) na_pf_run(t, &pf, pf_goal - pf.done);
+        continue;
+      }
+#endif
+
       /* P.V, key row by key row; each vT slice serves all rows that see it */
       memset(ot, 0, nr * L.hd_c * NA_VL * sizeof(float));
       for (int32_t kz = zs; kz < ze; kz++) {
@@ -491,6 +612,8 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           }
         }
       }
+
+      if (pf_goal > pf.done) na_pf_run(t, &pf, pf_goal - pf.done);
 
       /* normalize and write the outputs of lanes < nq */
       const size_t hdv = hd / NA_VL * NA_VL;
