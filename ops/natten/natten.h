@@ -127,7 +127,7 @@ struct spr_na_layout {
   size_t row_w;                          /* floats per d of a ring row (columns x0-padl ..) */
   size_t n_ring;                         /* ring rows per key plane */
   size_t n_slots;                        /* n_ring * Kz */
-  size_t q_w;                            /* floats per d of a transposed query row */
+  size_t q_w;                            /* floats per d of a transposed query tile (vl) */
   size_t nb_max;                         /* band offsets, >= any band rounded up to no */
   size_t hd_c;                           /* >= head_dim rounded up to nc */
   size_t kt, vt, qt, s, ot, lane, total; /* offsets (floats) and total */
@@ -149,7 +149,7 @@ static inline void spr_na_layout(const struct spr_na_axis ax[3], size_t head_dim
   l->row_w = spr_na_round(l->padl + xw + vl + 2 * (kx + sx) + no, 16);
   l->n_ring = ky + qr + sy;
   l->n_slots = l->n_ring * kz;
-  l->q_w = spr_na_round(xw, 16) + 16;
+  l->q_w = vl;
   /* (additive bounds: the layout must grow with every parameter) */
   l->nb_max = 3 * (kx + sx) + no;
   l->hd_c = head_dim + nc;

@@ -36,8 +36,9 @@
  *   kT, vT  ring of transposed key/value rows: slot s, dim d, position p holds
  *           element d of the token at column colbase + p of the slot's key row
  *           (positions outside the task's column union are finite filler);
- *   qT      the query rows of the current row tile, transposed and scaled by
- *           scale * log2(e): [row][d][x - x0] (zero-padded past x1);
+ *   qT      the queries of the current tile (NA_VL columns of each of its
+ *           rows), transposed and scaled by scale * log2(e) just before
+ *           its scores: [row][d][lane];
  *   S       scores then probabilities of one column tile:
  *           [row][key row of the row's window][band offset][lane];
  *   oT      P.V accumulators [row][column][lane];
@@ -210,51 +211,12 @@ static void na_transpose_line(const float *src, size_t tstride, int32_t xa, int3
 /* Prefetch hint: the n floats at p into L2 (one request per 64-byte line). */
 static inline void na_prefetch_l2(const float *p, size_t n) {
 #if defined(__GNUC__)
-  for (size_t c = 0; c < n; c += 16) __builtin_prefetch(p + c, 0, 2);
-  __builtin_prefetch(p + n - 1, 0, 2);
+  const uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, e = (uintptr_t)(p + n - 1);
+  for (uintptr_t c = a; c <= e; c += 64) __builtin_prefetch((const void *)c, 0, 2);
 #else
   (void)p;
   (void)n;
 #endif
-}
-
-/* Prefetch cursor over the next row tile's new key rows (K and V tokens of
- * the column union) and then its query / output tokens; na_pf_run issues
- * the next n tokens, so that the fetches are spread evenly over the
- * compute of the current row tile instead of coming in bursts that fill the
- * miss buffers. */
-struct na_pf {
-  int32_t ky, ky1, kz, zs, ze, kx, us, ue; /* K/V tokens left: rows [ky, ky1) */
-  int32_t qy, qy1, qx, x0, x1;             /* then Q/O tokens: rows [qy, qy1) */
-  int32_t z;
-  size_t done;
-};
-
-static void na_pf_run(const struct spr_f32_na_task *t, struct na_pf *p, size_t n) {
-  for (; n > 0; n--, p->done++) {
-    if (p->ky < p->ky1) {
-      const size_t tok = t->tok0 + (size_t)p->kz * t->tok_z + (size_t)p->ky * t->tok_y + (size_t)p->kx * t->tok_x;
-      na_prefetch_l2(t->k + tok * t->k_stride, t->head_dim);
-      na_prefetch_l2(t->v + tok * t->v_stride, t->head_dim);
-      if (++p->kx == p->ue) {
-        p->kx = p->us;
-        if (++p->kz == p->ze) {
-          p->kz = p->zs;
-          p->ky++;
-        }
-      }
-    } else if (p->qy < p->qy1) {
-      const size_t tok = t->tok0 + (size_t)p->z * t->tok_z + (size_t)p->qy * t->tok_y + (size_t)p->qx * t->tok_x;
-      na_prefetch_l2(t->q + tok * t->q_stride, t->head_dim);
-      na_prefetch_l2(t->o + tok * t->o_stride, t->head_dim);
-      if (++p->qx == p->x1) {
-        p->qx = p->x0;
-        p->qy++;
-      }
-    } else {
-      return;
-    }
-  }
 }
 
 /* The band of a column tile (first query column c0, nq <= NA_VL queries):
@@ -318,7 +280,7 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
   float *const ot = ws + L.ot, *const lane = ws + L.lane;
   float *const lo_f = lane, *const hi_f = lane + NA_VL, *const lsum = lane + 8 * NA_VL;
   float *const mrow = lsum + NA_QR * NA_VL; /* [QR][VL] running max of interior tiles */
-  const size_t row_w = L.row_w, q_w = L.q_w, slot_f = hd * row_w;
+  const size_t row_w = L.row_w, slot_f = hd * row_w;
   const float qscale = t->scale * NA_LOG2E;
 
   int32_t zs, ze, us, ue, tmp;
@@ -377,12 +339,6 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
         }
       }
     }
-    for (size_t r = 0; r < nr; r++) {
-      const size_t tok =
-          t->tok0 + (size_t)t->z * t->tok_z + (size_t)(y + (int32_t)r) * t->tok_y + (size_t)t->x0 * t->tok_x;
-      na_transpose_line(t->q + tok * t->q_stride, t->tok_x * t->q_stride, 0, t->x1 - t->x0, hd, qscale,
-                        qt + r * hd * q_w, q_w);
-    }
 
     /* the next row tile's new key rows and its query / output rows, to be
      * fetched into L2 a slice per column tile while this row tile computes */
@@ -397,18 +353,38 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
       pf_ky1 = e1;
     }
     const int32_t n_tiles = (t->x1 - t->x0 + NA_VL - 1) / NA_VL;
-    struct na_pf pf = {pf_ky0, pf_ky1, zs, zs, ze, us, us, ue, pf_y0, pf_y1, t->x0, t->x0, t->x1, t->z, 0};
-    const size_t pf_total = pf_y0 < pf_y1 ? (size_t)(pf_ky1 - pf_ky0) * nz * (size_t)(ue - us) +
-                                                (size_t)(pf_y1 - pf_y0) * (size_t)(t->x1 - t->x0)
-                                          : 0;
 
     for (int32_t c0 = t->x0; c0 < t->x1; c0 += NA_VL) {
       const int32_t nq = na_min32(NA_VL, t->x1 - c0);
-      /* this column tile's share of the prefetches, a few per key row */
-      const int32_t ti = (c0 - t->x0) / NA_VL;
-      const size_t pf_goal = pf_total * (size_t)(ti + 1) / (size_t)n_tiles;
-      const size_t pf_calls = nz * (size_t)(kyb - kya) + nr;
-      const size_t pf_step = pf_goal > pf.done ? (pf_goal - pf.done + pf_calls - 1) / pf_calls : 0;
+      if (pf_y0 < pf_y1) {
+        const int32_t ti = (c0 - t->x0) / NA_VL;
+        const int32_t ka = us + (ue - us) * ti / n_tiles, kb = us + (ue - us) * (ti + 1) / n_tiles;
+        for (int32_t ky = pf_ky0; ky < pf_ky1; ky++) {
+          for (int32_t kz = zs; kz < ze; kz++) {
+            const size_t tok = t->tok0 + (size_t)kz * t->tok_z + (size_t)ky * t->tok_y;
+            for (int32_t kx = ka; kx < kb; kx++) {
+              na_prefetch_l2(t->k + (tok + (size_t)kx * t->tok_x) * t->k_stride, hd);
+              na_prefetch_l2(t->v + (tok + (size_t)kx * t->tok_x) * t->v_stride, hd);
+            }
+          }
+        }
+        const int32_t qa = t->x0 + (t->x1 - t->x0) * ti / n_tiles, qb = t->x0 + (t->x1 - t->x0) * (ti + 1) / n_tiles;
+        for (int32_t qy = pf_y0; qy < pf_y1; qy++) {
+          const size_t tok = t->tok0 + (size_t)t->z * t->tok_z + (size_t)qy * t->tok_y;
+          for (int32_t qx = qa; qx < qb; qx++) {
+            na_prefetch_l2(t->q + (tok + (size_t)qx * t->tok_x) * t->q_stride, hd);
+            na_prefetch_l2(t->o + (tok + (size_t)qx * t->tok_x) * t->o_stride, hd);
+          }
+        }
+      }
+      /* the tile's queries, transposed and scaled: qt[r][d][lane] (just
+       * before use: a whole row tile's would fill L1) */
+      for (size_t r = 0; r < nr; r++) {
+        const size_t tok =
+            t->tok0 + (size_t)t->z * t->tok_z + (size_t)(y + (int32_t)r) * t->tok_y + (size_t)c0 * t->tok_x;
+        na_transpose_line(t->q + tok * t->q_stride, t->tok_x * t->q_stride, 0, nq, hd, qscale, qt + r * hd * L.q_w,
+                          L.q_w);
+      }
       struct na_band bd;
       na_band(axx, c0, nq, &bd);
       const int perm = bd.perm, need_mask = bd.need_mask;
@@ -436,7 +412,6 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           size_t ra = 0, rb = nr;
           while (ra < nr && ye[ra] <= ky) ra++;
           while (rb > ra && ys[rb - 1] > ky) rb--;
-          if (pf_step) na_pf_run(t, &pf, pf_step);
           if (ra == rb) continue;
           const size_t slot = (size_t)(kz - zs) * L.n_ring + (size_t)ky % L.n_ring;
           const float *kp = kt + slot * slot_f + kcol;
@@ -444,7 +419,7 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           float *sr[NA_QR], *mr[NA_QR];
           for (size_t r = ra; r < rb; r++) {
             const size_t a = (size_t)(kz - zs) * (size_t)(ye[r] - ys[r]) + (size_t)(ky - ys[r]);
-            qr[r - ra] = qt + r * hd * q_w + (size_t)(c0 - t->x0);
+            qr[r - ra] = qt + r * hd * L.q_w;
             sr[r - ra] = sc + ((r * nz * nky_max + a) * nbs) * NA_VL;
             mr[r - ra] = mrow + r * NA_VL;
             if (fused && t->rpb != NULL) {
@@ -468,16 +443,16 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
             float *const *mx = fused ? mr : NULL;
             switch (rb - ra) {
               case 1:
-                na_qk_no(1, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(1, o1 - o0, perm, idx, hd, qr, L.q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #if NA_QR >= 2
               case 2:
-                na_qk_no(2, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(2, o1 - o0, perm, idx, hd, qr, L.q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #endif
 #if NA_QR >= 3
               case 3:
-                na_qk_no(3, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(3, o1 - o0, perm, idx, hd, qr, L.q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #endif
               default:
@@ -533,7 +508,6 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
          * the ring path's P.V tiles), then P.V row by row */
         const int shared = !perm && nq == NA_VL;
         for (size_t r = 0; r < nr; r++) {
-          if (pf_step) na_pf_run(t, &pf, pf_step);
           const size_t nky = (size_t)(ye[r] - ys[r]), nkr = nz * nky;
           float *s0 = sc + r * nz * nky_max * nbs * NA_VL;
           const av_v m = av_load(mrow + r * NA_VL);
@@ -562,7 +536,6 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           for (int32_t q = 0; q < NA_VL; q++) csr[q] = bd.cs[q] - colbase;
           na_direct_pv(shared, nb, s0, nbs * NA_VL, vkey, nkr, csr, hd, hd, orows, inv);
         }
-        if (pf_goal > pf.done) na_pf_run(t, &pf, pf_goal - pf.done);
         continue;
       }
 #endif
@@ -612,8 +585,6 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           }
         }
       }
-
-      if (pf_goal > pf.done) na_pf_run(t, &pf, pf_goal - pf.done);
 
       /* normalize and write the outputs of lanes < nq */
       const size_t hdv = hd / NA_VL * NA_VL;
