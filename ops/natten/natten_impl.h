@@ -55,7 +55,11 @@
 
 #ifndef NA_DIRECT_PV
 #define NA_DIRECT_PV 0
+#define NA_DPV_MAX_NB 8
+#define NA_DPV_MAX_ROWS 64
 #endif
+/* column tiles whose bands a task computes once */
+#define NA_BAND_CACHE 32
 
 #if NA_QR > 3 || NA_QR > SPR_NA_MAX_QR || NA_VL > SPR_NA_MAX_VL || NA_NO > SPR_NA_MAX_NO || NA_PNO > SPR_NA_MAX_NO
 #error "neighborhood attention ukernel parameters out of range"
@@ -292,15 +296,19 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
 
   /* direct P.V for the whole task (no V ring) when every column tile sees
    * whole bands: the choice depends on the task's columns only */
-  int direct = 0;
-#if NA_DIRECT_PV
-  direct = hd % 16 == 0 && (size_t)(ze - zs) * (size_t)ay->kernel <= NA_DPV_MAX_ROWS;
-  for (int32_t c0 = t->x0; c0 < t->x1 && direct; c0 += NA_VL) {
-    struct na_band b;
-    na_band(axx, c0, na_min32(NA_VL, t->x1 - c0), &b);
-    direct = !b.need_mask && b.nb >= 1 && b.nb <= NA_DPV_MAX_NB;
+  /* the bands of the column tiles (the same for every row tile), kept
+   * when there are few tiles */
+  const int32_t n_tiles = (t->x1 - t->x0 + NA_VL - 1) / NA_VL;
+  struct na_band bands[NA_BAND_CACHE];
+  const int cache = n_tiles <= NA_BAND_CACHE;
+  int direct = 1;
+  for (int32_t ti = 0; ti < n_tiles && (cache || direct); ti++) {
+    const int32_t c0 = t->x0 + ti * NA_VL;
+    struct na_band one, *b = cache ? &bands[ti] : &one;
+    na_band(axx, c0, na_min32(NA_VL, t->x1 - c0), b);
+    direct &= !b->need_mask && b->nb >= 1 && b->nb <= NA_DPV_MAX_NB;
   }
-#endif
+  direct &= NA_DIRECT_PV && hd % 16 == 0 && (size_t)(ze - zs) * (size_t)ay->kernel <= NA_DPV_MAX_ROWS;
 
   /* filler outside the union: zeros (finite, so masked lanes stay finite) */
   for (size_t s = 0; s < L.n_slots; s++) {
@@ -352,7 +360,6 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
       pf_ky0 = na_max32(s0, kyb);
       pf_ky1 = e1;
     }
-    const int32_t n_tiles = (t->x1 - t->x0 + NA_VL - 1) / NA_VL;
 
     for (int32_t c0 = t->x0; c0 < t->x1; c0 += NA_VL) {
       const int32_t nq = na_min32(NA_VL, t->x1 - c0);
@@ -385,8 +392,13 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
         na_transpose_line(t->q + tok * t->q_stride, t->tok_x * t->q_stride, 0, nq, hd, qscale, qt + r * hd * L.q_w,
                           L.q_w);
       }
-      struct na_band bd;
-      na_band(axx, c0, nq, &bd);
+      struct na_band bd_tmp;
+      const struct na_band *bdp = &bd_tmp;
+      if (cache)
+        bdp = &bands[(c0 - t->x0) / NA_VL];
+      else
+        na_band(axx, c0, nq, &bd_tmp);
+      const struct na_band bd = *bdp;
       const int perm = bd.perm, need_mask = bd.need_mask;
       const size_t nb = bd.nb;
       const int32_t base = bd.base, dmin = bd.dmin;
