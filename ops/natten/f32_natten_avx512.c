@@ -112,6 +112,30 @@ static inline void av_transpose_load(const float *const *rows, size_t off, av_v 
 #define NA_DPV_MAX_NB 8
 #define NA_DPV_MAX_ROWS 64
 
+/* Lanes l and l + 1 whose windows start delta (0 or 1) columns apart, at
+ * V row vj: acc[l] += p[o][l] * V(o), acc[l + 1] += p[o][l + 1] * V(o +
+ * delta), one V row load per column. */
+static inline __attribute__((always_inline)) void na_dpv_pair(const size_t delta, const size_t nb, const size_t nc16,
+                                                              size_t l, const float *pa, const float *vj, size_t vstep,
+                                                              __m512 acc[8][2]) {
+#pragma GCC unroll 9
+  for (size_t j = 0; j < nb + delta; j++, vj += vstep) {
+    __m512 v[2];
+    for (size_t h = 0; h < nc16; h++) {
+      v[h] = _mm512_loadu_ps(vj + 16 * h);
+      __asm__("" : "+v"(v[h]));
+    }
+    if (j < nb) {
+      const __m512 pv = _mm512_set1_ps(pa[j * 8 + l]);
+      for (size_t h = 0; h < nc16; h++) acc[l][h] = _mm512_fmadd_ps(pv, v[h], acc[l][h]);
+    }
+    if (j >= delta) {
+      const __m512 pv = _mm512_set1_ps(pa[(j - delta) * 8 + l + 1]);
+      for (size_t h = 0; h < nc16; h++) acc[l + 1][h] = _mm512_fmadd_ps(pv, v[h], acc[l + 1][h]);
+    }
+  }
+}
+
 /* shared: lane l's key at offset o is column cs[0] + l + o (one V row load
  * serves every lane that sees it); else lane l's is cs[l] + o. nc16: 1 or 2
  * zmm per lane (16 or 32 columns from column cb). */
@@ -143,15 +167,25 @@ static inline __attribute__((always_inline)) void na_dpv_cols(const int shared, 
         }
       }
     } else {
-      const float *vl[8];
-      for (size_t l = 0; l < 8; l++) vl[l] = vb + (size_t)cs[l] * vstep;
-#pragma GCC unroll 8
-      for (size_t o = 0; o < nb; o++) {
-#pragma GCC unroll 8
-        for (size_t l = 0; l < 8; l++) {
-          const __m512 pv = _mm512_set1_ps(pa[o * 8 + l]);
-          for (size_t h = 0; h < nc16; h++) acc[l][h] = _mm512_fmadd_ps(pv, _mm512_loadu_ps(vl[l] + 16 * h), acc[l][h]);
-          vl[l] += vstep;
+      /* lane pairs: the window of lane l + 1 starts 0 or 1 column after
+       * lane l's (stride 1), so one V row load serves both */
+#pragma GCC unroll 4
+      for (size_t l = 0; l < 8; l += 2) {
+        const int32_t delta = cs[l + 1] - cs[l];
+        const float *vj = vb + (size_t)cs[l] * vstep;
+        if (delta == 0) {
+          na_dpv_pair(0, nb, nc16, l, pa, vj, vstep, acc);
+        } else if (delta == 1) {
+          na_dpv_pair(1, nb, nc16, l, pa, vj, vstep, acc);
+        } else {
+          for (size_t i = l; i < l + 2; i++) {
+            const float *vr = vb + (size_t)cs[i] * vstep;
+            for (size_t o = 0; o < nb; o++, vr += vstep) {
+              const __m512 pv = _mm512_set1_ps(pa[o * 8 + i]);
+              for (size_t h = 0; h < nc16; h++)
+                acc[i][h] = _mm512_fmadd_ps(pv, _mm512_loadu_ps(vr + 16 * h), acc[i][h]);
+            }
+          }
         }
       }
     }

@@ -200,7 +200,11 @@ static void na_transpose_line(const float *src, size_t tstride, int32_t xa, int3
   for (int32_t x = xa; x < xb; x += NA_VL) {
     const int32_t n = na_min32(NA_VL, xb - x);
     const float *rows[NA_VL];
-    for (int32_t i = 0; i < NA_VL; i++) rows[i] = src + (size_t)(x + na_min32(i, n - 1)) * tstride;
+    const float *r0 = src + (size_t)x * tstride;
+    if (n == NA_VL)
+      for (int32_t i = 0; i < NA_VL; i++) rows[i] = r0 + (size_t)i * tstride;
+    else
+      for (int32_t i = 0; i < NA_VL; i++) rows[i] = r0 + (size_t)na_min32(i, n - 1) * tstride;
     float *dx = dst + (x - xa);
     for (size_t d0 = 0; d0 < hdv; d0 += NA_VL) {
       av_v out[NA_VL];
