@@ -209,9 +209,13 @@ static inline __attribute__((always_inline)) void na_dpv_nb(const int shared, co
 /* P.V and the normalized output of one query row of a tile (hd % 16 == 0,
  * 1 <= nb <= NA_DPV_MAX_NB, nkr <= NA_DPV_MAX_ROWS): p[a][o][l] =
  * ps[a * a_stride + o * 8 + l]; V of key row a at column x is
- * vkey[a] + x * vstep; orows[l] NULL for lanes without a query. */
+ * vkey[a] + x * vstep; orows[l] NULL for lanes without a query; lsum[l]
+ * the lane's sum of probabilities (the outputs are multiplied by 1 / lsum,
+ * one vector division: the same bits as 8 scalar ones). */
 static void na_direct_pv(int shared, size_t nb, const float *ps, size_t a_stride, const float *const *vkey, size_t nkr,
-                         const int32_t *cs, size_t vstep, size_t hd, float *const *orows, const float *inv) {
+                         const int32_t *cs, size_t vstep, size_t hd, float *const *orows, const float *lsum) {
+  float inv[8];
+  _mm256_storeu_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_loadu_ps(lsum)));
 #define NA_DPV_CASE(k)                                                     \
   case k:                                                                  \
     if (shared)                                                            \

@@ -24,7 +24,7 @@
  *                             otherwise the compiler folds the shared K/V
  *                             load into every row's FMA, one load per FMA)
  * and optionally NA_DIRECT_PV 1 with NA_DPV_MAX_NB, NA_DPV_MAX_ROWS and
- *   na_direct_pv(shared, nb, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, inv)
+ *   na_direct_pv(shared, nb, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, lsum)
  *                             P.V of one query row of a tile with head_dim in
  *                             the lanes, V read in place and the outputs
  *                             written normalized (see f32_natten_avx512.c):
@@ -422,12 +422,13 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
 
       /* scores, key row by key row; each kT slice serves all rows that see it */
       for (int32_t kz = zs; kz < ze; kz++) {
-        for (int32_t ky = kya; ky < kyb; ky++) {
+        size_t ry = (size_t)kya % L.n_ring; /* ring row of ky */
+        for (int32_t ky = kya; ky < kyb; ky++, ry = ry + 1 == L.n_ring ? 0 : ry + 1) {
           size_t ra = 0, rb = nr;
           while (ra < nr && ye[ra] <= ky) ra++;
           while (rb > ra && ys[rb - 1] > ky) rb--;
           if (ra == rb) continue;
-          const size_t slot = (size_t)(kz - zs) * L.n_ring + (size_t)ky % L.n_ring;
+          const size_t slot = (size_t)(kz - zs) * L.n_ring + ry;
           const float *kp = kt + slot * slot_f + kcol;
           const float *qr[NA_QR], *br[NA_QR];
           float *sr[NA_QR], *mr[NA_QR];
@@ -535,12 +536,11 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
             }
           }
           av_store(lsum + r * NA_VL, l);
-          float inv[NA_VL];
-          for (int32_t q = 0; q < NA_VL; q++) inv[q] = 1.0f / lsum[r * NA_VL + (size_t)q];
           const float *vkey[NA_DPV_MAX_ROWS];
-          for (size_t a = 0; a < nkr; a++) {
-            const int32_t kz = zs + (int32_t)(a / nky), ky = ys[r] + (int32_t)(a % nky);
-            vkey[a] = vt + ((size_t)(kz - zs) * L.n_ring + (size_t)ky % L.n_ring) * slot_f;
+          for (size_t kz = 0, a = 0; kz < nz; kz++) {
+            size_t ry = (size_t)ys[r] % L.n_ring;
+            for (size_t i = 0; i < nky; i++, a++, ry = ry + 1 == L.n_ring ? 0 : ry + 1)
+              vkey[a] = vt + (kz * L.n_ring + ry) * slot_f;
           }
           const size_t tok = t->tok0 + (size_t)t->z * t->tok_z + (size_t)(y + (int32_t)r) * t->tok_y;
           float *orows[NA_VL];
@@ -548,7 +548,7 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
             orows[q] = q < nq ? t->o + (tok + (size_t)(c0 + q) * t->tok_x) * t->o_stride : NULL;
           int32_t csr[NA_VL];
           for (int32_t q = 0; q < NA_VL; q++) csr[q] = bd.cs[q] - colbase;
-          na_direct_pv(shared, nb, s0, nbs * NA_VL, vkey, nkr, csr, hd, hd, orows, inv);
+          na_direct_pv(shared, nb, s0, nbs * NA_VL, vkey, nkr, csr, hd, hd, orows, lsum + r * NA_VL);
         }
         continue;
       }
