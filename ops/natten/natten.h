@@ -50,7 +50,12 @@
  *     window contains that key row;
  *   - each query's window is scored as a whole (at most Kz*Ky*nb scores per
  *     lane, never the full attention matrix), softmax in log2 units with the
- *     ISA's exp2, then P.V against vT the same way.
+ *     ISA's exp2, then P.V against vT the same way;
+ *   - or (AVX-512, "direct P.V", when every column tile of the task sees
+ *     whole bands: stride 1 or interior, K <= 8, head_dim % 16 == 0) V rows
+ *     are copied untransposed into the ring and P.V runs with head_dim in
+ *     the lanes, probabilities broadcast, outputs stored without a
+ *     transpose; each output element is the same FMA chain either way.
  * Results do not depend on the tile or task a query falls in (masked band
  * positions add exact zeros), so they are identical for any thread count. */
 #ifndef SPR_OPS_NATTEN_NATTEN_H
