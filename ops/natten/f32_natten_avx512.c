@@ -136,6 +136,29 @@ static inline __attribute__((always_inline)) void na_dpv_pair(const size_t delta
   }
 }
 
+/* Lanes q0 .. q0 + 3 whose windows start e1, e2, e3 columns after lane
+ * q0's (steps of 0 or 1), 2 zmm per lane, at V row vq: one V row load per
+ * column serves every lane of the quad that sees it. */
+static inline __attribute__((always_inline)) void na_dpv_quad(const size_t e1, const size_t e2, const size_t e3,
+                                                              const size_t nb, size_t q0, const float *pa,
+                                                              const float *vq, size_t vstep, __m512 acc[8][2]) {
+  const size_t e[4] = {0, e1, e2, e3};
+#pragma GCC unroll 11
+  for (size_t j = 0; j < nb + e3; j++, vq += vstep) {
+    __m512 v[2];
+    for (size_t h = 0; h < 2; h++) {
+      v[h] = _mm512_loadu_ps(vq + 16 * h);
+      __asm__("" : "+v"(v[h]));
+    }
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; i++) {
+      if (j < e[i] || j - e[i] >= nb) continue;
+      const __m512 pv = _mm512_set1_ps(pa[(j - e[i]) * 8 + q0 + i]);
+      for (size_t h = 0; h < 2; h++) acc[q0 + i][h] = _mm512_fmadd_ps(pv, v[h], acc[q0 + i][h]);
+    }
+  }
+}
+
 /* shared: lane l's key at offset o is column cs[0] + l + o (one V row load
  * serves every lane that sees it); else lane l's is cs[l] + o. nc16: 1 or 2
  * zmm per lane (16 or 32 columns from column cb). */
@@ -168,9 +191,38 @@ static inline __attribute__((always_inline)) void na_dpv_cols(const int shared, 
       }
     } else {
       /* lane pairs: the window of lane l + 1 starts 0 or 1 column after
-       * lane l's (stride 1), so one V row load serves both */
+       * lane l's (stride 1), so one V row load serves both; K = 7 (NAT)
+       * with 32-column blocks: lane quads, one load for four lanes */
+      size_t l_pairs = 0;
+      if (nb == 7 && nc16 == 2) {
+        for (size_t q0 = 0; q0 < 8; q0 += 4) {
+          const int32_t e1 = cs[q0 + 1] - cs[q0], e2 = cs[q0 + 2] - cs[q0], e3 = cs[q0 + 3] - cs[q0];
+          const int32_t d1 = e1, d2 = e2 - e1, d3 = e3 - e2;
+          if ((d1 | d2 | d3) & ~1) break; /* the rest in pairs */
+          const float *vq = vb + (size_t)cs[q0] * vstep;
+          switch (d1 * 4 + d2 * 2 + d3) {
+#define NA_QUAD(p)                                                                                               \
+  case p:                                                                                                        \
+    na_dpv_quad((p) >> 2, ((p) >> 2) + (((p) >> 1) & 1), ((p) >> 2) + (((p) >> 1) & 1) + ((p)&1), 7, q0, pa, vq, \
+                vstep, acc);                                                                                     \
+    break;
+            NA_QUAD(0)
+            NA_QUAD(1)
+            NA_QUAD(2)
+            NA_QUAD(3)
+            NA_QUAD(4)
+            NA_QUAD(5)
+            NA_QUAD(6)
+            NA_QUAD(7)
+#undef NA_QUAD
+            default:
+              break;
+          }
+          l_pairs = q0 + 4;
+        }
+      }
 #pragma GCC unroll 4
-      for (size_t l = 0; l < 8; l += 2) {
+      for (size_t l = l_pairs; l < 8; l += 2) {
         const int32_t delta = cs[l + 1] - cs[l];
         const float *vj = vb + (size_t)cs[l] * vstep;
         if (delta == 0) {
