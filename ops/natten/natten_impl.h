@@ -26,11 +26,13 @@
  * and optionally NA_DIRECT_PV 1 with NA_DPV_MAX_NB, NA_DPV_MAX_ROWS and
  *   na_direct_pv(shared, nb, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, lsum)
  *                             P.V of one query row of a tile with head_dim in
- *                             the lanes, V read in place and the outputs
- *                             written normalized (see f32_natten_avx512.c):
- *                             a task whose column tiles all see whole bands
- *                             (no masked band position) then needs no V ring
- *                             and no output transpose
+ *                             the lanes, V rows from an untransposed copy in
+ *                             the ring (tokens packed: vT slot, position p
+ *                             at p * head_dim) and the outputs written
+ *                             normalized (see f32_natten_avx512.c): a task
+ *                             whose column tiles all see whole bands (no
+ *                             masked band position) then needs no V
+ *                             transpose and no output transpose
  *
  * Buffers (floats, layout from spr_na_layout):
  *   kT, vT  ring of transposed key/value rows: slot s, dim d, position p holds
@@ -298,10 +300,10 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
   const int32_t colbase = t->x0 - (int32_t)L.padl; /* column of ring position 0 */
   const size_t pa = (size_t)(us - colbase), pb = (size_t)(ue - colbase);
 
-  /* direct P.V for the whole task (no V ring) when every column tile sees
-   * whole bands: the choice depends on the task's columns only */
-  /* the bands of the column tiles (the same for every row tile), kept
-   * when there are few tiles */
+  /* the bands of the column tiles (the same for every row tile), kept when
+   * there are few tiles; direct P.V for the whole task (V rows copied, not
+   * transposed) when every column tile sees whole bands: the choice depends
+   * on the task's columns only, never on the thread count */
   const int32_t n_tiles = (t->x1 - t->x0 + NA_VL - 1) / NA_VL;
   struct na_band bands[NA_BAND_CACHE];
   const int cache = n_tiles <= NA_BAND_CACHE;
