@@ -1,7 +1,8 @@
 /* ops/natten/f32_natten_avx512.c — neighborhood attention ukernel, AVX-512
  * (VL): 8 query columns per tile in 256-bit vectors, using the 32 vector
  * registers for 3 rows x 7 band offsets score and 3 rows x 8 columns P.V
- * register tiles. 8 lanes, not 16: the band of a tile widens at the borders
+ * register tiles (the P.V ones only where the direct P.V below does not
+ * apply). 8 lanes, not 16: the band of a tile widens at the borders
  * of a row by the lanes' window shifts, and rows of NAT maps (56, 28, 14, 7
  * columns) fill 8-lane tiles exactly; on cores that split 512-bit FMAs in
  * two (Zen 4) a 256-bit FMA costs half as much, so nothing is lost. */
@@ -103,11 +104,12 @@ static inline void av_transpose_load(const float *const *rows, size_t off, av_v 
 }
 
 /* Direct P.V (see natten_impl.h, NA_DIRECT_PV): head_dim in the lanes of
- * zmm accumulators (8 queries x up to 32 columns = 16 zmm), V rows read in
- * place from the input, probabilities broadcast from S, outputs stored
- * straight to the output rows: no V ring, no output transpose. Every output
- * element is the same FMA chain as in the ring path (key rows, then band
- * offsets, ascending), so the bits do not depend on the path. */
+ * zmm accumulators (8 queries x up to 32 columns = 16 zmm), V rows from the
+ * ring's untransposed copy (tokens packed), probabilities broadcast from S,
+ * outputs stored straight to the output rows: no V transpose, no output
+ * transpose. Every output element is the same FMA chain as in the ring path
+ * (key rows, then band offsets, ascending), so the bits do not depend on the
+ * path. */
 #define NA_DIRECT_PV 1
 #define NA_DPV_MAX_NB 8
 #define NA_DPV_MAX_ROWS 64
