@@ -218,17 +218,6 @@ static void na_transpose_line(const float *src, size_t tstride, int32_t xa, int3
   }
 }
 
-/* Prefetch hint: the n floats at p into L2 (one request per 64-byte line). */
-static inline void na_prefetch_l2(const float *p, size_t n) {
-#if defined(__GNUC__)
-  const uintptr_t a = (uintptr_t)p & ~(uintptr_t)63, e = (uintptr_t)(p + n - 1);
-  for (uintptr_t c = a; c <= e; c += 64) __builtin_prefetch((const void *)c, 0, 2);
-#else
-  (void)p;
-  (void)n;
-#endif
-}
-
 /* The band of a column tile (first query column c0, nq <= NA_VL queries):
  * the key column of lane l at offset o is c0 + l + dmin + o; lanes whose
  * window is shifted (borders, strides) widen the band and mask what they do
@@ -354,40 +343,13 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
       }
     }
 
-    /* the next row tile's new key rows and its query rows, to be fetched
-     * into L2 a slice per column tile while this row tile computes (not the
-     * output rows: prefetching them for the stores measured -1 %) */
-    int32_t pf_ky0 = 0, pf_ky1 = 0, pf_y0 = 0, pf_y1 = 0;
-    if (y + NA_QR < t->y1) {
-      pf_y0 = y + NA_QR;
-      pf_y1 = na_min32(pf_y0 + NA_QR, t->y1);
-      int32_t s0, e0, s1, e1;
-      spr_na_window(ay, pf_y0, &s0, &e0);
-      spr_na_window(ay, pf_y1 - 1, &s1, &e1);
-      pf_ky0 = na_max32(s0, kyb);
-      pf_ky1 = e1;
-    }
+    /* no software prefetch: with the key rows entering the ring in
+     * streams and the queries read per tile, the hardware prefetchers keep
+     * up; main's prefetch of the next row tile measured -2 % (1 thread) and
+     * -5 % (2 threads) here */
 
     for (int32_t c0 = t->x0; c0 < t->x1; c0 += NA_VL) {
       const int32_t nq = na_min32(NA_VL, t->x1 - c0);
-      if (pf_y0 < pf_y1) {
-        const int32_t ti = (c0 - t->x0) / NA_VL;
-        const int32_t ka = us + (ue - us) * ti / n_tiles, kb = us + (ue - us) * (ti + 1) / n_tiles;
-        for (int32_t ky = pf_ky0; ky < pf_ky1; ky++) {
-          for (int32_t kz = zs; kz < ze; kz++) {
-            const size_t tok = t->tok0 + (size_t)kz * t->tok_z + (size_t)ky * t->tok_y;
-            for (int32_t kx = ka; kx < kb; kx++) {
-              na_prefetch_l2(t->k + (tok + (size_t)kx * t->tok_x) * t->k_stride, hd);
-              na_prefetch_l2(t->v + (tok + (size_t)kx * t->tok_x) * t->v_stride, hd);
-            }
-          }
-        }
-        const int32_t qa = t->x0 + (t->x1 - t->x0) * ti / n_tiles, qb = t->x0 + (t->x1 - t->x0) * (ti + 1) / n_tiles;
-        for (int32_t qy = pf_y0; qy < pf_y1; qy++) {
-          const size_t tok = t->tok0 + (size_t)t->z * t->tok_z + (size_t)qy * t->tok_y;
-          for (int32_t qx = qa; qx < qb; qx++) na_prefetch_l2(t->q + (tok + (size_t)qx * t->tok_x) * t->q_stride, hd);
-        }
-      }
       /* the tile's queries, transposed and scaled: qt[r][d][lane] (just
        * before use: a whole row tile's would fill L1) */
       for (size_t r = 0; r < nr; r++) {
