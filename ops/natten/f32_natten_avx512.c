@@ -1,7 +1,8 @@
 /* ops/natten/f32_natten_avx512.c — neighborhood attention ukernel, AVX-512
  * (VL): 8 query columns per tile in 256-bit vectors, using the 32 vector
  * registers for 3 rows x 7 band offsets score and 3 rows x 8 columns P.V
- * register tiles. 8 lanes, not 16: the band of a tile widens at the borders
+ * register tiles (the P.V ones only where the direct P.V below does not
+ * apply). 8 lanes, not 16: the band of a tile widens at the borders
  * of a row by the lanes' window shifts, and rows of NAT maps (56, 28, 14, 7
  * columns) fill 8-lane tiles exactly; on cores that split 512-bit FMAs in
  * two (Zen 4) a 256-bit FMA costs half as much, so nothing is lost. */
@@ -79,27 +80,216 @@ static inline av_v av_mask_range(av_v s, float o, av_v lo, av_v hi) {
   const __mmask8 hidden = _mm256_cmp_ps_mask(ov, lo, _CMP_LT_OQ) | _mm256_cmp_ps_mask(ov, hi, _CMP_GE_OQ);
   return _mm256_mask_mov_ps(s, hidden, _mm256_set1_ps(-INFINITY));
 }
-/* 8 x 8 transpose: 32-bit and 64-bit interleaves, then 128-bit halves. */
+/* 8 x 8 transpose: the loads pair 128-bit halves of rows i and i + 4
+ * (a[i] = lo(row i) | lo(row i+4), a[4 + i] = hi(row i) | hi(row i+4)),
+ * so two in-lane stages of 8 shuffles finish it (16 shuffles, not 24; the
+ * 128-bit inserts from memory are loads plus a cheap blend-class op). */
 static inline void av_transpose_load(const float *const *rows, size_t off, av_v out[8]) {
-  __m256 a[8], t[8];
-  for (int i = 0; i < 8; i++) a[i] = _mm256_loadu_ps(rows[i] + off);
+  __m256 a[8];
   for (int i = 0; i < 4; i++) {
-    t[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+    a[i] =
+        _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + off)), _mm_loadu_ps(rows[i + 4] + off), 1);
+    a[4 + i] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(rows[i] + off + 4)),
+                                    _mm_loadu_ps(rows[i + 4] + off + 4), 1);
   }
-  __m256 u[8]; /* u[4g + j] lane k = column 4k + j of rows 4g .. 4g + 3 */
-  for (int g = 0; g < 2; g++) {
-    const __m256d t0 = _mm256_castps_pd(t[4 * g]), t1 = _mm256_castps_pd(t[4 * g + 1]);
-    const __m256d t2 = _mm256_castps_pd(t[4 * g + 2]), t3 = _mm256_castps_pd(t[4 * g + 3]);
-    u[4 * g + 0] = _mm256_castpd_ps(_mm256_unpacklo_pd(t0, t2));
-    u[4 * g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(t0, t2));
-    u[4 * g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(t1, t3));
-    u[4 * g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(t1, t3));
+  for (int h = 0; h < 2; h++) {
+    const __m256 t0 = _mm256_unpacklo_ps(a[4 * h], a[4 * h + 1]), t1 = _mm256_unpackhi_ps(a[4 * h], a[4 * h + 1]);
+    const __m256 t2 = _mm256_unpacklo_ps(a[4 * h + 2], a[4 * h + 3]),
+                 t3 = _mm256_unpackhi_ps(a[4 * h + 2], a[4 * h + 3]);
+    out[4 * h + 0] = _mm256_shuffle_ps(t0, t2, 0x44);
+    out[4 * h + 1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+    out[4 * h + 2] = _mm256_shuffle_ps(t1, t3, 0x44);
+    out[4 * h + 3] = _mm256_shuffle_ps(t1, t3, 0xEE);
   }
-  for (int j = 0; j < 4; j++) {
-    out[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
-    out[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+}
+
+/* Direct P.V (see natten_impl.h, NA_DIRECT_PV): head_dim in the lanes of
+ * zmm accumulators (8 queries x up to 32 columns = 16 zmm), V rows from the
+ * ring's untransposed copy (tokens packed), probabilities broadcast from S,
+ * outputs stored straight to the output rows: no V transpose, no output
+ * transpose. Every output element is the same FMA chain as in the ring path
+ * (key rows, then band offsets, ascending), so the bits do not depend on the
+ * path. */
+#define NA_DIRECT_PV 1
+#define NA_DPV_MAX_NB 8
+#define NA_DPV_MAX_ROWS 64
+
+/* Lanes l and l + 1 whose windows start delta (0 or 1) columns apart, at
+ * V row vj: acc[l] += p[o][l] * V(o), acc[l + 1] += p[o][l + 1] * V(o +
+ * delta), one V row load per column. */
+static inline __attribute__((always_inline)) void na_dpv_pair(const size_t delta, const size_t nb, const size_t nc16,
+                                                              size_t l, const float *pa, const float *vj, size_t vstep,
+                                                              __m512 acc[8][2]) {
+#pragma GCC unroll 9
+  for (size_t j = 0; j < nb + delta; j++, vj += vstep) {
+    __m512 v[2];
+    for (size_t h = 0; h < nc16; h++) {
+      v[h] = _mm512_loadu_ps(vj + 16 * h);
+      __asm__("" : "+v"(v[h]));
+    }
+    if (j < nb) {
+      const __m512 pv = _mm512_set1_ps(pa[j * 8 + l]);
+      for (size_t h = 0; h < nc16; h++) acc[l][h] = _mm512_fmadd_ps(pv, v[h], acc[l][h]);
+    }
+    if (j >= delta) {
+      const __m512 pv = _mm512_set1_ps(pa[(j - delta) * 8 + l + 1]);
+      for (size_t h = 0; h < nc16; h++) acc[l + 1][h] = _mm512_fmadd_ps(pv, v[h], acc[l + 1][h]);
+    }
   }
+}
+
+/* Lanes q0 .. q0 + 3 whose windows start e1, e2, e3 columns after lane
+ * q0's (steps of 0 or 1), 2 zmm per lane, at V row vq: one V row load per
+ * column serves every lane of the quad that sees it. */
+static inline __attribute__((always_inline)) void na_dpv_quad(const size_t e1, const size_t e2, const size_t e3,
+                                                              const size_t nb, size_t q0, const float *pa,
+                                                              const float *vq, size_t vstep, __m512 acc[8][2]) {
+  const size_t e[4] = {0, e1, e2, e3};
+#pragma GCC unroll 11
+  for (size_t j = 0; j < nb + e3; j++, vq += vstep) {
+    __m512 v[2];
+    for (size_t h = 0; h < 2; h++) {
+      v[h] = _mm512_loadu_ps(vq + 16 * h);
+      __asm__("" : "+v"(v[h]));
+    }
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; i++) {
+      if (j < e[i] || j - e[i] >= nb) continue;
+      const __m512 pv = _mm512_set1_ps(pa[(j - e[i]) * 8 + q0 + i]);
+      for (size_t h = 0; h < 2; h++) acc[q0 + i][h] = _mm512_fmadd_ps(pv, v[h], acc[q0 + i][h]);
+    }
+  }
+}
+
+/* shared: lane l's key at offset o is column cs[0] + l + o (one V row load
+ * serves every lane that sees it); else lane l's is cs[l] + o. nc16: 1 or 2
+ * zmm per lane (16 or 32 columns from column cb). */
+static inline __attribute__((always_inline)) void na_dpv_cols(const int shared, const size_t nb, const size_t nc16,
+                                                              const float *ps, size_t a_stride,
+                                                              const float *const *vkey, size_t nkr, const int32_t *cs,
+                                                              size_t vstep, size_t cb, float *const *orows,
+                                                              const float *inv) {
+  __m512 acc[8][2];
+  for (int l = 0; l < 8; l++)
+    for (size_t h = 0; h < nc16; h++) acc[l][h] = _mm512_setzero_ps();
+  for (size_t a = 0; a < nkr; a++) {
+    const float *pa = ps + a * a_stride;
+    const float *vb = vkey[a] + cb;
+    if (shared) {
+      const float *vj = vb + (size_t)cs[0] * vstep;
+#pragma GCC unroll 16
+      for (size_t j = 0; j < nb + 7; j++, vj += vstep) {
+        __m512 v[2];
+        for (size_t h = 0; h < nc16; h++) {
+          v[h] = _mm512_loadu_ps(vj + 16 * h);
+          __asm__("" : "+v"(v[h])); /* one load per V row, not one per FMA */
+        }
+#pragma GCC unroll 8
+        for (size_t l = 0; l < 8; l++) {
+          if (l > j || j - l >= nb) continue;
+          const __m512 pv = _mm512_set1_ps(pa[(j - l) * 8 + l]);
+          for (size_t h = 0; h < nc16; h++) acc[l][h] = _mm512_fmadd_ps(pv, v[h], acc[l][h]);
+        }
+      }
+    } else {
+      /* lane pairs: the window of lane l + 1 starts 0 or 1 column after
+       * lane l's (stride 1), so one V row load serves both; K = 7 (NAT)
+       * with 32-column blocks: lane quads, one load for four lanes */
+      size_t l_pairs = 0;
+      if (nb == 7 && nc16 == 2) {
+        for (size_t q0 = 0; q0 < 8; q0 += 4) {
+          const int32_t e1 = cs[q0 + 1] - cs[q0], e2 = cs[q0 + 2] - cs[q0], e3 = cs[q0 + 3] - cs[q0];
+          const int32_t d1 = e1, d2 = e2 - e1, d3 = e3 - e2;
+          if ((d1 | d2 | d3) & ~1) break; /* the rest in pairs */
+          const float *vq = vb + (size_t)cs[q0] * vstep;
+          switch (d1 * 4 + d2 * 2 + d3) {
+#define NA_QUAD(p)                                                                                               \
+  case p:                                                                                                        \
+    na_dpv_quad((p) >> 2, ((p) >> 2) + (((p) >> 1) & 1), ((p) >> 2) + (((p) >> 1) & 1) + ((p)&1), 7, q0, pa, vq, \
+                vstep, acc);                                                                                     \
+    break;
+            NA_QUAD(0)
+            NA_QUAD(1)
+            NA_QUAD(2)
+            NA_QUAD(3)
+            NA_QUAD(4)
+            NA_QUAD(5)
+            NA_QUAD(6)
+            NA_QUAD(7)
+#undef NA_QUAD
+            default:
+              break;
+          }
+          l_pairs = q0 + 4;
+        }
+      }
+#pragma GCC unroll 4
+      for (size_t l = l_pairs; l < 8; l += 2) {
+        const int32_t delta = cs[l + 1] - cs[l];
+        const float *vj = vb + (size_t)cs[l] * vstep;
+        if (delta == 0) {
+          na_dpv_pair(0, nb, nc16, l, pa, vj, vstep, acc);
+        } else if (delta == 1) {
+          na_dpv_pair(1, nb, nc16, l, pa, vj, vstep, acc);
+        } else {
+          for (size_t i = l; i < l + 2; i++) {
+            const float *vr = vb + (size_t)cs[i] * vstep;
+            for (size_t o = 0; o < nb; o++, vr += vstep) {
+              const __m512 pv = _mm512_set1_ps(pa[o * 8 + i]);
+              for (size_t h = 0; h < nc16; h++)
+                acc[i][h] = _mm512_fmadd_ps(pv, _mm512_loadu_ps(vr + 16 * h), acc[i][h]);
+            }
+          }
+        }
+      }
+    }
+  }
+  for (int l = 0; l < 8; l++) {
+    if (orows[l] == NULL) continue;
+    const __m512 s = _mm512_set1_ps(inv[l]);
+    for (size_t h = 0; h < nc16; h++) _mm512_storeu_ps(orows[l] + cb + 16 * h, _mm512_mul_ps(acc[l][h], s));
+  }
+}
+
+static inline __attribute__((always_inline)) void na_dpv_nb(const int shared, const size_t nb, const float *ps,
+                                                            size_t a_stride, const float *const *vkey, size_t nkr,
+                                                            const int32_t *cs, size_t vstep, size_t hd,
+                                                            float *const *orows, const float *inv) {
+  size_t cb = 0;
+  for (; cb + 32 <= hd; cb += 32) na_dpv_cols(shared, nb, 2, ps, a_stride, vkey, nkr, cs, vstep, cb, orows, inv);
+  if (cb < hd) na_dpv_cols(shared, nb, 1, ps, a_stride, vkey, nkr, cs, vstep, cb, orows, inv);
+}
+
+/* P.V and the normalized output of one query row of a tile (hd % 16 == 0,
+ * 1 <= nb <= NA_DPV_MAX_NB, nkr <= NA_DPV_MAX_ROWS): p[a][o][l] =
+ * ps[a * a_stride + o * 8 + l]; V of key row a at column x is
+ * vkey[a] + x * vstep; orows[l] NULL for lanes without a query; lsum[l]
+ * the lane's sum of probabilities (the outputs are multiplied by 1 / lsum,
+ * one vector division: the same bits as 8 scalar ones). */
+static void na_direct_pv(int shared, size_t nb, const float *ps, size_t a_stride, const float *const *vkey, size_t nkr,
+                         const int32_t *cs, size_t vstep, size_t hd, float *const *orows, const float *lsum) {
+  float inv[8];
+  _mm256_storeu_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_loadu_ps(lsum)));
+#define NA_DPV_CASE(k)                                                     \
+  case k:                                                                  \
+    if (shared)                                                            \
+      na_dpv_nb(1, k, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, inv); \
+    else                                                                   \
+      na_dpv_nb(0, k, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, inv); \
+    break;
+  switch (nb) {
+    NA_DPV_CASE(1)
+    NA_DPV_CASE(2)
+    NA_DPV_CASE(3)
+    NA_DPV_CASE(4)
+    NA_DPV_CASE(5)
+    NA_DPV_CASE(6)
+    NA_DPV_CASE(7)
+    NA_DPV_CASE(8)
+    default:
+      break;
+  }
+#undef NA_DPV_CASE
 }
 
 #include "ops/natten/natten_impl.h"

@@ -6,7 +6,8 @@
  * rows, block of query columns). Column blocks hold at most
  * NA_COLS_PER_TASK columns, which bounds the per-thread ring of transposed
  * key rows (1-D sequences are split along their length). Row blocks are as
- * tall as the thread count allows (about two tasks per thread), because a
+ * tall as the thread count allows (about two tasks per thread; no split
+ * when equal tasks already divide evenly among the threads), because a
  * block transposes its rows plus the window's halo of key rows. A query's
  * result does not depend on the task, row tile or column tile it falls in:
  * its scores, max, exponentials, sums and P.V accumulations are the same
@@ -66,7 +67,13 @@ static void na_geometry(const struct spr_na_params *p, int n_threads, struct na_
   g->nxb = (g->gmax[2] + NA_COLS_PER_TASK - 1) / NA_COLS_PER_TASK;
   const size_t base = (size_t)p->n_heads * (size_t)g->dil[0] * (size_t)g->dil[1] * (size_t)g->dil[2] *
                       (size_t)g->gmax[0] * (size_t)g->nxb;
-  const size_t want = n_threads > 1 ? (2 * (size_t)n_threads + base - 1) / base : 1;
+  /* equal tasks (dilation groups of one size) that already divide evenly
+   * among the threads need no row split: a split only adds the window's
+   * halo of key rows to transpose again */
+  int even = 1;
+  for (int a = 0; a < 3; a++) even &= g->size[a] % g->dil[a] == 0;
+  const size_t want =
+      n_threads <= 1 || (even && base % (size_t)n_threads == 0) ? 1 : (2 * (size_t)n_threads + base - 1) / base;
   const size_t most = (size_t)((g->gmax[1] + NA_MIN_ROWS_PER_TASK - 1) / NA_MIN_ROWS_PER_TASK);
   g->nyb = (int32_t)(want < most ? want : most);
   if (g->nyb < 1) g->nyb = 1;

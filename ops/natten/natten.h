@@ -50,7 +50,12 @@
  *     window contains that key row;
  *   - each query's window is scored as a whole (at most Kz*Ky*nb scores per
  *     lane, never the full attention matrix), softmax in log2 units with the
- *     ISA's exp2, then P.V against vT the same way.
+ *     ISA's exp2, then P.V against vT the same way;
+ *   - or (AVX-512, "direct P.V", when every column tile of the task sees
+ *     whole bands: stride 1 or interior, K <= 8, head_dim % 16 == 0) V rows
+ *     are copied untransposed into the ring and P.V runs with head_dim in
+ *     the lanes, probabilities broadcast, outputs stored without a
+ *     transpose; each output element is the same FMA chain either way.
  * Results do not depend on the tile or task a query falls in (masked band
  * positions add exact zeros), so they are identical for any thread count. */
 #ifndef SPR_OPS_NATTEN_NATTEN_H
@@ -127,7 +132,7 @@ struct spr_na_layout {
   size_t row_w;                          /* floats per d of a ring row (columns x0-padl ..) */
   size_t n_ring;                         /* ring rows per key plane */
   size_t n_slots;                        /* n_ring * Kz */
-  size_t q_w;                            /* floats per d of a transposed query row */
+  size_t q_w;                            /* floats per d of a transposed query tile (vl) */
   size_t nb_max;                         /* band offsets, >= any band rounded up to no */
   size_t hd_c;                           /* >= head_dim rounded up to nc */
   size_t kt, vt, qt, s, ot, lane, total; /* offsets (floats) and total */
@@ -149,7 +154,7 @@ static inline void spr_na_layout(const struct spr_na_axis ax[3], size_t head_dim
   l->row_w = spr_na_round(l->padl + xw + vl + 2 * (kx + sx) + no, 16);
   l->n_ring = ky + qr + sy;
   l->n_slots = l->n_ring * kz;
-  l->q_w = spr_na_round(xw, 16) + 16;
+  l->q_w = vl;
   /* (additive bounds: the layout must grow with every parameter) */
   l->nb_max = 3 * (kx + sx) + no;
   l->hd_c = head_dim + nc;

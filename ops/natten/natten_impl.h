@@ -23,13 +23,24 @@
  *   av_keep(v)                v, held in a register (an empty asm on x86:
  *                             otherwise the compiler folds the shared K/V
  *                             load into every row's FMA, one load per FMA)
+ * and optionally NA_DIRECT_PV 1 with NA_DPV_MAX_NB, NA_DPV_MAX_ROWS and
+ *   na_direct_pv(shared, nb, ps, a_stride, vkey, nkr, cs, vstep, hd, orows, lsum)
+ *                             P.V of one query row of a tile with head_dim in
+ *                             the lanes, V rows from an untransposed copy in
+ *                             the ring (tokens packed: vT slot, position p
+ *                             at p * head_dim) and the outputs written
+ *                             normalized (see f32_natten_avx512.c): a task
+ *                             whose column tiles all see whole bands (no
+ *                             masked band position) then needs no V
+ *                             transpose and no output transpose
  *
  * Buffers (floats, layout from spr_na_layout):
  *   kT, vT  ring of transposed key/value rows: slot s, dim d, position p holds
  *           element d of the token at column colbase + p of the slot's key row
  *           (positions outside the task's column union are finite filler);
- *   qT      the query rows of the current row tile, transposed and scaled by
- *           scale * log2(e): [row][d][x - x0] (zero-padded past x1);
+ *   qT      the queries of the current tile (NA_VL columns of each of its
+ *           rows), transposed and scaled by scale * log2(e) just before
+ *           its scores: [row][d][lane];
  *   S       scores then probabilities of one column tile:
  *           [row][key row of the row's window][band offset][lane];
  *   oT      P.V accumulators [row][column][lane];
@@ -43,6 +54,14 @@
 #include "ops/natten/natten.h"
 
 #define NA_LOG2E 1.4426950408889634f
+
+#ifndef NA_DIRECT_PV
+#define NA_DIRECT_PV 0
+#define NA_DPV_MAX_NB 8
+#define NA_DPV_MAX_ROWS 64
+#endif
+/* column tiles whose bands a task computes once */
+#define NA_BAND_CACHE 32
 
 #if NA_QR > 3 || NA_QR > SPR_NA_MAX_QR || NA_VL > SPR_NA_MAX_VL || NA_NO > SPR_NA_MAX_NO || NA_PNO > SPR_NA_MAX_NO
 #error "neighborhood attention ukernel parameters out of range"
@@ -183,7 +202,11 @@ static void na_transpose_line(const float *src, size_t tstride, int32_t xa, int3
   for (int32_t x = xa; x < xb; x += NA_VL) {
     const int32_t n = na_min32(NA_VL, xb - x);
     const float *rows[NA_VL];
-    for (int32_t i = 0; i < NA_VL; i++) rows[i] = src + (size_t)(x + na_min32(i, n - 1)) * tstride;
+    const float *r0 = src + (size_t)x * tstride;
+    if (n == NA_VL)
+      for (int32_t i = 0; i < NA_VL; i++) rows[i] = r0 + (size_t)i * tstride;
+    else
+      for (int32_t i = 0; i < NA_VL; i++) rows[i] = r0 + (size_t)na_min32(i, n - 1) * tstride;
     float *dx = dst + (x - xa);
     for (size_t d0 = 0; d0 < hdv; d0 += NA_VL) {
       av_v out[NA_VL];
@@ -195,15 +218,54 @@ static void na_transpose_line(const float *src, size_t tstride, int32_t xa, int3
   }
 }
 
-/* Prefetch hint: the n floats at p into L2 (one request per 64-byte line). */
-static inline void na_prefetch_l2(const float *p, size_t n) {
-#if defined(__GNUC__)
-  for (size_t c = 0; c < n; c += 16) __builtin_prefetch(p + c, 0, 2);
-  __builtin_prefetch(p + n - 1, 0, 2);
-#else
-  (void)p;
-  (void)n;
-#endif
+/* The band of a column tile (first query column c0, nq <= NA_VL queries):
+ * the key column of lane l at offset o is c0 + l + dmin + o; lanes whose
+ * window is shifted (borders, strides) widen the band and mask what they do
+ * not see. Gather mode (perm: stride 1, a lane permute available): offset o
+ * of lane l is column cs[l] + o, a permute of the load at cs[0] + o, so the
+ * band keeps the window's width. */
+struct na_band {
+  int32_t cs[NA_VL], dlo[NA_VL], idx[NA_VL];
+  float lo[NA_VL], hi[NA_VL]; /* per lane: band positions [lo, hi) are in its window */
+  int32_t dmin, base;         /* base: key column of band position 0 (lane 0) */
+  size_t nb;                  /* band offsets */
+  int perm, need_mask;
+};
+
+static void na_band(const struct spr_na_axis *axx, int32_t c0, int32_t nq, struct na_band *b) {
+  int32_t dhi[NA_VL], ce[NA_VL];
+  int32_t dmin = INT32_MAX, dmax = INT32_MIN, wmax = 0;
+  for (int32_t l = 0; l < NA_VL; l++) {
+    const int32_t qc = c0 + na_min32(l, nq - 1);
+    spr_na_window(axx, qc, &b->cs[l], &ce[l]);
+    b->dlo[l] = b->cs[l] - qc;
+    dhi[l] = ce[l] - qc;
+    dmin = na_min32(dmin, b->dlo[l]);
+    dmax = na_max32(dmax, dhi[l]);
+    wmax = na_max32(wmax, ce[l] - b->cs[l]);
+  }
+  b->dmin = dmin;
+  b->perm = NA_HAVE_PERMUTE && axx->stride == 1 && wmax < dmax - dmin;
+  b->need_mask = 0;
+  if (b->perm) {
+    b->nb = (size_t)wmax;
+    b->base = b->cs[0];
+    for (int32_t l = 0; l < NA_VL; l++) {
+      b->idx[l] = b->cs[l] - b->cs[0];
+      b->lo[l] = 0.0f;
+      b->hi[l] = (float)(ce[l] - b->cs[l]);
+      b->need_mask |= ce[l] - b->cs[l] != wmax;
+    }
+  } else {
+    b->nb = (size_t)(dmax - dmin);
+    b->base = c0 + dmin;
+    for (int32_t l = 0; l < NA_VL; l++) {
+      b->idx[l] = l;
+      b->lo[l] = (float)(b->dlo[l] - dmin);
+      b->hi[l] = (float)(dhi[l] - dmin);
+      b->need_mask |= b->dlo[l] != dmin || dhi[l] != dmax;
+    }
+  }
 }
 
 /* The column union of a task must stay inside a ring row: see
@@ -217,7 +279,7 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
   float *const ot = ws + L.ot, *const lane = ws + L.lane;
   float *const lo_f = lane, *const hi_f = lane + NA_VL, *const lsum = lane + 8 * NA_VL;
   float *const mrow = lsum + NA_QR * NA_VL; /* [QR][VL] running max of interior tiles */
-  const size_t row_w = L.row_w, q_w = L.q_w, slot_f = hd * row_w;
+  const size_t row_w = L.row_w, slot_f = hd * row_w;
   const float qscale = t->scale * NA_LOG2E;
 
   int32_t zs, ze, us, ue, tmp;
@@ -227,13 +289,30 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
   const int32_t colbase = t->x0 - (int32_t)L.padl; /* column of ring position 0 */
   const size_t pa = (size_t)(us - colbase), pb = (size_t)(ue - colbase);
 
+  /* the bands of the column tiles (the same for every row tile), kept when
+   * there are few tiles; direct P.V for the whole task (V rows copied, not
+   * transposed) when every column tile sees whole bands: the choice depends
+   * on the task's columns only, never on the thread count */
+  const int32_t n_tiles = (t->x1 - t->x0 + NA_VL - 1) / NA_VL;
+  struct na_band bands[NA_BAND_CACHE];
+  const int cache = n_tiles <= NA_BAND_CACHE;
+  int direct = 1;
+  for (int32_t ti = 0; ti < n_tiles && (cache || direct); ti++) {
+    const int32_t c0 = t->x0 + ti * NA_VL;
+    struct na_band one, *b = cache ? &bands[ti] : &one;
+    na_band(axx, c0, na_min32(NA_VL, t->x1 - c0), b);
+    direct &= !b->need_mask && b->nb >= 1 && b->nb <= NA_DPV_MAX_NB;
+  }
+  direct &= NA_DIRECT_PV && hd % 16 == 0 && (size_t)(ze - zs) * (size_t)ay->kernel <= NA_DPV_MAX_ROWS;
+
   /* filler outside the union: zeros (finite, so masked lanes stay finite) */
   for (size_t s = 0; s < L.n_slots; s++) {
     for (size_t d = 0; d < hd; d++) {
       float *kr = kt + s * slot_f + d * row_w, *vr = vt + s * slot_f + d * row_w;
       memset(kr, 0, pa * sizeof(float));
-      memset(vr, 0, pa * sizeof(float));
       memset(kr + pb, 0, (row_w - pb) * sizeof(float));
+      if (direct) continue;
+      memset(vr, 0, pa * sizeof(float));
       memset(vr + pb, 0, (row_w - pb) * sizeof(float));
     }
   }
@@ -252,94 +331,49 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
         const size_t slot = (size_t)(kz - zs) * L.n_ring + (size_t)ky_next % L.n_ring;
         const size_t tok = t->tok0 + (size_t)kz * t->tok_z + (size_t)ky_next * t->tok_y + (size_t)us * t->tok_x;
         na_transpose_line(t->k + tok * t->k_stride, tok_x_k, 0, ue - us, hd, 1.0f, kt + slot * slot_f + pa, row_w);
-        na_transpose_line(t->v + tok * t->v_stride, tok_x_v, 0, ue - us, hd, 1.0f, vt + slot * slot_f + pa, row_w);
+        if (!direct) {
+          na_transpose_line(t->v + tok * t->v_stride, tok_x_v, 0, ue - us, hd, 1.0f, vt + slot * slot_f + pa, row_w);
+        } else {
+          /* direct P.V: the V rows as they are, tokens packed (hd % 16 == 0) */
+          const float *src = t->v + tok * t->v_stride;
+          float *dst = vt + slot * slot_f + pa * hd;
+          for (int32_t x = 0; x < ue - us; x++, src += tok_x_v, dst += hd)
+            for (size_t c = 0; c < hd; c += NA_VL) av_store(dst + c, av_load(src + c));
+        }
       }
     }
-    for (size_t r = 0; r < nr; r++) {
-      const size_t tok =
-          t->tok0 + (size_t)t->z * t->tok_z + (size_t)(y + (int32_t)r) * t->tok_y + (size_t)t->x0 * t->tok_x;
-      na_transpose_line(t->q + tok * t->q_stride, t->tok_x * t->q_stride, 0, t->x1 - t->x0, hd, qscale,
-                        qt + r * hd * q_w, q_w);
-    }
 
-    /* the next row tile's new key rows and its query / output rows, to be
-     * fetched into L2 a slice per column tile while this row tile computes */
-    int32_t pf_ky0 = 0, pf_ky1 = 0, pf_y0 = 0, pf_y1 = 0;
-    if (y + NA_QR < t->y1) {
-      pf_y0 = y + NA_QR;
-      pf_y1 = na_min32(pf_y0 + NA_QR, t->y1);
-      int32_t s0, e0, s1, e1;
-      spr_na_window(ay, pf_y0, &s0, &e0);
-      spr_na_window(ay, pf_y1 - 1, &s1, &e1);
-      pf_ky0 = na_max32(s0, kyb);
-      pf_ky1 = e1;
-    }
-    const int32_t n_tiles = (t->x1 - t->x0 + NA_VL - 1) / NA_VL;
+    /* no software prefetch: with the key rows entering the ring in
+     * streams and the queries read per tile, the hardware prefetchers keep
+     * up; main's prefetch of the next row tile measured -2 % (1 thread) and
+     * -5 % (2 threads) here */
 
     for (int32_t c0 = t->x0; c0 < t->x1; c0 += NA_VL) {
       const int32_t nq = na_min32(NA_VL, t->x1 - c0);
-      if (pf_y0 < pf_y1) {
-        const int32_t ti = (c0 - t->x0) / NA_VL;
-        const int32_t ka = us + (ue - us) * ti / n_tiles, kb = us + (ue - us) * (ti + 1) / n_tiles;
-        for (int32_t ky = pf_ky0; ky < pf_ky1; ky++) {
-          for (int32_t kz = zs; kz < ze; kz++) {
-            const size_t tok = t->tok0 + (size_t)kz * t->tok_z + (size_t)ky * t->tok_y;
-            for (int32_t kx = ka; kx < kb; kx++) {
-              na_prefetch_l2(t->k + (tok + (size_t)kx * t->tok_x) * t->k_stride, hd);
-              na_prefetch_l2(t->v + (tok + (size_t)kx * t->tok_x) * t->v_stride, hd);
-            }
-          }
-        }
-        const int32_t qa = t->x0 + (t->x1 - t->x0) * ti / n_tiles, qb = t->x0 + (t->x1 - t->x0) * (ti + 1) / n_tiles;
-        for (int32_t qy = pf_y0; qy < pf_y1; qy++) {
-          const size_t tok = t->tok0 + (size_t)t->z * t->tok_z + (size_t)qy * t->tok_y;
-          for (int32_t qx = qa; qx < qb; qx++) {
-            na_prefetch_l2(t->q + (tok + (size_t)qx * t->tok_x) * t->q_stride, hd);
-            na_prefetch_l2(t->o + (tok + (size_t)qx * t->tok_x) * t->o_stride, hd);
-          }
-        }
+      /* the tile's queries, transposed and scaled: qt[r][d][lane] (just
+       * before use: a whole row tile's would fill L1) */
+      for (size_t r = 0; r < nr; r++) {
+        const size_t tok =
+            t->tok0 + (size_t)t->z * t->tok_z + (size_t)(y + (int32_t)r) * t->tok_y + (size_t)c0 * t->tok_x;
+        na_transpose_line(t->q + tok * t->q_stride, t->tok_x * t->q_stride, 0, nq, hd, qscale, qt + r * hd * L.q_w,
+                          L.q_w);
       }
-      /* Band of the tile: the key column of lane l at offset o is
-       * c0 + l + dmin + o; lanes whose window is shifted (borders, strides)
-       * widen the band and mask what they do not see. Gather mode (stride 1,
-       * a lane permute available): offset o of lane l is column cs[l] + o, a
-       * permute of the load at cs[0] + o, so the band keeps the window's
-       * width. */
-      int32_t dlo[NA_VL], dhi[NA_VL], cs[NA_VL], ce[NA_VL];
-      int32_t dmin = INT32_MAX, dmax = INT32_MIN, wmax = 0;
+      struct na_band bd_tmp;
+      const struct na_band *bdp = &bd_tmp;
+      if (cache)
+        bdp = &bands[(c0 - t->x0) / NA_VL];
+      else
+        na_band(axx, c0, nq, &bd_tmp);
+      const struct na_band bd = *bdp;
+      const int perm = bd.perm, need_mask = bd.need_mask;
+      const size_t nb = bd.nb;
+      const int32_t base = bd.base, dmin = bd.dmin;
+      const int32_t *const dlo = bd.dlo;
       for (int32_t l = 0; l < NA_VL; l++) {
-        const int32_t qc = c0 + na_min32(l, nq - 1);
-        spr_na_window(axx, qc, &cs[l], &ce[l]);
-        dlo[l] = cs[l] - qc;
-        dhi[l] = ce[l] - qc;
-        dmin = na_min32(dmin, dlo[l]);
-        dmax = na_max32(dmax, dhi[l]);
-        wmax = na_max32(wmax, ce[l] - cs[l]);
+        lo_f[l] = bd.lo[l];
+        hi_f[l] = bd.hi[l];
       }
-      const int perm = NA_HAVE_PERMUTE && axx->stride == 1 && wmax < dmax - dmin;
-      int32_t idx_i[NA_VL];
-      int need_mask = 0;
-      size_t nb;
-      int32_t base;
-      if (perm) {
-        nb = (size_t)wmax;
-        base = cs[0];
-        for (int32_t l = 0; l < NA_VL; l++) {
-          idx_i[l] = cs[l] - cs[0];
-          lo_f[l] = 0.0f;
-          hi_f[l] = (float)(ce[l] - cs[l]);
-          need_mask |= ce[l] - cs[l] != wmax;
-        }
-      } else {
-        nb = (size_t)(dmax - dmin);
-        base = c0 + dmin;
-        for (int32_t l = 0; l < NA_VL; l++) {
-          idx_i[l] = l;
-          lo_f[l] = (float)(dlo[l] - dmin);
-          hi_f[l] = (float)(dhi[l] - dmin);
-          need_mask |= dlo[l] != dmin || dhi[l] != dmax;
-        }
-      }
+      const int32_t *const idx_i = bd.idx;
       const av_idx idx = av_idx_load(idx_i);
       const size_t nbs = nb; /* band stride in S */
       const av_v lo_v = av_load(lo_f), hi_v = av_load(hi_f);
@@ -352,18 +386,19 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
 
       /* scores, key row by key row; each kT slice serves all rows that see it */
       for (int32_t kz = zs; kz < ze; kz++) {
-        for (int32_t ky = kya; ky < kyb; ky++) {
+        size_t ry = (size_t)kya % L.n_ring; /* ring row of ky */
+        for (int32_t ky = kya; ky < kyb; ky++, ry = ry + 1 == L.n_ring ? 0 : ry + 1) {
           size_t ra = 0, rb = nr;
           while (ra < nr && ye[ra] <= ky) ra++;
           while (rb > ra && ys[rb - 1] > ky) rb--;
           if (ra == rb) continue;
-          const size_t slot = (size_t)(kz - zs) * L.n_ring + (size_t)ky % L.n_ring;
+          const size_t slot = (size_t)(kz - zs) * L.n_ring + ry;
           const float *kp = kt + slot * slot_f + kcol;
           const float *qr[NA_QR], *br[NA_QR];
           float *sr[NA_QR], *mr[NA_QR];
           for (size_t r = ra; r < rb; r++) {
             const size_t a = (size_t)(kz - zs) * (size_t)(ye[r] - ys[r]) + (size_t)(ky - ys[r]);
-            qr[r - ra] = qt + r * hd * q_w + (size_t)(c0 - t->x0);
+            qr[r - ra] = qt + r * hd * L.q_w;
             sr[r - ra] = sc + ((r * nz * nky_max + a) * nbs) * NA_VL;
             mr[r - ra] = mrow + r * NA_VL;
             if (fused && t->rpb != NULL) {
@@ -387,16 +422,16 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
             float *const *mx = fused ? mr : NULL;
             switch (rb - ra) {
               case 1:
-                na_qk_no(1, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(1, o1 - o0, perm, idx, hd, qr, L.q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #if NA_QR >= 2
               case 2:
-                na_qk_no(2, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(2, o1 - o0, perm, idx, hd, qr, L.q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #endif
 #if NA_QR >= 3
               case 3:
-                na_qk_no(3, o1 - o0, perm, idx, hd, qr, q_w, kp + o0, row_w, so, bias, mx);
+                na_qk_no(3, o1 - o0, perm, idx, hd, qr, L.q_w, kp + o0, row_w, so, bias, mx);
                 break;
 #endif
               default:
@@ -445,6 +480,43 @@ void NA_UKERNEL(const struct spr_f32_na_task *t, float *ws) {
           av_store(mrow + r * NA_VL, m);
         }
       }
+
+#if NA_DIRECT_PV
+      if (direct) {
+        /* probabilities 2^(s - max) in place and their sums (the order of
+         * the ring path's P.V tiles), then P.V row by row */
+        const int shared = !perm && nq == NA_VL;
+        for (size_t r = 0; r < nr; r++) {
+          const size_t nky = (size_t)(ye[r] - ys[r]), nkr = nz * nky;
+          float *s0 = sc + r * nz * nky_max * nbs * NA_VL;
+          const av_v m = av_load(mrow + r * NA_VL);
+          av_v l = av_zero();
+          for (size_t a = 0; a < nkr; a++) {
+            float *sa = s0 + a * nbs * NA_VL;
+            for (size_t o = 0; o < nb; o++) {
+              const av_v pv = av_exp2(av_sub(av_load(sa + o * NA_VL), m));
+              av_store(sa + o * NA_VL, pv);
+              l = av_add(l, pv);
+            }
+          }
+          av_store(lsum + r * NA_VL, l);
+          const float *vkey[NA_DPV_MAX_ROWS];
+          for (size_t kz = 0, a = 0; kz < nz; kz++) {
+            size_t ry = (size_t)ys[r] % L.n_ring;
+            for (size_t i = 0; i < nky; i++, a++, ry = ry + 1 == L.n_ring ? 0 : ry + 1)
+              vkey[a] = vt + (kz * L.n_ring + ry) * slot_f;
+          }
+          const size_t tok = t->tok0 + (size_t)t->z * t->tok_z + (size_t)(y + (int32_t)r) * t->tok_y;
+          float *orows[NA_VL];
+          for (int32_t q = 0; q < NA_VL; q++)
+            orows[q] = q < nq ? t->o + (tok + (size_t)(c0 + q) * t->tok_x) * t->o_stride : NULL;
+          int32_t csr[NA_VL];
+          for (int32_t q = 0; q < NA_VL; q++) csr[q] = bd.cs[q] - colbase;
+          na_direct_pv(shared, nb, s0, nbs * NA_VL, vkey, nkr, csr, hd, hd, orows, lsum + r * NA_VL);
+        }
+        continue;
+      }
+#endif
 
       /* P.V, key row by key row; each vT slice serves all rows that see it */
       memset(ot, 0, nr * L.hd_c * NA_VL * sizeof(float));

@@ -629,6 +629,15 @@ static void test_3d_and_misc(void **state) {
       /* large logits (|logit| up to ~ 8^2 * sqrt(32)) */
       {2, {12, 20}, {5, 5}, {1, 1}, {1, 1}, 0, 2, 32, 0, 8.0f, 1},
       {1, {50}, {9}, {1}, {1}, 1, 2, 32, 0, 8.0f, 0},
+      /* the AVX-512 direct P.V path (whole bands in every column tile):
+       * head_dim 48 (a 32- and a 16-column block), the widest band (K 8),
+       * K 9 (band too wide: ring path), full 8-lane tiles with border
+       * pairs (56 columns), 3-D planes */
+      {2, {10, 24}, {5, 5}, {1, 1}, {1, 1}, 0, 1, 48, 1, 0.0f, 1},
+      {2, {12, 20}, {8, 8}, {1, 1}, {1, 1}, 0, 2, 16, 0, 0.0f, 0},
+      {2, {12, 20}, {9, 9}, {1, 1}, {1, 1}, 0, 1, 32, 1, 0.0f, 1},
+      {2, {9, 56}, {7, 7}, {1, 1}, {1, 1}, 0, 2, 32, 1, 2.0f, 1},
+      {3, {5, 6, 16}, {3, 3, 5}, {1, 1, 1}, {1, 1, 1}, 0, 1, 32, 1, 0.0f, 0},
       /* long 1-D (several column blocks per task split) */
       {1, {700}, {15}, {1}, {1}, 1, 1, 16, 0, 0.0f, 1},
       {1, {601}, {8}, {3}, {4}, 0, 1, 16, 0, 0.0f, 0},
@@ -647,6 +656,8 @@ static void test_threads(void **state) {
       /* one head: the row blocks differ between 1, 2 and 3 threads */
       {2, {40, 20}, {7, 7}, {1, 1}, {1, 1}, 0, 1, 32, 1, 0.0f, 1},
       {2, {33, 17}, {4, 3}, {1, 1}, {1, 1}, 1, 1, 20, 0, 0.0f, 0},
+      /* the AVX-512 direct P.V path, border pairs included */
+      {2, {30, 56}, {7, 7}, {1, 1}, {1, 1}, 0, 1, 32, 1, 0.0f, 1},
   };
   for (size_t ki = 0; ki < N_KERNELS; ki++) {
     const struct kernel *k = &k_kernels[ki];
