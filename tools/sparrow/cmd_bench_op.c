@@ -11,6 +11,8 @@
 #include "ops/common/fp16.h"
 #include "ops/quant/quant.h"
 #include "platform/time.h"
+#include "runtime/planner.h"
+#include "runtime/util.h"
 #include "support/op_harness.h"
 #include "tools/sparrow/cli.h"
 #include "tools/sparrow/xnn_compare.h"
@@ -227,7 +229,10 @@ static void ws_json(char *buf, size_t len, const struct spr_test_op *h, int thre
 static int bench_qkv_node(const struct bench_args *a, const struct cli_common *c, int T, int D, struct spr_node *node,
                           const char *op, const char *shape_json, const char *shape_text) {
   const size_t n_qkv = (size_t)T * 3 * (size_t)D;
-  float *qkv = malloc(n_qkv * sizeof(float)), *y = malloc((size_t)T * (size_t)D * sizeof(float));
+  /* aligned as the planned arena places every tensor (SPR_PLAN_ALIGN; malloc's 16
+   * bytes past a line would split each head slice over one more line) */
+  float *qkv = aligned_alloc(SPR_PLAN_ALIGN, spr_align_up(n_qkv * sizeof(float), SPR_PLAN_ALIGN));
+  float *y = aligned_alloc(SPR_PLAN_ALIGN, spr_align_up((size_t)T * (size_t)D * sizeof(float), SPR_PLAN_ALIGN));
   if (!qkv || !y) {
     free(qkv);
     free(y);
