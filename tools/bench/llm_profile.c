@@ -5,13 +5,14 @@
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude tools/bench/llm_profile.c \
  *      build/libsparrow.a -lpthread -lm -o /tmp/llm_profile
  *
- *   llm_profile MODEL [--threads T] [--prompt P] [--gen G]
+ *   llm_profile MODEL [--threads T] [--prompt P] [--gen G] [--sparse 1|2]
  *
  * Runs a prefill of P random tokens and G decode steps (after one warm-up
  * pass) and times every node through the session observer (the time from
  * the previous node's end to this node's end; the observer's own cost is
  * included). Prints, for prefill and decode separately, the total per node
  * kind ("op:tensor name") and its share of the step, largest first. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,14 +81,15 @@ static void report(const char *what, struct prof *p, double steps, double tokens
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: llm_profile MODEL [--threads T] [--prompt P] [--gen G]\n");
+    fprintf(stderr, "usage: llm_profile MODEL [--threads T] [--prompt P] [--gen G] [--sparse 1|2]\n");
     return 2;
   }
-  int threads = 1, n_prompt = 64, n_gen = 64;
+  int threads = 1, n_prompt = 64, n_gen = 64, sparse = 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[i + 1]);
     if (strcmp(argv[i], "--prompt") == 0) n_prompt = atoi(argv[i + 1]);
     if (strcmp(argv[i], "--gen") == 0) n_gen = atoi(argv[i + 1]);
+    if (strcmp(argv[i], "--sparse") == 0) sparse = atoi(argv[i + 1]); /* 1: core:0.4, 2: core:0.4,layers=all */
   }
   struct spr_error err;
   struct spr_model *m = NULL;
@@ -99,6 +101,10 @@ int main(int argc, char **argv) {
   spr_config_init(&cfg);
   cfg.threads = threads;
   cfg.ctx = n_prompt + n_gen;
+  if (sparse > 0) {
+    cfg.sparse_ffn_beta = 0.4f;
+    if (sparse == 2) cfg.sparse_ffn_first = 0, cfg.sparse_ffn_last = INT_MAX;
+  }
   struct spr_plan plan;
   if (spr_plan(m, &cfg, &plan, &err) != SPR_STATUS_OK) {
     fprintf(stderr, "plan: %s\n", err.msg);
