@@ -198,10 +198,7 @@ enum { NQ = 64, QMC_MAX = 256 };
 
 /* Panels per strip of the rqtp path: each row of wt is visited once per
  * RQTP_NP * 32 columns. */
-#ifndef RQTP_NP
-#define RQTP_NP 8
-#endif
-enum { NQP = 32 * RQTP_NP };
+enum { RQTP_NP = 8, NQP = 32 * RQTP_NP };
 
 static bool rqtp_layout(const struct spr_qgemm_ukernel *uk) {
   for (size_t i = 0; i < spr_rqtp_ukernels_count; i++)
@@ -241,6 +238,7 @@ struct qrun_t {
   struct qgeom g;
   spr_rqt_ukernel_fn rqt;
   spr_rqtp_ukernel_fn rqtp; /* NULL: rqt into wq, then packw */
+  size_t nq;                /* columns a task: NQP with rqtp, else NQ */
   size_t n, k, row_bytes, bb;
   const float *x;
   const uint8_t *w;
@@ -310,7 +308,7 @@ static void qcompute_task(void *vctx, size_t begin, size_t end, int tid) {
   uint8_t *mem = c->tbuf + (size_t)tid * g->thread_bytes;
   uint8_t *wq = mem, *panel = mem + g->wq_bytes;
   for (size_t t = begin; t < end; t++) {
-    const size_t nq = c->rqtp != NULL ? NQP : NQ, n0 = t * nq, nbw = n - n0 < nq ? n - n0 : nq;
+    const size_t n0 = t * c->nq, nbw = n - n0 < c->nq ? n - n0 : c->nq;
     float *out = c->dst + c->m0 * n + n0;
     if (c->rqtp != NULL) { /* panels of 32 columns (n is a multiple of 32: whole blocks) */
       const struct spr_qgemm_packed *pk = c->uk->packed;
@@ -339,6 +337,7 @@ void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, en
     const struct spr_rqtp_ukernel *p = spr_rqtp_select(w_type, c.uk->packed, isa);
     c.rqtp = p != NULL ? p->fn : NULL;
   }
+  c.nq = c.rqtp != NULL ? NQP : NQ;
   c.n = n, c.k = k;
   c.row_bytes = ldw != 0 ? ldw : spr_quant_row_bytes(w_type, (int64_t)n);
   c.bb = spr_dtype_block_bytes(w_type);
@@ -352,7 +351,7 @@ void spr_gemm_tq_run(const struct spr_exec *x, const void *q8_0_gemm_ukernel, en
     c.m0 = m0;
     c.rows = m - m0 < c.g.mc ? m - m0 : c.g.mc;
     spr_parallel(x, c.rows, qpack_task, &c);
-    spr_parallel(x, cdiv(n, c.rqtp != NULL ? NQP : NQ), qcompute_task, &c);
+    spr_parallel(x, cdiv(n, c.nq), qcompute_task, &c);
   }
 }
 
