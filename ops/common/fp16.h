@@ -30,6 +30,13 @@ static inline float spr_fp16_to_f32(uint16_t h) {
   return spr_f32_from_bits(sign | ((exp + 112u) << 23) | (man << 13));
 }
 
+/* The little-endian fp16 at p (any alignment, e.g. a quant block's scale) as f32. */
+static inline float spr_fp16_load(const void *p) {
+  uint16_t h;
+  memcpy(&h, p, sizeof h);
+  return spr_fp16_to_f32(h);
+}
+
 static inline uint16_t spr_fp16_from_f32(float f) {
   const uint32_t x = spr_f32_to_bits(f);
   const uint32_t sign = (x >> 16) & 0x8000u;

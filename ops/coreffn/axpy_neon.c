@@ -24,12 +24,6 @@ static inline void prefetch_row(const uint8_t *p) {
   __builtin_prefetch(p, 0, 3);
 }
 
-static inline float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 static inline simde_float32x4_t load4_f32(const uint8_t *p) {
   float t[4];
   memcpy(t, p, sizeof t);
@@ -119,7 +113,7 @@ static inline void q4_0_codes(const uint8_t *blk, simde_float32x4_t *v) {
       for (size_t i = 0; i < n; i++) {                                                                      \
         const uint8_t *blk = row_at(seg, ldw, idx, i);                                                      \
         if (i + PF < n) prefetch_row(row_at(seg, ldw, idx, i + PF));                                        \
-        const simde_float32x4_t vs = simde_vdupq_n_f32(a[i] * half_at(blk));                                \
+        const simde_float32x4_t vs = simde_vdupq_n_f32(a[i] * spr_fp16_load(blk));                          \
         simde_float32x4_t v[8];                                                                             \
         CODES(blk, v);                                                                                      \
         for (int t = 0; t < 8; t++) acc[t] = simde_vfmaq_f32(acc[t], v[t], vs);                             \

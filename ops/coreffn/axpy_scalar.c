@@ -9,12 +9,6 @@ static inline const uint8_t *row_at(const void *w, size_t ldw, const int32_t *id
   return (const uint8_t *)w + (idx != NULL ? (size_t)idx[i] : i) * ldw;
 }
 
-static inline float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 void spr_f32_axpy_ukernel_1__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne,
                                     float *y) {
   memset(y, 0, ne * sizeof(float));
@@ -35,7 +29,7 @@ void spr_f16_axpy_ukernel_1__scalar(size_t n, const int32_t *idx, const float *a
   for (size_t i = 0; i < n; i++) {
     const uint8_t *r = row_at(w, ldw, idx, i);
     const float s = a[i];
-    for (size_t e = 0; e < ne; e++) y[e] += s * half_at(r + 2 * e);
+    for (size_t e = 0; e < ne; e++) y[e] += s * spr_fp16_load(r + 2 * e);
   }
 }
 
@@ -46,7 +40,7 @@ void spr_q8_0_axpy_ukernel_32__scalar(size_t n, const int32_t *idx, const float 
     const uint8_t *r = row_at(w, ldw, idx, i);
     for (size_t b = 0; b < ne / 32; b++) {
       const uint8_t *blk = r + 34 * b;
-      const float s = a[i] * half_at(blk);
+      const float s = a[i] * spr_fp16_load(blk);
       const int8_t *q = (const int8_t *)(blk + 2);
       float *yb = y + 32 * b;
       for (int j = 0; j < 32; j++) yb[j] += s * (float)q[j];
@@ -61,7 +55,7 @@ void spr_q4_0_axpy_ukernel_32__scalar(size_t n, const int32_t *idx, const float 
     const uint8_t *r = row_at(w, ldw, idx, i);
     for (size_t b = 0; b < ne / 32; b++) {
       const uint8_t *blk = r + 18 * b;
-      const float s = a[i] * half_at(blk);
+      const float s = a[i] * spr_fp16_load(blk);
       const uint8_t *q = blk + 2;
       float *yb = y + 32 * b;
       for (int j = 0; j < 16; j++) {

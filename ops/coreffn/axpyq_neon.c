@@ -43,12 +43,6 @@ static inline const uint8_t *row_at(const uint8_t *w, size_t ldw, const int32_t 
   return w + (idx != NULL ? (size_t)idx[i] : i) * ldw;
 }
 
-static inline float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 /* round to nearest, ties to even, to int32 (|x| <= 127.5 here) */
 static inline simde_int32x4_t round_s32(simde_float32x4_t x) {
 #if SPR_NEON_A64
@@ -79,7 +73,7 @@ static inline simde_float32x4_t fma_s(simde_float32x4_t y, simde_float32x4_t s, 
 static void group_scalar(size_t gn, const uint8_t *const *rows, const float *a, float *yb) {
   float p[G], m = 0.0f;
   for (size_t i = 0; i < gn; i++) {
-    p[i] = a[i] * half_at(rows[i]);
+    p[i] = a[i] * spr_fp16_load(rows[i]);
     m = fmaxf(m, fabsf(p[i]));
   }
   if (!(m > 0.0f)) return;

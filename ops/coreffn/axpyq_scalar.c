@@ -13,12 +13,6 @@ static inline const uint8_t *row_at(const void *w, size_t ldw, const int32_t *id
   return (const uint8_t *)w + (idx != NULL ? (size_t)idx[i] : i) * ldw;
 }
 
-static inline float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 /* y += the group sums (each element's fma chain continues from y). */
 void spr_q4_0_axpyq_acc_ukernel_32__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
                                            size_t ne, float *y, const int32_t *pf, size_t n_pf) {
@@ -30,7 +24,7 @@ void spr_q4_0_axpyq_acc_ukernel_32__scalar(size_t n, const int32_t *idx, const f
       const size_t gn = n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP;
       float p[SPR_AXPYQ_GROUP], m = 0.0f;
       for (size_t i = 0; i < gn; i++) {
-        p[i] = a[g0 + i] * half_at(row_at(w, ldw, idx, g0 + i) + 18 * b);
+        p[i] = a[g0 + i] * spr_fp16_load(row_at(w, ldw, idx, g0 + i) + 18 * b);
         m = fmaxf(m, fabsf(p[i]));
       }
       if (!(m > 0.0f)) continue;

@@ -18,12 +18,6 @@
 
 enum { PF = 4 };
 
-static inline float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 static inline void prefetch_row(const uint8_t *p, size_t bytes) {
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
 }
@@ -52,7 +46,7 @@ static float x8_0_row(const int Q4, size_t kb, const uint8_t *w, const void *xq)
     }
     simde_int32x4_t t = QROWS_DOT16(simde_vdupq_n_s32(0), q0, simde_vld1q_s8(qx + 32 * b));
     t = QROWS_DOT16(t, q1, simde_vld1q_s8(qx + 32 * b + 16));
-    acc[b & 1] = simde_vfmaq_f32(acc[b & 1], simde_vcvtq_f32_s32(t), simde_vdupq_n_f32(half_at(blk) * dx[b]));
+    acc[b & 1] = simde_vfmaq_f32(acc[b & 1], simde_vcvtq_f32_s32(t), simde_vdupq_n_f32(spr_fp16_load(blk) * dx[b]));
   }
   return hsum(simde_vaddq_f32(acc[0], acc[1]));
 }

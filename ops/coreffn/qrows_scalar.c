@@ -7,12 +7,6 @@
 #include "ops/coreffn/coreffn.h"
 #include "ops/gemm/qgemm.h"
 
-static inline float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 void spr_q4_0_qrows_ukernel__scalar(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, const void *xq,
                                     float *c) {
   const int8_t *qx = xq;
@@ -25,7 +19,7 @@ void spr_q4_0_qrows_ukernel__scalar(size_t kb, size_t n, const int32_t *idx, con
       const int8_t *x = qx + 32 * b;
       int32_t isum = 0;
       for (int t = 0; t < 16; t++) isum += ((q[t] & 0xF) - 8) * x[t] + ((q[t] >> 4) - 8) * x[t + 16];
-      sum += (float)isum * (half_at(blk) * dx[b]);
+      sum += (float)isum * (spr_fp16_load(blk) * dx[b]);
     }
     c[i] = sum;
   }
@@ -43,7 +37,7 @@ void spr_q8_0_qrows_ukernel__scalar(size_t kb, size_t n, const int32_t *idx, con
       const int8_t *q = (const int8_t *)(blk + 2), *x = qx + 32 * b;
       int32_t isum = 0;
       for (int t = 0; t < 32; t++) isum += q[t] * x[t];
-      sum += (float)isum * (half_at(blk) * dx[b]);
+      sum += (float)isum * (spr_fp16_load(blk) * dx[b]);
     }
     c[i] = sum;
   }

@@ -26,12 +26,6 @@ static void rqt_tile(float v[32][32], uint8_t *wq, size_t ldq) {
   }
 }
 
-static float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 /* Round half to even of |x| < 2^22 by the float adder (two statements: no
  * contraction, the same IEEE steps as the vector conversions). */
 static int8_t rne_i8(float x) {
@@ -87,7 +81,7 @@ void spr_q8_0_rqt_ukernel__scalar(const void *w, size_t ldw, size_t nbw, void *w
   for (size_t b = 0; b < nbw / 32; b++) {
     for (size_t kk = 0; kk < 32; kk++) {
       const uint8_t *blk = (const uint8_t *)w + kk * ldw + 34 * b;
-      const float d = half_at(blk);
+      const float d = spr_fp16_load(blk);
       for (size_t j = 0; j < 32; j++) v[kk][j] = (float)(int8_t)blk[2 + j] * d;
     }
     rqt_tile(v, (uint8_t *)wq + 32 * b * ldq, ldq);

@@ -19,12 +19,6 @@
 #include "ops/common/fp16.h"
 #include "ops/gemm/qgemm.h"
 
-static inline float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 /* The int8 weights of block b of a row: two halves of 16 values. */
 struct wq {
   int8x16_t lo, hi;
@@ -33,7 +27,7 @@ struct wq {
 
 static inline struct wq load_q8_0(const uint8_t *row, size_t b) {
   const uint8_t *blk = row + b * 34;
-  const struct wq q = {vld1q_s8((const int8_t *)(blk + 2)), vld1q_s8((const int8_t *)(blk + 18)), half_at(blk)};
+  const struct wq q = {vld1q_s8((const int8_t *)(blk + 2)), vld1q_s8((const int8_t *)(blk + 18)), spr_fp16_load(blk)};
   return q;
 }
 
@@ -42,7 +36,7 @@ static inline struct wq load_q4_0(const uint8_t *row, size_t b) {
   const uint8x16_t q = vld1q_u8(blk + 2);
   const int8x16_t eight = vdupq_n_s8(8);
   const struct wq r = {vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0xF))), eight),
-                       vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight), half_at(blk)};
+                       vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight), spr_fp16_load(blk)};
   return r;
 }
 

@@ -25,12 +25,6 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 INLINE void prefetch_w(const uint8_t *p, size_t bytes) {
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch((const void *)((uintptr_t)p + 2048 + off), 0, 3);
 }
@@ -84,7 +78,7 @@ INLINE void x8_0_tile(const int MR, const int NJ, const int NA, const int Q4, si
         q[j][0] = simde_vld1q_s8((const int8_t *)(blk + 2));
         q[j][1] = simde_vld1q_s8((const int8_t *)(blk + 18));
       }
-      dw[j] = half_at(blk);
+      dw[j] = spr_fp16_load(blk);
     }
     for (int i = 0; i < MR; i++) {
       const uint8_t *xr = xq + (size_t)i * ldx;
@@ -137,8 +131,8 @@ INLINE void q4_k_unpack(const uint8_t *blk, struct kq_unpacked *u) {
     u->sc[s] = sc;
     u->m[s] = m;
   }
-  u->d = half_at(blk);
-  u->dmin = half_at(blk + 2);
+  u->d = spr_fp16_load(blk);
+  u->dmin = spr_fp16_load(blk + 2);
 }
 
 INLINE void q6_k_unpack(const uint8_t *blk, struct kq_unpacked *u) {
@@ -160,7 +154,7 @@ INLINE void q6_k_unpack(const uint8_t *blk, struct kq_unpacked *u) {
     }
   }
   for (int g = 0; g < 16; g++) u->sc[g] = (int8_t)blk[192 + g];
-  u->d = half_at(blk + 208);
+  u->d = spr_fp16_load(blk + 208);
   u->dmin = 0.0f;
 }
 

@@ -6,12 +6,6 @@
 #include "ops/common/fp16.h"
 #include "ops/gemm/qgemm.h"
 
-static inline float half_at(const uint8_t *p) {
-  uint16_t h;
-  memcpy(&h, p, sizeof h);
-  return spr_fp16_to_f32(h);
-}
-
 static float dot_q8_0(size_t kb, const uint8_t *w, const void *xq) {
   const int8_t *qx = xq;
   const float *dx = spr_x8_0_plain_d(xq, kb);
@@ -21,7 +15,7 @@ static float dot_q8_0(size_t kb, const uint8_t *w, const void *xq) {
     const int8_t *qw = (const int8_t *)(blk + 2), *q8 = qx + b * 32;
     int32_t isum = 0;
     for (int t = 0; t < 32; t++) isum += qw[t] * q8[t];
-    sum += (float)isum * (half_at(blk) * dx[b]);
+    sum += (float)isum * (spr_fp16_load(blk) * dx[b]);
   }
   return sum;
 }
@@ -35,7 +29,7 @@ static float dot_q4_0(size_t kb, const uint8_t *w, const void *xq) {
     const int8_t *q8 = qx + b * 32;
     int32_t isum = 0;
     for (int t = 0; t < 16; t++) isum += ((qw[t] & 0xF) - 8) * q8[t] + ((qw[t] >> 4) - 8) * q8[t + 16];
-    sum += (float)isum * (half_at(blk) * dx[b]);
+    sum += (float)isum * (spr_fp16_load(blk) * dx[b]);
   }
   return sum;
 }
@@ -62,7 +56,7 @@ static float dot_q4_k(size_t kb, const uint8_t *w, const void *xq) {
       isum += sc0 * d0 + sc1 * d1;
       msum += m0 * (bs[4 * c] + bs[4 * c + 1]) + m1 * (bs[4 * c + 2] + bs[4 * c + 3]);
     }
-    sum += (half_at(blk) * dx[b]) * (float)isum - (half_at(blk + 2) * dx[b]) * (float)msum;
+    sum += (spr_fp16_load(blk) * dx[b]) * (float)isum - (spr_fp16_load(blk + 2) * dx[b]) * (float)msum;
   }
   return sum;
 }
@@ -95,7 +89,7 @@ static float dot_q6_k(size_t kb, const uint8_t *w, const void *xq) {
       sc += 8;
       q8 += 128;
     }
-    sum += (half_at(blk + 208) * dx[b]) * (float)isum;
+    sum += (spr_fp16_load(blk + 208) * dx[b]) * (float)isum;
   }
   return sum;
 }
