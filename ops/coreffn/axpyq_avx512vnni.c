@@ -124,12 +124,21 @@ void spr_q4_0_axpyq_ukernel_128__avx512vnni(size_t n, const int32_t *idx, const 
 /* ---- the accumulating twin (the fused decode: one sub-block of neurons at a time) ----
  * y += the rule's group sums, continuing each element's fma chain from y:
  * called over consecutive groups from y = 0 it gives the bits of the
- * ukernel above over all of them. Groups outer, tiles inner: per group the
- * row pointers are computed once; per tile the 4 block scales of a row come
- * from one 64-byte load (words 0, 9, 18, 27) and are transposed with
- * vpermt2w, the coefficient quads are spread to the lanes with one vpermt2d
- * per quad, and y's 4 blocks are moved into and out of the lane layout by a
- * 4 x 4 transpose of 128-bit lanes. */
+ * ukernel above over all of them.
+ *
+ * The outputs run in panels of PB blocks; per panel and group, the rule's
+ * per-block steps are done row by row with the blocks in the lanes (no
+ * horizontal reductions): each row's PB block scales are picked out of its
+ * 18-byte blocks with vpermt2w over 128-byte windows, p = a d and the running
+ * max per block are kept, then S, 1 / S, the int8 coefficients and their sums
+ * per block follow lane-wise, and one 4-row byte transpose per quad of
+ * neurons gives the dword quads vpdpbusd takes. Per 4-block tile, the codes
+ * are read as in the ukernel above and y's blocks are moved into and out of
+ * the lane layout by a 4 x 4 transpose of 128-bit lanes. (Done per tile,
+ * with horizontal reductions per block, the scale steps took 40 % of the
+ * ukernel's time with the rows in L2; this way 20 %.) */
+
+enum { PB = 32, NWIN = (18 * PB + 127) / 128 }; /* blocks per panel; 128-byte windows over its bytes */
 
 /* lanes: a[i].lane j <-> a[j].lane i */
 static inline void transpose_lanes(__m512 v[4]) {
@@ -141,119 +150,168 @@ static inline void transpose_lanes(__m512 v[4]) {
   v[3] = _mm512_shuffle_f32x4(t1, t3, 0xDD);
 }
 
+static inline __mmask64 first_bytes(ptrdiff_t n) {
+  return n >= 64 ? ~(__mmask64)0 : n <= 0 ? 0 : (((__mmask64)1 << n) - 1);
+}
+
+struct acc_consts {
+  __m512i m4, code_idx, bidx[4];
+  __m512i win_idx[NWIN]; /* window m: output word p = word 9 p - 64 m of the window, */
+  __mmask32 win_k[NWIN]; /* for the p whose scale lies in it */
+};
+
+static void acc_consts_init(struct acc_consts *k) {
+  k->m4 = _mm512_set1_epi8(0x0F);
+  int16_t t[32];
+  for (int i = 0; i < 32; i++) t[i] = (int16_t)(9 * (i / 8) + 1 + i % 8); /* a tile's code words */
+  k->code_idx = _mm512_loadu_si512(t);
+  for (int v = 0; v < 4; v++) { /* dword 4 v + k to every dword of lane k */
+    int32_t d[16];
+    for (int i = 0; i < 16; i++) d[i] = 4 * v + i / 4;
+    k->bidx[v] = _mm512_loadu_si512(d);
+  }
+  for (int m = 0; m < NWIN; m++) {
+    __mmask32 km = 0;
+    for (int p = 0; p < 32; p++) {
+      const int wd = 9 * p - 64 * m;
+      t[p] = (int16_t)(wd >= 0 && wd < 64 ? wd : 0);
+      if (wd >= 0 && wd < 64) km |= (__mmask32)1 << p;
+    }
+    k->win_idx[m] = _mm512_loadu_si512(t);
+    k->win_k[m] = km;
+  }
+}
+
+/* The np <= PB block scales (fp16) of the panel at r, word p = block p. */
+static inline __m512i panel_scales(const struct acc_consts *k, const uint8_t *r, size_t np) {
+  const ptrdiff_t bytes = (ptrdiff_t)(18 * np);
+  __m512i s = _mm512_setzero_si512();
+  for (ptrdiff_t m = 0; m < NWIN && 128 * m < bytes; m++) {
+    const __m512i lo = _mm512_maskz_loadu_epi8(first_bytes(bytes - 128 * m), r + 128 * m);
+    const __m512i hi = _mm512_maskz_loadu_epi8(first_bytes(bytes - 128 * m - 64), r + 128 * m + 64);
+    s = _mm512_or_si512(s, _mm512_maskz_permutex2var_epi16(k->win_k[m], lo, k->win_idx[m], hi));
+  }
+  return s;
+}
+
+/* y's blocks [b0, b0 + nbt) += S (acc - corr), the lane layout of the tile */
+static inline void tile_update(float *yt, size_t nbt, const __m512i acc[8], __m512i vc, __m512 vs) {
+  __m512 fy[8];
+  for (size_t k = 0; k < 4; k++) {
+    fy[k] = k < nbt ? _mm512_loadu_ps(yt + 32 * k) : _mm512_setzero_ps();
+    fy[4 + k] = k < nbt ? _mm512_loadu_ps(yt + 32 * k + 16) : _mm512_setzero_ps();
+  }
+  transpose_lanes(fy);
+  transpose_lanes(fy + 4);
+  for (int m = 0; m < 8; m++) fy[m] = _mm512_fmadd_ps(vs, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m], vc)), fy[m]);
+  transpose_lanes(fy);
+  transpose_lanes(fy + 4);
+  for (size_t k = 0; k < nbt; k++) {
+    _mm512_storeu_ps(yt + 32 * k, fy[k]);
+    _mm512_storeu_ps(yt + 32 * k + 16, fy[4 + k]);
+  }
+}
+
+/* One group (gn <= G rows at rows[], coefficients a[]) over the panel's np blocks. */
+static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, const float *a, size_t gn, size_t np,
+                        float *y, const uint8_t *pfw, size_t ldw, const int32_t *pf, size_t n_pf) {
+  const size_t gq = (gn + 3) & ~(size_t)3; /* rows read by the quads; those past gn have c = 0 */
+  /* p = a d per row and block, and the max of |p| per block */
+  _Alignas(64) float P[G][PB];
+  __m512 mx[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (size_t i = 0; i < gn; i++) {
+    const __m512i s = panel_scales(k, rows[i], np);
+    const __m512 va = _mm512_set1_ps(a[i]);
+    for (int j = 0; j < 2; j++) {
+      const __m256i d = j ? _mm512_extracti64x4_epi64(s, 1) : _mm512_castsi512_si256(s);
+      const __m512 p = _mm512_mul_ps(_mm512_cvtph_ps(d), va);
+      _mm512_store_ps(&P[i][16 * j], p);
+      mx[j] = _mm512_max_ps(_mm512_abs_ps(p), mx[j]);
+    }
+  }
+  /* S = m / 127, 1 / S = 127 / m (0 where m = 0); c = nearbyint(p / S); corr = 8 sum c */
+  __m512 S[2], inv[2];
+  __m512i corr[2];
+  for (int j = 0; j < 2; j++) {
+    const __mmask16 nz = _mm512_cmp_ps_mask(mx[j], _mm512_setzero_ps(), _CMP_GT_OQ);
+    S[j] = _mm512_maskz_div_ps(nz, mx[j], _mm512_set1_ps(127.0f));
+    inv[j] = _mm512_maskz_div_ps(nz, _mm512_set1_ps(127.0f), mx[j]);
+    corr[j] = _mm512_setzero_si512();
+  }
+  _Alignas(32) int8_t C[G][PB];
+  for (size_t i = 0; i < gq; i++) {
+    for (int j = 0; j < 2; j++) {
+      const __m512i c =
+          i < gn ? _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_load_ps(&P[i][16 * j]), inv[j])) : _mm512_setzero_si512();
+      corr[j] = _mm512_add_epi32(corr[j], c);
+      _mm_store_si128((__m128i *)(void *)&C[i][16 * j], _mm512_cvtepi32_epi8(c));
+    }
+  }
+  for (int j = 0; j < 2; j++) corr[j] = _mm512_slli_epi32(corr[j], 3);
+  /* X[q][j] lane L (L < 2) = the coefficient quads (rows 4q..4q+3) of blocks 16 L + 4 j + 0..3 */
+  __m256i X[G / 4][4];
+  for (size_t q = 0; q < gq / 4; q++) {
+    const __m256i r0 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q]);
+    const __m256i r1 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 1]);
+    const __m256i r2 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 2]);
+    const __m256i r3 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 3]);
+    const __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
+    const __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
+    X[q][0] = _mm256_unpacklo_epi16(t0, t2);
+    X[q][1] = _mm256_unpackhi_epi16(t0, t2);
+    X[q][2] = _mm256_unpacklo_epi16(t1, t3);
+    X[q][3] = _mm256_unpackhi_epi16(t1, t3);
+  }
+  for (size_t t = 0; t < (np + 3) / 4; t++) {
+    const size_t nbt = np - 4 * t < 4 ? np - 4 * t : 4, off = 72 * t;
+    for (size_t j = 0; j < n_pf; j++) { /* the prefetch rows' segments of this tile (72 bytes: one or two lines) */
+      const char *p = (const char *)row_at(pfw, ldw, pf, j) + off;
+      _mm_prefetch(p, _MM_HINT_T1);
+      _mm_prefetch(p + 71, _MM_HINT_T1);
+    }
+    const __mmask64 lm = nbt == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (18 * nbt)) - 1);
+    const __mmask64 lm2 = nbt == 4 ? (__mmask64)0xFF : 0; /* bytes 64..71 of a whole tile */
+    __m512i acc[8];
+    for (int m = 0; m < 8; m++) acc[m] = _mm512_setzero_si512();
+    for (size_t q = 0; q < gq / 4; q++) {
+      const __m512i cv = _mm512_permutexvar_epi32(k->bidx[t / 4], _mm512_castsi256_si512(X[q][t % 4]));
+      __m512i v[4];
+      for (int r = 0; r < 4; r++) {
+        /* the 4 blocks' codes (words 9k + 1 .. 9k + 8 of the tile) on the 4 lanes */
+        const uint8_t *tp = rows[4 * q + (size_t)r] + off;
+        v[r] = _mm512_permutex2var_epi16(_mm512_maskz_loadu_epi8(lm, tp), k->code_idx,
+                                         _mm512_maskz_loadu_epi8(lm2, tp + 64));
+      }
+      /* interleave the code bytes first, then split the nibbles (bytewise: the same
+       * operands as dot4 on split rows, with half the unpacks) */
+      const __m512i t0 = _mm512_unpacklo_epi8(v[0], v[1]), t1 = _mm512_unpackhi_epi8(v[0], v[1]);
+      const __m512i t2 = _mm512_unpacklo_epi8(v[2], v[3]), t3 = _mm512_unpackhi_epi8(v[2], v[3]);
+      const __m512i x[4] = {_mm512_unpacklo_epi16(t0, t2), _mm512_unpackhi_epi16(t0, t2), _mm512_unpacklo_epi16(t1, t3),
+                            _mm512_unpackhi_epi16(t1, t3)};
+      for (int m = 0; m < 4; m++) {
+        acc[m] = _mm512_dpbusd_epi32(acc[m], _mm512_and_si512(x[m], k->m4), cv);
+        acc[4 + m] = _mm512_dpbusd_epi32(acc[4 + m], _mm512_and_si512(_mm512_srli_epi16(x[m], 4), k->m4), cv);
+      }
+    }
+    const __m512 vs = _mm512_permutexvar_ps(k->bidx[t % 4], S[t / 4]);
+    const __m512i vc = _mm512_permutexvar_epi32(k->bidx[t % 4], corr[t / 4]);
+    tile_update(y + 32 * 4 * t, nbt, acc, vc, vs);
+  }
+}
+
 void spr_q4_0_axpyq_acc_ukernel_128__avx512vnni(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
                                                 size_t ne, float *y, const int32_t *pf, size_t n_pf) {
   const size_t nb = ne / 32;
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512i lane = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  const __m512i sc_idx = _mm512_setr_epi64(0x001B001200090000ll, 0, 0, 0, 0, 0, 0, 0); /* words 0, 9, 18, 27 */
-  __m512i tr_idx[4], q_idx[G / 4];
-  for (int k = 0; k < 4; k++) { /* words 4i + k, i < 16 */
-    int16_t t[32];
-    for (int i = 0; i < 32; i++) t[i] = (int16_t)(i < 16 ? 4 * i + k : 0);
-    tr_idx[k] = _mm512_loadu_si512(t);
-  }
-  __m512i code_idx;
-  {
-    int16_t t[32];
-    for (int i = 0; i < 32; i++) t[i] = (int16_t)(9 * (i / 8) + 1 + i % 8);
-    code_idx = _mm512_loadu_si512(t);
-  }
-  for (int q = 0; q < G / 4; q++) { /* dword 8k + q on lane k */
-    int32_t t[16];
-    for (int i = 0; i < 16; i++) t[i] = 8 * (i / 4) + q;
-    q_idx[q] = _mm512_loadu_si512(t);
-  }
-  for (size_t g0 = 0; g0 < n; g0 += G) {
-    const size_t gn = n - g0 < G ? n - g0 : G;
-    const uint8_t *rows[G];
-    float av[G];
-    for (size_t i = 0; i < G; i++) {
-      rows[i] = i < gn ? row_at(w, ldw, idx, g0 + i) : row_at(w, ldw, idx, g0);
-      av[i] = i < gn ? a[g0 + i] : 0.0f;
-    }
-    const __m512 va0 = _mm512_loadu_ps(av), va1 = _mm512_loadu_ps(av + 16);
-    for (size_t b0 = 0; b0 < nb; b0 += 4) {
-      const size_t nbt = nb - b0 < 4 ? nb - b0 : 4;
-      const size_t off = b0 * 18;
-      if (g0 == 0) /* the prefetch rows' segments of this tile (72 bytes: one or two lines) */
-        for (size_t j = 0; j < n_pf; j++) {
-          const char *p = (const char *)row_at(w, ldw, pf, j) + off;
-          _mm_prefetch(p, _MM_HINT_T1);
-          _mm_prefetch(p + 71, _MM_HINT_T1);
-        }
-      /* the scales: per row words 0, 9, 18, 27 of the tile; blocks past nbt read as zero */
-      uint64_t sc[G];
-      const __mmask64 lm = nbt == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (18 * nbt)) - 1);
-      const __mmask64 lm2 = nbt == 4 ? (__mmask64)0xFF : 0; /* bytes 64..71 of a whole tile */
-      for (size_t i = 0; i < G; i++) {
-        const __m512i v = _mm512_maskz_loadu_epi8(lm, rows[i] + off);
-        _mm_storel_epi64((__m128i *)(void *)&sc[i], _mm512_castsi512_si128(_mm512_permutexvar_epi16(sc_idx, v)));
-      }
-      const __m512i z0 = _mm512_loadu_si512(sc), z1 = _mm512_loadu_si512(sc + 8);
-      const __m512i z2 = _mm512_loadu_si512(sc + 16), z3 = _mm512_loadu_si512(sc + 24);
-      __m512i cq[2];
-      int32_t corr[4];
-      float sv[4];
-      __m256i cbytes[4];
-      for (size_t k = 0; k < 4; k++) {
-        const __m512i lo = _mm512_permutex2var_epi16(z0, tr_idx[k], z1),
-                      hi = _mm512_permutex2var_epi16(z2, tr_idx[k], z3);
-        const __m512 p0 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(lo)), va0);
-        const __m512 p1 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(hi)), va1);
-        const float m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(p0), _mm512_abs_ps(p1)));
-        const float s = m > 0.0f ? m / 127.0f : 0.0f, inv = m > 0.0f ? 127.0f / m : 0.0f;
-        const __m512i c0 = _mm512_cvtps_epi32(_mm512_mul_ps(p0, _mm512_set1_ps(inv)));
-        const __m512i c1 = _mm512_cvtps_epi32(_mm512_mul_ps(p1, _mm512_set1_ps(inv)));
-        corr[k] = 8 * _mm512_reduce_add_epi32(_mm512_add_epi32(c0, c1));
-        cbytes[k] =
-            _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(c0)), _mm512_cvtepi32_epi8(c1), 1);
-        sv[k] = s;
-      }
-      /* dwords 8k + q: block k's coefficient quad q */
-      cq[0] = _mm512_inserti64x4(_mm512_castsi256_si512(cbytes[0]), cbytes[1], 1);
-      cq[1] = _mm512_inserti64x4(_mm512_castsi256_si512(cbytes[2]), cbytes[3], 1);
-      __m512i acc[8];
-      for (int m = 0; m < 8; m++) acc[m] = _mm512_setzero_si512();
-      for (size_t q = 0; q < (gn + 3) / 4; q++) {
-        const __m512i cv = _mm512_permutex2var_epi32(cq[0], q_idx[q], cq[1]);
-        __m512i v[4];
-        for (int r = 0; r < 4; r++) {
-          /* the 4 blocks' codes (words 9k + 1 .. 9k + 8 of the tile) on the 4 lanes */
-          const uint8_t *t = rows[4 * q + (size_t)r] + off;
-          v[r] =
-              _mm512_permutex2var_epi16(_mm512_maskz_loadu_epi8(lm, t), code_idx, _mm512_maskz_loadu_epi8(lm2, t + 64));
-        }
-        /* interleave the code bytes first, then split the nibbles (bytewise: the same
-         * operands as dot4 on split rows, with half the unpacks) */
-        const __m512i t0 = _mm512_unpacklo_epi8(v[0], v[1]), t1 = _mm512_unpackhi_epi8(v[0], v[1]);
-        const __m512i t2 = _mm512_unpacklo_epi8(v[2], v[3]), t3 = _mm512_unpackhi_epi8(v[2], v[3]);
-        const __m512i x[4] = {_mm512_unpacklo_epi16(t0, t2), _mm512_unpackhi_epi16(t0, t2),
-                              _mm512_unpacklo_epi16(t1, t3), _mm512_unpackhi_epi16(t1, t3)};
-        for (int m = 0; m < 4; m++) {
-          acc[m] = _mm512_dpbusd_epi32(acc[m], _mm512_and_si512(x[m], m4), cv);
-          acc[4 + m] = _mm512_dpbusd_epi32(acc[4 + m], _mm512_and_si512(_mm512_srli_epi16(x[m], 4), m4), cv);
-        }
-      }
-      const __m512i vc =
-          _mm512_permutexvar_epi32(lane, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(void *)corr)));
-      const __m512 vs = _mm512_permutexvar_ps(lane, _mm512_castps128_ps512(_mm_loadu_ps(sv)));
-      /* y's blocks b0.. into the lane layout: fy[m] lane k = outputs 4m..4m+3 of block k */
-      __m512 fy[8];
-      float *yt = y + 32 * b0;
-      for (size_t k = 0; k < 4; k++) {
-        fy[k] = k < nbt ? _mm512_loadu_ps(yt + 32 * k) : _mm512_setzero_ps();
-        fy[4 + k] = k < nbt ? _mm512_loadu_ps(yt + 32 * k + 16) : _mm512_setzero_ps();
-      }
-      transpose_lanes(fy);
-      transpose_lanes(fy + 4);
-      for (int m = 0; m < 8; m++) fy[m] = _mm512_fmadd_ps(vs, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m], vc)), fy[m]);
-      transpose_lanes(fy);
-      transpose_lanes(fy + 4);
-      for (size_t k = 0; k < nbt; k++) {
-        _mm512_storeu_ps(yt + 32 * k, fy[k]);
-        _mm512_storeu_ps(yt + 32 * k + 16, fy[4 + k]);
-      }
+  struct acc_consts k;
+  acc_consts_init(&k);
+  for (size_t p0 = 0; p0 < nb; p0 += PB) {
+    const size_t np = nb - p0 < PB ? nb - p0 : PB;
+    for (size_t g0 = 0; g0 < n; g0 += G) {
+      const size_t gn = n - g0 < G ? n - g0 : G;
+      const uint8_t *rows[G];
+      for (size_t i = 0; i < G; i++) rows[i] = row_at(w, ldw, idx, g0 + (i < gn ? i : 0)) + 18 * p0;
+      /* the prefetch rows go with the first group of each panel */
+      group_panel(&k, rows, a + g0, gn, np, y + 32 * p0, (const uint8_t *)w + 18 * p0, ldw, pf, g0 == 0 ? n_pf : 0);
     }
   }
 }

@@ -176,10 +176,11 @@ static void test_down_acc_ukernels(void **state) {
   for (size_t u = 0; u < spr_gu_ukernels_count; u++) {
     const struct spr_gu_ukernel *uk = &spr_gu_ukernels[u];
     if (!host_has(uk->isa)) continue;
-    /* outputs: one block, a 128-output tile - 1 block, the tile, + 1 block, 3 tiles + 1 block, 7 blocks */
-    const size_t nes[] = {32, 96, 128, 160, 416, 224};
+    /* outputs: one block, a 128-output tile - 1 block, the tile, + 1 block, 3 tiles + 1 block, 7 blocks;
+     * 33 and 65 blocks (ukernels that work in panels of 32 or 64 blocks: a panel and a block past it) */
+    const size_t nes[] = {32, 96, 128, 160, 416, 224, 1056, 2080};
     const size_t ns[] = {1, 7, 31, 32, 33, 100};
-    for (size_t i = 0; i < 6; i++)
+    for (size_t i = 0; i < 8; i++)
       for (size_t j = 0; j < 6; j++) check_down_acc(uk, ns[j], nes[i], 900 + 100 * u + 10 * i + j);
     tested++;
   }
