@@ -136,6 +136,17 @@ contains "(2 sentence ends per run)"
 contains "sparse/dense: decode"
 expect 1 "$S" bench "$LLM" --dense-model "$LLM"
 one_line_error
+# the two decodes alternating every 3 tokens (8 = 3 + 3 + 2), the file re-read into the page cache first
+expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --warmup 0 --sparse-ffn core:0.4 --compare-dense \
+  --interleave 3 --recache --json
+contains '"interleave": 3'
+contains '"decode_speedup": '
+expect 0 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --warmup 0 --sparse-ffn core:0.4 --compare-dense --interleave 8
+contains "alternated every 8 tokens"
+expect 1 "$S" bench "$LLM" --interleave 4
+one_line_error
+expect 1 "$S" bench "$LLM" --sparse-ffn core --compare-dense --interleave -1
+one_line_error
 expect 1 "$S" generate "$LLM" -p "hi" --sparse-ffn core:1.5
 one_line_error
 expect 0 "$S" plan "$LLM" --sparse-ffn core

@@ -4,19 +4,21 @@
 # about 1.3x and 1.6x with the host's DRAM state, so one number says little; this prints them all.
 #
 #   tools/bench/coreinfer_rounds.sh [--rounds N] [--threads T] [--prompt N] [--gen N]
-#       [--sparse-ffn SPEC] [--llama-bench PATH] SPARSE.gguf DENSE.gguf
+#       [--sparse-ffn SPEC] [--interleave N] [--recache] [--llama-bench PATH] SPARSE.gguf DENSE.gguf
 #
 # Each round runs `sparrow bench SPARSE --sparse-ffn SPEC --compare-dense --dense-model DENSE
-# --runs 3 --warmup 1 --json` (dense and sparse runs interleaved) and, with --llama-bench (one you
-# built yourself from llama.cpp; this script neither downloads nor builds it), `llama-bench -m DENSE
-# -r 3` in the same round. Prints each round, then the median and range of the decode and prefill
-# ratios and how many rounds reach decode >= 1.5x and prefill >= 0.9x of dense. Not part of CI.
+# --runs 3 --warmup 1 --interleave N [--recache] --json` (the two decodes alternate every N tokens,
+# default 16, 0: whole runs; --recache: both files re-read into the page cache first, in the first
+# round only) and, with --llama-bench (one you built yourself from llama.cpp; this script neither
+# downloads nor builds it), `llama-bench -m DENSE -r 3` in the same round. Prints each round, then
+# the median and range of the decode and prefill ratios and how many rounds reach decode >= 1.5x
+# and prefill >= 0.9x of dense. Not part of CI.
 # Defaults: 5 rounds, 2 threads, prompt 64, gen 128, core:0.4,layers=all.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 SPARROW=${SPARROW:-$root/build/bin/sparrow}
-rounds=5 threads=2 prompt=64 gen=128 spec="core:0.4,layers=all" lb=""
+rounds=5 threads=2 prompt=64 gen=128 spec="core:0.4,layers=all" lb="" interleave=16 rc_flag=""
 files=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -26,7 +28,9 @@ while [ $# -gt 0 ]; do
     --gen) gen=$2; shift 2 ;;
     --sparse-ffn) spec=$2; shift 2 ;;
     --llama-bench) lb=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --interleave) interleave=$2; shift 2 ;;
+    --recache) rc_flag=--recache; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) files+=("$1"); shift ;;
   esac
@@ -38,7 +42,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for r in $(seq "$rounds"); do
   s=$("$SPARROW" bench "${files[0]}" --threads "$threads" --prompt "$prompt" --gen "$gen" --runs 3 --warmup 1 \
-    --sparse-ffn "$spec" --compare-dense --dense-model "${files[1]}" --json)
+    --sparse-ffn "$spec" --compare-dense --dense-model "${files[1]}" --interleave "$interleave" $rc_flag --json)
+  rc_flag=""
   l="[]"
   [ -z "$lb" ] || l=$("$lb" -m "${files[1]}" -p "$prompt" -n "$gen" -t "$threads" -r 3 -o json 2>/dev/null)
   printf '%s\t%s\t%s\t%s\n' "$r" "$(date -u +%H:%M:%S)" "$s" "$(echo "$l" | tr -d '\n')" >>"$log"

@@ -1,8 +1,10 @@
 /* tools/sparrow/cmd_bench.c — `sparrow bench MODEL [--runs N] [--json]`:
  * whole-model latency on random input (vision models). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "platform/time.h"
 #include "sparrow/llm.h"
@@ -34,6 +36,60 @@ static int run_case(struct llm_case *k, const int32_t *tok, int n_prompt, int n_
   return 0;
 }
 
+/* --interleave N: both cases in one run, prefill one after the other and
+ * the decode alternating every N tokens, so that the two rates see the same
+ * seconds of the machine (on a shared host, whole runs of each a second or
+ * two apart can meet bandwidths that differ by 2x). */
+static int run_pair(struct llm_case *k, const int32_t *tok, int n_prompt, int n_gen, int r, int every) {
+  uint64_t pre[2] = {0, 0}, dec[2] = {0, 0};
+  enum spr_status s = SPR_STATUS_OK;
+  for (int i = 0; i < 2 && s == SPR_STATUS_OK; i++) {
+    spr_llm_reset(k[i].cs.session);
+    const uint64_t t0 = spr_time_ns();
+    s = spr_llm_eval(k[i].cs.session, tok, (size_t)n_prompt, NULL);
+    pre[i] = spr_time_ns() - t0;
+  }
+  for (int g = 0; g < n_gen && s == SPR_STATUS_OK; g += every) {
+    const int e = n_gen - g < every ? n_gen : g + every;
+    for (int i = 0; i < 2 && s == SPR_STATUS_OK; i++) {
+      const uint64_t t0 = spr_time_ns();
+      for (int j = g; j < e && s == SPR_STATUS_OK; j++) s = spr_llm_eval(k[i].cs.session, &tok[n_prompt + j], 1, NULL);
+      dec[i] += spr_time_ns() - t0;
+    }
+  }
+  if (s != SPR_STATUS_OK) return cli_fail_status(s, NULL, "eval");
+  if (r >= 0)
+    for (int i = 0; i < 2; i++) {
+      k[i].pre[r] = (double)n_prompt / ((double)pre[i] * 1e-9);
+      k[i].dec[r] = (double)n_gen / ((double)dec[i] * 1e-9);
+    }
+  return 0;
+}
+
+/* --recache: drops the file's clean pages from the page cache and reads it
+ * once from start to end, so that the files a comparison maps are cached
+ * the same way. Why: how a file came into the cache (written in small
+ * pieces, or read in one sequential pass, which on Linux 6.x with ext4 gets
+ * large folios) moved this host's dense decode by 30 % (docs/coreinfer.md).
+ * Affects other processes that read the file; a benchmark option only. */
+static int recache(const char *path) {
+  const int fd = open(path, O_RDONLY);
+  if (fd < 0) return cli_fail("--recache: cannot open %s", path);
+  int rc =
+      posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0 ? 0 : cli_fail("--recache: posix_fadvise failed on %s", path);
+  enum { CHUNK = 1 << 20 };
+  char *buf = rc == 0 ? malloc(CHUNK) : NULL;
+  if (rc == 0 && buf == NULL) rc = cli_fail("out of memory");
+  while (rc == 0) {
+    const ssize_t n = read(fd, buf, CHUNK);
+    if (n == 0) break;
+    if (n < 0) rc = cli_fail("--recache: cannot read %s", path);
+  }
+  free(buf);
+  close(fd);
+  return rc;
+}
+
 /* The weight bytes a decoded token reads: the traffic model of sparrow/llm.h. */
 static double case_bytes(const struct llm_case *k) {
   return k->lo.cfg.sparse_ffn_beta > 0.0f ? k->tr.sparse : k->tr.dense;
@@ -51,7 +107,8 @@ static int32_t period_token(const struct spr_model *m, uint32_t n_vocab) {
 }
 
 static int bench_llm(const char *path, const struct cli_common *c, struct cli_llm_opts *lo, int n_prompt, int n_gen,
-                     int runs, bool json, bool compare_dense, const char *dense_path, int sentence, bool roof) {
+                     int runs, bool json, bool compare_dense, const char *dense_path, int sentence, bool roof,
+                     int interleave, bool re_cache) {
   if (n_prompt < 1 || n_gen < 1) return cli_fail("--prompt and --gen must be at least 1");
   if (lo->ctx == 0) lo->ctx = n_prompt + n_gen;
   /* case 0: as configured; case 1 (--compare-dense): the same without --sparse-ffn (from --dense-model
@@ -63,6 +120,10 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
   k[1].lo = *lo;
   k[1].lo.sparse_ffn = NULL;
   int rc = 0, opened = 0;
+  if (re_cache) {
+    rc = recache(path);
+    if (rc == 0 && compare_dense && dense_path != NULL) rc = recache(dense_path);
+  }
   for (; opened < n_cases && rc == 0; opened++) {
     const char *file = opened == 1 && dense_path != NULL ? dense_path : path;
     const int open_rc = cli_llm_open(file, c, &k[opened].lo, &k[opened].cs, &k[opened].info);
@@ -107,7 +168,10 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
     if (rr == NULL || roof_gbs == NULL) rc = cli_fail("--roof: cannot set up the read measurement");
   }
   for (int r = -1; r < runs && rc == 0; r++) { /* r = -1: warm-up */
-    for (int i = 0; i < n_cases && rc == 0; i++) rc = run_case(&k[i], tok, n_prompt, n_gen, r);
+    if (n_cases == 2 && interleave > 0)
+      rc = run_pair(k, tok, n_prompt, n_gen, r, interleave);
+    else
+      for (int i = 0; i < n_cases && rc == 0; i++) rc = run_case(&k[i], tok, n_prompt, n_gen, r);
     if (rc == 0 && rr != NULL) {
       const double g = read_roof_measure(rr);
       if (r >= 0) roof_gbs[r] = g;
@@ -137,8 +201,8 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
       if (compare_dense)
         printf(
             ", \"dense_prefill_tok_s\": %.3f, \"dense_decode_tok_s\": %.3f, \"decode_speedup\": %.4f, "
-            "\"prefill_ratio\": %.4f",
-            p[1], d[1], d[0] / d[1], p[0] / p[1]);
+            "\"prefill_ratio\": %.4f, \"interleave\": %d",
+            p[1], d[1], d[0] / d[1], p[0] / p[1], interleave);
       if (roof)
         printf(", \"read_roof_gb_s\": %.3f, \"decode_roof_fraction\": %.4f", roof_med, bytes * d[0] / 1e9 / roof_med);
       printf("}\n");
@@ -153,10 +217,11 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
             "%%\n",
             c->threads, roof_med, 100.0 * bytes * d[0] / 1e9 / roof_med);
       if (compare_dense)
-        printf(
-            "dense%s%s (same runs, interleaved): prefill %.2f tok/s, decode %.2f tok/s; sparse/dense: decode %.3fx, "
-            "prefill %.3fx\n",
-            dense_path != NULL ? " " : "", dense_path != NULL ? dense_path : "", p[1], d[1], d[0] / d[1], p[0] / p[1]);
+        printf("dense%s%s (%s): prefill %.2f tok/s, decode %.2f tok/s; sparse/dense: decode %.3fx, prefill %.3fx\n",
+               dense_path != NULL ? " " : "", dense_path != NULL ? dense_path : "",
+               interleave > 0 ? "same runs, decode alternating" : "same runs, interleaved", p[1], d[1], d[0] / d[1],
+               p[0] / p[1]);
+      if (compare_dense && interleave > 0) printf("(the two models' decodes alternated every %d tokens)\n", interleave);
     }
   }
   free(tok);
@@ -170,9 +235,9 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
 
 int cmd_bench(int argc, char **argv) {
   int runs = 0, warmup = 3, image = 0, n_prompt = 64, n_gen = 128;
-  bool json = false, compare_dense = false, roof = false;
+  bool json = false, compare_dense = false, roof = false, re_cache = false;
   const char *dense_model = NULL;
-  int sentence = 0;
+  int sentence = 0, interleave = 0;
   struct cli_llm_opts lo = {0};
   const struct cli_opt opts[] = {
       {"prompt", CLI_INT, &n_prompt, "N", "LLM: prompt tokens (prefill) per run (default 64)"},
@@ -182,6 +247,12 @@ int cmd_bench(int argc, char **argv) {
        "LLM with --sparse-ffn: also time the dense model, runs interleaved (the same machine load)"},
       {"dense-model", CLI_STR, &dense_model, "FILE",
        "with --compare-dense: the dense runs use FILE (e.g. the plain GGUF a --sparse-layout file came from)"},
+      {"recache", CLI_FLAG, &re_cache, NULL,
+       "LLM: first drop MODEL (and --dense-model) from the page cache and read each once from\n"
+       "                             start to end, so that the files compared are cached alike (Linux)"},
+      {"interleave", CLI_INT, &interleave, "N",
+       "with --compare-dense: in each run, alternate the two models' decode every N tokens\n"
+       "                             (default 0: one whole run of each, one after the other)"},
       {"sentence", CLI_INT, &sentence, "N",
        "LLM: every N-th decoded token is a '.' token (sentence ends: what --sparse-ffn ...,reselect=sentence "
        "reacts to)"},
@@ -208,7 +279,8 @@ int cmd_bench(int argc, char **argv) {
                           "file mapping; the arena is allocated once at the planned size.",
                           opts, &c, pos, 1, 1, &n_pos);
   if (r != 0) return r < 0 ? 0 : r;
-  if (runs < 0 || warmup < 0 || sentence < 0) return cli_fail("--runs, --warmup and --sentence must not be negative");
+  if (runs < 0 || warmup < 0 || sentence < 0 || interleave < 0)
+    return cli_fail("--runs, --warmup, --sentence and --interleave must not be negative");
   {
     struct spr_model *probe = NULL;
     struct spr_error err;
@@ -217,9 +289,10 @@ int cmd_bench(int argc, char **argv) {
     const bool is_llm = spr_llm_info(probe, &(struct spr_llm_info){0}) == SPR_STATUS_OK;
     spr_model_free(probe);
     if (dense_model != NULL && !compare_dense) return cli_fail("--dense-model needs --compare-dense");
+    if (interleave > 0 && !compare_dense) return cli_fail("--interleave needs --compare-dense");
     if (is_llm)
       return bench_llm(pos[0], &c, &lo, n_prompt, n_gen, runs > 0 ? runs : 3, json, compare_dense, dense_model,
-                       sentence, roof);
+                       sentence, roof, interleave, re_cache);
   }
   struct spr_config cfg;
   cli_config(&c, &cfg);
