@@ -21,45 +21,46 @@ struct llm_case {
   double *pre, *dec;
 };
 
-static int run_case(struct llm_case *k, const int32_t *tok, int n_prompt, int n_gen, int r) {
+/* A reset and the prefill of case k; its time into *ns. */
+static enum spr_status prefill(struct llm_case *k, const int32_t *tok, int n_prompt, uint64_t *ns) {
   spr_llm_reset(k->cs.session);
   const uint64_t t0 = spr_time_ns();
-  enum spr_status s = spr_llm_eval(k->cs.session, tok, (size_t)n_prompt, NULL);
-  const uint64_t t1 = spr_time_ns();
-  for (int i = 0; i < n_gen && s == SPR_STATUS_OK; i++) s = spr_llm_eval(k->cs.session, &tok[n_prompt + i], 1, NULL);
-  const uint64_t t2 = spr_time_ns();
-  if (s != SPR_STATUS_OK) return cli_fail_status(s, NULL, "eval");
-  if (r >= 0) {
-    k->pre[r] = (double)n_prompt / ((double)(t1 - t0) * 1e-9);
-    k->dec[r] = (double)n_gen / ((double)(t2 - t1) * 1e-9);
-  }
-  return 0;
+  const enum spr_status s = spr_llm_eval(k->cs.session, tok, (size_t)n_prompt, NULL);
+  *ns = spr_time_ns() - t0;
+  return s;
 }
 
-/* --interleave N: both cases in one run, prefill one after the other and
- * the decode alternating every N tokens, so that the two rates see the same
- * seconds of the machine (on a shared host, whole runs of each a second or
- * two apart can meet bandwidths that differ by 2x). */
-static int run_pair(struct llm_case *k, const int32_t *tok, int n_prompt, int n_gen, int r, int every) {
+/* Decodes tokens [from, to) of the generated part one at a time; adds the time to *ns. */
+static enum spr_status decode(struct llm_case *k, const int32_t *gen_tok, int from, int to, uint64_t *ns) {
+  enum spr_status s = SPR_STATUS_OK;
+  const uint64_t t0 = spr_time_ns();
+  for (int j = from; j < to && s == SPR_STATUS_OK; j++) s = spr_llm_eval(k->cs.session, &gen_tok[j], 1, NULL);
+  *ns += spr_time_ns() - t0;
+  return s;
+}
+
+/* One run of each case, rates into run r (r < 0: warm-up). every == 0: whole
+ * runs, one case after the other. every > 0 (--interleave, two cases): both
+ * prefills, then the decodes alternating every `every` tokens, so that the
+ * two rates see the same seconds of the machine (on a shared host, whole
+ * runs a second or two apart can meet bandwidths that differ by 2x). */
+static int run_cases(struct llm_case *k, int n_cases, const int32_t *tok, int n_prompt, int n_gen, int r, int every) {
   uint64_t pre[2] = {0, 0}, dec[2] = {0, 0};
   enum spr_status s = SPR_STATUS_OK;
-  for (int i = 0; i < 2 && s == SPR_STATUS_OK; i++) {
-    spr_llm_reset(k[i].cs.session);
-    const uint64_t t0 = spr_time_ns();
-    s = spr_llm_eval(k[i].cs.session, tok, (size_t)n_prompt, NULL);
-    pre[i] = spr_time_ns() - t0;
-  }
-  for (int g = 0; g < n_gen && s == SPR_STATUS_OK; g += every) {
-    const int e = n_gen - g < every ? n_gen : g + every;
-    for (int i = 0; i < 2 && s == SPR_STATUS_OK; i++) {
-      const uint64_t t0 = spr_time_ns();
-      for (int j = g; j < e && s == SPR_STATUS_OK; j++) s = spr_llm_eval(k[i].cs.session, &tok[n_prompt + j], 1, NULL);
-      dec[i] += spr_time_ns() - t0;
+  if (every == 0 || n_cases == 1) {
+    for (int i = 0; i < n_cases && s == SPR_STATUS_OK; i++) {
+      s = prefill(&k[i], tok, n_prompt, &pre[i]);
+      if (s == SPR_STATUS_OK) s = decode(&k[i], tok + n_prompt, 0, n_gen, &dec[i]);
     }
+  } else {
+    for (int i = 0; i < n_cases && s == SPR_STATUS_OK; i++) s = prefill(&k[i], tok, n_prompt, &pre[i]);
+    for (int g = 0; g < n_gen && s == SPR_STATUS_OK; g += every)
+      for (int i = 0; i < n_cases && s == SPR_STATUS_OK; i++)
+        s = decode(&k[i], tok + n_prompt, g, n_gen - g < every ? n_gen : g + every, &dec[i]);
   }
   if (s != SPR_STATUS_OK) return cli_fail_status(s, NULL, "eval");
   if (r >= 0)
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n_cases; i++) {
       k[i].pre[r] = (double)n_prompt / ((double)pre[i] * 1e-9);
       k[i].dec[r] = (double)n_gen / ((double)dec[i] * 1e-9);
     }
@@ -168,10 +169,7 @@ static int bench_llm(const char *path, const struct cli_common *c, struct cli_ll
     if (rr == NULL || roof_gbs == NULL) rc = cli_fail("--roof: cannot set up the read measurement");
   }
   for (int r = -1; r < runs && rc == 0; r++) { /* r = -1: warm-up */
-    if (n_cases == 2 && interleave > 0)
-      rc = run_pair(k, tok, n_prompt, n_gen, r, interleave);
-    else
-      for (int i = 0; i < n_cases && rc == 0; i++) rc = run_case(&k[i], tok, n_prompt, n_gen, r);
+    rc = run_cases(k, n_cases, tok, n_prompt, n_gen, r, interleave);
     if (rc == 0 && rr != NULL) {
       const double g = read_roof_measure(rr);
       if (r >= 0) roof_gbs[r] = g;
