@@ -137,31 +137,27 @@ void spr_q4_0_axpyq_ukernel_128__avx512vnni(size_t n, const int32_t *idx, const 
  * 18-byte blocks with vpermt2w over 128-byte windows, p = a d and the running
  * max per block are kept, then S, 1 / S, the int8 coefficients and their sums
  * per block follow lane-wise, and one 4-row byte transpose per quad of
- * neurons gives the dword quads vpdpbusd takes. Per 4-block tile, the codes
- * are read as in the ukernel above and y's blocks are moved into and out of
- * the lane layout by a 4 x 4 transpose of 128-bit lanes. (Done per tile,
- * with horizontal reductions per block, the scale steps took about 40 % of
- * the ukernel's time with the rows in L2; done this way the ukernel takes
- * 16 % less.) */
+ * neurons gives the dword quads vpdpbusd takes. Per 4-block tile, each
+ * row's codes are gathered with vpermt2w so that dword m of 128-bit lane L
+ * holds code bytes 4L..4L+3 of block m; the 4-row byte interleave then
+ * leaves block m's outputs in natural order in one register (dword j: code
+ * byte j, low nibble output j, high nibble output 16 + j), so each block's
+ * coefficient quad is broadcast and y is updated with plain loads and
+ * stores. (Done per tile with horizontal reductions per block, the scale
+ * steps took about 40 % of the ukernel's time with the rows in L2; row-wise
+ * they took 16 % less; the natural order instead of a 4 x 4 transpose of
+ * y's blocks per tile and the full-panel scale path took 7 % off the fused
+ * gate/up + down, rows in L2, 2026-11-30. From DRAM the fused decode is held
+ * by the gathered reads, not by this ukernel: no measurable change there.) */
 
 enum { PB = 32, NWIN = (18 * PB + 127) / 128 }; /* blocks per panel; 128-byte windows over its bytes */
-
-/* lanes: a[i].lane j <-> a[j].lane i */
-static inline void transpose_lanes(__m512 v[4]) {
-  const __m512 t0 = _mm512_shuffle_f32x4(v[0], v[1], 0x44), t1 = _mm512_shuffle_f32x4(v[0], v[1], 0xEE);
-  const __m512 t2 = _mm512_shuffle_f32x4(v[2], v[3], 0x44), t3 = _mm512_shuffle_f32x4(v[2], v[3], 0xEE);
-  v[0] = _mm512_shuffle_f32x4(t0, t2, 0x88);
-  v[1] = _mm512_shuffle_f32x4(t0, t2, 0xDD);
-  v[2] = _mm512_shuffle_f32x4(t1, t3, 0x88);
-  v[3] = _mm512_shuffle_f32x4(t1, t3, 0xDD);
-}
 
 static inline __mmask64 first_bytes(ptrdiff_t n) {
   return n >= 64 ? ~(__mmask64)0 : n <= 0 ? 0 : (((__mmask64)1 << n) - 1);
 }
 
 struct acc_consts {
-  __m512i m4, code_idx, bidx[4];
+  __m512i m4, code_idx;
   __m512i win_idx[NWIN]; /* window m: output word p = word 9 p - 64 m of the window, */
   __mmask32 win_k[NWIN]; /* for the p whose scale lies in it */
 };
@@ -169,13 +165,11 @@ struct acc_consts {
 static void acc_consts_init(struct acc_consts *k) {
   k->m4 = _mm512_set1_epi8(0x0F);
   int16_t t[32];
-  for (int i = 0; i < 32; i++) t[i] = (int16_t)(9 * (i / 8) + 1 + i % 8); /* a tile's code words */
+  /* lane L, dword m of a row's tile: code bytes 4L..4L+3 of block m (words 9 m + 1 + 2 L + e) */
+  for (int L = 0; L < 4; L++)
+    for (int m = 0; m < 4; m++)
+      for (int e = 0; e < 2; e++) t[8 * L + 2 * m + e] = (int16_t)(9 * m + 1 + 2 * L + e);
   k->code_idx = _mm512_loadu_si512(t);
-  for (int v = 0; v < 4; v++) { /* dword 4 v + k to every dword of lane k */
-    int32_t d[16];
-    for (int i = 0; i < 16; i++) d[i] = 4 * v + i / 4;
-    k->bidx[v] = _mm512_loadu_si512(d);
-  }
   for (int m = 0; m < NWIN; m++) {
     __mmask32 km = 0;
     for (int p = 0; p < 32; p++) {
@@ -190,6 +184,19 @@ static void acc_consts_init(struct acc_consts *k) {
 
 /* The np <= PB block scales (fp16) of the panel at r, word p = block p. */
 static inline __m512i panel_scales(const struct acc_consts *k, const uint8_t *r, size_t np) {
+  if (np == PB) { /* 576 bytes: four whole windows and the first half of a fifth (no masks) */
+    __m512i s =
+        _mm512_maskz_permutex2var_epi16(k->win_k[0], _mm512_loadu_si512(r), k->win_idx[0], _mm512_loadu_si512(r + 64));
+    __m512i s1 = _mm512_maskz_permutex2var_epi16(k->win_k[1], _mm512_loadu_si512(r + 128), k->win_idx[1],
+                                                 _mm512_loadu_si512(r + 192));
+    __m512i s2 = _mm512_maskz_permutex2var_epi16(k->win_k[2], _mm512_loadu_si512(r + 256), k->win_idx[2],
+                                                 _mm512_loadu_si512(r + 320));
+    __m512i s3 = _mm512_maskz_permutex2var_epi16(k->win_k[3], _mm512_loadu_si512(r + 384), k->win_idx[3],
+                                                 _mm512_loadu_si512(r + 448));
+    const __m512i w8 = _mm512_loadu_si512(r + 512);
+    __m512i s4 = _mm512_maskz_permutex2var_epi16(k->win_k[4], w8, k->win_idx[4], w8);
+    return _mm512_or_si512(_mm512_or_si512(s, s1), _mm512_or_si512(_mm512_or_si512(s2, s3), s4));
+  }
   const ptrdiff_t bytes = (ptrdiff_t)(18 * np);
   __m512i s = _mm512_setzero_si512();
   for (ptrdiff_t m = 0; m < NWIN && 128 * m < bytes; m++) {
@@ -198,24 +205,6 @@ static inline __m512i panel_scales(const struct acc_consts *k, const uint8_t *r,
     s = _mm512_or_si512(s, _mm512_maskz_permutex2var_epi16(k->win_k[m], lo, k->win_idx[m], hi));
   }
   return s;
-}
-
-/* y's blocks [b0, b0 + nbt) += S (acc - corr), the lane layout of the tile */
-static inline void tile_update(float *yt, size_t nbt, const __m512i acc[8], __m512i vc, __m512 vs) {
-  __m512 fy[8];
-  for (size_t k = 0; k < 4; k++) {
-    fy[k] = k < nbt ? _mm512_loadu_ps(yt + 32 * k) : _mm512_setzero_ps();
-    fy[4 + k] = k < nbt ? _mm512_loadu_ps(yt + 32 * k + 16) : _mm512_setzero_ps();
-  }
-  transpose_lanes(fy);
-  transpose_lanes(fy + 4);
-  for (int m = 0; m < 8; m++) fy[m] = _mm512_fmadd_ps(vs, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m], vc)), fy[m]);
-  transpose_lanes(fy);
-  transpose_lanes(fy + 4);
-  for (size_t k = 0; k < nbt; k++) {
-    _mm512_storeu_ps(yt + 32 * k, fy[k]);
-    _mm512_storeu_ps(yt + 32 * k + 16, fy[4 + k]);
-  }
 }
 
 /* One group (gn <= G rows at rows[], coefficients a[]) over the panel's np blocks. */
@@ -235,12 +224,14 @@ static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, 
       mx[j] = _mm512_max_ps(_mm512_abs_ps(p), mx[j]);
     }
   }
-  /* S = m / 127, 1 / S = 127 / m (0 where m = 0); c = nearbyint(p / S); corr = 8 sum c */
-  __m512 S[2], inv[2];
+  /* S = m / 127, 1 / S = 127 / m (0 where m = 0); c = nearbyint(p / S); corr = 8 sum c (per block) */
+  _Alignas(64) float Sa[PB];
+  _Alignas(64) int32_t Ca[PB];
+  __m512 inv[2];
   __m512i corr[2];
   for (int j = 0; j < 2; j++) {
     const __mmask16 nz = _mm512_cmp_ps_mask(mx[j], _mm512_setzero_ps(), _CMP_GT_OQ);
-    S[j] = _mm512_maskz_div_ps(nz, mx[j], _mm512_set1_ps(127.0f));
+    _mm512_store_ps(Sa + 16 * j, _mm512_maskz_div_ps(nz, mx[j], _mm512_set1_ps(127.0f)));
     inv[j] = _mm512_maskz_div_ps(nz, _mm512_set1_ps(127.0f), mx[j]);
     corr[j] = _mm512_setzero_si512();
   }
@@ -253,9 +244,9 @@ static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, 
       _mm_store_si128((__m128i *)(void *)&C[i][16 * j], _mm512_cvtepi32_epi8(c));
     }
   }
-  for (int j = 0; j < 2; j++) corr[j] = _mm512_slli_epi32(corr[j], 3);
-  /* X[q][j] lane L (L < 2) = the coefficient quads (rows 4q..4q+3) of blocks 16 L + 4 j + 0..3 */
-  __m256i X[G / 4][4];
+  for (int j = 0; j < 2; j++) _mm512_store_si512(Ca + 16 * j, _mm512_slli_epi32(corr[j], 3));
+  /* X[q]: the coefficient quads (rows 4q..4q+3); block 16 L + 4 m + t at dword 8 m + 4 L + t */
+  _Alignas(32) int32_t X[G / 4][PB];
   for (size_t q = 0; q < gq / 4; q++) {
     const __m256i r0 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q]);
     const __m256i r1 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 1]);
@@ -263,13 +254,13 @@ static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, 
     const __m256i r3 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 3]);
     const __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
     const __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
-    X[q][0] = _mm256_unpacklo_epi16(t0, t2);
-    X[q][1] = _mm256_unpackhi_epi16(t0, t2);
-    X[q][2] = _mm256_unpacklo_epi16(t1, t3);
-    X[q][3] = _mm256_unpackhi_epi16(t1, t3);
+    _mm256_store_si256((__m256i *)(void *)&X[q][0], _mm256_unpacklo_epi16(t0, t2));
+    _mm256_store_si256((__m256i *)(void *)&X[q][8], _mm256_unpackhi_epi16(t0, t2));
+    _mm256_store_si256((__m256i *)(void *)&X[q][16], _mm256_unpacklo_epi16(t1, t3));
+    _mm256_store_si256((__m256i *)(void *)&X[q][24], _mm256_unpackhi_epi16(t1, t3));
   }
   for (size_t t = 0; t < (np + 3) / 4; t++) {
-    const size_t nbt = np - 4 * t < 4 ? np - 4 * t : 4, off = 72 * t;
+    const size_t nbt = np - 4 * t < 4 ? np - 4 * t : 4, off = 72 * t, xo = 8 * (t % 4) + 4 * (t / 4);
     for (size_t j = 0; j < n_pf; j++) { /* the prefetch rows' segments of this tile (72 bytes: one or two lines) */
       const char *p = (const char *)row_at(pfw, ldw, pf, j) + off;
       _mm_prefetch(p, _MM_HINT_T1);
@@ -277,31 +268,35 @@ static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, 
     }
     const __mmask64 lm = nbt == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (18 * nbt)) - 1);
     const __mmask64 lm2 = nbt == 4 ? (__mmask64)0xFF : 0; /* bytes 64..71 of a whole tile */
-    __m512i acc[8];
+    __m512i acc[8]; /* acc[m], acc[4 + m]: block m's low and high nibble outputs */
     for (int m = 0; m < 8; m++) acc[m] = _mm512_setzero_si512();
     for (size_t q = 0; q < gq / 4; q++) {
-      const __m512i cv = _mm512_permutexvar_epi32(k->bidx[t / 4], _mm512_castsi256_si512(X[q][t % 4]));
       __m512i v[4];
       for (int r = 0; r < 4; r++) {
-        /* the 4 blocks' codes (words 9k + 1 .. 9k + 8 of the tile) on the 4 lanes */
         const uint8_t *tp = rows[4 * q + (size_t)r] + off;
         v[r] = _mm512_permutex2var_epi16(_mm512_maskz_loadu_epi8(lm, tp), k->code_idx,
                                          _mm512_maskz_loadu_epi8(lm2, tp + 64));
       }
-      /* interleave the code bytes first, then split the nibbles (bytewise: the same
-       * operands as dot4 on split rows, with half the unpacks) */
       const __m512i t0 = _mm512_unpacklo_epi8(v[0], v[1]), t1 = _mm512_unpackhi_epi8(v[0], v[1]);
       const __m512i t2 = _mm512_unpacklo_epi8(v[2], v[3]), t3 = _mm512_unpackhi_epi8(v[2], v[3]);
+      /* x[m]: block m's code bytes of the 4 rows, output order (dword j = code byte j) */
       const __m512i x[4] = {_mm512_unpacklo_epi16(t0, t2), _mm512_unpackhi_epi16(t0, t2), _mm512_unpacklo_epi16(t1, t3),
                             _mm512_unpackhi_epi16(t1, t3)};
       for (int m = 0; m < 4; m++) {
+        const __m512i cv = _mm512_set1_epi32(X[q][xo + (size_t)m]);
         acc[m] = _mm512_dpbusd_epi32(acc[m], _mm512_and_si512(x[m], k->m4), cv);
         acc[4 + m] = _mm512_dpbusd_epi32(acc[4 + m], _mm512_and_si512(_mm512_srli_epi16(x[m], 4), k->m4), cv);
       }
     }
-    const __m512 vs = _mm512_permutexvar_ps(k->bidx[t % 4], S[t / 4]);
-    const __m512i vc = _mm512_permutexvar_epi32(k->bidx[t % 4], corr[t / 4]);
-    tile_update(y + 32 * 4 * t, nbt, acc, vc, vs);
+    for (size_t m = 0; m < nbt; m++) { /* y = fma(S, acc - corr, y), per block */
+      const size_t b = 4 * t + m;
+      float *yb = y + 32 * b;
+      const __m512 s = _mm512_set1_ps(Sa[b]);
+      const __m512i c = _mm512_set1_epi32(Ca[b]);
+      _mm512_storeu_ps(yb, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m], c)), _mm512_loadu_ps(yb)));
+      _mm512_storeu_ps(
+          yb + 16, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[4 + m], c)), _mm512_loadu_ps(yb + 16)));
+    }
   }
 }
 
@@ -316,7 +311,6 @@ void spr_q4_0_axpyq_acc_ukernel_128__avx512vnni(size_t n, const int32_t *idx, co
       const size_t gn = n - g0 < G ? n - g0 : G;
       const uint8_t *rows[G];
       for (size_t i = 0; i < G; i++) rows[i] = row_at(w, ldw, idx, g0 + (i < gn ? i : 0)) + 18 * p0;
-      /* the prefetch rows go with the first group of each panel */
       group_panel(&k, rows, a + g0, gn, np, y + 32 * p0, (const uint8_t *)w + 18 * p0, ldw, pf, g0 == 0 ? n_pf : 0);
     }
   }
