@@ -14,7 +14,7 @@
 #include "sparrow/types.h"
 
 #define SPR_MAX_DIMS 4
-#define SPR_MAX_SRCS 6
+#define SPR_MAX_SRCS 7
 
 enum spr_tensor_role {
   SPR_ROLE_WEIGHT = 0, /* data points into the model mapping */

@@ -54,8 +54,8 @@ struct spr_load_options {
 };
 
 /* Hosted builds only: maps `path` read-only and loads from the mapping. */
-enum spr_status spr_model_load_file(const char *path, const struct spr_load_options *opt,
-                                    struct spr_model **out, struct spr_error *err);
+enum spr_status spr_model_load_file(const char *path, const struct spr_load_options *opt, struct spr_model **out,
+                                    struct spr_error *err);
 /* Loads from blob[0..size), which must stay valid and unchanged while the
  * model is used. The blob must be aligned to 32 bytes (GGUF data alignment)
  * for zero-copy tensor access, else MISALIGNED. */
@@ -72,16 +72,16 @@ size_t spr_model_weights_bytes(const struct spr_model *m);
 
 /* Run configuration. Zero means "the model's default" for sizes. */
 struct spr_config {
-  int threads;         /* worker threads, 1..SPR_MAX_THREADS (default 1) */
-  uint32_t isa_mask;   /* allowed ISAs (default SPR_ISA_ALL) */
-  int image_size;      /* vision: input side in pixels (default: model's) */
-  int ctx;             /* LLM: context length (default: min(model's, 2048)) */
-  int batch;           /* LLM: max tokens per prefill step (default min(64, ctx)) */
-  int kv_f32;          /* LLM: 1 keeps the KV cache in f32 (default 0: f16) */
-  int window;          /* LLM: > 0 keeps only the last `window` keys (+ sinks): */
-  int sinks;           /*      causal sliding-window attention with attention sinks; */
-                       /*      KV memory is constant in the generated length */
-  int logits_all;      /* LLM: 1 outputs logits for every token of a step (perplexity) */
+  int threads;       /* worker threads, 1..SPR_MAX_THREADS (default 1) */
+  uint32_t isa_mask; /* allowed ISAs (default SPR_ISA_ALL) */
+  int image_size;    /* vision: input side in pixels (default: model's) */
+  int ctx;           /* LLM: context length (default: min(model's, 2048)) */
+  int batch;         /* LLM: max tokens per prefill step (default min(64, ctx)) */
+  int kv_f32;        /* LLM: 1 keeps the KV cache in f32 (default 0: f16) */
+  int window;        /* LLM: > 0 keeps only the last `window` keys (+ sinks): */
+  int sinks;         /*      causal sliding-window attention with attention sinks; */
+                     /*      KV memory is constant in the generated length */
+  int logits_all;    /* LLM: 1 outputs logits for every token of a step (perplexity) */
   /* LLM core-neuron FFN sparsity (CoreInfer, stability-guided; docs/coreinfer.md). Off when
    * sparse_ffn_beta is 0. A prefill (the first spr_llm_eval after a reset, or any call with
    * more than one token) runs dense and picks each sparse layer's core neurons; single-token
@@ -91,6 +91,10 @@ struct spr_config {
   int sparse_ffn_first;    /* first and last sparse layer (0-based, inclusive); -1 each: */
   int sparse_ffn_last;     /*   CoreInfer's 6..26 of 32 scaled to the depth (see docs); last INT_MAX: the last layer */
   int sparse_ffn_reselect; /* 1: re-select when a generated token ends a sentence (. ! ?) */
+  int sparse_ffn_compact;  /* 1 (with neuron bundles, docs/coreinfer.md): after each selection, the first
+                            * single-token step copies each sparse layer's core bundles into one contiguous
+                            * block of the arena and decodes from it (sequential reads instead of gathered
+                            * ones); costs n_core x the bundle row bytes of arena per sparse layer */
 };
 /* Zeroes c, then threads 1, isa_mask SPR_ISA_ALL, sparse_ffn_first/last -1. */
 void spr_config_init(struct spr_config *c);
@@ -99,11 +103,11 @@ void spr_config_init(struct spr_config *c);
  * backend, each part rounded to SPR_ARENA_ALIGN. */
 struct spr_plan {
   size_t arena_bytes;
-  size_t activations_bytes; /* intermediates, placed by the greedy planner */
-  size_t scratch_bytes;     /* per-op workspace, one region shared by all ops */
-  size_t persistent_bytes;  /* graph, session, thread pool, caches: live across runs */
-  size_t backend_bytes;     /* allocations made by backends (XNNPACK) */
-  size_t weights_bytes;     /* tensor data in the mapping, not in the arena */
+  size_t activations_bytes;       /* intermediates, placed by the greedy planner */
+  size_t scratch_bytes;           /* per-op workspace, one region shared by all ops */
+  size_t persistent_bytes;        /* graph, session, thread pool, caches: live across runs */
+  size_t backend_bytes;           /* allocations made by backends (XNNPACK) */
+  size_t weights_bytes;           /* tensor data in the mapping, not in the arena */
   size_t activations_naive_bytes; /* sum of all intermediates without reuse */
   uint32_t n_nodes;
   uint32_t n_tensors;
@@ -143,13 +147,13 @@ enum spr_status spr_session_run(struct spr_session *s);
 
 /* Introspection: one entry per graph node, in execution order. */
 struct spr_node_info {
-  const char *op;        /* "gemm", "layernorm", ... */
-  const char *ukernel;   /* the ukernel chosen for this CPU and isa_mask */
-  char name[64];         /* output tensor name */
+  const char *op;      /* "gemm", "layernorm", ... */
+  const char *ukernel; /* the ukernel chosen for this CPU and isa_mask */
+  char name[64];       /* output tensor name */
   uint32_t n_dims;
-  int64_t ne[4];         /* output shape */
-  uint64_t flops;        /* floating-point (or integer) operations per run */
-  void *data;            /* output data (valid after a run) */
+  int64_t ne[4];          /* output shape */
+  uint64_t flops;         /* floating-point (or integer) operations per run */
+  void *data;             /* output data (valid after a run) */
   size_t workspace_bytes; /* the node's scratch (workspace) for the session's thread count */
 };
 uint32_t spr_session_n_nodes(const struct spr_session *s);

@@ -29,6 +29,7 @@ enum spr_status spr_llama_core_resolve(const struct spr_config *cfg, uint32_t n_
   out->beta = beta;
   out->alpha = alpha > 0.0f ? alpha : 0.2f;
   out->reselect = cfg->sparse_ffn_reselect != 0;
+  out->compact = cfg->sparse_ffn_compact != 0;
   const int L = (int)n_layer;
   int first = cfg->sparse_ffn_first, last = cfg->sparse_ffn_last;
   if (first < 0) first = (6 * L + 16) / 32;
@@ -88,6 +89,13 @@ int32_t spr_llama_core_ffn(struct spr_graph *g, const struct spr_llama_hparams *
   }
   const int64_t f_ne[2] = {F, B};
   const union spr_op_params silu = {.gemm = {.act = SPR_ACT_SILU}};
+  if (sparse && core->compact && !has_bundle(g, l)) {
+    spr_graph_fail(g, SPR_STATUS_INVALID_ARGUMENT,
+                   "sparse FFN compact copies neuron bundles, and layer %d has none (sparrow quantize IN OUT q4_0 "
+                   "--sparse-layout --bundle)",
+                   l);
+    return -1;
+  }
   if (has_bundle(g, l)) {
     /* neuron bundles: act = SiLU(gate) * up in one GEMM_ROWS node (prefill steps); the
      * FFN_DOWN node computes the whole FFN in single-token steps (coreffn.h) */
@@ -101,9 +109,14 @@ int32_t spr_llama_core_ffn(struct spr_graph *g, const struct spr_llama_hparams *
       const int32_t ssrc[2] = {act, ctl};
       spr_g_node(g, SPR_OP_CORE_SELECT, &bp, ssrc, 2, sel);
     }
-    const int32_t dsrc[6] = {act, wb, n, x, sel, ctl};
+    int32_t pack = -1;
+    if (sparse && core->compact) {
+      const int64_t p_ne[2] = {3 * E, (int64_t)core->n_core};
+      pack = spr_g_tensor(g, SPR_ROLE_STATE, SPR_DTYPE_Q4_0, 2, p_ne, "core_pack", l);
+    }
+    const int32_t dsrc[7] = {act, wb, n, x, sel, ctl, pack};
     const int64_t x_ne[2] = {E, B};
-    return spr_g_node(g, SPR_OP_FFN_DOWN, &bp, dsrc, 6,
+    return spr_g_node(g, SPR_OP_FFN_DOWN, &bp, dsrc, 7,
                       spr_g_tensor(g, SPR_ROLE_ACT, SPR_DTYPE_F32, 2, x_ne, "ffn_res", l));
   }
   int32_t src[6] = {n, weight(g, MATMUL_TYPES, "blk.%d.ffn_gate.weight", l, E, F), -1, -1, sel, ctl};

@@ -70,7 +70,9 @@ struct spr_core_sel {
   int64_t tokens;    /* T_all of the window */
   int32_t n_core;    /* entries of core[] in use (0 before the first window) */
   int32_t k;         /* the k of the last step */
-  int32_t reserved[10];
+  int32_t packed;    /* 1: the layer's core_pack holds the bundles of core[] (FFN_DOWN sets it after
+                        copying them; CORE_SELECT clears it whenever it writes core[]) */
+  int32_t reserved[9];
   int32_t data[]; /* freq[F] then core[F] (ascending indices) */
 };
 #define SPR_CORE_SEL_HEADER_WORDS 16

@@ -497,6 +497,7 @@ static void core_select_run(const struct spr_exec *x, const struct spr_node *nd)
   const size_t n_core = spr_core_count(nd->p.core.beta, F);
   spr_core_pick(freq, F, n_core, spr_core_sel_core(s, F));
   s->n_core = (int32_t)n_core;
+  s->packed = 0;
 }
 
 static uint64_t core_select_flops(const struct spr_tensor *ts, const struct spr_node *nd) {
@@ -521,6 +522,8 @@ static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct 
             "ffn_down needs activations, a weight and dst");
   SPR_CHECK(nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE || opt_src(ts, nd, 2) == NULL, SPR_STATUS_INVALID_ARGUMENT,
             "ffn_down takes no bias");
+  SPR_CHECK(nd->p.core.down_t == SPR_CORE_DOWN_BUNDLE || opt_src(ts, nd, 6) == NULL, SPR_STATUS_INVALID_ARGUMENT,
+            "only ffn_down over neuron bundles takes a core pack (src6)");
   const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]], *d = &ts[nd->dst], *r = opt_src(ts, nd, 3);
   if (!nd->p.core.down_t) {
     SPR_TRY(spr_op_gemm_def.check(ts, nd, err));
@@ -543,6 +546,16 @@ static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct 
     if (r != NULL) {
       SPR_CHECK(r->type == SPR_DTYPE_F32 && spr_same_shape(r, d), SPR_STATUS_BAD_SHAPE,
                 "residual must be f32 with dst's shape");
+    }
+    const struct spr_tensor *pk = opt_src(ts, nd, 6);
+    if (pk != NULL) {
+      const int64_t n_core = (int64_t)spr_core_count(nd->p.core.beta, (size_t)h->ne[0]);
+      SPR_CHECK(opt_src(ts, nd, 4) != NULL, SPR_STATUS_INVALID_ARGUMENT, "a core pack needs the selection state");
+      SPR_CHECK(pk->type == SPR_DTYPE_Q4_0 && pk->ne[0] == w->ne[0] && pk->ne[1] >= n_core && pk->ne[2] == 1 &&
+                    pk->ne[3] == 1,
+                SPR_STATUS_BAD_SHAPE, "core pack {%lld, %lld} (%s) does not hold %lld bundles of %lld",
+                (long long)pk->ne[0], (long long)pk->ne[1], spr_dtype_name(pk->type), (long long)n_core,
+                (long long)w->ne[0]);
     }
     return check_state(ts, nd, (size_t)h->ne[0], err);
   }
@@ -710,6 +723,21 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
   }
 }
 
+/* Compact (src6): the core bundles copied in core[] order, once per selection.
+ * The copy is the same bytes, so the decode from it gives the same bits. */
+struct pack_ctx {
+  const int32_t *core;
+  const uint8_t *w;
+  uint8_t *pack;
+  size_t ldw;
+};
+
+static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct pack_ctx *c = vctx;
+  for (size_t i = begin; i < end; i++) memcpy(c->pack + i * c->ldw, c->w + (size_t)c->core[i] * c->ldw, c->ldw);
+}
+
 static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const int32_t *core, size_t n_core) {
   const struct spr_tensor *ts = x->tensors;
   const struct spr_tensor *h = &ts[nd->src[0]], *w = &ts[nd->src[1]], *tn = &ts[nd->src[2]], *r = opt_src(ts, nd, 3);
@@ -732,6 +760,19 @@ static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const
     c.gu->packx(c.kb, 0, c.kb, tn->data, x->scratch);
   else
     c.qr->packx(c.kb, 0, c.kb, tn->data, x->scratch);
+  const struct spr_tensor *pk = opt_src(ts, nd, 6);
+  if (core != NULL && pk != NULL) { /* compact: decode from the core bundles' copy, in core[] order */
+    struct spr_core_sel *s = ts[nd->src[4]].data;
+    if (!s->packed) {
+      struct pack_ctx pc = {core, w->data, pk->data, c.ldw};
+      spr_parallel(x, n_core, pack_task, &pc);
+      s->packed = 1;
+    }
+    int32_t *id = (int32_t *)(void *)(x->scratch + ws.idx);
+    for (size_t i = 0; i < n_core; i++) id[i] = (int32_t)i;
+    c.w = pk->data;
+    core = id;
+  }
   if (core == NULL) { /* every neuron: the identity list */
     int32_t *id = (int32_t *)(void *)(x->scratch + ws.idx);
     for (size_t i = 0; i < F; i++) id[i] = (int32_t)i;

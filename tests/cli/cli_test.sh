@@ -151,6 +151,22 @@ expect 1 "$S" generate "$LLM" -p "hi" --sparse-ffn core:1.5
 one_line_error
 expect 0 "$S" plan "$LLM" --sparse-ffn core
 contains "sparse FFN"
+# compact: a bundle file's core bundles copied once per selection; the same text as without
+expect 0 "$S" quantize "$LLM" "$TMP/llm-bundle.gguf" q4_0 --sparse-layout --bundle
+for c in "" ",compact"; do
+  "$S" generate "$TMP/llm-bundle.gguf" -p "And God said" -n 16 --temp 0 --sparse-ffn "core:0.4,reselect=sentence$c" \
+    > "$TMP/text$c.txt" 2>/dev/null || bad "generate --sparse-ffn core:0.4,reselect=sentence$c failed"
+done
+if [ -s "$TMP/text.txt" ] && cmp -s "$TMP/text.txt" "$TMP/text,compact.txt"; then ok "compact: the same text"; else bad "compact: another text"; fi
+expect 0 "$S" bench "$TMP/llm-bundle.gguf" --prompt 8 --gen 8 --runs 1 --warmup 0 --sparse-ffn core:0.4,compact
+contains "compact: the core bundles are copied once per selection into"
+expect 1 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --sparse-ffn core:0.4,compact
+one_line_error
+contains "neuron bundles"
+expect 1 "$S" generate "$LLM" -p "hi" --sparse-ffn core:0.4,compacted
+one_line_error
+expect 0 "$S" generate --help
+contains ",compact"
 printf 'And God said unto Moses, Let there be light.\n' > "$TMP/t.txt"
 expect 0 "$S" perplexity "$LLM" "$TMP/t.txt"
 contains "perplexity: "

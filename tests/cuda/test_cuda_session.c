@@ -12,7 +12,9 @@
  * so a random-weight llama with dim 256 / ffn 512, quantized to q4_k and
  * q6_k (every matrix), runs the K-quant GEMM/GEMV and get_rows end to end.
  * A weightless graph of neighborhood attention and BRA (no bundled model
- * uses them yet) runs the sparse-attention kernels inside a session. */
+ * uses them yet) runs the sparse-attention kernels inside a session. The
+ * sparse FFN's compact copy of the core bundles is CPU-only: attaching a
+ * session that has one is refused with a message that says so. */
 // clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
@@ -293,6 +295,35 @@ static void test_sparse_attention_graph(void **state) {
   free(a_gpu);
 }
 
+static void test_compact_refused(void **state) {
+  (void)state;
+  char path[512];
+  snprintf(path, sizeof path, "%s/cuda-llm-kjv-bundle.gguf", SPR_BINARY_DIR);
+  const struct spr_quantize_opts o = {SPR_DTYPE_Q4_0, false, 1, NULL, true, 0, 1 << 30};
+  struct spr_error err;
+  if (spr_quantize_file_bundle(SPR_SOURCE_DIR "/models/llm-kjv.gguf", path, &o, true, NULL, &err) != SPR_STATUS_OK)
+    fail_msg("quantize: %s", err.msg);
+  struct spr_model *m = NULL;
+  if (spr_model_load_file(path, NULL, &m, &err) != SPR_STATUS_OK) fail_msg("%s: %s", path, err.msg);
+  struct spr_config cfg;
+  spr_config_init(&cfg);
+  cfg.ctx = 64;
+  cfg.sparse_ffn_beta = 0.4f;
+  cfg.sparse_ffn_compact = 1;
+  struct spr_plan plan;
+  assert_int_equal(spr_plan(m, &cfg, &plan, &err), SPR_STATUS_OK);
+  void *arena = spr_test_aligned_alloc(plan.arena_bytes);
+  struct spr_session *s = NULL;
+  assert_int_equal(spr_session_create(m, &cfg, arena, plan.arena_bytes, &s, &err), SPR_STATUS_OK);
+  struct spr_cuda *c = NULL;
+  assert_int_equal(spr_cuda_attach(s, g_mode, &c, &err), SPR_STATUS_UNSUPPORTED);
+  assert_null(c);
+  assert_non_null(strstr(err.msg, "compact"));
+  spr_session_destroy(s);
+  free(arena);
+  spr_model_free(m);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--emulate") == 0) {
     g_mode = SPR_CUDA_EMULATE;
@@ -309,6 +340,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_llm),
       cmocka_unit_test(test_llm_k_quants),
       cmocka_unit_test(test_sparse_attention_graph),
+      cmocka_unit_test(test_compact_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,12 @@
  *   - a sparse decode step matches a dense step of a copy of the file whose
  *     non-core neurons' gate rows are zero (the fused decode over all
  *     neurons, zero contributions included), within 5e-3 (other axpyq groups);
- *   - plan: the bundle reads keep * its bytes per token. */
+ *   - plan: the bundle reads keep * its bytes per token;
+ *   - compact (sparse_ffn_compact): the same bits as without it for 1, 2 and
+ *     3 threads, over two prompts and a sentence re-selection (each new core
+ *     set is copied again); after a run each layer's core_pack holds the
+ *     bundles of its core set in core order; the arena grows by
+ *     LAYERS x n_core bundle rows; a file without bundles is refused. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -339,12 +344,108 @@ static void test_bundle_zeroed(void **state) {
   free(sa);
 }
 
+/* ---- compact: the core bundles copied once per selection ------------------------------------------ */
+
+/* Two prompts (a reset between: a new selection each) and, with reselect, a
+ * sentence end in the generated tokens: (1 + 8) + (1 + n_gen) steps of logits. */
+static size_t compact_run(const char *path, int compact, int threads, struct spr_test_llm *keep, float **out) {
+  struct spr_test_llm t;
+  memset(&t, 0, sizeof t);
+  t.model = spr_test_model_load(path);
+  int32_t gen[32];
+  char work[8192];
+  size_t n_gen = 0;
+  const char *text = " the cat sat on the mat. the dog ran";
+  assert_int_equal(spr_llm_tokenize(t.model, text, strlen(text), false, gen, 32, &n_gen, work, sizeof work),
+                   SPR_STATUS_OK);
+  const size_t V = 300, steps = 9 + 1 + n_gen;
+  *out = malloc(steps * V * sizeof(float));
+  struct spr_config cfg;
+  sparse_cfg(&cfg, 0.4f, threads);
+  cfg.sparse_ffn_compact = compact;
+  cfg.sparse_ffn_reselect = 1;
+  spr_test_llm_open(&t, &cfg);
+  run_seq(&t, V, *out);
+  spr_llm_reset(t.session);
+  const float *lg;
+  assert_int_equal(spr_llm_eval(t.session, k_cont, 8, &lg), SPR_STATUS_OK);
+  memcpy(*out + 9 * V, lg, V * sizeof(float));
+  for (size_t i = 0; i < n_gen; i++) {
+    assert_int_equal(spr_llm_eval(t.session, &gen[i], 1, &lg), SPR_STATUS_OK);
+    memcpy(*out + (10 + i) * V, lg, V * sizeof(float));
+  }
+  if (keep != NULL)
+    *keep = t;
+  else
+    free_llm(&t);
+  return steps;
+}
+
+static void test_compact(void **state) {
+  (void)state;
+  const char *pb = tiny_file(2);
+  const size_t V = 300;
+  for (int threads = 1; threads <= 3; threads++) {
+    float *plain, *packed;
+    struct spr_test_llm t;
+    const size_t steps = compact_run(pb, 0, threads, NULL, &plain);
+    assert_int_equal(compact_run(pb, 1, threads, &t, &packed), steps);
+    for (size_t i = 0; i < steps * V; i++) {
+      if (memcmp(&plain[i], &packed[i], sizeof(float)) != 0)
+        fail_msg("compact, %d threads: step %zu logit %zu = %.9g, without %.9g", threads, i / V, i % V,
+                 (double)packed[i], (double)plain[i]);
+    }
+    /* each layer's pack: its core bundles, in core order */
+    const struct spr_graph *g = spr_session_graph(t.session);
+    const struct spr_gguf *gf = spr_model_gguf(t.model);
+    const size_t row = 3 * spr_quant_row_bytes(SPR_DTYPE_Q4_0, DIM);
+    int packs = 0;
+    for (int32_t i = 0; i < g->n_tensors; i++) {
+      const struct spr_tensor *pk = &g->tensors[i];
+      if (pk->role != SPR_ROLE_STATE || pk->name_len != 0 || strcmp(pk->name, "core_pack") != 0) continue;
+      const int32_t *idx;
+      uint32_t nc;
+      assert_int_equal(spr_llm_core_set(t.session, (uint32_t)pk->layer, &idx, &nc), SPR_STATUS_OK);
+      assert_true(nc > 0 && nc < FFN);
+      char name[64];
+      snprintf(name, sizeof name, "blk.%d.ffn_bundle.weight", (int)pk->layer);
+      struct spr_gguf_tensor b;
+      assert_int_equal(spr_gguf_find_tensor(gf, name, &b), SPR_STATUS_OK);
+      for (uint32_t k = 0; k < nc; k++) {
+        if (memcmp((const uint8_t *)pk->data + k * row, (const uint8_t *)b.data + (size_t)idx[k] * row, row) != 0)
+          fail_msg("layer %d: pack row %u is not bundle %d", (int)pk->layer, k, (int)idx[k]);
+      }
+      packs++;
+    }
+    assert_int_equal(packs, LAYERS);
+    free_llm(&t);
+    free(plain), free(packed);
+  }
+  /* the arena: LAYERS packs of n_core bundle rows more (each rounded to the plan's alignment) */
+  struct spr_model *m = spr_test_model_load(pb);
+  struct spr_config cfg;
+  sparse_cfg(&cfg, 0.4f, 1);
+  struct spr_plan p0, p1;
+  struct spr_error err;
+  assert_int_equal(spr_plan(m, &cfg, &p0, &err), SPR_STATUS_OK);
+  cfg.sparse_ffn_compact = 1;
+  assert_int_equal(spr_plan(m, &cfg, &p1, &err), SPR_STATUS_OK);
+  const size_t want = LAYERS * (size_t)(0.4 * FFN) * 3 * spr_quant_row_bytes(SPR_DTYPE_Q4_0, DIM);
+  assert_true(p1.arena_bytes >= p0.arena_bytes + want);
+  assert_true(p1.arena_bytes <= p0.arena_bytes + want + (LAYERS + 1) * SPR_ARENA_ALIGN + 4096);
+  spr_model_free(m);
+  /* a file without bundles */
+  m = spr_test_model_load(tiny_file(1));
+  assert_int_equal(spr_plan(m, &cfg, &p1, &err), SPR_STATUS_INVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "bundles"));
+  spr_model_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_bundle_file),
-      cmocka_unit_test(test_beta1_and_threads),
-      cmocka_unit_test(test_bundle_vs_layout),
-      cmocka_unit_test(test_bundle_zeroed),
+      cmocka_unit_test(test_bundle_file),      cmocka_unit_test(test_beta1_and_threads),
+      cmocka_unit_test(test_bundle_vs_layout), cmocka_unit_test(test_bundle_zeroed),
+      cmocka_unit_test(test_compact),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

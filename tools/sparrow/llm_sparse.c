@@ -1,4 +1,4 @@
-/* tools/sparrow/llm_sparse.c — `--sparse-ffn core:BETA[,alpha=A][,layers=F-L][,reselect=sentence]`
+/* tools/sparrow/llm_sparse.c — `--sparse-ffn core:BETA[,alpha=A][,layers=F-L][,reselect=sentence][,compact]`
  * and the lines the LLM commands print about it. */
 #include <limits.h>
 #include <stdio.h>
@@ -38,7 +38,8 @@ int cli_sparse_ffn_parse(const char *spec, struct spr_config *cfg) {
     return 0;
   }
   if (strncmp(spec, "core", 4) != 0 || (spec[4] != '\0' && spec[4] != ':'))
-    return cli_fail("--sparse-ffn '%s': expected core[:BETA][,alpha=A][,layers=FIRST-LAST][,reselect=sentence]", spec);
+    return cli_fail(
+        "--sparse-ffn '%s': expected core[:BETA][,alpha=A][,layers=FIRST-LAST][,reselect=sentence][,compact]", spec);
   cfg->sparse_ffn_beta = 0.4f;
   const char *p = spec[4] == ':' ? spec + 5 : spec + 4;
   bool first_item = true;
@@ -46,7 +47,9 @@ int cli_sparse_ffn_parse(const char *spec, struct spr_config *cfg) {
     const char *end = strchr(p, ',');
     const size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
     const char *eq = memchr(p, '=', len);
-    if (eq == NULL) {
+    if (eq == NULL && len == 7 && strncmp(p, "compact", 7) == 0) {
+      cfg->sparse_ffn_compact = 1;
+    } else if (eq == NULL) {
       if (!first_item || parse_float(p, len, &cfg->sparse_ffn_beta) != 0 || !(cfg->sparse_ffn_beta > 0.0f) ||
           cfg->sparse_ffn_beta > 1.0f)
         return cli_fail("--sparse-ffn: '%.*s' is not a fraction of neurons to keep in (0, 1]", (int)len, p);
@@ -74,7 +77,7 @@ int cli_sparse_ffn_parse(const char *spec, struct spr_config *cfg) {
         else
           return cli_fail("--sparse-ffn: reselect '%.*s' must be sentence or none", (int)vlen, v);
       } else {
-        return cli_fail("--sparse-ffn: unknown setting '%.*s' (alpha, layers, reselect)", (int)klen, p);
+        return cli_fail("--sparse-ffn: unknown setting '%.*s' (alpha, layers, reselect, compact)", (int)klen, p);
       }
     }
     first_item = false;
@@ -93,11 +96,18 @@ void cli_sparse_ffn_report(const struct cli_session *cs, const struct spr_config
       spr_llm_sparse_layers(cs->model, cfg, &first, &last, &n_core) != SPR_STATUS_OK ||
       spr_llm_decode_traffic(cs->model, cfg, &tr) != SPR_STATUS_OK)
     return;
-  fprintf(f, "sparse FFN: layers %d-%d of %u keep %u of %u neurons (beta %g, alpha %g%s); decode reads %.1f MB/token, dense %.1f MB\n",
+  fprintf(f,
+          "sparse FFN: layers %d-%d of %u keep %u of %u neurons (beta %g, alpha %g%s); decode reads %.1f MB/token, "
+          "dense %.1f MB\n",
           first, last, info.n_layer, n_core, info.n_ff, (double)cfg->sparse_ffn_beta,
-          cfg->sparse_ffn_alpha > 0 ? (double)cfg->sparse_ffn_alpha : 0.2, cfg->sparse_ffn_reselect ? ", reselect per sentence" : "",
-          tr.sparse / 1e6, tr.dense / 1e6);
+          cfg->sparse_ffn_alpha > 0 ? (double)cfg->sparse_ffn_alpha : 0.2,
+          cfg->sparse_ffn_reselect ? ", reselect per sentence" : "", tr.sparse / 1e6, tr.dense / 1e6);
+  if (cfg->sparse_ffn_compact) /* Q4_0 bundles: 3 rows of n_embd / 32 blocks of 18 bytes per neuron */
+    fprintf(f, "compact: the core bundles are copied once per selection into %.1f MB of arena\n",
+            (double)(last - first + 1) * n_core * 3.0 * (info.n_embd / 32) * 18.0 / 1e6);
   if (tr.row_major_down > 0)
-    fprintf(f, "ffn_down is row-major: sparse decode reads %.1f MB/token instead of %.1f (sparrow quantize --sparse-layout)\n",
-            tr.sparse / 1e6, tr.sparse_down_t / 1e6);
+    fprintf(
+        f,
+        "ffn_down is row-major: sparse decode reads %.1f MB/token instead of %.1f (sparrow quantize --sparse-layout)\n",
+        tr.sparse / 1e6, tr.sparse_down_t / 1e6);
 }

@@ -176,6 +176,10 @@ extern "C" enum spr_status spr_cuda_attach(struct spr_session *s, enum spr_cuda_
   size_t scratch = 0, stage = 0, weights = 0;
   for (int32_t i = 0; i < g->n_nodes; i++) {
     const spr_node *n = &g->nodes[i];
+    if (n->op == SPR_OP_FFN_DOWN && n->n_src > 6 && n->src[6] >= 0) {
+      set_err(err, SPR_STATUS_UNSUPPORTED, "CUDA: the sparse FFN's compact copy (--sparse-ffn ...,compact) is CPU-only");
+      return SPR_STATUS_UNSUPPORTED;
+    }
     if (spr_cuda_kernel_find(g->tensors, n) == nullptr) {
       char name[64];
       spr_tensor_name(&g->tensors[n->dst], name, sizeof name);
