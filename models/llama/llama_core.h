@@ -13,8 +13,9 @@
  *   CORE_SELECT(h) -> core_sel (sparse layers)
  *   x = FFN_DOWN(h, ffn_bundle, n, residual x)  (single-token steps: the fused decode)
  * and, with sparse_ffn_compact, passes each sparse layer's "core_pack" (Q4_0
- * STATE {3E, n_core}) to FFN_DOWN as src[6]: the core bundles, copied there by
- * the first single-token step after each selection.
+ * STATE {3E, n_core rounded up to 4}) to FFN_DOWN as src[6]: the core
+ * bundles, copied there by the first single-token step after each selection
+ * (in the packed down layout where the ukernels have one: coreffn.h).
  * Sparse layers pass their core_sel state (I32 STATE, spr_core_sel_words(F))
  * and the session's control tensor (I32 STATE "core_ctl", SPR_CORE_CTL_WORDS
  * + 2 * batch words: header, the token ring, and a linear copy for

@@ -207,35 +207,26 @@ static inline __m512i panel_scales(const struct acc_consts *k, const uint8_t *r,
   return s;
 }
 
-/* One group (gn <= G rows at rows[], coefficients a[]) over the panel's np blocks. */
-static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, const float *a, size_t gn, size_t np,
-                        float *y, const uint8_t *pfw, size_t ldw, const int32_t *pf, size_t n_pf) {
-  const size_t gq = (gn + 3) & ~(size_t)3; /* rows read by the quads; those past gn have c = 0 */
-  /* p = a d per row and block, and the max of |p| per block */
-  _Alignas(64) float P[G][PB];
-  __m512 mx[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-  for (size_t i = 0; i < gn; i++) {
-    const __m512i s = panel_scales(k, rows[i], np);
-    const __m512 va = _mm512_set1_ps(a[i]);
-    for (int j = 0; j < 2; j++) {
-      const __m256i d = j ? _mm512_extracti64x4_epi64(s, 1) : _mm512_castsi512_si256(s);
-      const __m512 p = _mm512_mul_ps(_mm512_cvtph_ps(d), va);
-      _mm512_store_ps(&P[i][16 * j], p);
-      mx[j] = _mm512_max_ps(_mm512_abs_ps(p), mx[j]);
-    }
-  }
-  /* S = m / 127, 1 / S = 127 / m (0 where m = 0); c = nearbyint(p / S); corr = 8 sum c (per block) */
-  _Alignas(64) float Sa[PB];
-  _Alignas(64) int32_t Ca[PB];
+/* The rule's per-block steps of one group over a panel, from p = a d (P, rows
+ * < gn) and the max |p| per block (mx): S and 8 sum c per block, and the
+ * coefficient quads X[q] (rows 4q..4q+3; block 16 L + 4 m + t at dword
+ * 8 m + 4 L + t). Rows gn..gq-1 get c = 0. */
+struct group_coefs {
+  _Alignas(64) float S[PB];
+  _Alignas(64) int32_t corr[PB];
+  _Alignas(32) int32_t X[G / 4][PB];
+};
+
+static void group_coefs(float (*P)[PB], const __m512 mx[2], size_t gn, size_t gq, struct group_coefs *gc) {
   __m512 inv[2];
   __m512i corr[2];
-  for (int j = 0; j < 2; j++) {
+  for (int j = 0; j < 2; j++) { /* S = m / 127, 1 / S = 127 / m (0 where m = 0) */
     const __mmask16 nz = _mm512_cmp_ps_mask(mx[j], _mm512_setzero_ps(), _CMP_GT_OQ);
-    _mm512_store_ps(Sa + 16 * j, _mm512_maskz_div_ps(nz, mx[j], _mm512_set1_ps(127.0f)));
+    _mm512_store_ps(gc->S + 16 * j, _mm512_maskz_div_ps(nz, mx[j], _mm512_set1_ps(127.0f)));
     inv[j] = _mm512_maskz_div_ps(nz, _mm512_set1_ps(127.0f), mx[j]);
     corr[j] = _mm512_setzero_si512();
   }
-  _Alignas(32) int8_t C[G][PB];
+  _Alignas(32) int8_t C[G][PB]; /* c = nearbyint(p / S) */
   for (size_t i = 0; i < gq; i++) {
     for (int j = 0; j < 2; j++) {
       const __m512i c =
@@ -244,23 +235,62 @@ static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, 
       _mm_store_si128((__m128i *)(void *)&C[i][16 * j], _mm512_cvtepi32_epi8(c));
     }
   }
-  for (int j = 0; j < 2; j++) _mm512_store_si512(Ca + 16 * j, _mm512_slli_epi32(corr[j], 3));
-  /* X[q]: the coefficient quads (rows 4q..4q+3); block 16 L + 4 m + t at dword 8 m + 4 L + t */
-  _Alignas(32) int32_t X[G / 4][PB];
-  for (size_t q = 0; q < gq / 4; q++) {
+  for (int j = 0; j < 2; j++) _mm512_store_si512(gc->corr + 16 * j, _mm512_slli_epi32(corr[j], 3));
+  for (size_t q = 0; q < gq / 4; q++) { /* 4-row byte transpose */
     const __m256i r0 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q]);
     const __m256i r1 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 1]);
     const __m256i r2 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 2]);
     const __m256i r3 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 3]);
     const __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
     const __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
-    _mm256_store_si256((__m256i *)(void *)&X[q][0], _mm256_unpacklo_epi16(t0, t2));
-    _mm256_store_si256((__m256i *)(void *)&X[q][8], _mm256_unpackhi_epi16(t0, t2));
-    _mm256_store_si256((__m256i *)(void *)&X[q][16], _mm256_unpacklo_epi16(t1, t3));
-    _mm256_store_si256((__m256i *)(void *)&X[q][24], _mm256_unpackhi_epi16(t1, t3));
+    _mm256_store_si256((__m256i *)(void *)&gc->X[q][0], _mm256_unpacklo_epi16(t0, t2));
+    _mm256_store_si256((__m256i *)(void *)&gc->X[q][8], _mm256_unpackhi_epi16(t0, t2));
+    _mm256_store_si256((__m256i *)(void *)&gc->X[q][16], _mm256_unpacklo_epi16(t1, t3));
+    _mm256_store_si256((__m256i *)(void *)&gc->X[q][24], _mm256_unpackhi_epi16(t1, t3));
   }
+}
+
+/* The coefficient quad of rows 4q..4q+3 for block b of the panel. */
+static inline __m512i coef_quad(const struct group_coefs *gc, size_t q, size_t b) {
+  return _mm512_set1_epi32(gc->X[q][8 * ((b % 16) / 4) + 4 * (b / 16) + b % 4]);
+}
+
+/* acc += block b's codes x (4 rows interleaved: dword j = code byte j) times the quad cv */
+static inline void dot_block(const struct acc_consts *k, __m512i x, __m512i cv, __m512i *lo, __m512i *hi) {
+  *lo = _mm512_dpbusd_epi32(*lo, _mm512_and_si512(x, k->m4), cv);
+  *hi = _mm512_dpbusd_epi32(*hi, _mm512_and_si512(_mm512_srli_epi16(x, 4), k->m4), cv);
+}
+
+/* y's block b (32 outputs) = fma(S, acc - corr, y) */
+static inline void block_update(float *yb, const struct group_coefs *gc, size_t b, __m512i lo, __m512i hi) {
+  const __m512 s = _mm512_set1_ps(gc->S[b]);
+  const __m512i c = _mm512_set1_epi32(gc->corr[b]);
+  _mm512_storeu_ps(yb, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(lo, c)), _mm512_loadu_ps(yb)));
+  _mm512_storeu_ps(yb + 16, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(hi, c)), _mm512_loadu_ps(yb + 16)));
+}
+
+/* p = a d per row and block of the panel (d: the rows' fp16 scales, word p = block p), and the max |p| */
+static inline void panel_p(__m512i s, float a, float *Pi, __m512 mx[2]) {
+  const __m512 va = _mm512_set1_ps(a);
+  for (int j = 0; j < 2; j++) {
+    const __m256i d = j ? _mm512_extracti64x4_epi64(s, 1) : _mm512_castsi512_si256(s);
+    const __m512 p = _mm512_mul_ps(_mm512_cvtph_ps(d), va);
+    _mm512_store_ps(Pi + 16 * j, p);
+    mx[j] = _mm512_max_ps(_mm512_abs_ps(p), mx[j]);
+  }
+}
+
+/* One group (gn <= G rows at rows[], coefficients a[]) over the panel's np blocks. */
+static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, const float *a, size_t gn, size_t np,
+                        float *y, const uint8_t *pfw, size_t ldw, const int32_t *pf, size_t n_pf) {
+  const size_t gq = (gn + 3) & ~(size_t)3; /* rows read by the quads; those past gn have c = 0 */
+  _Alignas(64) float P[G][PB];
+  __m512 mx[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (size_t i = 0; i < gn; i++) panel_p(panel_scales(k, rows[i], np), a[i], P[i], mx);
+  struct group_coefs gc;
+  group_coefs(P, mx, gn, gq, &gc);
   for (size_t t = 0; t < (np + 3) / 4; t++) {
-    const size_t nbt = np - 4 * t < 4 ? np - 4 * t : 4, off = 72 * t, xo = 8 * (t % 4) + 4 * (t / 4);
+    const size_t nbt = np - 4 * t < 4 ? np - 4 * t : 4, off = 72 * t;
     for (size_t j = 0; j < n_pf; j++) { /* the prefetch rows' segments of this tile (72 bytes: one or two lines) */
       const char *p = (const char *)row_at(pfw, ldw, pf, j) + off;
       _mm_prefetch(p, _MM_HINT_T1);
@@ -282,21 +312,9 @@ static void group_panel(const struct acc_consts *k, const uint8_t *const *rows, 
       /* x[m]: block m's code bytes of the 4 rows, output order (dword j = code byte j) */
       const __m512i x[4] = {_mm512_unpacklo_epi16(t0, t2), _mm512_unpackhi_epi16(t0, t2), _mm512_unpacklo_epi16(t1, t3),
                             _mm512_unpackhi_epi16(t1, t3)};
-      for (int m = 0; m < 4; m++) {
-        const __m512i cv = _mm512_set1_epi32(X[q][xo + (size_t)m]);
-        acc[m] = _mm512_dpbusd_epi32(acc[m], _mm512_and_si512(x[m], k->m4), cv);
-        acc[4 + m] = _mm512_dpbusd_epi32(acc[4 + m], _mm512_and_si512(_mm512_srli_epi16(x[m], 4), k->m4), cv);
-      }
+      for (size_t m = 0; m < 4; m++) dot_block(k, x[m], coef_quad(&gc, q, 4 * t + m), &acc[m], &acc[4 + m]);
     }
-    for (size_t m = 0; m < nbt; m++) { /* y = fma(S, acc - corr, y), per block */
-      const size_t b = 4 * t + m;
-      float *yb = y + 32 * b;
-      const __m512 s = _mm512_set1_ps(Sa[b]);
-      const __m512i c = _mm512_set1_epi32(Ca[b]);
-      _mm512_storeu_ps(yb, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m], c)), _mm512_loadu_ps(yb)));
-      _mm512_storeu_ps(
-          yb + 16, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[4 + m], c)), _mm512_loadu_ps(yb + 16)));
-    }
+    for (size_t m = 0; m < nbt; m++) block_update(y + 32 * (4 * t + m), &gc, 4 * t + m, acc[m], acc[4 + m]);
   }
 }
 
@@ -312,6 +330,52 @@ void spr_q4_0_axpyq_acc_ukernel_128__avx512vnni(size_t n, const int32_t *idx, co
       const uint8_t *rows[G];
       for (size_t i = 0; i < G; i++) rows[i] = row_at(w, ldw, idx, g0 + (i < gn ? i : 0)) + 18 * p0;
       group_panel(&k, rows, a + g0, gn, np, y + 32 * p0, (const uint8_t *)w + 18 * p0, ldw, pf, g0 == 0 ? n_pf : 0);
+    }
+  }
+}
+
+/* ---- the same rule over the packed down layout (coreffn.h, spr_down_pack_quad) ----
+ * The quads hold each block's codes of 4 rows already interleaved (one
+ * 64-byte load per block and quad) and each row's scales contiguous (one
+ * load per panel and row): no vpermt2w and no unpacks. The same integer sums
+ * and f32 steps as above: the same bits. The prefetch bytes [pf, pf +
+ * pf_bytes) (the next sub-block's quads) are spread over the group's tiles. */
+void spr_q4_0_down_packed_acc__avx512vnni(size_t n, const float *a, const void *quads, size_t kb, float *y,
+                                          const void *pf, size_t pf_bytes) {
+  struct acc_consts k;
+  acc_consts_init(&k);
+  const uint8_t *qb = quads;
+  const size_t qbytes = spr_down_pack_quad_bytes(kb), tiles = (kb + 3) / 4;
+  const char *pfc = pf;
+  const size_t lines = pf != NULL ? (pf_bytes + 63) / 64 : 0;
+  for (size_t g0 = 0; g0 < n; g0 += G) {
+    const size_t gn = n - g0 < G ? n - g0 : G, gq = (gn + 3) & ~(size_t)3;
+    const uint8_t *gquads = qb + g0 / 4 * qbytes;
+    for (size_t p0 = 0; p0 < kb; p0 += PB) {
+      const size_t np = kb - p0 < PB ? kb - p0 : PB;
+      const __mmask32 sm = np == PB ? ~(__mmask32)0 : (((__mmask32)1 << np) - 1);
+      _Alignas(64) float P[G][PB];
+      __m512 mx[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+      for (size_t i = 0; i < gn; i++) {
+        const uint8_t *sc = gquads + i / 4 * qbytes + i % 4 * 2 * kb + 2 * p0;
+        panel_p(_mm512_maskz_loadu_epi16(sm, sc), a[g0 + i], P[i], mx);
+      }
+      struct group_coefs gc;
+      group_coefs(P, mx, gn, gq, &gc);
+      for (size_t t = 0; t < (np + 3) / 4; t++) {
+        const size_t nbt = np - 4 * t < 4 ? np - 4 * t : 4, tg = p0 / 4 + t; /* tile of the row */
+        if (g0 == 0)
+          for (size_t l = lines * tg / tiles; l < lines * (tg + 1) / tiles; l++)
+            _mm_prefetch(pfc + 64 * l, _MM_HINT_T1);
+        __m512i acc[8];
+        for (int m = 0; m < 8; m++) acc[m] = _mm512_setzero_si512();
+        for (size_t q = 0; q < gq / 4; q++) {
+          const uint8_t *codes = gquads + q * qbytes + 8 * kb + 64 * (p0 + 4 * t);
+          for (size_t m = 0; m < nbt; m++)
+            dot_block(&k, _mm512_loadu_si512(codes + 64 * m), coef_quad(&gc, q, 4 * t + m), &acc[m], &acc[4 + m]);
+        }
+        for (size_t m = 0; m < nbt; m++) block_update(y + 32 * (p0 + 4 * t + m), &gc, 4 * t + m, acc[m], acc[4 + m]);
+      }
     }
   }
 }

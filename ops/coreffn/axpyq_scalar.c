@@ -2,7 +2,8 @@
  * int8 neuron coefficients (the rule is in coreffn.h, spr_axpyq): per
  * output block and group of 32 neurons, a[i] * d_i is quantized to int8 with
  * one shared scale, the codes are summed in int32 exactly, and the group
- * adds S * sum to y with one fused multiply-add. */
+ * adds S * sum to y with one fused multiply-add. Also the packed down layout
+ * of the compact decode (coreffn.h): its packer and the rule's twin over it. */
 #include <math.h>
 #include <string.h>
 
@@ -40,6 +41,57 @@ void spr_q4_0_axpyq_acc_ukernel_32__scalar(size_t n, const int32_t *idx, const f
         }
       }
       for (int j = 0; j < 32; j++) yb[j] = fmaf(s, (float)(acc[j] - 8 * sc), yb[j]);
+    }
+  }
+}
+
+/* The packed down layout (coreffn.h): row i's scale and code byte j of block b. */
+static inline float packed_scale(const uint8_t *quads, size_t kb, size_t i, size_t b) {
+  return spr_fp16_load(quads + i / 4 * spr_down_pack_quad_bytes(kb) + i % 4 * 2 * kb + 2 * b);
+}
+static inline uint8_t packed_code(const uint8_t *quads, size_t kb, size_t i, size_t b, size_t j) {
+  return quads[i / 4 * spr_down_pack_quad_bytes(kb) + 8 * kb + 64 * b + 4 * j + i % 4];
+}
+
+/* The twin above over the packed layout: the same steps in the same order. */
+void spr_q4_0_down_packed_acc__scalar(size_t n, const float *a, const void *quads, size_t kb, float *y, const void *pf,
+                                      size_t pf_bytes) {
+  (void)pf; /* no prefetch */
+  (void)pf_bytes;
+  const uint8_t *qb = quads;
+  for (size_t b = 0; b < kb; b++) {
+    float *yb = y + 32 * b;
+    for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {
+      const size_t gn = n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP;
+      float p[SPR_AXPYQ_GROUP], m = 0.0f;
+      for (size_t i = 0; i < gn; i++) {
+        p[i] = a[g0 + i] * packed_scale(qb, kb, g0 + i, b);
+        m = fmaxf(m, fabsf(p[i]));
+      }
+      if (!(m > 0.0f)) continue;
+      const float s = m / 127.0f, inv = 127.0f / m;
+      int32_t acc[32] = {0}, sc = 0;
+      for (size_t i = 0; i < gn; i++) {
+        const int32_t c = (int32_t)nearbyintf(p[i] * inv);
+        sc += c;
+        for (size_t j = 0; j < 16; j++) {
+          const uint8_t q = packed_code(qb, kb, g0 + i, b, j);
+          acc[j] += c * (q & 0xF);
+          acc[j + 16] += c * (q >> 4);
+        }
+      }
+      for (int j = 0; j < 32; j++) yb[j] = fmaf(s, (float)(acc[j] - 8 * sc), yb[j]);
+    }
+  }
+}
+
+void spr_down_pack_quad(const uint8_t *const rows[4], size_t kb, uint8_t *quad) {
+  memset(quad, 0, spr_down_pack_quad_bytes(kb));
+  for (size_t r = 0; r < 4; r++) {
+    if (rows[r] == NULL) continue;
+    for (size_t b = 0; b < kb; b++) {
+      memcpy(quad + 2 * kb * r + 2 * b, rows[r] + 18 * b, 2);
+      for (size_t j = 0; j < 16; j++) quad[8 * kb + 64 * b + 4 * j + r] = rows[r][18 * b + 2 + j];
     }
   }
 }

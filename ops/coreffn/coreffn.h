@@ -241,6 +241,25 @@ typedef void (*spr_down_acc_fn)(size_t n, const int32_t *idx, const float *a, co
 typedef void (*spr_gu_ukernel_fn)(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf,
                                   const void *xq, float *g, float *u);
 
+/* The packed down layout (the compact decode's copy, where the entry has a
+ * down_packed ukernel). Rows (neurons) in pack order, 4 per quad; a quad of
+ * Q4_0 rows of kb blocks is spr_down_pack_quad_bytes(kb) = 4 x 18 kb bytes:
+ *   [0, 8 kb)         the 4 rows' fp16 block scales, row r at 2 kb r (block b at + 2 b)
+ *   [8 kb, 72 kb)     per block b, 64 bytes: byte 4 j + r = row r's code byte j of block b
+ *                     (j < 16; low nibble: output 32 b + j, high nibble: output 32 b + 16 + j)
+ * so one 64-byte load is a block's codes of the quad, interleaved the way
+ * vpdpbusd takes 4 rows. rows[r] NULL: a zero row (scales and codes 0). */
+static inline size_t spr_down_pack_quad_bytes(size_t kb) {
+  return 72 * kb;
+}
+void spr_down_pack_quad(const uint8_t *const rows[4], size_t kb, uint8_t *quad);
+/* y += the axpyq rule (below) over n rows in the packed layout (quads: the
+ * quad of rows 0..3; n may end inside a quad), groups of SPR_AXPYQ_GROUP in
+ * order, continuing each element's fma chain from y: the bits of down_acc over
+ * the same rows in the same order. Prefetches [pf, pf + pf_bytes) into L2. */
+typedef void (*spr_down_packed_fn)(size_t n, const float *a, const void *quads, size_t kb, float *y, const void *pf,
+                                   size_t pf_bytes);
+
 struct spr_gu_ukernel {
   enum spr_dtype type;
   uint32_t isa;
@@ -252,14 +271,16 @@ struct spr_gu_ukernel {
    * bits of one spr_q4_0_axpyq_* call over all of them (the axpy arguments), and
    * the rows W(pf[j]), j < n_pf, are prefetched into L2 along the way */
   spr_down_acc_fn down_acc;
+  spr_down_packed_fn down_packed; /* the same rule over the packed down layout */
   const char *name;
 };
 
-#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc)                                                       \
+#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc, down_packed)                                          \
   void fn(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g, \
           float *u);                                                                                                 \
   void down_acc(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y,        \
-                const int32_t *pf, size_t n_pf);
+                const int32_t *pf, size_t n_pf);                                                                     \
+  void down_packed(size_t n, const float *a, const void *quads, size_t kb, float *y, const void *pf, size_t pf_bytes);
 #include "ops/coreffn/gu.inc"
 #undef SPR_GU_UKERNEL
 

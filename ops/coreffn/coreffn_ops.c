@@ -118,7 +118,8 @@ const struct spr_rqtp_ukernel *spr_rqtp_select(enum spr_dtype type, const void *
 }
 
 const struct spr_gu_ukernel spr_gu_ukernels[] = {
-#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc) {(type), (isa), fn, packx, xbytes, down_acc, #fn},
+#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc, down_packed) \
+  {(type), (isa), fn, packx, xbytes, down_acc, down_packed, #fn},
 #include "ops/coreffn/gu.inc"
 #undef SPR_GU_UKERNEL
 };
@@ -549,7 +550,7 @@ static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct 
     }
     const struct spr_tensor *pk = opt_src(ts, nd, 6);
     if (pk != NULL) {
-      const int64_t n_core = (int64_t)spr_core_count(nd->p.core.beta, (size_t)h->ne[0]);
+      const int64_t n_core = ((int64_t)spr_core_count(nd->p.core.beta, (size_t)h->ne[0]) + 3) / 4 * 4;
       SPR_CHECK(opt_src(ts, nd, 4) != NULL, SPR_STATUS_INVALID_ARGUMENT, "a core pack needs the selection state");
       SPR_CHECK(pk->type == SPR_DTYPE_Q4_0 && pk->ne[0] == w->ne[0] && pk->ne[1] >= n_core && pk->ne[2] == 1 &&
                     pk->ne[3] == 1,
@@ -677,6 +678,7 @@ struct fused_ctx {
   size_t kb, e, n, ldw, seg, part_stride;
   const int32_t *idx;
   const uint8_t *w;
+  const uint8_t *quads; /* non-NULL: the packed layout (w: gate/up rows, ldw 2 seg; quads: the down rows) */
   const void *xq;
   float *g, *u, *part, *tmp;
 };
@@ -686,10 +688,14 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
   const struct fused_ctx *c = vctx;
   const size_t i_end = end * SPR_BUNDLE_CHUNK < c->n ? end * SPR_BUNDLE_CHUNK : c->n;
   /* nothing runs ahead of the task's first SPR_GU_PF bundles and its first sub-block's down rows */
+  const size_t qbytes = spr_down_pack_quad_bytes(c->kb);
   for (size_t i = begin * SPR_BUNDLE_CHUNK; i < i_end && i < begin * SPR_BUNDLE_CHUNK + SPR_BUNDLE_SUB; i++) {
     const uint8_t *b = c->w + (size_t)c->idx[i] * c->ldw;
     const size_t from = i < begin * SPR_BUNDLE_CHUNK + SPR_GU_PF ? 0 : 2 * c->seg;
-    for (size_t off = from; off < c->ldw; off += 64) __builtin_prefetch(b + off, 0, 2);
+    const size_t to = c->quads != NULL ? 2 * c->seg : c->ldw;
+    for (size_t off = from; off < to; off += 64) __builtin_prefetch(b + off, 0, 2);
+    if (c->quads != NULL && i % 4 == 0)
+      for (size_t off = 0; off < qbytes; off += 64) __builtin_prefetch(c->quads + i / 4 * qbytes + off, 0, 2);
   }
   float *tmp = c->tmp + (size_t)tid * c->part_stride;
   for (size_t ch = begin; ch < end; ch++) {
@@ -712,7 +718,11 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
         if (s0 == i0) memset(part, 0, c->e * sizeof(float));
         /* the next sub-block's down rows (this task's) are prefetched while this one's are used */
         const size_t s1 = s0 + cnt, nx = s1 < i_end ? (i_end - s1 < SPR_BUNDLE_SUB ? i_end - s1 : SPR_BUNDLE_SUB) : 0;
-        c->gu->down_acc(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part, c->idx + s1, nx);
+        if (c->quads != NULL) /* s0 is a multiple of 4: the sub-block starts a quad */
+          c->gu->down_packed(cnt, g, c->quads + s0 / 4 * qbytes, c->kb, part,
+                             nx > 0 ? c->quads + s1 / 4 * qbytes : NULL, (nx + 3) / 4 * qbytes);
+        else
+          c->gu->down_acc(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part, c->idx + s1, nx);
       } else if (s0 == i0) {
         c->axpy(cnt, c->idx + s0, g, c->w + 2 * c->seg, c->ldw, c->e, part);
       } else {
@@ -723,19 +733,37 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
   }
 }
 
-/* Compact (src6): the core bundles copied in core[] order, once per selection.
- * The copy is the same bytes, so the decode from it gives the same bits. */
+/* Compact (src6): the core bundles copied in core[] order, once per selection:
+ * where the gu entry has a down_packed ukernel, as n_pad gate/up row pairs
+ * (2 seg each) then the down rows in quads (spr_down_pack_quad; n_pad = n
+ * rounded up to 4), else as whole bundles. Either way the ukernels then read
+ * the same values in the same order: the same bits as from the file. */
 struct pack_ctx {
   const int32_t *core;
   const uint8_t *w;
   uint8_t *pack;
-  size_t ldw;
+  size_t n, ldw, seg, kb;
+  bool quads;
 };
 
 static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct pack_ctx *c = vctx;
-  for (size_t i = begin; i < end; i++) memcpy(c->pack + i * c->ldw, c->w + (size_t)c->core[i] * c->ldw, c->ldw);
+  if (!c->quads) {
+    for (size_t i = begin; i < end; i++) memcpy(c->pack + i * c->ldw, c->w + (size_t)c->core[i] * c->ldw, c->ldw);
+    return;
+  }
+  const size_t n_pad = (c->n + 3) / 4 * 4;
+  uint8_t *quads = c->pack + n_pad * 2 * c->seg;
+  for (size_t q = begin; q < end; q++) {
+    const uint8_t *rows[4] = {NULL, NULL, NULL, NULL};
+    for (size_t r = 0; r < 4 && 4 * q + r < c->n; r++) {
+      const uint8_t *b = c->w + (size_t)c->core[4 * q + r] * c->ldw;
+      memcpy(c->pack + (4 * q + r) * 2 * c->seg, b, 2 * c->seg);
+      rows[r] = b + 2 * c->seg;
+    }
+    spr_down_pack_quad(rows, c->kb, quads + q * spr_down_pack_quad_bytes(c->kb));
+  }
 }
 
 static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const int32_t *core, size_t n_core) {
@@ -763,14 +791,19 @@ static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const
   const struct spr_tensor *pk = opt_src(ts, nd, 6);
   if (core != NULL && pk != NULL) { /* compact: decode from the core bundles' copy, in core[] order */
     struct spr_core_sel *s = ts[nd->src[4]].data;
+    const bool quads = c.gu != NULL && c.gu->down_packed != NULL;
     if (!s->packed) {
-      struct pack_ctx pc = {core, w->data, pk->data, c.ldw};
-      spr_parallel(x, n_core, pack_task, &pc);
+      struct pack_ctx pc = {core, w->data, pk->data, n_core, c.ldw, c.seg, c.kb, quads};
+      spr_parallel(x, quads ? (n_core + 3) / 4 : n_core, pack_task, &pc);
       s->packed = 1;
     }
     int32_t *id = (int32_t *)(void *)(x->scratch + ws.idx);
     for (size_t i = 0; i < n_core; i++) id[i] = (int32_t)i;
     c.w = pk->data;
+    if (quads) {
+      c.ldw = 2 * c.seg;
+      c.quads = c.w + (n_core + 3) / 4 * 4 * c.ldw;
+    }
     core = id;
   }
   if (core == NULL) { /* every neuron: the identity list */

@@ -9,8 +9,10 @@
  *   - every accumulating down ukernel (gu.inc) from y = 0, in one call and
  *     group by group, bit-identical to the scalar axpyq over all neurons, and
  *     onto a nonzero y bit-identical to the scalar accumulating twin (outputs
- *     {1, 3, 4, 5, 13, 7} blocks: the 4-block tile's edges; neurons {1, 7,
- *     31, 32, 33, 100});
+ *     {1, 3, 4, 5, 13, 7, 33, 65} blocks: the 4-block tile's and 32-block
+ *     panel's edges; neurons {1, 7, 31, 32, 33, 100}); its twin over the packed
+ *     down layout (spr_down_pack_quad: quads of 4 rows, the last one partial)
+ *     the same bits, in one call and group by group;
  *   - FFN_DOWN over a bundle in single-token steps (the fused decode) against
  *     spr_bundle_ffn_ref: sparse (core lists of 1, 31, 128, 129, 300 neurons:
  *     one to three chunks) and dense; 1, 2 and 3 threads bit-identical; dense
@@ -167,6 +169,25 @@ static void check_down_acc(const struct spr_gu_ukernel *uk, size_t n, size_t ne,
   spr_q4_0_axpyq_acc_ukernel_32__scalar(n, idx, a, w, ldw, ne, want, NULL, 0);
   uk->down_acc(n, idx, a, w, ldw, ne, got, idx, n);
   assert_memory_equal(got, want, ne * sizeof(float));
+  /* the packed layout (the compact decode): the same n rows in quads, the same bits */
+  const size_t kb = ne / 32, qb = spr_down_pack_quad_bytes(kb), nq = (n + 3) / 4;
+  uint8_t *quads = malloc((nq + 8) * qb);
+  for (size_t q = 0; q < nq; q++) {
+    const uint8_t *r4[4];
+    for (size_t r = 0; r < 4; r++) r4[r] = 4 * q + r < n ? w + (size_t)idx[4 * q + r] * ldw : NULL;
+    spr_down_pack_quad(r4, kb, quads + q * qb);
+  }
+  memset(quads + nq * qb, 0xEE, 8 * qb); /* never read: past the quads */
+  memcpy(got, y0, ne * sizeof(float));
+  uk->down_packed(n, a, quads, kb, got, quads, nq * qb);
+  if (memcmp(got, want, ne * sizeof(float)) != 0) fail_msg("%s n=%zu ne=%zu: packed != down_acc", uk->name, n, ne);
+  spr_q4_0_axpyq_ukernel_32__scalar(n, idx, a, w, ldw, ne, want);
+  memset(got, 0, ne * sizeof(float));
+  for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP)
+    uk->down_packed(n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP, a + g0, quads + g0 / 4 * qb, kb, got, NULL, 0);
+  if (memcmp(got, want, ne * sizeof(float)) != 0)
+    fail_msg("%s n=%zu ne=%zu: packed group by group != axpyq", uk->name, n, ne);
+  free(quads);
   free(w), free(f), free(want), free(got), free(y0);
 }
 

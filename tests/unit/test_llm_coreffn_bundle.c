@@ -395,10 +395,11 @@ static void test_compact(void **state) {
         fail_msg("compact, %d threads: step %zu logit %zu = %.9g, without %.9g", threads, i / V, i % V,
                  (double)packed[i], (double)plain[i]);
     }
-    /* each layer's pack: its core bundles, in core order */
+    /* each layer's pack: its core bundles in core order, whole (plain) or as gate/up
+     * pairs then the down rows in quads (packed: coreffn.h), one layout for all rows */
     const struct spr_graph *g = spr_session_graph(t.session);
     const struct spr_gguf *gf = spr_model_gguf(t.model);
-    const size_t row = 3 * spr_quant_row_bytes(SPR_DTYPE_Q4_0, DIM);
+    const size_t seg = spr_quant_row_bytes(SPR_DTYPE_Q4_0, DIM), kb = DIM / 32;
     int packs = 0;
     for (int32_t i = 0; i < g->n_tensors; i++) {
       const struct spr_tensor *pk = &g->tensors[i];
@@ -411,10 +412,22 @@ static void test_compact(void **state) {
       snprintf(name, sizeof name, "blk.%d.ffn_bundle.weight", (int)pk->layer);
       struct spr_gguf_tensor b;
       assert_int_equal(spr_gguf_find_tensor(gf, name, &b), SPR_STATUS_OK);
+      const uint8_t *pb8 = pk->data, *bb = b.data;
+      bool whole = true, quads = true;
+      const size_t n_pad = (nc + 3) / 4 * 4;
       for (uint32_t k = 0; k < nc; k++) {
-        if (memcmp((const uint8_t *)pk->data + k * row, (const uint8_t *)b.data + (size_t)idx[k] * row, row) != 0)
-          fail_msg("layer %d: pack row %u is not bundle %d", (int)pk->layer, k, (int)idx[k]);
+        const uint8_t *row = bb + (size_t)idx[k] * 3 * seg;
+        whole = whole && memcmp(pb8 + k * 3 * seg, row, 3 * seg) == 0;
+        quads = quads && memcmp(pb8 + k * 2 * seg, row, 2 * seg) == 0;
+        const uint8_t *quad = pb8 + n_pad * 2 * seg + k / 4 * 4 * seg, *down = row + 2 * seg;
+        for (size_t blk = 0; blk < kb && quads; blk++) {
+          quads = memcmp(quad + k % 4 * 2 * kb + 2 * blk, down + 18 * blk, 2) == 0;
+          for (size_t j = 0; j < 16; j++)
+            quads = quads && quad[8 * kb + 64 * blk + 4 * j + k % 4] == down[18 * blk + 2 + j];
+        }
       }
+      if (!whole && !quads) fail_msg("layer %d: the pack holds neither layout of the core bundles", (int)pk->layer);
+      if (threads == 1) printf("  layer %d: core bundles packed %s\n", (int)pk->layer, quads ? "in quads" : "whole");
       packs++;
     }
     assert_int_equal(packs, LAYERS);
