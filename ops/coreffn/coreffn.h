@@ -253,6 +253,16 @@ static inline size_t spr_down_pack_quad_bytes(size_t kb) {
   return 72 * kb;
 }
 void spr_down_pack_quad(const uint8_t *const rows[4], size_t kb, uint8_t *quad);
+/* The packed gate/up layout: a Q4_0 row of kb blocks regrouped per 8 blocks
+ * (the AVX-512 step): group h of m = min(8, kb - 8 h) blocks keeps its 18 m
+ * bytes at 144 h, the m blocks' 16 code bytes first (block t at 16 t), then
+ * their fp16 scales (block t at 16 m + 2 t). The same bytes, 18 kb per row. */
+void spr_gu_pack_row(const uint8_t *row, size_t kb, uint8_t *out);
+/* g[i] = x . gate(i), u[i] = x . up(i) over rows in that layout: gate(i) at
+ * w + i ldw, up(i) at w + i ldw + 18 kb; prefetches rows i + SPR_GU_PF < n + n_pf.
+ * The bits of the entry's fn over the same rows in the bundle layout. */
+typedef void (*spr_gu_packed_fn)(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g,
+                                 float *u);
 /* y += the axpyq rule (below) over n rows in the packed layout (quads: the
  * quad of rows 0..3; n may end inside a quad), groups of SPR_AXPYQ_GROUP in
  * order, continuing each element's fma chain from y: the bits of down_acc over
@@ -272,15 +282,17 @@ struct spr_gu_ukernel {
    * the rows W(pf[j]), j < n_pf, are prefetched into L2 along the way */
   spr_down_acc_fn down_acc;
   spr_down_packed_fn down_packed; /* the same rule over the packed down layout */
+  spr_gu_packed_fn gu_packed;     /* fn over the packed gate/up layout */
   const char *name;
 };
 
-#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc, down_packed)                                          \
-  void fn(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g, \
-          float *u);                                                                                                 \
-  void down_acc(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y,        \
-                const int32_t *pf, size_t n_pf);                                                                     \
-  void down_packed(size_t n, const float *a, const void *quads, size_t kb, float *y, const void *pf, size_t pf_bytes);
+#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc, down_packed, gu_packed)                                 \
+  void fn(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g,   \
+          float *u);                                                                                                   \
+  void down_acc(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y,          \
+                const int32_t *pf, size_t n_pf);                                                                       \
+  void down_packed(size_t n, const float *a, const void *quads, size_t kb, float *y, const void *pf, size_t pf_bytes); \
+  void gu_packed(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g, float *u);
 #include "ops/coreffn/gu.inc"
 #undef SPR_GU_UKERNEL
 

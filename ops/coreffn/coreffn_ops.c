@@ -118,8 +118,8 @@ const struct spr_rqtp_ukernel *spr_rqtp_select(enum spr_dtype type, const void *
 }
 
 const struct spr_gu_ukernel spr_gu_ukernels[] = {
-#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc, down_packed) \
-  {(type), (isa), fn, packx, xbytes, down_acc, down_packed, #fn},
+#define SPR_GU_UKERNEL(type, isa, fn, packx, xbytes, down_acc, down_packed, gu_packed) \
+  {(type), (isa), fn, packx, xbytes, down_acc, down_packed, gu_packed, #fn},
 #include "ops/coreffn/gu.inc"
 #undef SPR_GU_UKERNEL
 };
@@ -706,7 +706,9 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
     for (size_t s0 = i0; s0 < i1; s0 += SPR_BUNDLE_SUB) {
       const size_t cnt = i1 - s0 < SPR_BUNDLE_SUB ? i1 - s0 : SPR_BUNDLE_SUB;
       float *g = c->g + s0, *u = c->u + s0;
-      if (c->gu != NULL) {
+      if (c->quads != NULL) { /* the packed layout: rows in list order */
+        c->gu->gu_packed(c->kb, cnt, c->w + s0 * c->ldw, c->ldw, i_end - (s0 + cnt), c->xq, g, u);
+      } else if (c->gu != NULL) {
         c->gu->fn(c->kb, cnt, c->idx + s0, c->w, c->ldw, i_end - (s0 + cnt), c->xq, g, u);
       } else {
         c->qr->fn(c->kb, cnt, c->idx + s0, c->w, c->ldw, c->xq, g);
@@ -734,9 +736,9 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
 }
 
 /* Compact (src6): the core bundles copied in core[] order, once per selection:
- * where the gu entry has a down_packed ukernel, as n_pad gate/up row pairs
- * (2 seg each) then the down rows in quads (spr_down_pack_quad; n_pad = n
- * rounded up to 4), else as whole bundles. Either way the ukernels then read
+ * where the gu entry has packed ukernels, as n_pad gate/up row pairs (2 seg
+ * each, spr_gu_pack_row) then the down rows in quads (spr_down_pack_quad;
+ * n_pad = n rounded up to 4), else as whole bundles. Either way the ukernels then read
  * the same values in the same order: the same bits as from the file. */
 struct pack_ctx {
   const int32_t *core;
@@ -759,7 +761,9 @@ static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
     const uint8_t *rows[4] = {NULL, NULL, NULL, NULL};
     for (size_t r = 0; r < 4 && 4 * q + r < c->n; r++) {
       const uint8_t *b = c->w + (size_t)c->core[4 * q + r] * c->ldw;
-      memcpy(c->pack + (4 * q + r) * 2 * c->seg, b, 2 * c->seg);
+      uint8_t *gu = c->pack + (4 * q + r) * 2 * c->seg;
+      spr_gu_pack_row(b, c->kb, gu);
+      spr_gu_pack_row(b + c->seg, c->kb, gu + c->seg);
       rows[r] = b + 2 * c->seg;
     }
     spr_down_pack_quad(rows, c->kb, quads + q * spr_down_pack_quad_bytes(c->kb));
@@ -791,7 +795,7 @@ static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const
   const struct spr_tensor *pk = opt_src(ts, nd, 6);
   if (core != NULL && pk != NULL) { /* compact: decode from the core bundles' copy, in core[] order */
     struct spr_core_sel *s = ts[nd->src[4]].data;
-    const bool quads = c.gu != NULL && c.gu->down_packed != NULL;
+    const bool quads = c.gu != NULL && c.gu->down_packed != NULL && c.gu->gu_packed != NULL;
     if (!s->packed) {
       struct pack_ctx pc = {core, w->data, pk->data, n_core, c.ldw, c.seg, c.kb, quads};
       spr_parallel(x, quads ? (n_core + 3) / 4 : n_core, pack_task, &pc);

@@ -281,3 +281,58 @@ void spr_q4_0_gu_ukernel__avx512vnni(size_t kb, size_t n, const int32_t *idx, co
     q4_0_gu_row(&k, kb, wb + r * ldw, pf, 2 * 18 * kb, xq, g + i, u + i);
   }
 }
+
+/* ---- the packed gate/up layout (the compact decode, coreffn.h): a group's
+ * codes are two plain 64-byte loads (blocks 0-3 and 4-7, block t on lanes
+ * 4t..4t+3, as the vpermt2w above leave them) and its scales one 16-byte
+ * load; the rest is q4_0_group's sequence: the same bits. */
+static inline void q4_0_group_packed(const struct q4_consts *k, const uint8_t *w, size_t m, const uint8_t *xg,
+                                     __m256 dx, __m512 acc[2]) {
+  __m512i q[2];
+  __m128i sc;
+  if (m == 8) {
+    q[0] = _mm512_loadu_si512(w), q[1] = _mm512_loadu_si512(w + 64);
+    sc = _mm_loadu_si128((const __m128i *)(const void *)(w + 128));
+  } else {
+    q[0] = load_masked(w, 16 * m), q[1] = load_masked(w + 64, m > 4 ? 16 * m - 64 : 0);
+    sc = _mm_maskz_loadu_epi16((__mmask8)((1u << m) - 1), w + 16 * m);
+  }
+  const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(sc), dx));
+  for (int h = 0; h < 2; h++) {
+    const uint8_t *xh = xg + 192 * h;
+    __m512i t = _mm512_load_si512(xh + 128);
+    t = _mm512_dpbusd_epi32(t, _mm512_and_si512(q[h], k->m4), _mm512_load_si512(xh));
+    t = _mm512_dpbusd_epi32(t, _mm512_and_si512(_mm512_srli_epi16(q[h], 4), k->m4), _mm512_load_si512(xh + 64));
+    acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_permutexvar_ps(k->spread[h], s), acc[h]);
+  }
+}
+
+void spr_q4_0_gu_packed__avx512vnni(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq,
+                                    float *g, float *u) {
+  struct q4_consts k;
+  for (int t = 0; t < 3; t++) k.perm[t] = _mm512_loadu_si512(k_perm[t]);
+  k.spread[0] = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  k.spread[1] = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
+  k.m4 = _mm512_set1_epi8(0x0F);
+  const uint8_t *wb = w;
+  const size_t ng = groups_of(kb), seg = 18 * kb, lim = n + n_pf;
+  const float *dxs = (const float *)(const void *)((const uint8_t *)xq + ng * 384);
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *row = wb + i * ldw;
+    /* the gate and up rows SPR_GU_PF ahead (one run of 2 seg bytes), spread over the groups */
+    const uintptr_t p0 = i + SPR_GU_PF < lim ? (uintptr_t)(row + SPR_GU_PF * ldw) & ~(uintptr_t)63 : 0;
+    const size_t lines = p0 != 0 ? ((uintptr_t)(row + SPR_GU_PF * ldw) + 2 * seg - 1 - p0) / 64 + 1 : 0;
+    __m512 acc[2][2];
+    for (int j = 0; j < 2; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+    for (size_t gi = 0; gi < ng; gi++) {
+      const size_t m = gi + 1 < ng || kb % 8 == 0 ? 8 : kb % 8;
+      const __m256 dx = _mm256_loadu_ps(dxs + 8 * gi);
+      for (size_t l = lines * gi / ng; l < lines * (gi + 1) / ng; l++)
+        _mm_prefetch((const char *)(p0 + 64 * l), QROWS_HINT);
+      q4_0_group_packed(&k, row + 144 * gi, m, (const uint8_t *)xq + 384 * gi, dx, acc[0]);
+      q4_0_group_packed(&k, row + seg + 144 * gi, m, (const uint8_t *)xq + 384 * gi, dx, acc[1]);
+    }
+    g[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][0], acc[0][1]));
+    u[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[1][0], acc[1][1]));
+  }
+}

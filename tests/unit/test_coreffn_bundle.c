@@ -5,7 +5,8 @@
  *     gate and up segments at blocks per row {1, 7, 8, 9, 25, 64} (the
  *     AVX-512 step is 8 blocks) and neurons {1, 7, 8, 9, 33}, and bit for bit
  *     the qrows ukernel of the same packed-x format; no index list = the
- *     identity list; the prefetch reach (n_pf) changes nothing;
+ *     identity list; the prefetch reach (n_pf) changes nothing; over the
+ *     listed rows regrouped (spr_gu_pack_row), gu_packed gives fn's bits;
  *   - every accumulating down ukernel (gu.inc) from y = 0, in one call and
  *     group by group, bit-identical to the scalar axpyq over all neurons, and
  *     onto a nonzero y bit-identical to the scalar accumulating twin (outputs
@@ -111,6 +112,21 @@ static void check_gu(const struct spr_gu_ukernel *uk, size_t kb, size_t n, uint6
   uk->fn(kb, n, NULL, w, ldw, 2, xq, g2, u2);
   assert_memory_equal(g, g2, n * sizeof(float));
   assert_memory_equal(u, u2, n * sizeof(float));
+  /* the packed gate/up layout (the compact decode): the listed rows regrouped, then 4 rows of
+   * poison (the prefetch reach reads none of them): the bits of fn over the list */
+  uint8_t *pk = malloc((n + 4) * 2 * seg);
+  memset(pk + n * 2 * seg, 0xEE, 4 * 2 * seg);
+  for (size_t i = 0; i < n; i++) {
+    spr_gu_pack_row(w + (size_t)idx[i] * ldw, kb, pk + i * 2 * seg);
+    spr_gu_pack_row(w + (size_t)idx[i] * ldw + seg, kb, pk + i * 2 * seg + seg);
+  }
+  uk->fn(kb, n, idx, w, ldw, 0, xq, g, u);
+  for (size_t i = 0; i <= n; i++) g2[i] = u2[i] = NAN;
+  uk->gu_packed(kb, n, pk, 2 * seg, 4, xq, g2, u2);
+  assert_true(isnan(g2[n]) && isnan(u2[n]));
+  if (memcmp(g, g2, n * sizeof(float)) != 0 || memcmp(u, u2, n * sizeof(float)) != 0)
+    fail_msg("%s kb=%zu n=%zu: the packed layout does not give fn's bits", uk->name, kb, n);
+  free(pk);
   free(w), free(x), free(xq);
 }
 

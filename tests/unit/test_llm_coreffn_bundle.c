@@ -396,7 +396,8 @@ static void test_compact(void **state) {
                  (double)packed[i], (double)plain[i]);
     }
     /* each layer's pack: its core bundles in core order, whole (plain) or as gate/up
-     * pairs then the down rows in quads (packed: coreffn.h), one layout for all rows */
+     * pairs regrouped per 8 blocks then the down rows in quads (packed: coreffn.h),
+     * one layout for all rows */
     const struct spr_graph *g = spr_session_graph(t.session);
     const struct spr_gguf *gf = spr_model_gguf(t.model);
     const size_t seg = spr_quant_row_bytes(SPR_DTYPE_Q4_0, DIM), kb = DIM / 32;
@@ -418,7 +419,13 @@ static void test_compact(void **state) {
       for (uint32_t k = 0; k < nc; k++) {
         const uint8_t *row = bb + (size_t)idx[k] * 3 * seg;
         whole = whole && memcmp(pb8 + k * 3 * seg, row, 3 * seg) == 0;
-        quads = quads && memcmp(pb8 + k * 2 * seg, row, 2 * seg) == 0;
+        for (size_t part = 0; part < 2 && quads; part++) /* gate, up: regrouped per 8 blocks */
+          for (size_t blk = 0; blk < kb; blk++) {
+            const uint8_t *src = row + part * seg + 18 * blk, *grp = pb8 + k * 2 * seg + part * seg + 144 * (blk / 8);
+            const size_t m = kb - blk / 8 * 8 < 8 ? kb - blk / 8 * 8 : 8;
+            quads = quads && memcmp(grp + 16 * (blk % 8), src + 2, 16) == 0 &&
+                    memcmp(grp + 16 * m + 2 * (blk % 8), src, 2) == 0;
+          }
         const uint8_t *quad = pb8 + n_pad * 2 * seg + k / 4 * 4 * seg, *down = row + 2 * seg;
         for (size_t blk = 0; blk < kb && quads; blk++) {
           quads = memcmp(quad + k % 4 * 2 * kb + 2 * blk, down + 18 * blk, 2) == 0;
