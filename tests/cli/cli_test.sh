@@ -160,6 +160,8 @@ done
 if [ -s "$TMP/text.txt" ] && cmp -s "$TMP/text.txt" "$TMP/text,compact.txt"; then ok "compact: the same text"; else bad "compact: another text"; fi
 expect 0 "$S" bench "$TMP/llm-bundle.gguf" --prompt 8 --gen 8 --runs 1 --warmup 0 --sparse-ffn core:0.4,compact
 contains "compact: the core bundles are copied once per selection into"
+expect 0 "$S" plan "$TMP/llm-bundle.gguf" --sparse-ffn core:0.4,compact
+contains "bytes of the arena's persistent part: the core bundles' copy"
 expect 1 "$S" bench "$LLM" --prompt 8 --gen 8 --runs 1 --sparse-ffn core:0.4,compact
 one_line_error
 contains "neuron bundles"

@@ -121,6 +121,7 @@ int cmd_plan(int argc, char **argv) {
   }
   struct spr_llm_traffic tr;
   const bool llm = spr_llm_decode_traffic(m, &cfg, &tr) == SPR_STATUS_OK;
+  const size_t compact = cli_compact_bytes(m, &cfg);
   struct op_scratch by_op[PLAN_MAX_OPS];
   int n_ops = 0;
   if (ops) {
@@ -184,6 +185,8 @@ int cmd_plan(int argc, char **argv) {
     if (cfg.sparse_ffn_beta > 0.0f)
       printf("  sparse FFN  %12.0f bytes per token (beta %g)%s\n", tr.sparse, (double)cfg.sparse_ffn_beta,
              tr.row_major_down > 0 ? "; ffn_down is row-major and read whole (--sparse-layout)" : "");
+    if (cfg.sparse_ffn_compact)
+      printf("  compact     %12zu bytes of the arena's persistent part: the core bundles' copy\n", compact);
   }
   if (ops) {
     printf("scratch by op (largest node of each type):\n");

@@ -17,25 +17,26 @@ struct cli_llm_opts {
   struct spr_config cfg;  /* cli_llm_open: the session's configuration */
 };
 
-#define CLI_SPARSE_FFN_HELP                                                                               \
-  "core-neuron FFN sparsity (CoreInfer): core[:BETA][,alpha=A][,layers=F-L|all][,reselect=sentence]\n"     \
-  "                             [,compact].\n"                                                              \
-  "                             BETA = fraction of FFN neurons kept (default 0.4), alpha = per-token top-k\n" \
-  "                             fraction of the mean #positive activations (0.2); layers default to\n"    \
-  "                             CoreInfer's 6..26 of 32 scaled to L layers: (6L+16)/32 .. L-1-(5L+16)/32\n" \
-  "                             (integer division); reselect=sentence re-selects after . ! ?; compact (files\n" \
+#define CLI_SPARSE_FFN_HELP                                                                                       \
+  "core-neuron FFN sparsity (CoreInfer): core[:BETA][,alpha=A][,layers=F-L|all][,reselect=sentence]\n"            \
+  "                             [,compact].\n"                                                                    \
+  "                             BETA = fraction of FFN neurons kept (default 0.4), alpha = per-token top-k\n"     \
+  "                             fraction of the mean #positive activations (0.2); layers default to\n"            \
+  "                             CoreInfer's 6..26 of 32 scaled to L layers: (6L+16)/32 .. L-1-(5L+16)/32\n"       \
+  "                             (integer division); reselect=sentence re-selects after . ! ?; compact (files\n"   \
   "                             with neuron bundles) copies the core bundles into the arena once per selection\n" \
-  "                             and decodes from that copy: sequential reads, n_core x 3456 B more arena per\n" \
+  "                             and decodes from that copy: sequential reads, n_core x 3456 B more arena per\n"   \
   "                             sparse layer at TinyLlama's width (docs/coreinfer.md)"
 
 /* The run-configuration options every LLM command takes. */
-#define CLI_LLM_OPTS(o)                                                                                            \
-  {"ctx", CLI_INT, &(o).ctx, "N", "context length (default min(model's, 2048))"},                                   \
-      {"batch", CLI_INT, &(o).batch, "N", "prompt tokens per prefill step (default min(64, ctx))"},                \
+#define CLI_LLM_OPTS(o)                                                                                              \
+  {"ctx", CLI_INT, &(o).ctx, "N", "context length (default min(model's, 2048))"},                                    \
+      {"batch", CLI_INT, &(o).batch, "N", "prompt tokens per prefill step (default min(64, ctx))"},                  \
       {"window", CLI_INT, &(o).window, "W", "sliding-window attention over the last W tokens (constant KV memory)"}, \
-      {"sinks", CLI_INT, &(o).sinks, "S", "with --window: also keep the first S tokens (attention sinks)"},        \
-      {"kv-f32", CLI_FLAG, &(o).kv_f32_flag, NULL, "keep the KV cache in f32 (default f16)"},                     \
-      {"sparse-ffn", CLI_STR, &(o).sparse_ffn, "SPEC", CLI_SPARSE_FFN_HELP}
+      {"sinks", CLI_INT, &(o).sinks, "S", "with --window: also keep the first S tokens (attention sinks)"},          \
+      {"kv-f32", CLI_FLAG, &(o).kv_f32_flag, NULL, "keep the KV cache in f32 (default f16)"}, {                      \
+    "sparse-ffn", CLI_STR, &(o).sparse_ffn, "SPEC", CLI_SPARSE_FFN_HELP                                              \
+  }
 
 int cli_llm_open(const char *path, const struct cli_common *c, struct cli_llm_opts *o, struct cli_session *cs,
                  struct spr_llm_info *info);
@@ -43,6 +44,8 @@ int cli_llm_open(const char *path, const struct cli_common *c, struct cli_llm_op
 int cli_llm_tokenize(const struct cli_session *cs, const char *text, bool add_bos, int32_t **tokens, size_t *n);
 const char *cli_default_llm_model(void);
 
+/* The arena bytes sparse_ffn_compact adds (the plans with and without it; 0 when off). */
+size_t cli_compact_bytes(const struct spr_model *m, const struct spr_config *cfg);
 /* Applies a --sparse-ffn SPEC (NULL: nothing) to cfg; 0, or 1 after printing an error. */
 int cli_sparse_ffn_parse(const char *spec, struct spr_config *cfg);
 /* One line on the sparse layers and decode traffic, plus the row-major ffn_down note (nothing when off). */

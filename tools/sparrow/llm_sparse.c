@@ -86,6 +86,16 @@ int cli_sparse_ffn_parse(const char *spec, struct spr_config *cfg) {
   return 0;
 }
 
+size_t cli_compact_bytes(const struct spr_model *m, const struct spr_config *cfg) {
+  if (!cfg->sparse_ffn_compact) return 0;
+  struct spr_config plain = *cfg;
+  plain.sparse_ffn_compact = 0;
+  struct spr_plan a, b;
+  struct spr_error err;
+  if (spr_plan(m, cfg, &a, &err) != SPR_STATUS_OK || spr_plan(m, &plain, &b, &err) != SPR_STATUS_OK) return 0;
+  return a.arena_bytes > b.arena_bytes ? a.arena_bytes - b.arena_bytes : 0;
+}
+
 void cli_sparse_ffn_report(const struct cli_session *cs, const struct spr_config *cfg, FILE *f) {
   if (!(cfg->sparse_ffn_beta > 0.0f)) return;
   struct spr_llm_info info;
@@ -102,9 +112,9 @@ void cli_sparse_ffn_report(const struct cli_session *cs, const struct spr_config
           first, last, info.n_layer, n_core, info.n_ff, (double)cfg->sparse_ffn_beta,
           cfg->sparse_ffn_alpha > 0 ? (double)cfg->sparse_ffn_alpha : 0.2,
           cfg->sparse_ffn_reselect ? ", reselect per sentence" : "", tr.sparse / 1e6, tr.dense / 1e6);
-  if (cfg->sparse_ffn_compact) /* Q4_0 bundles: 3 rows of n_embd / 32 blocks of 18 bytes per neuron */
+  if (cfg->sparse_ffn_compact)
     fprintf(f, "compact: the core bundles are copied once per selection into %.1f MB of arena\n",
-            (double)(last - first + 1) * n_core * 3.0 * (info.n_embd / 32) * 18.0 / 1e6);
+            (double)cli_compact_bytes(cs->model, cfg) / 1e6);
   if (tr.row_major_down > 0)
     fprintf(
         f,
