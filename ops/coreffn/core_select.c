@@ -8,7 +8,10 @@
  * top k, and the bin itself is settled by quickselect on (key, index)
  * pairs (larger value first, then lower index): the same set as ranking
  * everything, in about three branch-light passes over the row instead of a
- * quickselect over all of it. */
+ * quickselect over all of it. The bin's neurons (about 1 %) are gathered by
+ * testing 16 at a time and looking only into groups that hold some: 9.1-9.6
+ * -> 6.6-7.0 us per row of 5632 (one thread, SiLU(g) * u of random g, u; k
+ * 562), where a branch-free compress of every neuron took half the time. */
 #include <math.h>
 #include <string.h>
 
@@ -96,17 +99,13 @@ void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, i
    * one histogram's increments of the same bin would wait on each other */
   uint32_t *hist1 = hist + RADIX_BINS;
   memset(hist, 0, 2 * RADIX_BINS * sizeof(uint32_t));
+  for (size_t n = 0; n < n_ff; n++) ord[n] = order_of(a[n]); /* apart from the counts: a vector loop */
   size_t n0 = 0;
   for (; n0 + 2 <= n_ff; n0 += 2) {
-    ord[n0] = order_of(a[n0]);
-    ord[n0 + 1] = order_of(a[n0 + 1]);
     hist[ord[n0] >> (32 - RADIX_BITS)]++;
     hist1[ord[n0 + 1] >> (32 - RADIX_BITS)]++;
   }
-  if (n0 < n_ff) {
-    ord[n0] = order_of(a[n0]);
-    hist[ord[n0] >> (32 - RADIX_BITS)]++;
-  }
+  if (n0 < n_ff) hist[ord[n0] >> (32 - RADIX_BITS)]++;
   for (size_t b = 0; b < RADIX_BINS; b++) hist[b] += hist1[b];
   /* bin: the one holding the k-th largest; above: how many are in higher bins */
   size_t above = 0;
@@ -123,10 +122,19 @@ void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, i
   } else {
     for (size_t n = 0; n < n_ff; n++) freq[n] += ord[n] >= lim;
   }
-  for (size_t n = 0; n < n_ff; n++) { /* branch-free: the bin can hold a few % of them, in no pattern */
-    cand[m] = key_of(ord[n], n);
-    m += ord[n] >> (32 - RADIX_BITS) == bin;
+  /* the bin's neurons: about 1 % of them, in no pattern. Per 16 neurons one
+   * vectorizable test; only a group that holds some is looked at one by one
+   * (a branch-free compress of every neuron took half of the top-k's time) */
+  size_t g = 0;
+  for (; g + 16 <= n_ff; g += 16) {
+    uint32_t any = 0;
+    for (size_t j = 0; j < 16; j++) any |= (uint32_t)(ord[g + j] >> (32 - RADIX_BITS) == bin);
+    if (!any) continue;
+    for (size_t j = g; j < g + 16; j++)
+      if (ord[j] >> (32 - RADIX_BITS) == bin) cand[m++] = key_of(ord[j], j);
   }
+  for (; g < n_ff; g++)
+    if (ord[g] >> (32 - RADIX_BITS) == bin) cand[m++] = key_of(ord[g], g);
   const size_t rest = k - above;
   if (rest < m) select_largest(cand, m, rest);
   for (size_t i = 0; i < rest; i++) {
