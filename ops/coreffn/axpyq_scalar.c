@@ -10,62 +10,36 @@
 #include "ops/common/fp16.h"
 #include "ops/coreffn/coreffn.h"
 
-static inline const uint8_t *row_at(const void *w, size_t ldw, const int32_t *idx, size_t i) {
-  return (const uint8_t *)w + (idx != NULL ? (size_t)idx[i] : i) * ldw;
+/* Where the rows are: rows of Q4_0 blocks (w, ldw, idx) or the packed down
+ * layout (quads != NULL). Row i's scale and code byte j of block b. */
+struct rows_src {
+  const uint8_t *w;
+  size_t ldw;
+  const int32_t *idx;
+  const uint8_t *quads;
+  size_t kb;
+};
+
+static inline float src_scale(const struct rows_src *r, size_t i, size_t b) {
+  if (r->quads != NULL)
+    return spr_fp16_load(r->quads + i / 4 * spr_down_pack_quad_bytes(r->kb) + i % 4 * 2 * r->kb + 2 * b);
+  return spr_fp16_load(r->w + (r->idx != NULL ? (size_t)r->idx[i] : i) * r->ldw + 18 * b);
+}
+
+static inline uint8_t src_code(const struct rows_src *r, size_t i, size_t b, size_t j) {
+  if (r->quads != NULL) return r->quads[i / 4 * spr_down_pack_quad_bytes(r->kb) + 8 * r->kb + 64 * b + 4 * j + i % 4];
+  return r->w[(r->idx != NULL ? (size_t)r->idx[i] : i) * r->ldw + 18 * b + 2 + j];
 }
 
 /* y += the group sums (each element's fma chain continues from y). */
-void spr_q4_0_axpyq_acc_ukernel_32__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
-                                           size_t ne, float *y, const int32_t *pf, size_t n_pf) {
-  (void)pf; /* no prefetch */
-  (void)n_pf;
-  for (size_t b = 0; b < ne / 32; b++) {
+static void acc_rule(size_t n, const float *a, const struct rows_src *r, size_t nb, float *y) {
+  for (size_t b = 0; b < nb; b++) {
     float *yb = y + 32 * b;
     for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {
       const size_t gn = n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP;
       float p[SPR_AXPYQ_GROUP], m = 0.0f;
       for (size_t i = 0; i < gn; i++) {
-        p[i] = a[g0 + i] * spr_fp16_load(row_at(w, ldw, idx, g0 + i) + 18 * b);
-        m = fmaxf(m, fabsf(p[i]));
-      }
-      if (!(m > 0.0f)) continue;
-      const float s = m / 127.0f, inv = 127.0f / m;
-      int32_t acc[32] = {0}, sc = 0;
-      for (size_t i = 0; i < gn; i++) {
-        const int32_t c = (int32_t)nearbyintf(p[i] * inv);
-        const uint8_t *q = row_at(w, ldw, idx, g0 + i) + 18 * b + 2;
-        sc += c;
-        for (int j = 0; j < 16; j++) {
-          acc[j] += c * (q[j] & 0xF);
-          acc[j + 16] += c * (q[j] >> 4);
-        }
-      }
-      for (int j = 0; j < 32; j++) yb[j] = fmaf(s, (float)(acc[j] - 8 * sc), yb[j]);
-    }
-  }
-}
-
-/* The packed down layout (coreffn.h): row i's scale and code byte j of block b. */
-static inline float packed_scale(const uint8_t *quads, size_t kb, size_t i, size_t b) {
-  return spr_fp16_load(quads + i / 4 * spr_down_pack_quad_bytes(kb) + i % 4 * 2 * kb + 2 * b);
-}
-static inline uint8_t packed_code(const uint8_t *quads, size_t kb, size_t i, size_t b, size_t j) {
-  return quads[i / 4 * spr_down_pack_quad_bytes(kb) + 8 * kb + 64 * b + 4 * j + i % 4];
-}
-
-/* The twin above over the packed layout: the same steps in the same order. */
-void spr_q4_0_down_packed_acc__scalar(size_t n, const float *a, const void *quads, size_t kb, float *y, const void *pf,
-                                      size_t pf_bytes) {
-  (void)pf; /* no prefetch */
-  (void)pf_bytes;
-  const uint8_t *qb = quads;
-  for (size_t b = 0; b < kb; b++) {
-    float *yb = y + 32 * b;
-    for (size_t g0 = 0; g0 < n; g0 += SPR_AXPYQ_GROUP) {
-      const size_t gn = n - g0 < SPR_AXPYQ_GROUP ? n - g0 : SPR_AXPYQ_GROUP;
-      float p[SPR_AXPYQ_GROUP], m = 0.0f;
-      for (size_t i = 0; i < gn; i++) {
-        p[i] = a[g0 + i] * packed_scale(qb, kb, g0 + i, b);
+        p[i] = a[g0 + i] * src_scale(r, g0 + i, b);
         m = fmaxf(m, fabsf(p[i]));
       }
       if (!(m > 0.0f)) continue;
@@ -75,7 +49,7 @@ void spr_q4_0_down_packed_acc__scalar(size_t n, const float *a, const void *quad
         const int32_t c = (int32_t)nearbyintf(p[i] * inv);
         sc += c;
         for (size_t j = 0; j < 16; j++) {
-          const uint8_t q = packed_code(qb, kb, g0 + i, b, j);
+          const uint8_t q = src_code(r, g0 + i, b, j);
           acc[j] += c * (q & 0xF);
           acc[j + 16] += c * (q >> 4);
         }
@@ -83,6 +57,23 @@ void spr_q4_0_down_packed_acc__scalar(size_t n, const float *a, const void *quad
       for (int j = 0; j < 32; j++) yb[j] = fmaf(s, (float)(acc[j] - 8 * sc), yb[j]);
     }
   }
+}
+
+void spr_q4_0_axpyq_acc_ukernel_32__scalar(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw,
+                                           size_t ne, float *y, const int32_t *pf, size_t n_pf) {
+  (void)pf; /* no prefetch */
+  (void)n_pf;
+  const struct rows_src r = {w, ldw, idx, NULL, ne / 32};
+  acc_rule(n, a, &r, ne / 32, y);
+}
+
+/* The same over the packed down layout: the same steps in the same order. */
+void spr_q4_0_down_packed_acc__scalar(size_t n, const float *a, const void *quads, size_t kb, float *y, const void *pf,
+                                      size_t pf_bytes) {
+  (void)pf; /* no prefetch */
+  (void)pf_bytes;
+  const struct rows_src r = {NULL, 0, NULL, quads, kb};
+  acc_rule(n, a, &r, kb, y);
 }
 
 void spr_down_pack_quad(const uint8_t *const rows[4], size_t kb, uint8_t *quad) {

@@ -138,6 +138,19 @@ static inline __m512i load_masked(const uint8_t *p, size_t n) {
   return _mm512_maskz_loadu_epi8(n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1), p);
 }
 
+/* acc[h] += the 4 blocks of q[h] (block t on lanes 4t..4t+3) against the packed
+ * activations of group xg, each block's product times its scale (dw * dx) in s. */
+static inline void q4_0_group_dot(const struct q4_consts *k, const __m512i q[2], __m512 s, const uint8_t *xg,
+                                  __m512 acc[2]) {
+  for (int h = 0; h < 2; h++) {
+    const uint8_t *xh = xg + 192 * h;
+    __m512i t = _mm512_load_si512(xh + 128);
+    t = _mm512_dpbusd_epi32(t, _mm512_and_si512(q[h], k->m4), _mm512_load_si512(xh));
+    t = _mm512_dpbusd_epi32(t, _mm512_and_si512(_mm512_srli_epi16(q[h], 4), k->m4), _mm512_load_si512(xh + 64));
+    acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_permutexvar_ps(k->spread[h], s), acc[h]);
+  }
+}
+
 /* Adds group g of row w (bytes: the group's weight bytes, 144 except in a
  * last partial group) to acc[0..1]. */
 static inline void q4_0_group(const struct q4_consts *k, const uint8_t *w, size_t bytes, const uint8_t *xg, __m256 dx,
@@ -153,14 +166,7 @@ static inline void q4_0_group(const struct q4_consts *k, const uint8_t *w, size_
   const __m512i q[2] = {_mm512_permutex2var_epi16(a, k->perm[0], b), _mm512_permutex2var_epi16(b, k->perm[1], c)};
   const __m256 d =
       _mm256_mul_ps(_mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(a, k->perm[2], b))), dx);
-  const __m512 s = _mm512_castps256_ps512(d);
-  for (int h = 0; h < 2; h++) {
-    const uint8_t *xh = xg + 192 * h;
-    __m512i t = _mm512_load_si512(xh + 128);
-    t = _mm512_dpbusd_epi32(t, _mm512_and_si512(q[h], k->m4), _mm512_load_si512(xh));
-    t = _mm512_dpbusd_epi32(t, _mm512_and_si512(_mm512_srli_epi16(q[h], 4), k->m4), _mm512_load_si512(xh + 64));
-    acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_permutexvar_ps(k->spread[h], s), acc[h]);
-  }
+  q4_0_group_dot(k, q, _mm512_castps256_ps512(d), xg, acc);
 }
 
 /* NJ rows (the ukernel uses 1); each row's sequence is the same either way. While a
@@ -297,14 +303,7 @@ static inline void q4_0_group_packed(const struct q4_consts *k, const uint8_t *w
     q[0] = load_masked(w, 16 * m), q[1] = load_masked(w + 64, m > 4 ? 16 * m - 64 : 0);
     sc = _mm_maskz_loadu_epi16((__mmask8)((1u << m) - 1), w + 16 * m);
   }
-  const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(sc), dx));
-  for (int h = 0; h < 2; h++) {
-    const uint8_t *xh = xg + 192 * h;
-    __m512i t = _mm512_load_si512(xh + 128);
-    t = _mm512_dpbusd_epi32(t, _mm512_and_si512(q[h], k->m4), _mm512_load_si512(xh));
-    t = _mm512_dpbusd_epi32(t, _mm512_and_si512(_mm512_srli_epi16(q[h], 4), k->m4), _mm512_load_si512(xh + 64));
-    acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_permutexvar_ps(k->spread[h], s), acc[h]);
-  }
+  q4_0_group_dot(k, q, _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtph_ps(sc), dx)), xg, acc);
 }
 
 void spr_q4_0_gu_packed__avx512vnni(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq,
