@@ -5,7 +5,7 @@
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude tools/bench/llm_profile.c \
  *      build/libsparrow.a -lpthread -lm -o /tmp/llm_profile
  *
- *   llm_profile MODEL [--threads T] [--prompt P] [--gen G] [--sparse 1|2]
+ *   llm_profile MODEL [--threads T] [--prompt P] [--gen G] [--sparse 1|2|3]
  *
  * Runs a prefill of P random tokens and G decode steps (after one warm-up
  * pass) and times every node through the session observer (the time from
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "sparrow/llm.h"
@@ -81,7 +82,7 @@ static void report(const char *what, struct prof *p, double steps, double tokens
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: llm_profile MODEL [--threads T] [--prompt P] [--gen G] [--sparse 1|2]\n");
+    fprintf(stderr, "usage: llm_profile MODEL [--threads T] [--prompt P] [--gen G] [--sparse 1|2|3]\n");
     return 2;
   }
   int threads = 1, n_prompt = 64, n_gen = 64, sparse = 0;
@@ -89,7 +90,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[i + 1]);
     if (strcmp(argv[i], "--prompt") == 0) n_prompt = atoi(argv[i + 1]);
     if (strcmp(argv[i], "--gen") == 0) n_gen = atoi(argv[i + 1]);
-    if (strcmp(argv[i], "--sparse") == 0) sparse = atoi(argv[i + 1]); /* 1: core:0.4, 2: core:0.4,layers=all */
+    if (strcmp(argv[i], "--sparse") == 0) sparse = atoi(argv[i + 1]); /* 1: core:0.4, 2: + layers=all, 3: + compact */
   }
   struct spr_error err;
   struct spr_model *m = NULL;
@@ -103,7 +104,8 @@ int main(int argc, char **argv) {
   cfg.ctx = n_prompt + n_gen;
   if (sparse > 0) {
     cfg.sparse_ffn_beta = 0.4f;
-    if (sparse == 2) cfg.sparse_ffn_first = 0, cfg.sparse_ffn_last = INT_MAX;
+    if (sparse >= 2) cfg.sparse_ffn_first = 0, cfg.sparse_ffn_last = INT_MAX;
+    cfg.sparse_ffn_compact = sparse == 3;
   }
   struct spr_plan plan;
   if (spr_plan(m, &cfg, &plan, &err) != SPR_STATUS_OK) {
@@ -111,7 +113,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   void *arena = NULL;
-  if (posix_memalign(&arena, SPR_ARENA_ALIGN, plan.arena_bytes) != 0) return 1;
+  /* as the CLI: a large arena in transparent huge pages (tools/sparrow/cli.c) */
+  const size_t huge = (size_t)2 << 20;
+  if (posix_memalign(&arena, plan.arena_bytes >= 16 * huge ? huge : SPR_ARENA_ALIGN, plan.arena_bytes) != 0) return 1;
+#ifdef MADV_HUGEPAGE
+  if (plan.arena_bytes >= 16 * huge) (void)madvise(arena, plan.arena_bytes / huge * huge, MADV_HUGEPAGE);
+#endif
   struct spr_session *s = NULL;
   if (spr_session_create(m, &cfg, arena, plan.arena_bytes, &s, &err) != SPR_STATUS_OK) {
     fprintf(stderr, "session: %s\n", err.msg);
