@@ -2,7 +2,7 @@
  * kind (not part of the build).
  *
  * Build by hand from the repository root against a configured build dir:
- *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude tools/bench/llm_profile.c \
+ *   cc -O2 -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Iinclude tools/bench/llm_profile.c \
  *      build/libsparrow.a -lpthread -lm -o /tmp/llm_profile
  *
  *   llm_profile MODEL [--threads T] [--prompt P] [--gen G] [--sparse 1|2|3]
