@@ -134,6 +134,13 @@ struct q4_consts {
   __m512i perm[3], spread[2], m4;
 };
 
+static inline void q4_consts_init(struct q4_consts *k) {
+  for (int t = 0; t < 3; t++) k->perm[t] = _mm512_loadu_si512(k_perm[t]);
+  k->spread[0] = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  k->spread[1] = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
+  k->m4 = _mm512_set1_epi8(0x0F);
+}
+
 static inline __m512i load_masked(const uint8_t *p, size_t n) {
   return _mm512_maskz_loadu_epi8(n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1), p);
 }
@@ -176,10 +183,7 @@ static inline void q4_0_group(const struct q4_consts *k, const uint8_t *w, size_
 static inline void q4_0_rows(const int NJ, size_t kb, const uint8_t *const *w, const uint8_t *const *pf,
                              const uint8_t *xq, float *c) {
   struct q4_consts k;
-  for (int t = 0; t < 3; t++) k.perm[t] = _mm512_loadu_si512(k_perm[t]);
-  k.spread[0] = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-  k.spread[1] = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
-  k.m4 = _mm512_set1_epi8(0x0F);
+  q4_consts_init(&k);
   const size_t ng = groups_of(kb), row_bytes = 18 * kb;
   const float *dxs = (const float *)(const void *)(xq + ng * 384);
   __m512 acc[2][2];
@@ -274,10 +278,7 @@ static inline void q4_0_gu_row(const struct q4_consts *k, size_t kb, const uint8
 void spr_q4_0_gu_ukernel__avx512vnni(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw, size_t n_pf,
                                      const void *xq, float *g, float *u) {
   struct q4_consts k;
-  for (int t = 0; t < 3; t++) k.perm[t] = _mm512_loadu_si512(k_perm[t]);
-  k.spread[0] = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-  k.spread[1] = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
-  k.m4 = _mm512_set1_epi8(0x0F);
+  q4_consts_init(&k);
   const uint8_t *wb = w;
   const size_t lim = n + n_pf;
   for (size_t i = 0; i < n; i++) {
@@ -309,10 +310,7 @@ static inline void q4_0_group_packed(const struct q4_consts *k, const uint8_t *w
 void spr_q4_0_gu_packed__avx512vnni(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq,
                                     float *g, float *u) {
   struct q4_consts k;
-  for (int t = 0; t < 3; t++) k.perm[t] = _mm512_loadu_si512(k_perm[t]);
-  k.spread[0] = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-  k.spread[1] = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
-  k.m4 = _mm512_set1_epi8(0x0F);
+  q4_consts_init(&k);
   const uint8_t *wb = w;
   const size_t ng = groups_of(kb), seg = 18 * kb, lim = n + n_pf;
   const float *dxs = (const float *)(const void *)((const uint8_t *)xq + ng * 384);
