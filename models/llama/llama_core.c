@@ -111,7 +111,7 @@ int32_t spr_llama_core_ffn(struct spr_graph *g, const struct spr_llama_hparams *
     }
     int32_t pack = -1;
     if (sparse && core->compact) {
-      const int64_t p_ne[2] = {3 * E, ((int64_t)core->n_core + 3) / 4 * 4}; /* whole quads (coreffn.h) */
+      const int64_t p_ne[2] = {3 * E, (int64_t)spr_core_pack_rows(core->n_core)};
       pack = spr_g_tensor(g, SPR_ROLE_STATE, SPR_DTYPE_Q4_0, 2, p_ne, "core_pack", l);
     }
     const int32_t dsrc[7] = {act, wb, n, x, sel, ctl, pack};

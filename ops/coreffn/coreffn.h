@@ -252,6 +252,10 @@ typedef void (*spr_gu_ukernel_fn)(size_t kb, size_t n, const int32_t *idx, const
 static inline size_t spr_down_pack_quad_bytes(size_t kb) {
   return 72 * kb;
 }
+/* Rows of a core pack (the compact decode's copy) for n_core neurons: whole quads. */
+static inline size_t spr_core_pack_rows(size_t n_core) {
+  return (n_core + 3) / 4 * 4;
+}
 void spr_down_pack_quad(const uint8_t *const rows[4], size_t kb, uint8_t *quad);
 /* The packed gate/up layout: a Q4_0 row of kb blocks regrouped per 8 blocks
  * (the AVX-512 step): group h of m = min(8, kb - 8 h) blocks keeps its 18 m

@@ -550,7 +550,7 @@ static enum spr_status ffn_down_check(const struct spr_tensor *ts, const struct 
     }
     const struct spr_tensor *pk = opt_src(ts, nd, 6);
     if (pk != NULL) {
-      const int64_t n_core = ((int64_t)spr_core_count(nd->p.core.beta, (size_t)h->ne[0]) + 3) / 4 * 4;
+      const int64_t n_core = (int64_t)spr_core_pack_rows(spr_core_count(nd->p.core.beta, (size_t)h->ne[0]));
       SPR_CHECK(opt_src(ts, nd, 4) != NULL, SPR_STATUS_INVALID_ARGUMENT, "a core pack needs the selection state");
       SPR_CHECK(pk->type == SPR_DTYPE_Q4_0 && pk->ne[0] == w->ne[0] && pk->ne[1] >= n_core && pk->ne[2] == 1 &&
                     pk->ne[3] == 1,
@@ -755,8 +755,7 @@ static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
     for (size_t i = begin; i < end; i++) memcpy(c->pack + i * c->ldw, c->w + (size_t)c->core[i] * c->ldw, c->ldw);
     return;
   }
-  const size_t n_pad = (c->n + 3) / 4 * 4;
-  uint8_t *quads = c->pack + n_pad * 2 * c->seg;
+  uint8_t *quads = c->pack + spr_core_pack_rows(c->n) * 2 * c->seg;
   for (size_t q = begin; q < end; q++) {
     const uint8_t *rows[4] = {NULL, NULL, NULL, NULL};
     for (size_t r = 0; r < 4 && 4 * q + r < c->n; r++) {
@@ -798,23 +797,22 @@ static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const
     const bool quads = c.gu != NULL && c.gu->down_packed != NULL && c.gu->gu_packed != NULL;
     if (!s->packed) {
       struct pack_ctx pc = {core, w->data, pk->data, n_core, c.ldw, c.seg, c.kb, quads};
-      spr_parallel(x, quads ? (n_core + 3) / 4 : n_core, pack_task, &pc);
+      spr_parallel(x, quads ? spr_core_pack_rows(n_core) / 4 : n_core, pack_task, &pc);
       s->packed = 1;
     }
-    int32_t *id = (int32_t *)(void *)(x->scratch + ws.idx);
-    for (size_t i = 0; i < n_core; i++) id[i] = (int32_t)i;
     c.w = pk->data;
     if (quads) {
       c.ldw = 2 * c.seg;
-      c.quads = c.w + (n_core + 3) / 4 * 4 * c.ldw;
+      c.quads = c.w + spr_core_pack_rows(n_core) * c.ldw;
     }
-    core = id;
-  }
-  if (core == NULL) { /* every neuron: the identity list */
-    int32_t *id = (int32_t *)(void *)(x->scratch + ws.idx);
-    for (size_t i = 0; i < F; i++) id[i] = (int32_t)i;
-    core = id;
+    core = NULL;             /* the copy's rows in order: the identity list below */
+  } else if (core == NULL) { /* every neuron */
     n_core = F;
+  }
+  if (core == NULL) { /* the identity list */
+    int32_t *id = (int32_t *)(void *)(x->scratch + ws.idx);
+    for (size_t i = 0; i < n_core; i++) id[i] = (int32_t)i;
+    core = id;
   }
   c.idx = core;
   c.n = n_core;
