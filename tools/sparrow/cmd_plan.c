@@ -121,7 +121,7 @@ int cmd_plan(int argc, char **argv) {
   }
   struct spr_llm_traffic tr;
   const bool llm = spr_llm_decode_traffic(m, &cfg, &tr) == SPR_STATUS_OK;
-  const size_t compact = cli_compact_bytes(m, &cfg);
+  const size_t compact = cli_compact_bytes(m, &cfg, &p);
   struct op_scratch by_op[PLAN_MAX_OPS];
   int n_ops = 0;
   if (ops) {

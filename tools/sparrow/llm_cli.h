@@ -44,8 +44,8 @@ int cli_llm_open(const char *path, const struct cli_common *c, struct cli_llm_op
 int cli_llm_tokenize(const struct cli_session *cs, const char *text, bool add_bos, int32_t **tokens, size_t *n);
 const char *cli_default_llm_model(void);
 
-/* The arena bytes sparse_ffn_compact adds (the plans with and without it; 0 when off). */
-size_t cli_compact_bytes(const struct spr_model *m, const struct spr_config *cfg);
+/* The arena bytes sparse_ffn_compact adds: planned (cfg's plan) minus the plan without it; 0 when off. */
+size_t cli_compact_bytes(const struct spr_model *m, const struct spr_config *cfg, const struct spr_plan *planned);
 /* Applies a --sparse-ffn SPEC (NULL: nothing) to cfg; 0, or 1 after printing an error. */
 int cli_sparse_ffn_parse(const char *spec, struct spr_config *cfg);
 /* One line on the sparse layers and decode traffic, plus the row-major ffn_down note (nothing when off). */

@@ -86,14 +86,14 @@ int cli_sparse_ffn_parse(const char *spec, struct spr_config *cfg) {
   return 0;
 }
 
-size_t cli_compact_bytes(const struct spr_model *m, const struct spr_config *cfg) {
+size_t cli_compact_bytes(const struct spr_model *m, const struct spr_config *cfg, const struct spr_plan *planned) {
   if (!cfg->sparse_ffn_compact) return 0;
   struct spr_config plain = *cfg;
   plain.sparse_ffn_compact = 0;
-  struct spr_plan a, b;
+  struct spr_plan b;
   struct spr_error err;
-  if (spr_plan(m, cfg, &a, &err) != SPR_STATUS_OK || spr_plan(m, &plain, &b, &err) != SPR_STATUS_OK) return 0;
-  return a.arena_bytes > b.arena_bytes ? a.arena_bytes - b.arena_bytes : 0;
+  if (spr_plan(m, &plain, &b, &err) != SPR_STATUS_OK) return 0;
+  return planned->arena_bytes > b.arena_bytes ? planned->arena_bytes - b.arena_bytes : 0;
 }
 
 void cli_sparse_ffn_report(const struct cli_session *cs, const struct spr_config *cfg, FILE *f) {
@@ -114,7 +114,7 @@ void cli_sparse_ffn_report(const struct cli_session *cs, const struct spr_config
           cfg->sparse_ffn_reselect ? ", reselect per sentence" : "", tr.sparse / 1e6, tr.dense / 1e6);
   if (cfg->sparse_ffn_compact)
     fprintf(f, "compact: the core bundles are copied once per selection into %.1f MB of arena\n",
-            (double)cli_compact_bytes(cs->model, cfg) / 1e6);
+            (double)cli_compact_bytes(cs->model, cfg, &cs->plan) / 1e6);
   if (tr.row_major_down > 0)
     fprintf(
         f,
