@@ -8,15 +8,17 @@
  * top k, and the bin itself is settled by quickselect on (key, index)
  * pairs (larger value first, then lower index): the same set as ranking
  * everything, in about three branch-light passes over the row instead of a
- * quickselect over all of it. The bin's neurons (about 1 %) are gathered by
+ * quickselect over all of it. The bin's neurons (1-2 %) are gathered by
  * testing 16 at a time and looking only into groups that hold some: 9.1-9.6
  * -> 6.6-7.0 us per row of 5632 (one thread, SiLU(g) * u of random g, u; k
- * 562), where a branch-free compress of every neuron took half the time. */
+ * 562), where a branch-free compress of every neuron took half the time.
+ * This is the scalar entry of topk.inc (the twin of topk_avx512.c). */
 #include <math.h>
 #include <string.h>
 
 #include "ops/common/fp16.h"
 #include "ops/coreffn/coreffn.h"
+#include "ops/coreffn/topk_impl.h"
 
 size_t spr_core_count(float beta, size_t n_ff) {
   if (!(beta > 0.0f)) return 0;
@@ -31,23 +33,9 @@ size_t spr_core_count_positive(const float *a, size_t n_ff) {
   return p;
 }
 
-enum { RADIX_BITS = 11, RADIX_BINS = 1 << RADIX_BITS };
-
-/* The float bits mapped to an unsigned order (-0 folded onto +0). */
-static inline uint32_t order_of(float v) {
-  const uint32_t u = spr_f32_to_bits(v + 0.0f);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-
-/* A total order on (value, index): larger value first, then lower index. */
-static inline uint64_t key_of(uint32_t order, size_t n) {
-  return ((uint64_t)order << 32) | (uint32_t) ~(uint32_t)n;
-}
-
 size_t spr_core_topk_scratch_bytes(size_t n_ff) {
-  return ((n_ff * sizeof(uint32_t) + 63) / 64 + (n_ff * sizeof(uint64_t) + 63) / 64 +
-          (2 * RADIX_BINS * sizeof(uint32_t) + 63) / 64) *
-         64;
+  return 2 * spr_topk_sec((n_ff + 16) * sizeof(uint32_t)) + spr_topk_sec(n_ff * sizeof(uint64_t)) +
+         spr_topk_sec(2 * SPR_TOPK_BINS * sizeof(uint32_t));
 }
 
 static inline void swap_keys(uint64_t *a, uint64_t *b) {
@@ -89,54 +77,9 @@ static void select_largest(uint64_t *keys, size_t n, size_t k) {
   }
 }
 
-void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, int32_t *freq, bool atomic) {
-  if (k == 0) return;
-  if (k > n_ff) k = n_ff;
-  uint32_t *ord = scratch;
-  uint64_t *cand = (uint64_t *)(void *)((uint8_t *)scratch + (n_ff * sizeof(uint32_t) + 63) / 64 * 64);
-  uint32_t *hist = (uint32_t *)(void *)((uint8_t *)cand + (n_ff * sizeof(uint64_t) + 63) / 64 * 64);
-  /* two histograms, even and odd neurons: activations crowd a few bins, and
-   * one histogram's increments of the same bin would wait on each other */
-  uint32_t *hist1 = hist + RADIX_BINS;
-  memset(hist, 0, 2 * RADIX_BINS * sizeof(uint32_t));
-  for (size_t n = 0; n < n_ff; n++) ord[n] = order_of(a[n]); /* apart from the counts: a vector loop */
-  size_t n0 = 0;
-  for (; n0 + 2 <= n_ff; n0 += 2) {
-    hist[ord[n0] >> (32 - RADIX_BITS)]++;
-    hist1[ord[n0 + 1] >> (32 - RADIX_BITS)]++;
-  }
-  if (n0 < n_ff) hist[ord[n0] >> (32 - RADIX_BITS)]++;
-  for (size_t b = 0; b < RADIX_BINS; b++) hist[b] += hist1[b];
-  /* bin: the one holding the k-th largest; above: how many are in higher bins */
-  size_t above = 0;
-  uint32_t bin = RADIX_BINS - 1;
-  while (above + hist[bin] < k) above += hist[bin--];
-  /* the neurons above the bin (about k of n_ff, scattered: a branch per
-   * neuron would mispredict often): a branch-free pass; then the bin's */
-  size_t m = 0;
-  const uint32_t lim = (bin + 1) << (32 - RADIX_BITS); /* ord >= lim: in a higher bin (0 past the top bin) */
-  if (lim == 0) {
-  } else if (atomic) {
-    for (size_t n = 0; n < n_ff; n++)
-      if (ord[n] >= lim) __atomic_fetch_add(&freq[n], 1, __ATOMIC_RELAXED);
-  } else {
-    for (size_t n = 0; n < n_ff; n++) freq[n] += ord[n] >= lim;
-  }
-  /* the bin's neurons: about 1 % of them, in no pattern. Per 16 neurons one
-   * vectorizable test; only a group that holds some is looked at one by one
-   * (a branch-free compress of every neuron took half of the top-k's time) */
-  size_t g = 0;
-  for (; g + 16 <= n_ff; g += 16) {
-    uint32_t any = 0;
-    for (size_t j = 0; j < 16; j++) any |= (uint32_t)(ord[g + j] >> (32 - RADIX_BITS) == bin);
-    if (!any) continue;
-    for (size_t j = g; j < g + 16; j++)
-      if (ord[j] >> (32 - RADIX_BITS) == bin) cand[m++] = key_of(ord[j], j);
-  }
-  for (; g < n_ff; g++)
-    if (ord[g] >> (32 - RADIX_BITS) == bin) cand[m++] = key_of(ord[g], g);
-  const size_t rest = k - above;
+void spr_topk_settle(uint64_t *cand, size_t m, size_t rest, int32_t *freq, bool atomic) {
   if (rest < m) select_largest(cand, m, rest);
+  if (rest > m) rest = m;
   for (size_t i = 0; i < rest; i++) {
     const uint32_t n = ~(uint32_t)cand[i];
     if (atomic)
@@ -144,6 +87,54 @@ void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, i
     else
       freq[n]++;
   }
+}
+
+void spr_core_topk_count__scalar(const float *a, size_t n_ff, size_t k, void *scratch, int32_t *freq, bool atomic) {
+  if (k == 0) return;
+  if (k > n_ff) k = n_ff;
+  const struct spr_topk_scratch sc = spr_topk_scratch_at(scratch, n_ff);
+  uint32_t *ord = sc.ord, *hist = sc.hist0, *hist1 = sc.hist1;
+  uint64_t *cand = sc.cand;
+  /* two histograms, even and odd neurons: activations crowd a few bins, and
+   * one histogram's increments of the same bin would wait on each other */
+  memset(hist, 0, 2 * SPR_TOPK_BINS * sizeof(uint32_t));
+  for (size_t n = 0; n < n_ff; n++) ord[n] = spr_topk_order_of(a[n]); /* apart from the counts: a vector loop */
+  size_t n0 = 0;
+  for (; n0 + 2 <= n_ff; n0 += 2) {
+    hist[ord[n0] >> SPR_TOPK_SHIFT]++;
+    hist1[ord[n0 + 1] >> SPR_TOPK_SHIFT]++;
+  }
+  if (n0 < n_ff) hist[ord[n0] >> SPR_TOPK_SHIFT]++;
+  for (size_t b = 0; b < SPR_TOPK_BINS; b++) hist[b] += hist1[b];
+  /* bin: the one holding the k-th largest; above: how many are in higher bins */
+  size_t above = 0;
+  uint32_t bin = SPR_TOPK_BINS - 1;
+  while (above + hist[bin] < k) above += hist[bin--];
+  /* the neurons above the bin (about k of n_ff, scattered: a branch per
+   * neuron would mispredict often): a branch-free pass; then the bin's */
+  size_t m = 0;
+  const uint32_t lim = (bin + 1) << SPR_TOPK_SHIFT; /* ord >= lim: in a higher bin (0 past the top bin) */
+  if (lim == 0) {
+  } else if (atomic) {
+    for (size_t n = 0; n < n_ff; n++)
+      if (ord[n] >= lim) __atomic_fetch_add(&freq[n], 1, __ATOMIC_RELAXED);
+  } else {
+    for (size_t n = 0; n < n_ff; n++) freq[n] += ord[n] >= lim;
+  }
+  /* the bin's neurons: about 2 % of them, in no pattern. Per 16 neurons one
+   * vectorizable test; only a group that holds some is looked at one by one
+   * (a branch-free compress of every neuron took half of the top-k's time) */
+  size_t g = 0;
+  for (; g + 16 <= n_ff; g += 16) {
+    uint32_t any = 0;
+    for (size_t j = 0; j < 16; j++) any |= (uint32_t)(ord[g + j] >> SPR_TOPK_SHIFT == bin);
+    if (!any) continue;
+    for (size_t j = g; j < g + 16; j++)
+      if (ord[j] >> SPR_TOPK_SHIFT == bin) cand[m++] = spr_topk_key_of(ord[j], j);
+  }
+  for (; g < n_ff; g++)
+    if (ord[g] >> SPR_TOPK_SHIFT == bin) cand[m++] = spr_topk_key_of(ord[g], g);
+  spr_topk_settle(cand, m, k - above, freq, atomic);
 }
 
 void spr_core_pick(const int32_t *freq, size_t n_ff, size_t n_core, int32_t *core) {

@@ -93,12 +93,29 @@ size_t spr_core_count(float beta, size_t n_ff);
 
 /* #{n < F : a[n] > 0}. */
 size_t spr_core_count_positive(const float *a, size_t n_ff);
-/* Adds 1 to freq[n] for each of the k largest a[n] (ties: lower n first; -0
- * equals +0; NaN ranks above +inf). scratch: spr_core_topk_scratch_bytes(F)
- * bytes, 64-aligned. atomic: the increments are atomic (several threads
- * share freq). */
-void spr_core_topk_count(const float *a, size_t n_ff, size_t k, void *scratch, int32_t *freq, bool atomic);
+/* Top-k count ukernels (topk.inc): add 1 to freq[n] for each of the k
+ * largest a[n] (ties: lower n first; -0 equals +0; NaN ranks above +inf).
+ * scratch: spr_core_topk_scratch_bytes(F) bytes, 64-aligned. atomic: the
+ * increments are atomic (several threads share freq). */
+typedef void (*spr_core_topk_fn)(const float *a, size_t n_ff, size_t k, void *scratch, int32_t *freq, bool atomic);
 size_t spr_core_topk_scratch_bytes(size_t n_ff);
+
+struct spr_topk_ukernel {
+  uint32_t isa;
+  spr_core_topk_fn fn;
+  const char *name;
+};
+
+#define SPR_TOPK_UKERNEL(isa, fn) \
+  void fn(const float *a, size_t n_ff, size_t k, void *scratch, int32_t *freq, bool atomic);
+#include "ops/coreffn/topk.inc"
+#undef SPR_TOPK_UKERNEL
+
+extern const struct spr_topk_ukernel spr_topk_ukernels[];
+extern const size_t spr_topk_ukernels_count;
+
+/* The first entry whose ISA bits are all in isa (the scalar one at worst). */
+const struct spr_topk_ukernel *spr_topk_select(uint32_t isa);
 /* Writes the n_core (<= F) neurons of largest freq (ties: lower index) to
  * core[] in ascending index order. */
 void spr_core_pick(const int32_t *freq, size_t n_ff, size_t n_core, int32_t *core);

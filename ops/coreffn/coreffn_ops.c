@@ -87,6 +87,20 @@ const struct spr_deq_ukernel *spr_deq_select(enum spr_dtype type, uint32_t isa) 
   return NULL;
 }
 
+const struct spr_topk_ukernel spr_topk_ukernels[] = {
+#define SPR_TOPK_UKERNEL(isa, fn) {(isa), fn, #fn},
+#include "ops/coreffn/topk.inc"
+#undef SPR_TOPK_UKERNEL
+};
+const size_t spr_topk_ukernels_count = sizeof spr_topk_ukernels / sizeof spr_topk_ukernels[0];
+
+const struct spr_topk_ukernel *spr_topk_select(uint32_t isa) {
+  for (size_t i = 0; i < spr_topk_ukernels_count; i++) {
+    if ((spr_topk_ukernels[i].isa & ~isa) == 0) return &spr_topk_ukernels[i];
+  }
+  return &spr_topk_ukernels[spr_topk_ukernels_count - 1];
+}
+
 const struct spr_rqt_ukernel spr_rqt_ukernels[] = {
 #define SPR_RQT_UKERNEL(type, isa, fn) {(type), (isa), fn, #fn},
 #include "ops/coreffn/rqt.inc"
@@ -426,12 +440,13 @@ static size_t core_select_workspace(const struct spr_tensor *ts, const struct sp
 
 static void core_select_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
   (void)ts;
-  (void)isa;
-  nd->impl = NULL;
-  nd->impl_name = "core_select";
+  const struct spr_topk_ukernel *uk = spr_topk_select(isa);
+  nd->impl = uk;
+  nd->impl_name = uk->name;
 }
 
 struct select_ctx {
+  spr_core_topk_fn topk;
   const float *a;
   size_t n_ff, k;
   int32_t *counts;
@@ -456,8 +471,7 @@ static int32_t *private_freq(const struct select_ctx *c, int tid) {
 static void topk_task(void *vctx, size_t begin, size_t end, int tid) {
   const struct select_ctx *c = vctx;
   uint8_t *scratch = c->keys + (size_t)tid * c->keys_bytes;
-  for (size_t t = begin; t < end; t++)
-    spr_core_topk_count(c->a + t * c->n_ff, c->n_ff, c->k, scratch, private_freq(c, tid), false);
+  for (size_t t = begin; t < end; t++) c->topk(c->a + t * c->n_ff, c->n_ff, c->k, scratch, private_freq(c, tid), false);
 }
 
 static void core_select_run(const struct spr_exec *x, const struct spr_node *nd) {
@@ -473,6 +487,7 @@ static void core_select_run(const struct spr_exec *x, const struct spr_node *nd)
     memset(freq, 0, F * sizeof(int32_t));
   }
   struct select_ctx c = {
+      .topk = ((const struct spr_topk_ukernel *)nd->impl)->fn,
       .a = a->data,
       .n_ff = F,
       .counts = (int32_t *)(void *)x->scratch,

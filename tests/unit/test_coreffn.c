@@ -464,8 +464,9 @@ static void make_acts(float *a, size_t n, uint64_t seed) {
   }
 }
 
-/* The selection from the kernels, as CORE_SELECT runs them. */
-static size_t select_kernels(const float *a, size_t T, size_t F, size_t step, float alpha, float beta, int32_t *core) {
+/* The selection from the kernels (top-k by `topk`), as CORE_SELECT runs them. */
+static size_t select_kernels(spr_core_topk_fn topk, const float *a, size_t T, size_t F, size_t step, float alpha,
+                             float beta, int32_t *core) {
   int32_t *freq = calloc(F, sizeof(int32_t));
   void *keys = spr_test_aligned_alloc(spr_core_topk_scratch_bytes(F));
   long long pos = 0, seen = 0;
@@ -475,7 +476,7 @@ static size_t select_kernels(const float *a, size_t T, size_t F, size_t step, fl
     seen += (long long)(t1 - t0);
     const double kd = (double)alpha * (double)pos / (double)seen;
     const size_t k = kd >= (double)F ? F : (size_t)kd;
-    for (size_t t = t0; t < t1; t++) spr_core_topk_count(a + t * F, F, k, keys, freq, (t & 1) != 0);
+    for (size_t t = t0; t < t1; t++) topk(a + t * F, F, k, keys, freq, (t & 1) != 0);
   }
   const size_t c = spr_core_count(beta, F);
   spr_core_pick(freq, F, c, core);
@@ -488,25 +489,36 @@ static void test_select_kernels(void **state) {
   (void)state;
   const size_t Fs[] = {1, 5, 64, 172, 1000}, Ts[] = {1, 3, 17};
   const float alphas[] = {0.2f, 1.0f}, betas[] = {0.1f, 0.4f, 1.0f};
-  unsigned c = 0;
-  for (size_t fi = 0; fi < 5; fi++)
-    for (size_t ti = 0; ti < 3; ti++)
-      for (size_t ai = 0; ai < 2; ai++)
-        for (size_t bi = 0; bi < 3; bi++, c++) {
-          const size_t F = Fs[fi], T = Ts[ti], step = c % 2 ? 4 : T;
-          float *a = malloc(T * F * sizeof(float));
-          make_acts(a, T * F, 500 + c);
-          int32_t *got = malloc(F * sizeof(int32_t)), *want = malloc(F * sizeof(int32_t));
-          const size_t n1 = select_kernels(a, T, F, step, alphas[ai], betas[bi], got);
-          const size_t n2 = spr_core_select_ref(a, T, F, step, alphas[ai], betas[bi], want);
-          assert_int_equal(n1, n2);
-          for (size_t i = 0; i < n1; i++) {
-            if (got[i] != want[i])
-              fail_msg("selection F=%zu T=%zu step=%zu alpha=%g beta=%g: core[%zu] = %d, oracle %d", F, T, step,
-                       (double)alphas[ai], (double)betas[bi], i, got[i], want[i]);
+  unsigned tested = 0;
+  for (size_t u = 0; u < spr_topk_ukernels_count; u++) {
+    const struct spr_topk_ukernel *uk = &spr_topk_ukernels[u];
+    if (!host_has(uk->isa)) {
+      print_message("skip %s (not on this CPU)\n", uk->name);
+      continue;
+    }
+    tested++;
+    unsigned c = 0;
+    for (size_t fi = 0; fi < 5; fi++)
+      for (size_t ti = 0; ti < 3; ti++)
+        for (size_t ai = 0; ai < 2; ai++)
+          for (size_t bi = 0; bi < 3; bi++, c++) {
+            const size_t F = Fs[fi], T = Ts[ti], step = c % 2 ? 4 : T;
+            float *a = malloc(T * F * sizeof(float));
+            make_acts(a, T * F, 500 + c);
+            int32_t *got = malloc(F * sizeof(int32_t)), *want = malloc(F * sizeof(int32_t));
+            const size_t n1 = select_kernels(uk->fn, a, T, F, step, alphas[ai], betas[bi], got);
+            const size_t n2 = spr_core_select_ref(a, T, F, step, alphas[ai], betas[bi], want);
+            assert_int_equal(n1, n2);
+            for (size_t i = 0; i < n1; i++) {
+              if (got[i] != want[i])
+                fail_msg("%s: selection F=%zu T=%zu step=%zu alpha=%g beta=%g: core[%zu] = %d, oracle %d", uk->name, F,
+                         T, step, (double)alphas[ai], (double)betas[bi], i, got[i], want[i]);
+            }
+            free(a), free(got), free(want);
           }
-          free(a), free(got), free(want);
-        }
+  }
+  assert_true(tested >= 1);
+  if (spr_cpu_isa() & SPR_ISA_X86_AVX512F) assert_true(tested >= 2);
   /* pick: all-zero counts keep the lowest ids; n_core = F keeps everything; ties by index */
   int32_t freq[6] = {0, 0, 0, 0, 0, 0}, core[6];
   spr_core_pick(freq, 6, 2, core);
@@ -525,6 +537,74 @@ static void test_select_kernels(void **state) {
   assert_int_equal(spr_core_count(0.3f, 170), 51);
   assert_int_equal(spr_core_count(1e-6f, 10), 1);
   assert_int_equal(spr_core_count(1.0f, 172), 172);
+}
+
+/* n ranks before m: larger value first (+NaN above +inf, -0 equal to +0), then lower index */
+static bool ranks_before(const float *a, size_t n, size_t m) {
+  const bool nn = isnan(a[n]), mn = isnan(a[m]);
+  if (nn || mn) return nn && mn ? n < m : nn;
+  return a[n] > a[m] || (a[n] == a[m] && n < m);
+}
+
+/* Every top-k entry against a brute-force ranking, row by row: long rows of
+ * SiLU(g) * u (the bin of the k-th largest holds many), one-value rows, a
+ * row with fewer positives than k (the histogram of every key), +NaN and
+ * infinities, k = 1 and k = F, lengths around the vector width. */
+static void test_topk_ukernels(void **state) {
+  (void)state;
+  const size_t Fs[] = {1, 15, 16, 17, 33, 1000, 5632, 5633};
+  unsigned tested = 0;
+  for (size_t u = 0; u < spr_topk_ukernels_count; u++) {
+    const struct spr_topk_ukernel *uk = &spr_topk_ukernels[u];
+    if (!host_has(uk->isa)) continue;
+    tested++;
+    for (size_t fi = 0; fi < sizeof Fs / sizeof Fs[0]; fi++) {
+      const size_t F = Fs[fi];
+      float *a = malloc(F * sizeof(float));
+      int32_t *got = malloc(F * sizeof(int32_t)), *want = malloc(F * sizeof(int32_t));
+      void *keys = spr_test_aligned_alloc(spr_core_topk_scratch_bytes(F));
+      for (int kind = 0; kind < 5; kind++) {
+        uint64_t s = 900 + 10 * fi + (uint64_t)kind;
+        for (size_t n = 0; n < F; n++) {
+          const float g = spr_test_rng_uniform(&s, -3.0f, 3.0f), v = spr_test_rng_uniform(&s, -3.0f, 3.0f);
+          switch (kind) {
+            case 0:
+              a[n] = g / (1.0f + expf(-g)) * v;
+              break; /* SiLU(g) * u */
+            case 1:
+              a[n] = 0.5f;
+              break; /* one value: ties only */
+            case 2:
+              a[n] = n % 7 == 0 ? 1.0f : -fabsf(g) - 0.0f;
+              break; /* few positives */
+            case 3:
+              a[n] = n % 5 == 0 ? NAN : n % 5 == 1 ? INFINITY : n % 5 == 2 ? -INFINITY : g;
+              break;
+            default:
+              a[n] = n % 3 == 0 ? -0.0f : n % 3 == 1 ? 0.0f : 1e-3f * g;
+              break; /* zeros of both signs */
+          }
+        }
+        const size_t ks[] = {1, F / 10 + 1, F / 2, F};
+        for (size_t ki = 0; ki < 4; ki++) {
+          const size_t k = ks[ki] < F ? ks[ki] : F;
+          memset(got, 0, F * sizeof(int32_t));
+          uk->fn(a, F, k, keys, got, ki % 2 == 1);
+          for (size_t n = 0; n < F; n++) {
+            size_t rank = 0;
+            for (size_t m = 0; m < F && rank < k; m++) rank += ranks_before(a, m, n);
+            want[n] = rank < k;
+          }
+          for (size_t n = 0; n < F; n++)
+            if (got[n] != want[n])
+              fail_msg("%s F=%zu kind %d k=%zu: neuron %zu counted %d, brute force %d", uk->name, F, kind, k, n, got[n],
+                       want[n]);
+        }
+      }
+      free(a), free(got), free(want), free(keys);
+    }
+  }
+  assert_true(tested >= 1);
 }
 
 /* ---- CORE_SELECT op ------------------------------------------------------------------------ */
@@ -812,9 +892,11 @@ static void test_ffn_down(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_axpy_ukernels),  cmocka_unit_test(test_axpyq_edges),  cmocka_unit_test(test_qrows_ukernels),
-      cmocka_unit_test(test_deq_ukernels),   cmocka_unit_test(test_rqt_ukernels), cmocka_unit_test(test_rqtp_ukernels),
-      cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_select_op),    cmocka_unit_test(test_gemm_rows),
+      cmocka_unit_test(test_axpy_ukernels),  cmocka_unit_test(test_axpyq_edges),
+      cmocka_unit_test(test_qrows_ukernels), cmocka_unit_test(test_deq_ukernels),
+      cmocka_unit_test(test_rqt_ukernels),   cmocka_unit_test(test_rqtp_ukernels),
+      cmocka_unit_test(test_select_kernels), cmocka_unit_test(test_topk_ukernels),
+      cmocka_unit_test(test_select_op),      cmocka_unit_test(test_gemm_rows),
       cmocka_unit_test(test_ffn_down),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
