@@ -280,10 +280,12 @@ void spr_down_pack_quad(const uint8_t *const rows[4], size_t kb, uint8_t *quad);
  * their fp16 scales (block t at 16 m + 2 t). The same bytes, 18 kb per row. */
 void spr_gu_pack_row(const uint8_t *row, size_t kb, uint8_t *out);
 /* g[i] = x . gate(i), u[i] = x . up(i) over rows in that layout: gate(i) at
- * w + i ldw, up(i) at w + i ldw + 18 kb; prefetches rows i + SPR_GU_PF < n + n_pf.
+ * w + i ldw, up(i) at w + i ldw + 18 kb; prefetches rows i + SPR_GU_PF < n + n_pf
+ * into L2, and [pf, pf + pf_bytes) spread over the n rows (the compact decode
+ * passes the down quads of these rows: see fused_task).
  * The bits of the entry's fn over the same rows in the bundle layout. */
 typedef void (*spr_gu_packed_fn)(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g,
-                                 float *u);
+                                 float *u, const void *pf, size_t pf_bytes);
 /* y += the axpyq rule (below) over n rows in the packed layout (quads: the
  * quad of rows 0..3; n may end inside a quad), groups of SPR_AXPYQ_GROUP in
  * order, continuing each element's fma chain from y: the bits of down_acc over
@@ -313,7 +315,8 @@ struct spr_gu_ukernel {
   void down_acc(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y,          \
                 const int32_t *pf, size_t n_pf);                                                                       \
   void down_packed(size_t n, const float *a, const void *quads, size_t kb, float *y, const void *pf, size_t pf_bytes); \
-  void gu_packed(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g, float *u);
+  void gu_packed(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g, float *u,      \
+                 const void *pf, size_t pf_bytes);
 #include "ops/coreffn/gu.inc"
 #undef SPR_GU_UKERNEL
 

@@ -308,7 +308,9 @@ static inline void q4_0_group_packed(const struct q4_consts *k, const uint8_t *w
 }
 
 void spr_q4_0_gu_packed__avx512vnni(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq,
-                                    float *g, float *u) {
+                                    float *g, float *u, const void *pf, size_t pf_bytes) {
+  const char *pfc = pf;
+  const size_t pf_lines = pf != NULL ? (pf_bytes + 63) / 64 : 0;
   struct q4_consts k;
   q4_consts_init(&k);
   const uint8_t *wb = w;
@@ -329,6 +331,7 @@ void spr_q4_0_gu_packed__avx512vnni(size_t kb, size_t n, const void *w, size_t l
       q4_0_group_packed(&k, row + 144 * gi, m, (const uint8_t *)xq + 384 * gi, dx, acc[0]);
       q4_0_group_packed(&k, row + seg + 144 * gi, m, (const uint8_t *)xq + 384 * gi, dx, acc[1]);
     }
+    for (size_t l = pf_lines * i / n; l < pf_lines * (i + 1) / n; l++) _mm_prefetch(pfc + 64 * l, QROWS_HINT);
     g[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][0], acc[0][1]));
     u[i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[1][0], acc[1][1]));
   }

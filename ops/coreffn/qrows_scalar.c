@@ -79,8 +79,8 @@ static float q4_0_packed_dot(size_t kb, const uint8_t *row, const int8_t *qx, co
 }
 
 void spr_q4_0_gu_packed__scalar(size_t kb, size_t n, const void *w, size_t ldw, size_t n_pf, const void *xq, float *g,
-                                float *u) {
-  (void)n_pf;
+                                float *u, const void *pf, size_t pf_bytes) {
+  (void)n_pf, (void)pf, (void)pf_bytes; /* no prefetch in the portable twin */
   const float *dx = spr_x8_0_plain_d(xq, kb);
   for (size_t i = 0; i < n; i++) {
     const uint8_t *row = (const uint8_t *)w + i * ldw;

@@ -122,7 +122,7 @@ static void check_gu(const struct spr_gu_ukernel *uk, size_t kb, size_t n, uint6
   }
   uk->fn(kb, n, idx, w, ldw, 0, xq, g, u);
   for (size_t i = 0; i <= n; i++) g2[i] = u2[i] = NAN;
-  uk->gu_packed(kb, n, pk, 2 * seg, 4, xq, g2, u2);
+  uk->gu_packed(kb, n, pk, 2 * seg, 4, xq, g2, u2, pk, 3 * 64 + 5);
   assert_true(isnan(g2[n]) && isnan(u2[n]));
   if (memcmp(g, g2, n * sizeof(float)) != 0 || memcmp(u, u2, n * sizeof(float)) != 0)
     fail_msg("%s kb=%zu n=%zu: the packed layout does not give fn's bits", uk->name, kb, n);
