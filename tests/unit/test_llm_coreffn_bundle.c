@@ -348,7 +348,8 @@ static void test_bundle_zeroed(void **state) {
 
 /* Two prompts (a reset between: a new selection each) and, with reselect, a
  * sentence end in the generated tokens: (1 + 8) + (1 + n_gen) steps of logits. */
-static size_t compact_run(const char *path, int compact, int threads, struct spr_test_llm *keep, float **out) {
+static size_t compact_run(const char *path, float beta, int compact, int threads, struct spr_test_llm *keep,
+                          float **out) {
   struct spr_test_llm t;
   memset(&t, 0, sizeof t);
   t.model = spr_test_model_load(path);
@@ -361,7 +362,7 @@ static size_t compact_run(const char *path, int compact, int threads, struct spr
   const size_t V = 300, steps = 9 + 1 + n_gen;
   *out = malloc(steps * V * sizeof(float));
   struct spr_config cfg;
-  sparse_cfg(&cfg, 0.4f, threads);
+  sparse_cfg(&cfg, beta, threads);
   cfg.sparse_ffn_compact = compact;
   cfg.sparse_ffn_reselect = 1;
   spr_test_llm_open(&t, &cfg);
@@ -385,15 +386,18 @@ static void test_compact(void **state) {
   (void)state;
   const char *pb = tiny_file(2);
   const size_t V = 300;
-  for (int threads = 1; threads <= 3; threads++) {
+  /* beta 0.4: 128 of 320 neurons, whole sub-blocks; 0.33: 105, the last sub-block 9 neurons (3 quads) */
+  for (int run = 0; run < 4; run++) {
+    const int threads = run < 3 ? run + 1 : 2;
+    const float beta = run < 3 ? 0.4f : 0.33f;
     float *plain, *packed;
     struct spr_test_llm t;
-    const size_t steps = compact_run(pb, 0, threads, NULL, &plain);
-    assert_int_equal(compact_run(pb, 1, threads, &t, &packed), steps);
+    const size_t steps = compact_run(pb, beta, 0, threads, NULL, &plain);
+    assert_int_equal(compact_run(pb, beta, 1, threads, &t, &packed), steps);
     for (size_t i = 0; i < steps * V; i++) {
       if (memcmp(&plain[i], &packed[i], sizeof(float)) != 0)
-        fail_msg("compact, %d threads: step %zu logit %zu = %.9g, without %.9g", threads, i / V, i % V,
-                 (double)packed[i], (double)plain[i]);
+        fail_msg("compact, beta %g, %d threads: step %zu logit %zu = %.9g, without %.9g", (double)beta, threads, i / V,
+                 i % V, (double)packed[i], (double)plain[i]);
     }
     /* each layer's pack: its core bundles in core order, whole (plain) or as gate/up
      * pairs regrouped per 8 blocks then the down rows in quads (packed: coreffn.h),
@@ -434,7 +438,9 @@ static void test_compact(void **state) {
         }
       }
       if (!whole && !quads) fail_msg("layer %d: the pack holds neither layout of the core bundles", (int)pk->layer);
-      if (threads == 1) printf("  layer %d: core bundles packed %s\n", (int)pk->layer, quads ? "in quads" : "whole");
+      if (threads == 1 || beta < 0.4f)
+        printf("  beta %g layer %d: %u core bundles packed %s\n", (double)beta, (int)pk->layer, nc,
+               quads ? "in quads" : "whole");
       packs++;
     }
     assert_int_equal(packs, LAYERS);
