@@ -22,7 +22,7 @@
 #error "rqtp_avx512vnni.c writes 32-column panels (SPR_QX_0_PGEMM_NV 2)"
 #endif
 
-enum { WQ = 128, WD = 1024, WC = 1152, WBLK = 1280, SETUPS = 8 };
+enum { WQ = 128, WD = 1024, WC = 1152, WBLK = 1280, SETUPS = 8, PF_GROUPS = 2 };
 
 void spr_q4_0_rqtp_ukernel__avx512vnni(const void *w, size_t ldw, size_t kb, size_t np, void *panels) {
   /* in lane i: [row r's codes of columns 4i..4i+3]_r -> [column 4i+c's codes of rows 0..3]_c */
@@ -30,11 +30,15 @@ void spr_q4_0_rqtp_ukernel__avx512vnni(const void *w, size_t ldw, size_t kb, siz
   const __m512i ones = _mm512_set1_epi8(1), m128 = _mm512_set1_epi32(-128);
   for (size_t g = 0; g < kb; g++) {
     const uint8_t *rows = (const uint8_t *)w + 32 * g * ldw;
-    if (g + 1 < kb) /* the next group's 32 rows, ldw apart: no hardware prefetcher follows them */
+    /* the 32 rows PF_GROUPS groups ahead, ldw apart: no hardware prefetcher
+     * follows them. Into L2: 96 lines into L1 at once stalled on its few miss
+     * buffers (one group ahead into L1: ffn_down prefill 76 ms per 64-token
+     * step of the TinyLlama-shape bundle file; into L2: 66-67 ms, 2 threads) */
+    if (g + PF_GROUPS < kb)
       for (size_t kk = 0; kk < 32; kk++) {
-        const char *r = (const char *)(rows + (32 + kk) * ldw);
-        for (size_t off = 0; off < 18 * np; off += 64) _mm_prefetch(r + off, _MM_HINT_T0);
-        _mm_prefetch(r + 18 * np - 1, _MM_HINT_T0);
+        const char *r = (const char *)(rows + (32 * PF_GROUPS + kk) * ldw);
+        for (size_t off = 0; off < 18 * np; off += 64) _mm_prefetch(r + off, _MM_HINT_T1);
+        _mm_prefetch(r + 18 * np - 1, _MM_HINT_T1);
       }
     for (size_t p0 = 0; p0 < np; p0 += SETUPS) {
       /* the group scales of up to SETUPS panels first: each one's chain (32
