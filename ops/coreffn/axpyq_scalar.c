@@ -77,12 +77,27 @@ void spr_q4_0_down_packed_acc__scalar(size_t n, const float *a, const void *quad
 }
 
 void spr_down_pack_quad(const uint8_t *const rows[4], size_t kb, uint8_t *quad) {
-  memset(quad, 0, spr_down_pack_quad_bytes(kb));
+  static const uint8_t zero[18] = {0};
+  const uint8_t *src[4];
+  size_t step[4]; /* a NULL row reads the zero block at every b */
   for (size_t r = 0; r < 4; r++) {
-    if (rows[r] == NULL) continue;
-    for (size_t b = 0; b < kb; b++) {
-      memcpy(quad + 2 * kb * r + 2 * b, rows[r] + 18 * b, 2);
-      for (size_t j = 0; j < 16; j++) quad[8 * kb + 64 * b + 4 * j + r] = rows[r][18 * b + 2 + j];
+    src[r] = rows[r] != NULL ? rows[r] : zero;
+    step[r] = rows[r] != NULL ? 18 : 0;
+    for (size_t b = 0; b < kb; b++) memcpy(quad + 2 * kb * r + 2 * b, src[r] + step[r] * b, 2);
+  }
+  /* the code bytes: a 4 x 16 byte transpose per block, one 32-bit word per j
+   * (built in a word, stored as its 4 bytes: the same bytes on any byte order;
+   * 4 stores per word instead of 4 scattered ones: the copy of the compact
+   * decode spent most of its time here) */
+  for (size_t b = 0; b < kb; b++) {
+    const uint8_t *c0 = src[0] + step[0] * b + 2, *c1 = src[1] + step[1] * b + 2, *c2 = src[2] + step[2] * b + 2,
+                  *c3 = src[3] + step[3] * b + 2;
+    uint8_t *o = quad + 8 * kb + 64 * b;
+    for (size_t j = 0; j < 16; j++) {
+      o[4 * j] = c0[j];
+      o[4 * j + 1] = c1[j];
+      o[4 * j + 2] = c2[j];
+      o[4 * j + 3] = c3[j];
     }
   }
 }
