@@ -701,12 +701,12 @@ struct fused_ctx {
 static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct fused_ctx *c = vctx;
-  const size_t i_end = end * SPR_BUNDLE_CHUNK < c->n ? end * SPR_BUNDLE_CHUNK : c->n;
+  const size_t i_beg = spr_bundle_chunk_start(c->n, begin), i_end = spr_bundle_chunk_start(c->n, end);
   /* nothing runs ahead of the task's first SPR_GU_PF bundles and its first sub-block's down rows */
   const size_t qbytes = spr_down_pack_quad_bytes(c->kb);
-  for (size_t i = begin * SPR_BUNDLE_CHUNK; i < i_end && i < begin * SPR_BUNDLE_CHUNK + SPR_BUNDLE_SUB; i++) {
+  for (size_t i = i_beg; i < i_end && i < i_beg + SPR_BUNDLE_SUB; i++) {
     const uint8_t *b = c->w + (size_t)c->idx[i] * c->ldw;
-    const size_t from = i < begin * SPR_BUNDLE_CHUNK + SPR_GU_PF ? 0 : 2 * c->seg;
+    const size_t from = i < i_beg + SPR_GU_PF ? 0 : 2 * c->seg;
     const size_t to = c->quads != NULL ? 2 * c->seg : c->ldw;
     for (size_t off = from; off < to; off += 64) __builtin_prefetch(b + off, 0, 2);
     if (c->quads != NULL && i % 4 == 0)
@@ -714,7 +714,7 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
   }
   float *tmp = c->tmp + (size_t)tid * c->part_stride;
   for (size_t ch = begin; ch < end; ch++) {
-    const size_t i0 = ch * SPR_BUNDLE_CHUNK, i1 = i0 + SPR_BUNDLE_CHUNK < c->n ? i0 + SPR_BUNDLE_CHUNK : c->n;
+    const size_t i0 = spr_bundle_chunk_start(c->n, ch), i1 = spr_bundle_chunk_start(c->n, ch + 1);
     float *part = c->part + ch * c->part_stride;
     /* sub-blocks: the down rows of a sub-block are used while the gu ukernel's
      * prefetches of the next one are in flight */
