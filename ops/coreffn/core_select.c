@@ -34,8 +34,8 @@ size_t spr_core_count_positive(const float *a, size_t n_ff) {
 }
 
 size_t spr_core_topk_scratch_bytes(size_t n_ff) {
-  return 2 * spr_topk_sec((n_ff + 16) * sizeof(uint32_t)) + spr_topk_sec(n_ff * sizeof(uint64_t)) +
-         spr_topk_sec(2 * SPR_TOPK_BINS * sizeof(uint32_t));
+  return 2 * spr_align_up((n_ff + 16) * sizeof(uint32_t), 64) + spr_align_up(n_ff * sizeof(uint64_t), 64) +
+         spr_align_up(2 * SPR_TOPK_BINS * sizeof(uint32_t), 64);
 }
 
 static inline void swap_keys(uint64_t *a, uint64_t *b) {
@@ -95,16 +95,9 @@ void spr_core_topk_count__scalar(const float *a, size_t n_ff, size_t k, void *sc
   const struct spr_topk_scratch sc = spr_topk_scratch_at(scratch, n_ff);
   uint32_t *ord = sc.ord, *hist = sc.hist0, *hist1 = sc.hist1;
   uint64_t *cand = sc.cand;
-  /* two histograms, even and odd neurons: activations crowd a few bins, and
-   * one histogram's increments of the same bin would wait on each other */
   memset(hist, 0, 2 * SPR_TOPK_BINS * sizeof(uint32_t));
   for (size_t n = 0; n < n_ff; n++) ord[n] = spr_topk_order_of(a[n]); /* apart from the counts: a vector loop */
-  size_t n0 = 0;
-  for (; n0 + 2 <= n_ff; n0 += 2) {
-    hist[ord[n0] >> SPR_TOPK_SHIFT]++;
-    hist1[ord[n0 + 1] >> SPR_TOPK_SHIFT]++;
-  }
-  if (n0 < n_ff) hist[ord[n0] >> SPR_TOPK_SHIFT]++;
+  spr_topk_hist(ord, n_ff, SPR_TOPK_SHIFT, hist, hist1);
   for (size_t b = 0; b < SPR_TOPK_BINS; b++) hist[b] += hist1[b];
   /* bin: the one holding the k-th largest; above: how many are in higher bins */
   size_t above = 0;

@@ -49,21 +49,10 @@ void spr_core_topk_count__avx512(const float *a, size_t n_ff, size_t k, void *sc
   const uint32_t top = _mm512_reduce_max_epu32(vmax) >> SPR_TOPK_SHIFT;
   memset(hist, 0, (top + 1) * sizeof(uint32_t));
   memset(hist1, 0, (top + 1) * sizeof(uint32_t));
-  if (pos >= k) {
-    size_t i = 0;
-    for (; i + 2 <= pos; i += 2) {
-      hist[aux[i]]++;
-      hist1[aux[i + 1]]++;
-    }
-    if (i < pos) hist[aux[i]]++;
-  } else {
-    size_t i = 0;
-    for (; i + 2 <= n_ff; i += 2) {
-      hist[ord[i] >> SPR_TOPK_SHIFT]++;
-      hist1[ord[i + 1] >> SPR_TOPK_SHIFT]++;
-    }
-    if (i < n_ff) hist[ord[i] >> SPR_TOPK_SHIFT]++;
-  }
+  if (pos >= k)
+    spr_topk_hist(aux, pos, 0, hist, hist1);
+  else
+    spr_topk_hist(ord, n_ff, SPR_TOPK_SHIFT, hist, hist1);
   size_t above = 0;
   uint32_t bin = top;
   while (above + hist[bin] + hist1[bin] < k) above += hist[bin] + hist1[bin], bin--;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ops/common/fp16.h"
+#include "runtime/util.h"
 
 /* The keys' top RADIX_BITS bits index the histogram that finds the bin of
  * the k-th largest (sign, exponent, 2 mantissa bits: bins 2^(1/4) wide). */
@@ -31,20 +32,28 @@ struct spr_topk_scratch {
   uint64_t *cand;
 };
 
-static inline size_t spr_topk_sec(size_t bytes) {
-  return (bytes + 63) / 64 * 64;
-}
-
 static inline struct spr_topk_scratch spr_topk_scratch_at(void *scratch, size_t n_ff) {
   uint8_t *p = scratch;
-  const size_t u32s = spr_topk_sec((n_ff + 16) * sizeof(uint32_t));
+  const size_t u32s = spr_align_up((n_ff + 16) * sizeof(uint32_t), 64);
   struct spr_topk_scratch s;
   s.ord = (uint32_t *)(void *)p;
   s.aux = (uint32_t *)(void *)(p + u32s);
   s.cand = (uint64_t *)(void *)(p + 2 * u32s);
-  s.hist0 = (uint32_t *)(void *)(p + 2 * u32s + spr_topk_sec(n_ff * sizeof(uint64_t)));
+  s.hist0 = (uint32_t *)(void *)(p + 2 * u32s + spr_align_up(n_ff * sizeof(uint64_t), 64));
   s.hist1 = s.hist0 + SPR_TOPK_BINS;
   return s;
+}
+
+/* h0/h1[v[i] >> shift] += 1 for i < n, even i into h0 and odd i into h1:
+ * activations crowd a few bins, and one histogram's increments of the same
+ * bin would wait on each other. */
+static inline void spr_topk_hist(const uint32_t *v, size_t n, unsigned shift, uint32_t *h0, uint32_t *h1) {
+  size_t i = 0;
+  for (; i + 2 <= n; i += 2) {
+    h0[v[i] >> shift]++;
+    h1[v[i + 1] >> shift]++;
+  }
+  if (i < n) h0[v[i] >> shift]++;
 }
 
 /* The last step of every top-k ukernel: freq[n] += 1 for the neuron of each
