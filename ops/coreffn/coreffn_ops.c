@@ -691,7 +691,7 @@ struct fused_ctx {
   spr_axpy_ukernel_fn axpy;
   spr_f32_vunary_fn silu;
   size_t kb, e, n, ldw, seg, part_stride;
-  const int32_t *idx;
+  const int32_t *idx; /* NULL with quads: rows in order */
   const uint8_t *w;
   const uint8_t *quads; /* non-NULL: the packed layout (w: gate/up rows, ldw 2 seg; quads: the down rows) */
   const void *xq;
@@ -705,7 +705,7 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
   /* nothing runs ahead of the task's first SPR_GU_PF bundles and its first sub-block's down rows */
   const size_t qbytes = spr_down_pack_quad_bytes(c->kb);
   for (size_t i = i_beg; i < i_end && i < i_beg + SPR_BUNDLE_SUB; i++) {
-    const uint8_t *b = c->w + (size_t)c->idx[i] * c->ldw;
+    const uint8_t *b = c->w + (c->idx != NULL ? (size_t)c->idx[i] : i) * c->ldw;
     const size_t from = i < i_beg + SPR_GU_PF ? 0 : 2 * c->seg;
     const size_t to = c->quads != NULL ? 2 * c->seg : c->ldw;
     for (size_t off = from; off < to; off += 64) __builtin_prefetch(b + off, 0, 2);
@@ -858,7 +858,7 @@ static void fused_run(const struct spr_exec *x, const struct spr_node *nd, const
   } else if (core == NULL) { /* every neuron */
     n_core = F;
   }
-  if (core == NULL) { /* the identity list */
+  if (core == NULL && c.quads == NULL) { /* the identity list (the packed kernels take rows in order, no list) */
     int32_t *id = (int32_t *)(void *)(x->scratch + ws.idx);
     for (size_t i = 0; i < n_core; i++) id[i] = (int32_t)i;
     core = id;
