@@ -136,8 +136,8 @@ void spr_q4_0_axpyq_ukernel_128__avx512vnni(size_t n, const int32_t *idx, const 
  * horizontal reductions): each row's PB block scales are picked out of its
  * 18-byte blocks with vpermt2w over 128-byte windows, p = a d and the running
  * max per block are kept, then S, 1 / S, the int8 coefficients and their sums
- * per block follow lane-wise, and one 4-row byte transpose per quad of
- * neurons gives the dword quads vpdpbusd takes. Per 4-block tile, each
+ * per block follow lane-wise, and two packs and a vpshufb per quad of
+ * neurons give the dword quads vpdpbusd takes. Per 4-block tile, each
  * row's codes are gathered with vpermt2w so that dword m of 128-bit lane L
  * holds code bytes 4L..4L+3 of block m; the 4-row byte interleave then
  * leaves block m's outputs in natural order in one register (dword j: code
@@ -209,12 +209,17 @@ static inline __m512i panel_scales(const struct acc_consts *k, const uint8_t *r,
 
 /* The rule's per-block steps of one group over a panel, from p = a d (P, rows
  * < gn) and the max |p| per block (mx): S and 8 sum c per block, and the
- * coefficient quads X[q] (rows 4q..4q+3; block 16 L + 4 m + t at dword
- * 8 m + 4 L + t). Rows gn..gq-1 get c = 0. */
+ * coefficient quads X[q][b] (block b's c of rows 4q..4q+3, row r in byte r).
+ * Rows gn..gq-1 get c = 0. Per quad and 16 blocks, the four rows' int32 c
+ * are narrowed by two signed packs (|c| <= 127: exact), which leave each
+ * 128-bit lane holding the 4 rows' c of its 4 blocks row by row, and one
+ * vpshufb turns that block by block (one thread, rows in L3: down ukernel
+ * 82.0-84.2 -> 80.3-81.0 us per 2252 neurons against vpmovdb per row and a
+ * 4-row unpack transpose). */
 struct group_coefs {
   _Alignas(64) float S[PB];
   _Alignas(64) int32_t corr[PB];
-  _Alignas(32) int32_t X[G / 4][PB];
+  _Alignas(64) int32_t X[G / 4][PB];
 };
 
 static void group_coefs(float (*P)[PB], const __m512 mx[2], size_t gn, size_t gq, struct group_coefs *gc) {
@@ -226,33 +231,27 @@ static void group_coefs(float (*P)[PB], const __m512 mx[2], size_t gn, size_t gq
     inv[j] = _mm512_maskz_div_ps(nz, _mm512_set1_ps(127.0f), mx[j]);
     corr[j] = _mm512_setzero_si512();
   }
-  _Alignas(32) int8_t C[G][PB]; /* c = nearbyint(p / S) */
-  for (size_t i = 0; i < gq; i++) {
+  /* byte 4 m + r of a lane <- byte 4 r + m (row r, the lane's block m) */
+  const __m512i order = _mm512_set4_epi32(0x0F0B0703, 0x0E0A0602, 0x0D090501, 0x0C080400);
+  for (size_t q = 0; q < gq / 4; q++) {
     for (int j = 0; j < 2; j++) {
-      const __m512i c =
-          i < gn ? _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_load_ps(&P[i][16 * j]), inv[j])) : _mm512_setzero_si512();
-      corr[j] = _mm512_add_epi32(corr[j], c);
-      _mm_store_si128((__m128i *)(void *)&C[i][16 * j], _mm512_cvtepi32_epi8(c));
+      __m512i c[4]; /* c = nearbyint(p / S) */
+      for (size_t r = 0; r < 4; r++) {
+        const size_t i = 4 * q + r;
+        c[r] =
+            i < gn ? _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_load_ps(&P[i][16 * j]), inv[j])) : _mm512_setzero_si512();
+        corr[j] = _mm512_add_epi32(corr[j], c[r]);
+      }
+      const __m512i b8 = _mm512_packs_epi16(_mm512_packs_epi32(c[0], c[1]), _mm512_packs_epi32(c[2], c[3]));
+      _mm512_store_si512(&gc->X[q][16 * j], _mm512_shuffle_epi8(b8, order));
     }
   }
   for (int j = 0; j < 2; j++) _mm512_store_si512(gc->corr + 16 * j, _mm512_slli_epi32(corr[j], 3));
-  for (size_t q = 0; q < gq / 4; q++) { /* 4-row byte transpose */
-    const __m256i r0 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q]);
-    const __m256i r1 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 1]);
-    const __m256i r2 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 2]);
-    const __m256i r3 = _mm256_load_si256((const __m256i *)(const void *)C[4 * q + 3]);
-    const __m256i t0 = _mm256_unpacklo_epi8(r0, r1), t1 = _mm256_unpackhi_epi8(r0, r1);
-    const __m256i t2 = _mm256_unpacklo_epi8(r2, r3), t3 = _mm256_unpackhi_epi8(r2, r3);
-    _mm256_store_si256((__m256i *)(void *)&gc->X[q][0], _mm256_unpacklo_epi16(t0, t2));
-    _mm256_store_si256((__m256i *)(void *)&gc->X[q][8], _mm256_unpackhi_epi16(t0, t2));
-    _mm256_store_si256((__m256i *)(void *)&gc->X[q][16], _mm256_unpacklo_epi16(t1, t3));
-    _mm256_store_si256((__m256i *)(void *)&gc->X[q][24], _mm256_unpackhi_epi16(t1, t3));
-  }
 }
 
 /* The coefficient quad of rows 4q..4q+3 for block b of the panel. */
 static inline __m512i coef_quad(const struct group_coefs *gc, size_t q, size_t b) {
-  return _mm512_set1_epi32(gc->X[q][8 * ((b % 16) / 4) + 4 * (b / 16) + b % 4]);
+  return _mm512_set1_epi32(gc->X[q][b]);
 }
 
 /* acc += block b's codes x (4 rows interleaved: dword j = code byte j) times the quad cv */

@@ -151,8 +151,9 @@ void spr_qrows_ref(enum spr_dtype type, size_t k, size_t n, const int32_t *idx, 
  * Error against the exact sum: |y_j - sum_i a_i w_ij| <= sum_g 0.5 S_gb sum_i
  * |q_ij| plus f32 rounding of the group sums (the same order as activating a
  * Q8_0 vector: relative 1/254 of the group's largest |a d|). All
- * implementations give the same bits (the int sums are exact and the f32
- * steps are the same IEEE operations). */
+ * implementations give the same bits for finite p (the int sums are exact
+ * and the f32 steps are the same IEEE operations); a NaN or infinite p gives
+ * unspecified values (the conversion of a NaN to int differs). */
 enum { SPR_AXPYQ_GROUP = 32 };
 /* The rule above with double accumulation of S * t over groups. */
 void spr_axpyq_rows_ref(size_t n, const int32_t *idx, const float *a, const void *w, size_t ldw, size_t ne, float *y);
