@@ -43,7 +43,11 @@ static enum spr_status decode(struct llm_case *k, const int32_t *gen_tok, int fr
  * runs, one case after the other. every > 0 (--interleave, two cases): both
  * prefills, then the decodes alternating every `every` tokens, so that the
  * two rates see the same seconds of the machine (on a shared host, whole
- * runs a second or two apart can meet bandwidths that differ by 2x). */
+ * runs a second or two apart can meet bandwidths that differ by 2x); the
+ * case that goes first (prefill, and each pair of decode blocks) swaps from
+ * run to run, so that neither is always the one timed before a change of
+ * the host's state (the prefills, a quarter second each, cannot alternate
+ * within a run). */
 static int run_cases(struct llm_case *k, int n_cases, const int32_t *tok, int n_prompt, int n_gen, int r, int every) {
   uint64_t pre[2] = {0, 0}, dec[2] = {0, 0};
   enum spr_status s = SPR_STATUS_OK;
@@ -53,10 +57,16 @@ static int run_cases(struct llm_case *k, int n_cases, const int32_t *tok, int n_
       if (s == SPR_STATUS_OK) s = decode(&k[i], tok + n_prompt, 0, n_gen, &dec[i]);
     }
   } else {
-    for (int i = 0; i < n_cases && s == SPR_STATUS_OK; i++) s = prefill(&k[i], tok, n_prompt, &pre[i]);
+    const int first = r & 1; /* r = -1 (warm-up): case 1 first */
+    for (int j = 0; j < n_cases && s == SPR_STATUS_OK; j++) {
+      const int i = (j + first) % n_cases;
+      s = prefill(&k[i], tok, n_prompt, &pre[i]);
+    }
     for (int g = 0; g < n_gen && s == SPR_STATUS_OK; g += every)
-      for (int i = 0; i < n_cases && s == SPR_STATUS_OK; i++)
+      for (int j = 0; j < n_cases && s == SPR_STATUS_OK; j++) {
+        const int i = (j + first) % n_cases;
         s = decode(&k[i], tok + n_prompt, g, n_gen - g < every ? n_gen : g + every, &dec[i]);
+      }
   }
   if (s != SPR_STATUS_OK) return cli_fail_status(s, NULL, "eval");
   if (r >= 0)
@@ -249,7 +259,8 @@ int cmd_bench(int argc, char **argv) {
        "LLM: first drop MODEL (and --dense-model) from the page cache and read each once from\n"
        "                             start to end, so that the files compared are cached alike (Linux)"},
       {"interleave", CLI_INT, &interleave, "N",
-       "with --compare-dense: in each run, alternate the two models' decode every N tokens\n"
+       "with --compare-dense: in each run, alternate the two models' decode every N tokens;\n"
+       "                             the model that goes first swaps from run to run\n"
        "                             (default 0: one whole run of each, one after the other)"},
       {"sentence", CLI_INT, &sentence, "N",
        "LLM: every N-th decoded token is a '.' token (sentence ends: what --sparse-ffn ...,reselect=sentence "
