@@ -264,27 +264,30 @@ AV_INLINE float av_kv_at(const int F16, const void *base, size_t i) {
 AV_INLINE const void *av_kv_ptr(const int F16, const void *base, size_t i) {
   return F16 ? (const void *)((const uint16_t *)base + i) : (const void *)((const float *)base + i);
 }
-/* Prefetches the n elements at element i of base (one row). */
-AV_INLINE void av_kv_prefetch(const int F16, const void *base, size_t i, size_t n) {
+/* Prefetches the n elements at element i of base (one row), into L1, or
+ * into L2 when L2 (a constant after inlining: __builtin_prefetch wants one). */
+AV_INLINE void av_kv_prefetch(const int F16, const void *base, size_t i, size_t n, const int L2) {
   const char *p = (const char *)av_kv_ptr(F16, base, i);
   const size_t bytes = n * (F16 ? 2 : 4);
-  for (size_t c = 0; c < bytes; c += 64) AV_PREFETCH(p + c);
-  AV_PREFETCH(p + bytes - 1);
+  for (size_t c = 0; c < bytes; c += 64) {
+    if (L2)
+      AV_PREFETCH_L2(p + c);
+    else
+      AV_PREFETCH(p + c);
+  }
+  if (L2)
+    AV_PREFETCH_L2(p + bytes - 1);
+  else
+    AV_PREFETCH(p + bytes - 1);
 }
 
 /* Requests keys [0, n) of a block (K rows k + j ks, V rows v + j vs, hd
  * elements each; strides and offsets in elements) into L2. */
 AV_INLINE void av_kv_block_prefetch(const int F16, const void *k, size_t ks, const void *v, size_t vs, size_t n,
                                     size_t hd) {
-  const size_t bytes = hd * (F16 ? 2 : 4);
   for (size_t j = 0; j < n; j++) {
-    const char *pk = (const char *)av_kv_ptr(F16, k, j * ks), *pv = (const char *)av_kv_ptr(F16, v, j * vs);
-    for (size_t c = 0; c < bytes; c += 64) {
-      AV_PREFETCH_L2(pk + c);
-      AV_PREFETCH_L2(pv + c);
-    }
-    AV_PREFETCH_L2(pk + bytes - 1);
-    AV_PREFETCH_L2(pv + bytes - 1);
+    av_kv_prefetch(F16, k, j * ks, hd, 1);
+    av_kv_prefetch(F16, v, j * vs, hd, 1);
   }
 }
 
@@ -300,7 +303,7 @@ AV_INLINE void av_rows_pv(const int F16, size_t nl, size_t nv, size_t n, const f
     for (size_t c = 0; c < nv; c++) acc[r][c] = av_mul(av_load(o + r * os + c * AV_VL), a);
   }
   for (size_t j = 0; j < n; j++) {
-    av_kv_prefetch(F16, v, (j + AV_PF_KEYS) * vs, nv * AV_VL);
+    av_kv_prefetch(F16, v, (j + AV_PF_KEYS) * vs, nv * AV_VL, 0);
     av_v vv[AV_RG];
     for (size_t c = 0; c < nv; c++) vv[c] = av_kv_load(F16, v, j * vs + c * AV_VL);
     for (size_t r = 0; r < nl; r++) {
@@ -349,7 +352,7 @@ AV_INLINE void av_rows_scores(const int F16, size_t nl, size_t n, size_t hd, con
                               size_t ks, float *sc, size_t ss) {
   const size_t hdf = hd / AV_VL * AV_VL;
   for (size_t j = 0; j < n; j++) {
-    av_kv_prefetch(F16, k, (j + AV_PF_KEYS) * ks, hd);
+    av_kv_prefetch(F16, k, (j + AV_PF_KEYS) * ks, hd, 0);
     av_v acc[4];
     for (size_t r = 0; r < 4; r++) acc[r] = av_zero();
     for (size_t c = 0; c < hdf; c += AV_VL) {
