@@ -34,8 +34,7 @@ size_t spr_core_count_positive(const float *a, size_t n_ff) {
 }
 
 size_t spr_core_topk_scratch_bytes(size_t n_ff) {
-  return 2 * spr_align_up((n_ff + 16) * sizeof(uint32_t), 64) + spr_align_up(n_ff * sizeof(uint64_t), 64) +
-         spr_align_up(2 * SPR_TOPK_BINS * sizeof(uint32_t), 64);
+  return spr_topk_scratch_size(n_ff);
 }
 
 static inline void swap_keys(uint64_t *a, uint64_t *b) {

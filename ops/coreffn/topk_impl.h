@@ -32,14 +32,25 @@ struct spr_topk_scratch {
   uint64_t *cand;
 };
 
+/* Byte offsets of the scratch's parts, and its size (one place for both). */
+static inline size_t spr_topk_u32s_bytes(size_t n_ff) {
+  return spr_align_up((n_ff + 16) * sizeof(uint32_t), 64);
+}
+static inline size_t spr_topk_hist_offset(size_t n_ff) {
+  return 2 * spr_topk_u32s_bytes(n_ff) + spr_align_up(n_ff * sizeof(uint64_t), 64);
+}
+static inline size_t spr_topk_scratch_size(size_t n_ff) {
+  return spr_topk_hist_offset(n_ff) + spr_align_up(2 * SPR_TOPK_BINS * sizeof(uint32_t), 64);
+}
+
 static inline struct spr_topk_scratch spr_topk_scratch_at(void *scratch, size_t n_ff) {
   uint8_t *p = scratch;
-  const size_t u32s = spr_align_up((n_ff + 16) * sizeof(uint32_t), 64);
+  const size_t u32s = spr_topk_u32s_bytes(n_ff);
   struct spr_topk_scratch s;
   s.ord = (uint32_t *)(void *)p;
   s.aux = (uint32_t *)(void *)(p + u32s);
   s.cand = (uint64_t *)(void *)(p + 2 * u32s);
-  s.hist0 = (uint32_t *)(void *)(p + 2 * u32s + spr_align_up(n_ff * sizeof(uint64_t), 64));
+  s.hist0 = (uint32_t *)(void *)(p + spr_topk_hist_offset(n_ff));
   s.hist1 = s.hist0 + SPR_TOPK_BINS;
   return s;
 }
