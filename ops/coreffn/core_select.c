@@ -34,7 +34,7 @@ size_t spr_core_count_positive(const float *a, size_t n_ff) {
 }
 
 size_t spr_core_topk_scratch_bytes(size_t n_ff) {
-  return spr_topk_scratch_size(n_ff);
+  return spr_topk_hist_offset(n_ff) + spr_align_up(2 * SPR_TOPK_BINS * sizeof(uint32_t), 64);
 }
 
 static inline void swap_keys(uint64_t *a, uint64_t *b) {

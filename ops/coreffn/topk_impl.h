@@ -32,15 +32,13 @@ struct spr_topk_scratch {
   uint64_t *cand;
 };
 
-/* Byte offsets of the scratch's parts, and its size (one place for both). */
+/* Byte offsets of the scratch's parts (spr_core_topk_scratch_bytes adds the
+ * histograms to the last one). */
 static inline size_t spr_topk_u32s_bytes(size_t n_ff) {
   return spr_align_up((n_ff + 16) * sizeof(uint32_t), 64);
 }
 static inline size_t spr_topk_hist_offset(size_t n_ff) {
   return 2 * spr_topk_u32s_bytes(n_ff) + spr_align_up(n_ff * sizeof(uint64_t), 64);
-}
-static inline size_t spr_topk_scratch_size(size_t n_ff) {
-  return spr_topk_hist_offset(n_ff) + spr_align_up(2 * SPR_TOPK_BINS * sizeof(uint32_t), 64);
 }
 
 static inline struct spr_topk_scratch spr_topk_scratch_at(void *scratch, size_t n_ff) {
