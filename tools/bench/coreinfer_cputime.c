@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "sparrow/llm.h"
-#include "sparrow/sparrow.h"
+
+#include "llm_bench.h"
 static double cpu(void) {
   struct timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
@@ -31,31 +31,9 @@ struct S {
   void *arena;
 };
 static void open1(struct S *x, const char *path, float beta, int all, int threads) {
-  struct spr_error err;
-  if (spr_model_load_file(path, NULL, &x->m, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
-    exit(1);
-  }
   struct spr_config c;
-  spr_config_init(&c);
-  c.ctx = 256;
-  c.batch = 64;
-  c.threads = threads;
-  c.sparse_ffn_beta = beta;
-  if (all) {
-    c.sparse_ffn_first = 0;
-    c.sparse_ffn_last = 2147483647;
-  }
-  struct spr_plan p;
-  if (spr_plan(x->m, &c, &p, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
-    exit(1);
-  }
-  x->arena = aligned_alloc(64, (p.arena_bytes + 63) / 64 * 64);
-  if (spr_session_create(x->m, &c, x->arena, p.arena_bytes, &x->s, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
-    exit(1);
-  }
+  llm_bench_config(&c, threads, 256, 64, beta, all, 0);
+  x->s = llm_bench_open(path, &c, &x->m, &x->arena);
 }
 static int cmpd(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
