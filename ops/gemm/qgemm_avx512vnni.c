@@ -70,7 +70,7 @@ INLINE size_t clamp64(size_t bytes, size_t off) {
  * the lines from L2 before the loads reach them: the loop's demand loads
  * otherwise wait on L2 with few misses in flight (2026-11-30, TinyLlama-shape
  * Q4_0 decode, 2 threads, dense steps alternating with and without it in one
- * process: 32.8-34.4 -> 36.3-38.6 tok/s, best at 2 KiB among 1, 2 and 4 KiB;
+ * process: 32.8-36.1 -> 37.6-42.3 tok/s, best at 2 KiB among 1, 2 and 4 KiB;
  * `sparrow bench` decode alternating binaries 37.4-39.8 -> 39.8-44.2 tok/s). */
 #ifndef QPF0
 #define QPF0 2048
