@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
+#include "../sparrow/cli_arena.h"
 #include "sparrow/llm.h"
 #include "sparrow/sparrow.h"
 
@@ -39,7 +39,7 @@ static inline void llm_bench_config(struct spr_config *c, int threads, int ctx, 
 }
 
 /* Loads path, plans c and creates the session in an arena allocated as the
- * CLI does (a large one in transparent huge pages, tools/sparrow/cli.c).
+ * CLI allocates one (cli_arena_alloc).
  * Exits with a message on any failure. */
 static inline struct spr_session *llm_bench_open(const char *path, const struct spr_config *c, struct spr_model **m,
                                                  void **arena) {
@@ -53,15 +53,11 @@ static inline struct spr_session *llm_bench_open(const char *path, const struct 
     fprintf(stderr, "plan %s: %s\n", path, err.msg);
     exit(1);
   }
-  const size_t huge = (size_t)2 << 20;
-  const int big = plan.arena_bytes >= 16 * huge;
-  if (posix_memalign(arena, big ? huge : SPR_ARENA_ALIGN, plan.arena_bytes) != 0) {
+  *arena = cli_arena_alloc(plan.arena_bytes);
+  if (*arena == NULL) {
     fprintf(stderr, "%s: cannot allocate %zu arena bytes\n", path, plan.arena_bytes);
     exit(1);
   }
-#ifdef MADV_HUGEPAGE
-  if (big) (void)madvise(*arena, plan.arena_bytes / huge * huge, MADV_HUGEPAGE);
-#endif
   struct spr_session *s = NULL;
   if (spr_session_create(*m, c, *arena, plan.arena_bytes, &s, &err) != SPR_STATUS_OK) {
     fprintf(stderr, "session %s: %s\n", path, err.msg);

@@ -1,5 +1,6 @@
 /* tools/sparrow/cli.c — argument parsing, errors and model/session setup. */
 #include "tools/sparrow/cli.h"
+#include "tools/sparrow/cli_arena.h"
 
 #if SPR_CUDA
 #include "ops/backends/cuda/cuda_backend.h"
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 int cli_fail(const char *fmt, ...) {
@@ -284,19 +284,11 @@ int cli_open(const char *path, const struct spr_config *cfg, size_t arena_bytes,
     return cli_fail_status(s, &err, "plan");
   }
   const size_t bytes = arena_bytes != 0 ? arena_bytes : out->plan.arena_bytes;
-  /* An arena of tens of MB (the sparse FFN's compact copy of the core bundles is most of
-   * it) goes in transparent huge pages where the kernel offers them (THP "madvise"
-   * mode): decode streams that copy, and 2 MiB pages let the hardware prefetcher run
-   * past 4 KiB boundaries. */
-  const size_t huge = (size_t)2 << 20;
-  const bool big = bytes >= 16 * huge;
-  if (posix_memalign(&out->arena, big ? huge : SPR_ARENA_ALIGN, bytes ? bytes : SPR_ARENA_ALIGN) != 0) {
+  out->arena = cli_arena_alloc(bytes);
+  if (out->arena == NULL) {
     cli_close(out);
     return cli_fail("cannot allocate an arena of %zu bytes", bytes);
   }
-#ifdef MADV_HUGEPAGE
-  if (big) (void)madvise(out->arena, bytes / huge * huge, MADV_HUGEPAGE); /* advice: whole pages inside */
-#endif
   s = spr_session_create(out->model, cfg, out->arena, bytes, &out->session, &err);
   if (s != SPR_STATUS_OK) {
     cli_close(out);
