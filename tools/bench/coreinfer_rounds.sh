@@ -7,7 +7,7 @@
 #       [--sparse-ffn SPEC] [--interleave N] [--recache] [--llama-bench PATH] SPARSE.gguf DENSE.gguf
 #
 # Each round runs `sparrow bench SPARSE --sparse-ffn SPEC --compare-dense --dense-model DENSE
-# --runs 3 --warmup 1 --interleave N [--recache] --json` (the two decodes alternate every N tokens,
+# --runs 3 --warmup 1 --interleave N [--recache] --json` (prefills A B B A, the two decodes alternate every N tokens,
 # default 16, 0: whole runs; --recache: both files re-read into the page cache first, in the first
 # round only) and, with --llama-bench (one you built yourself from llama.cpp; this script neither
 # downloads nor builds it), `llama-bench -m DENSE -r 3` in the same round. Prints each round, then
