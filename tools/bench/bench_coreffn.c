@@ -6,13 +6,16 @@
  *   bench_coreffn [--type q4_0|q8_0|f16|f32] [--threads N] [--beta 0.4] [--ms 300] [--tokens 64] [--cpu 1]
  * (--cpu 1: time by this thread's CPU time, for 1 thread on a loaded machine)
  *
- * Prints the median time of: gate GEMV dense (GEMM op, M = 1) and row-gathered
+ * Prints the median time of: gate GEMV dense (GEMM op, M = 1; also with one copy of
+ * the weights, i.e. from cache) and row-gathered
  * (GEMM_ROWS, sparse); ffn_down row-major dense and sparse (scatter + GEMV);
  * ffn_down_t dense (axpy over all neurons) and sparse (over the core); the
  * selection of one step of --tokens tokens; prefill of the down projection
  * (M = --tokens) with ffn_down (quantized GEMM) and ffn_down_t (Q4_0/Q8_0: the
- * Q8_0 GEMM over requantized strips; f32/f16: f32 GEMM on dequantized slices). Weights rotate through >= 256 MiB of
- * copies so each decode run reads DRAM, as a real decode does. */
+ * Q8_0 GEMM over requantized strips; f32/f16: f32 GEMM on dequantized slices); for Q4_0 the
+ * fused bundle decode and the `compact` decode (FFN_DOWN reading a core pack: one pack, from
+ * cache, against copies rotating, from DRAM: how close the compute comes to the stream). Weights
+ * rotate through >= 256 MiB of copies so each decode run reads DRAM, as a real decode does. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,8 +169,11 @@ int main(int argc, char **argv) {
   nd.p.gemm.act = SPR_ACT_SILU;
   ctl->mode = SPR_CORE_MODE_DENSE;
   const double gate_dense = time_op(ts, &nd, threads, ms, 1, &wg, 1);
+  const double gate_dense_c = time_op(ts, &nd, threads, ms, -1, NULL, 1);
   ctl->mode = SPR_CORE_MODE_SPARSE;
   const double gate_sparse = time_op(ts, &nd, threads, ms, 1, &wg, 1);
+  printf("gate GEMV dense     cache %7.3f ms (%.1f GB/s)   DRAM %7.3f ms (%.1f GB/s)\n", gate_dense_c,
+         wg.bytes / gate_dense_c / 1e6, gate_dense, wg.bytes / gate_dense / 1e6);
   printf("gate GEMV          dense %8.3f ms   core rows %8.3f ms   (%.2fx; %.1f MB -> %.1f MB)\n", gate_dense,
          gate_sparse, gate_dense / gate_sparse, wg.bytes / 1e6, wg.bytes * (double)n_core / F / 1e6);
 
@@ -239,6 +245,32 @@ int main(int argc, char **argv) {
         "                    fused core vs separate core %.2fx, vs separate dense %.2fx; %.1f MB -> %.1f MB)\n",
         fd, fs, 2 * gate_sparse + dt_sparse_g, 2 * gate_dense + down_dense, (2 * gate_sparse + dt_sparse_g) / fs,
         (2 * gate_dense + down_dense) / fs, wb.bytes / 1e6, wb.bytes * (double)n_core / F / 1e6);
+    /* compact (src6): the core bundles' copy, read from cache (one pack, L3-sized) and from
+     * DRAM (copies of it rotating): the compute's rate against the stream's */
+    {
+      const int64_t ne_pk[2] = {3 * E, (int64_t)spr_core_pack_rows(n_core)};
+      struct weights wp;
+      wp.bytes = (size_t)ne_pk[1] * spr_quant_row_bytes(type, 3 * E);
+      wp.n = (int)((256u << 20) / wp.bytes) + 1;
+      wp.copy = malloc((size_t)wp.n * sizeof *wp.copy);
+      for (int c = 0; c < wp.n; c++) {
+        wp.copy[c] = xalloc(wp.bytes);
+        memset(wp.copy[c], 0, wp.bytes);
+      }
+      spr_test_tensor(&ts[7], type, 2, ne_pk, wp.copy[0]);
+      nd.n_src = 7;
+      nd.src[6] = 7;
+      nd.p.core.beta = beta;
+      ctl->mode = SPR_CORE_MODE_SPARSE;
+      sel->packed = 0;
+      const double fc = time_op(ts, &nd, threads, ms, -1, NULL, 1); /* the first run packs */
+      for (int c = 1; c < wp.n; c++) memcpy(wp.copy[c], wp.copy[0], wp.bytes);
+      const double fm = time_op(ts, &nd, threads, ms, 7, &wp, 1);
+      printf("compact decode      cache %7.3f ms (%.1f GB/s)   DRAM %7.3f ms (%.1f GB/s)   (%.1f MB)\n", fc,
+             wp.bytes / fc / 1e6, fm, wp.bytes / fm / 1e6, wp.bytes / 1e6);
+      nd.n_src = 6;
+      nd.src[6] = -1;
+    }
     /* prefill of gate and up: the bundle's strided glu GEMM against two dense GEMMs (M = T) */
     const int64_t ne_xT[2] = {E, T};
     spr_test_tensor(&ts[0], SPR_DTYPE_F32, 2, ne_xT, res);
