@@ -129,29 +129,48 @@ void spr_core_topk_count__scalar(const float *a, size_t n_ff, size_t k, void *sc
   spr_topk_settle(cand, m, k - above, freq, atomic);
 }
 
+enum { PICK_BINS = 256, PICK_HISTS = 2 }; /* 2 KiB of stack */
+
 void spr_core_pick(const int32_t *freq, size_t n_ff, size_t n_core, int32_t *core) {
   if (n_core == 0) return;
   if (n_core > n_ff) n_core = n_ff;
   int32_t top = 0;
   for (size_t n = 0; n < n_ff; n++) top = freq[n] > top ? freq[n] : top;
-  /* f = the largest value with #{freq >= f} >= n_core (f = 0 always qualifies) */
-  int32_t lo = 0, hi = top;
-  while (lo < hi) {
-    const int32_t mid = lo + (hi - lo + 1) / 2;
-    size_t c = 0;
-    for (size_t n = 0; n < n_ff; n++) c += freq[n] >= mid;
-    if (c >= n_core)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
+  /* lo = the largest value with #{freq >= lo} >= n_core (0 always qualifies);
+   * above = #{freq > lo}. Counts below PICK_BINS (a selection window of fewer
+   * tokens) by one histogram pass, two histograms taking alternate neurons
+   * (neighbours often share a count: one histogram's increments would wait
+   * on each other); larger counts by bisection, a pass a step. */
+  int32_t lo = 0;
   size_t above = 0;
-  for (size_t n = 0; n < n_ff; n++) above += freq[n] > lo;
+  if (top < PICK_BINS) {
+    uint32_t hist[PICK_HISTS][PICK_BINS];
+    for (int h = 0; h < PICK_HISTS; h++) memset(hist[h], 0, (size_t)(top + 1) * sizeof hist[h][0]);
+    for (size_t n = 0; n < n_ff; n++) hist[n % PICK_HISTS][freq[n] > 0 ? freq[n] : 0]++;
+    size_t c = 0;
+    for (lo = top; lo > 0 && c + hist[0][lo] + hist[1][lo] < n_core; lo--) c += hist[0][lo] + hist[1][lo];
+    above = c;
+  } else {
+    int32_t hi = top;
+    while (lo < hi) {
+      const int32_t mid = lo + (hi - lo + 1) / 2;
+      size_t c = 0;
+      for (size_t n = 0; n < n_ff; n++) c += freq[n] >= mid;
+      if (c >= n_core)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    for (size_t n = 0; n < n_ff; n++) above += freq[n] > lo;
+  }
+  /* without branches: about 40 % of the neurons are taken, in no pattern a
+   * predictor learns; core[out] is written for every n and kept when taken
+   * (core has room: out < n_core until the last one is taken, then the loop ends) */
   size_t ties = n_core - above, out = 0;
   for (size_t n = 0; n < n_ff && out < n_core; n++) {
-    if (freq[n] > lo || (freq[n] == lo && ties > 0)) {
-      if (freq[n] == lo) ties--;
-      core[out++] = (int32_t)n;
-    }
+    const size_t tie = (size_t)(freq[n] == lo) & (size_t)(ties > 0);
+    core[out] = (int32_t)n;
+    out += (size_t)(freq[n] > lo) | tie;
+    ties -= tie;
   }
 }

@@ -453,6 +453,7 @@ struct select_ctx {
   uint8_t *keys;
   size_t keys_bytes;
   int32_t *freq;
+  int n_threads;
 };
 
 static void positives_task(void *vctx, size_t begin, size_t end, int tid) {
@@ -472,6 +473,19 @@ static void topk_task(void *vctx, size_t begin, size_t end, int tid) {
   const struct select_ctx *c = vctx;
   uint8_t *scratch = c->keys + (size_t)tid * c->keys_bytes;
   for (size_t t = begin; t < end; t++) c->topk(c->a + t * c->n_ff, c->n_ff, c->k, scratch, private_freq(c, tid), false);
+}
+
+/* freq += the threads' private counts (integer sums: any split gives the
+ * same counts), MERGE_COLS neurons a task, so the threads share the merge */
+enum { MERGE_COLS = 512 };
+static void merge_task(void *vctx, size_t begin, size_t end, int tid) {
+  (void)tid;
+  const struct select_ctx *c = vctx;
+  const size_t n0 = begin * MERGE_COLS, n1 = end * MERGE_COLS < c->n_ff ? end * MERGE_COLS : c->n_ff;
+  for (int t = 0; t < c->n_threads; t++) {
+    const int32_t *pf = private_freq(c, t);
+    for (size_t n = n0; n < n1; n++) c->freq[n] += pf[n];
+  }
 }
 
 static void core_select_run(const struct spr_exec *x, const struct spr_node *nd) {
@@ -506,10 +520,8 @@ static void core_select_run(const struct spr_exec *x, const struct spr_node *nd)
   const int n_threads = x->n_threads > 1 ? x->n_threads : 1;
   for (int t = 0; t < n_threads; t++) memset(private_freq(&c, t), 0, F * sizeof(int32_t));
   spr_parallel(x, T, topk_task, &c);
-  for (int t = 0; t < n_threads; t++) {
-    const int32_t *pf = private_freq(&c, t);
-    for (size_t n = 0; n < F; n++) freq[n] += pf[n];
-  }
+  c.n_threads = n_threads;
+  spr_parallel(x, cdiv(F, MERGE_COLS), merge_task, &c);
   const size_t n_core = spr_core_count(nd->p.core.beta, F);
   spr_core_pick(freq, F, n_core, spr_core_sel_core(s, F));
   s->n_core = (int32_t)n_core;

@@ -535,6 +535,42 @@ static void test_select_kernels(void **state) {
       assert_int_equal(core[3], 5);
   spr_core_pick(f2, 6, 6, core);
   for (int i = 0; i < 6; i++) assert_int_equal(core[i], i);
+  /* random counts below and above the pick's histogram range (256: one pass; else
+   * bisection) against a brute-force ranking */
+  {
+    enum { PF = 700 };
+    int32_t fr[PF], got[PF];
+    bool taken[PF];
+    uint32_t seed = 99;
+    const int32_t ranges[3] = {40, 255, 5000};
+    const size_t picks[4] = {1, 7, 280, PF};
+    for (int ri = 0; ri < 3; ri++)
+      for (int pi = 0; pi < 4; pi++) {
+        for (size_t n = 0; n < PF; n++) {
+          seed = seed * 1664525u + 1013904223u;
+          fr[n] = (int32_t)((seed >> 8) % (uint32_t)(ranges[ri] + 1));
+        }
+        const size_t nc = picks[pi];
+        spr_core_pick(fr, PF, nc, got);
+        /* brute force: nc times the largest count not yet taken, lowest index on ties */
+        memset(taken, 0, sizeof taken);
+        for (size_t i = 0; i < nc; i++) {
+          size_t best = PF;
+          for (size_t n = 0; n < PF; n++)
+            if (!taken[n] && (best == PF || fr[n] > fr[best])) best = n;
+          taken[best] = true;
+        }
+        size_t out = 0;
+        for (size_t n = 0; n < PF; n++)
+          if (taken[n]) {
+            if (got[out] != (int32_t)n)
+              fail_msg("pick counts 0..%d, n_core %zu: core[%zu] = %d, brute force %zu", ranges[ri], nc, out, got[out],
+                       n);
+            out++;
+          }
+        assert_int_equal(out, nc);
+      }
+  }
   assert_int_equal(spr_core_count(0.4f, 5632), 2252);
   assert_int_equal(spr_core_count(0.3f, 170), 51);
   assert_int_equal(spr_core_count(1e-6f, 10), 1);
