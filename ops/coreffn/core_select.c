@@ -147,9 +147,9 @@ void spr_core_pick(const int32_t *freq, size_t n_ff, size_t n_core, int32_t *cor
     uint32_t hist[PICK_HISTS][PICK_BINS];
     for (int h = 0; h < PICK_HISTS; h++) memset(hist[h], 0, (size_t)(top + 1) * sizeof hist[h][0]);
     for (size_t n = 0; n < n_ff; n++) hist[n % PICK_HISTS][freq[n] > 0 ? freq[n] : 0]++;
-    size_t c = 0;
-    for (lo = top; lo > 0 && c + hist[0][lo] + hist[1][lo] < n_core; lo--) c += hist[0][lo] + hist[1][lo];
-    above = c;
+    for (int32_t v = 0; v <= top; v++)
+      for (int h = 1; h < PICK_HISTS; h++) hist[0][v] += hist[h][v];
+    for (lo = top; lo > 0 && above + hist[0][lo] < n_core; lo--) above += hist[0][lo];
   } else {
     int32_t hi = top;
     while (lo < hi) {

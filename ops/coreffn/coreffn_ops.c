@@ -508,6 +508,7 @@ static void core_select_run(const struct spr_exec *x, const struct spr_node *nd)
       .keys = x->scratch + select_counts_bytes(a),
       .keys_bytes = select_keys_bytes(a),
       .freq = freq,
+      .n_threads = x->n_threads > 1 ? x->n_threads : 1,
   };
   spr_parallel(x, T, positives_task, &c);
   int64_t pos = 0;
@@ -517,10 +518,8 @@ static void core_select_run(const struct spr_exec *x, const struct spr_node *nd)
   const double kd = (double)nd->p.core.alpha * (double)s->positives / (double)s->tokens;
   c.k = kd >= (double)F ? F : (size_t)kd;
   s->k = (int32_t)c.k;
-  const int n_threads = x->n_threads > 1 ? x->n_threads : 1;
-  for (int t = 0; t < n_threads; t++) memset(private_freq(&c, t), 0, F * sizeof(int32_t));
+  for (int t = 0; t < c.n_threads; t++) memset(private_freq(&c, t), 0, F * sizeof(int32_t));
   spr_parallel(x, T, topk_task, &c);
-  c.n_threads = n_threads;
   spr_parallel(x, cdiv(F, MERGE_COLS), merge_task, &c);
   const size_t n_core = spr_core_count(nd->p.core.beta, F);
   spr_core_pick(freq, F, n_core, spr_core_sel_core(s, F));
