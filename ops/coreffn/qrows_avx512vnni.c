@@ -216,6 +216,27 @@ void spr_q4_0_qrows_ukernel__avx512vnni(size_t kb, size_t n, const int32_t *idx,
   }
 }
 
+/* The dense decode GEMV of the Q4_0 GEMM entry (qgemm.h, decode path): rows
+ * in order through q4_0_rows (the bits of the qrows ukernel over the same
+ * rows), each row prefetched PF rows ahead, into the n_ahead rows after the
+ * call's own. */
+void spr_q4_0_gemv_rows__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, size_t n_ahead, const void *xq,
+                                    const float *bias, float *c) {
+  const uint8_t *wb = w;
+  const size_t bytes = 18 * kb, lim = nr + n_ahead;
+  for (size_t i = 0; i < nr && i < PF; i++) prefetch_row(wb + i * ldw, bytes);
+  for (size_t i = 0; i < nr; i++) {
+    const uint8_t *r[1] = {wb + i * ldw};
+    const uint8_t *p[1] = {i + PF < lim ? wb + (i + PF) * ldw : NULL};
+    q4_0_rows(1, kb, r, p, xq, c + i);
+    if (bias != NULL) c[i] += bias[i];
+  }
+}
+
+const struct spr_qgemm_decode spr_q4_0_decode__avx512vnni = {
+    spr_q4_0_gemv_rows__avx512vnni, spr_x8_0_packx_q4_0_rows__avx512vnni, spr_x8_0_xbytes_q4_0_rows__avx512vnni,
+    "spr_q4_0_gemv_rows__avx512vnni"};
+
 static float q8_0_row(size_t kb, const uint8_t *w, const uint8_t *xq) {
   __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
   const size_t pairs = (kb + 1) / 2;

@@ -98,13 +98,18 @@ static size_t gemm_workspace(const struct spr_tensor *ts, const struct spr_node 
   return most;
 }
 
+/* The kernel a run of `rows` activation rows takes (the driver's decode path for one row). */
+static const char *qgemm_name(const struct spr_qgemm_ukernel *qk, int64_t rows) {
+  return rows == 1 && qk->decode != NULL ? qk->decode->name : qk->name;
+}
+
 static void gemm_prepare(const struct spr_tensor *ts, struct spr_node *nd, uint32_t isa) {
   const enum spr_dtype wt = ts[nd->src[1]].type;
   if (spr_qgemm_supports(wt)) {
     const struct spr_qgemm_ukernel *qk = spr_qgemm_select(wt, isa);
     nd->impl = qk;
     nd->impl2 = NULL;
-    nd->impl_name = qk->name;
+    nd->impl_name = qgemm_name(qk, spr_tensor_rows(&ts[nd->src[0]]));
     return;
   }
   const struct spr_gemm_ukernel *uk = spr_gemm_select(isa);
@@ -217,7 +222,7 @@ static void gemm_multi_prepare(const struct spr_tensor *ts, struct spr_node *nd,
   const struct spr_qgemm_ukernel *qk = spr_qgemm_select(ts[nd->src[1]].type, isa);
   nd->impl = qk;
   nd->impl2 = NULL;
-  nd->impl_name = qk->name;
+  nd->impl_name = qgemm_name(qk, spr_tensor_rows(&ts[nd->src[0]]));
 }
 
 static void gemm_multi_run(const struct spr_exec *x, const struct spr_node *nd) {

@@ -78,8 +78,8 @@ PACKED8(spr_q4_0_packed__dotprod, spr_qx_0_pgemm_ukernel_4x8__dotprod, spr_q4_0_
 #undef PACKED8
 #endif
 
-#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes, packed) \
-  {(isa), (mr), (nr), (pack_blocks), gemm, packx, xbytes, packed, #gemm},
+#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes, packed, decode) \
+  {(isa), (mr), (nr), (pack_blocks), gemm, packx, xbytes, packed, decode, #gemm},
 
 const struct spr_qgemm_ukernel spr_q8_0_gemm_ukernels[] = {
 #include "ops/gemm/q8_0_gemm.inc"

@@ -102,6 +102,37 @@ extern const struct spr_qgemm_packed spr_q8_0_packed__neon, spr_q4_0_packed__neo
 extern const struct spr_qgemm_packed spr_q8_0_packed__dotprod, spr_q4_0_packed__dotprod;
 #endif
 
+/* ---- decode path (M = 1) ----------------------------------------------------------
+ * An entry may carry its own GEMV for a lone activation row, with its own
+ * packer (packx / xbytes: the same int8 values and scales as ggml's
+ * reference quantizer, the layout private to the ISA file):
+ *   c[j] = sum_k x[k] w_j[k] + bias[j] for j < nr, row j at w + j*ldw
+ * (the same sums as the entry's gemm, in the kernel's own order). The rows
+ * after the call's last one, up to n_ahead more, belong to the same matrix:
+ * the kernel may prefetch them (the driver's tasks are runs of rows, so the
+ * next task of a thread continues the stream). The driver takes this path
+ * whenever a run has one activation row. Why a second GEMV: on the Zen 4
+ * host the AVX-512 Q4_0 tile kernel at mr = 1 streamed a 2.4 MB matrix from
+ * DRAM at 20-21 GB/s (2 threads), the row kernel of the sparse decode
+ * (ops/coreffn/qrows_avx512vnni.c: 3 loads and 2-deep dot chains per 8
+ * blocks, each row prefetched whole 8 rows ahead) at 32-34 GB/s. */
+typedef void (*spr_qgemm_gemv_fn)(size_t kb, size_t nr, const void *w, size_t ldw, size_t n_ahead, const void *xq,
+                                  const float *bias, float *c);
+struct spr_qgemm_decode {
+  spr_qgemm_gemv_fn gemv;
+  spr_qgemm_packx_fn packx;
+  spr_qgemm_xbytes_fn xbytes;
+  const char *name;
+};
+#if SPR_ENABLE_AVX512
+void spr_q4_0_gemv_rows__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, size_t n_ahead, const void *xq,
+                                    const float *bias, float *c);
+/* in ops/coreffn/qrows_avx512vnni.c, with the row kernel it shares (Q8_0 has no
+ * decode path: the same wiring over that file's Q8_0 row kernel decoded TinyLlama-shape
+ * Q8_0 at 20.0-22.0 tok/s against 21.7-23.4 for the tile kernel, alternated, 2026-11-30) */
+extern const struct spr_qgemm_decode spr_q4_0_decode__avx512vnni;
+#endif
+
 /* The driver takes the packed path for row chunks of at least this many rows. */
 #define SPR_QGEMM_PACKED_MIN_M 8
 
@@ -113,6 +144,7 @@ struct spr_qgemm_ukernel {
   spr_qgemm_packx_fn packx;
   spr_qgemm_xbytes_fn xbytes;
   const struct spr_qgemm_packed *packed; /* NULL: none */
+  const struct spr_qgemm_decode *decode; /* NULL: decode runs gemm with mr = 1 */
   const char *name;
 };
 
@@ -138,7 +170,7 @@ extern const struct spr_qgemm_packed spr_q4_0_packed__avx512vnni;
 #endif
 
 /* ---- the ukernel declarations (one per line of the .inc lists) ---------- */
-#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes, packed)                      \
+#define SPR_QGEMM_UKERNEL(isa, mr, nr, pack_blocks, gemm, packx, xbytes, packed, decode)              \
   void gemm(size_t kb, size_t mr_, size_t nr_, const void *w, size_t ldw, const void *xq, size_t ldx, \
             const float *bias, float *c, size_t ldc);                                                 \
   void packx(size_t kb, size_t b0, size_t b1, const float *x, void *xq);                              \

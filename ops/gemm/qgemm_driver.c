@@ -91,12 +91,19 @@ static size_t packed_workspace(const struct spr_qgemm_ukernel *uk, enum spr_dtyp
   return spr_align_up(mc * pk->xbytes(kb), 64) + t * packed_thread_bytes(pk, kb, mc, glu);
 }
 
+/* Packed activation bytes of a chunk: the tile path's rows, or a decode row
+ * (a run may have one row whatever was planned). */
+static size_t xq_bytes(const struct spr_qgemm_ukernel *uk, const struct qgeom *g) {
+  const size_t b = g->mc * g->xrow, d = uk->decode != NULL ? uk->decode->xbytes(g->kb) : 0;
+  return spr_align_up(b > d ? b : d, 64);
+}
+
 size_t spr_qgemm_driver_workspace(const struct spr_qgemm_ukernel *uk, enum spr_dtype w_type, size_t m, size_t n,
                                   size_t k, int n_threads) {
-  /* the larger of the two paths: a run may have fewer rows than planned */
+  /* the larger of the paths: a run may have fewer rows than planned */
   struct qgeom g;
   qgeom_init(&g, uk, w_type, m, n, k);
-  const size_t b = g.mc * g.xrow, bp = use_packed(uk, m) ? packed_workspace(uk, w_type, m, k, 0, n_threads) : 0;
+  const size_t b = xq_bytes(uk, &g), bp = use_packed(uk, m) ? packed_workspace(uk, w_type, m, k, 0, n_threads) : 0;
   return b > bp ? b : bp;
 }
 
@@ -110,7 +117,7 @@ size_t spr_qgemm_driver_workspace_multi(const struct spr_qgemm_ukernel *uk, enum
   struct qgeom g;
   qgeom_init(&g, uk, w_type, m, n, k);
   const size_t t = n_threads > 1 ? (size_t)n_threads : 1;
-  const size_t b = spr_align_up(g.mc * g.xrow, 64) + (glu ? t * glu_thread_bytes(&g) : 0);
+  const size_t b = xq_bytes(uk, &g) + (glu ? t * glu_thread_bytes(&g) : 0);
   const size_t bp = use_packed(uk, m) ? packed_workspace(uk, w_type, m, k, glu, n_threads) : 0;
   return b > bp ? b : bp;
 }
@@ -118,6 +125,8 @@ size_t spr_qgemm_driver_workspace_multi(const struct spr_qgemm_ukernel *uk, enum
 struct qrun {
   const struct spr_gemm_args *a;
   const struct spr_qgemm_ukernel *uk;
+  const struct spr_qgemm_decode *dec; /* non-NULL: one row, the entry's decode path */
+  spr_qgemm_packx_fn packx;           /* the packer of the path taken (g.xrow its row bytes) */
   struct qgeom g;
   uint8_t *xq;
   uint8_t *glu_tmp; /* glu: per-thread buffers after the packed rows */
@@ -135,18 +144,22 @@ static void pack_task(void *vctx, size_t begin, size_t end, int tid) {
   for (size_t t = begin; t < end; t++) {
     const size_t r = t / c->g.n_seg, s = t % c->g.n_seg;
     const size_t b0 = s * c->g.seg, b1 = b0 + c->g.seg < kb ? b0 + c->g.seg : kb;
-    c->uk->packx(kb, b0, b1, c->a->x + (c->m0 + r) * c->a->k, c->xq + r * c->g.xrow);
+    c->packx(kb, b0, b1, c->a->x + (c->m0 + r) * c->a->k, c->xq + r * c->g.xrow);
   }
 }
 
-/* Rows [j0, j1) of weight matrix w (row stride ldw) for row tiles
- * [p0, p1) of the chunk into c_out (row i of the chunk at c_out + (i - i0)
- * * ldc, weight row j0 at column 0). A single activation row is a GEMV: the
- * ukernel walks the whole range in one call. */
-static void run_part(const struct qrun *c, const uint8_t *w, size_t j0, size_t j1, size_t p0, size_t p1, float *c_out,
-                     size_t ldc, size_t i0, const float *bias) {
+/* Rows [j0, j1) of weight matrix w (w_rows rows, row stride ldw) for row
+ * tiles [p0, p1) of the chunk into c_out (row i of the chunk at c_out + (i -
+ * i0) * ldc, weight row j0 at column 0). A single activation row is a GEMV:
+ * the decode path or the ukernel walks the whole range in one call. */
+static void run_part(const struct qrun *c, const uint8_t *w, size_t w_rows, size_t j0, size_t j1, size_t p0, size_t p1,
+                     float *c_out, size_t ldc, size_t i0, const float *bias) {
   const struct spr_qgemm_ukernel *uk = c->uk;
   const size_t mr = uk->mr, ldw = c->g.kb * spr_dtype_block_bytes(c->a->w_type);
+  if (c->dec != NULL) {
+    c->dec->gemv(c->g.kb, j1 - j0, w + j0 * ldw, ldw, w_rows - j1, c->xq, bias != NULL ? bias + j0 : NULL, c_out);
+    return;
+  }
   const size_t step = c->rows == 1 ? j1 - j0 : uk->nr;
   for (size_t j = j0; j < j1; j += step) {
     const size_t nrj = j1 - j < step ? j1 - j : step;
@@ -171,8 +184,8 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
     if (a->glu) {
       /* first product into dst, second into this thread's buffer, then act(first) * second */
       float *tmp = (float *)(void *)(c->glu_tmp + (size_t)tid * glu_thread_bytes(&c->g));
-      run_part(c, c->w[0], n0, n1, p0, p1, out + n0, n, 0, NULL);
-      run_part(c, c->w[1], n0, n1, p0, p1, tmp, c->g.nb, p0 * mr, NULL);
+      run_part(c, c->w[0], n, n0, n1, p0, p1, out + n0, n, 0, NULL);
+      run_part(c, c->w[1], n, n0, n1, p0, p1, tmp, c->g.nb, p0 * mr, NULL);
       for (size_t i = p0 * mr; i < m_end; i++) {
         float *d = out + i * n + n0;
         const float *u = tmp + (i - p0 * mr) * c->g.nb;
@@ -186,7 +199,8 @@ static void compute_task(void *vctx, size_t begin, size_t end, int tid) {
     for (int s = 0; s < 3; s++) {
       const size_t lo = n0 > base ? n0 : base, hi = n1 < base + c->wn[s] ? n1 : base + c->wn[s];
       if (lo < hi)
-        run_part(c, c->w[s], lo - base, hi - base, p0, p1, out + lo, n, 0, a->bias != NULL ? a->bias + base : NULL);
+        run_part(c, c->w[s], c->wn[s], lo - base, hi - base, p0, p1, out + lo, n, 0,
+                 a->bias != NULL ? a->bias + base : NULL);
       base += c->wn[s];
     }
     spr_gemm_finish_rows(a, c->m0 + p0 * mr, c->m0 + m_end, n0, n1);
@@ -337,7 +351,13 @@ void spr_qgemm_driver_run(const struct spr_exec *x, const struct spr_qgemm_ukern
   c.uk = uk;
   c.xq = x->scratch;
   qgeom_init(&c.g, uk, a->w_type, a->m, a->n, a->k);
-  c.glu_tmp = c.xq + spr_align_up(c.g.mc * c.g.xrow, 64);
+  c.glu_tmp = c.xq + xq_bytes(uk, &c.g);
+  c.packx = uk->packx;
+  if (a->m == 1 && uk->decode != NULL) {
+    c.dec = uk->decode;
+    c.packx = c.dec->packx;
+    c.g.xrow = c.dec->xbytes(c.g.kb);
+  }
   c.w[0] = a->w, c.w[1] = a->w2, c.w[2] = a->w3;
   if (a->w2 != NULL && !a->glu) {
     c.wn[0] = a->n1, c.wn[1] = a->n2, c.wn[2] = a->w3 != NULL ? a->n3 : 0;

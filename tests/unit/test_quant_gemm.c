@@ -291,6 +291,58 @@ static void test_gemv_call(void **state) {
   }
 }
 
+/* The decode path of each entry that has one (qgemm.h): called directly on
+ * a row packed by its own packer, the rows cut into two calls (the first
+ * told that the second's rows follow, so it may prefetch them), K at tails
+ * of the 8-block step, with and without bias, against the oracle; no
+ * output past the call's rows is written. The driver's M = 1 runs in
+ * test_ukernels take this path too. */
+static void test_decode_call(void **state) {
+  (void)state;
+  unsigned c = 0, tested = 0;
+  for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+    const enum spr_dtype wt = k_types[ti];
+    size_t count = 0;
+    const struct spr_qgemm_ukernel *tab = spr_qgemm_table(wt, &count);
+    const size_t qk = spr_dtype_block_elems(wt);
+    for (size_t u = 0; u < count; u++) {
+      const struct spr_qgemm_decode *dec = tab[u].decode;
+      if (dec == NULL) continue;
+      if (!host_has(tab[u].isa)) {
+        printf("skip %s (ISA not on this host)\n", dec->name);
+        continue;
+      }
+      const size_t kbs[] = {1, 7, 8, 9, 25, 64}, ns[] = {1, 9, 67};
+      for (size_t d = 0; d < 6; d++) {
+        for (size_t b = 0; b < 3; b++, c++) {
+          struct prob p;
+          prob_init(&p, wt, 1, ns[b], kbs[d] * qk, (c & 1) == 0, SPR_ACT_NONE, false, 9000 + c, true);
+          const size_t xb = dec->xbytes(kbs[d]);
+          void *xq = spr_test_aligned_alloc(xb);
+          memset(xq, 0xA5, xb);
+          dec->packx(kbs[d], 0, kbs[d], p.x, xq);
+          const size_t cut = p.n / 3;
+          float *out = spr_test_aligned_alloc((p.n + 1) * sizeof(float));
+          for (size_t j = 0; j <= p.n; j++) out[j] = NAN;
+          dec->gemv(kbs[d], cut, p.w, p.row_bytes, p.n - cut, xq, p.bias, out);
+          assert_true(cut == 0 || !isnan(out[cut - 1]));
+          for (size_t j = cut; j <= p.n; j++) assert_true(isnan(out[j])); /* nothing past the call's rows */
+          dec->gemv(kbs[d], p.n - cut, p.w + cut * p.row_bytes, p.row_bytes, 0, xq, p.bias ? p.bias + cut : NULL,
+                    out + cut);
+          assert_true(isnan(out[p.n]));
+          memcpy(p.dst, out, p.n * sizeof(float));
+          prob_expect(&p, dec->name);
+          free(out);
+          free(xq);
+          prob_free(&p);
+          tested++;
+        }
+      }
+    }
+  }
+  printf("decode path: %u problems\n", tested);
+}
+
 /* The packed-panel path of each entry that has one (rows >= SPR_QGEMM_PACKED_MIN_M):
  * rows at every remainder of the row tile, columns at the panel edges, K at
  * 1..25 blocks, through the driver against the reference. */
@@ -364,6 +416,13 @@ static enum spr_status op_run(struct prob *p, uint32_t isa, int threads, const c
   return s;
 }
 
+/* The kernel name a node reports for m activation rows: the entry's decode
+ * path for one row, where it has one. */
+static const char *expected_name(enum spr_dtype wt, uint32_t isa, size_t m) {
+  const struct spr_qgemm_ukernel *uk = spr_qgemm_select(wt, isa);
+  return m == 1 && uk->decode != NULL ? uk->decode->name : uk->name;
+}
+
 /* Each ISA through the op (the mask selects that table entry). */
 static void test_op_isas(void **state) {
   (void)state;
@@ -379,7 +438,7 @@ static void test_op_isas(void **state) {
         prob_init(&p, wt, ms[i], 45, 2 * 256, true, SPR_ACT_GELU, true, 77 + i, true);
         const char *name = NULL;
         assert_int_equal(op_run(&p, tab[u].isa, 1, &name), SPR_STATUS_OK);
-        assert_string_equal(name, spr_qgemm_select(wt, tab[u].isa)->name);
+        assert_string_equal(name, expected_name(wt, tab[u].isa, ms[i]));
         prob_expect(&p, name);
         prob_free(&p);
       }
@@ -475,7 +534,7 @@ static void test_multi(void **state) {
             float *two = spr_test_aligned_alloc(m * cols * sizeof(float));
             const char *name = NULL;
             multi_run(parts, n_parts, glu, act, tab[u].isa, 1, dst, cols, &name);
-            assert_string_equal(name, spr_qgemm_select(wt, tab[u].isa)->name);
+            assert_string_equal(name, expected_name(wt, tab[u].isa, m));
             for (size_t i = 0; i < m; i++) {
               size_t col = 0;
               for (int s = 0; s < (glu ? 1 : n_parts); s++) {
@@ -761,11 +820,11 @@ static void test_simd_quantizers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_check),         cmocka_unit_test(test_workspace),       cmocka_unit_test(test_ukernels),
-      cmocka_unit_test(test_gemv_call),     cmocka_unit_test(test_packed),          cmocka_unit_test(test_op_isas),
-      cmocka_unit_test(test_threads),       cmocka_unit_test(test_simd_quantizers), cmocka_unit_test(test_simd_packers),
-      cmocka_unit_test(test_packed_packer), cmocka_unit_test(test_multi),           cmocka_unit_test(test_multi_ref),
-      cmocka_unit_test(test_multi_chunks),  cmocka_unit_test(test_multi_check),
+      cmocka_unit_test(test_check),        cmocka_unit_test(test_workspace),     cmocka_unit_test(test_ukernels),
+      cmocka_unit_test(test_gemv_call),    cmocka_unit_test(test_decode_call),   cmocka_unit_test(test_packed),
+      cmocka_unit_test(test_op_isas),      cmocka_unit_test(test_threads),       cmocka_unit_test(test_simd_quantizers),
+      cmocka_unit_test(test_simd_packers), cmocka_unit_test(test_packed_packer), cmocka_unit_test(test_multi),
+      cmocka_unit_test(test_multi_ref),    cmocka_unit_test(test_multi_chunks),  cmocka_unit_test(test_multi_check),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
