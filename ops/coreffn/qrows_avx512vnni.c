@@ -1,5 +1,7 @@
 /* ops/coreffn/qrows_avx512vnni.c — row-gathered Q4_0 / Q8_0 GEMV with
- * AVX-512 VNNI (contract in coreffn.h).
+ * AVX-512 VNNI (contract in coreffn.h), and over rows in order the dense
+ * Q4_0 decode GEMV of the GEMM (qgemm.h, decode path: it streams from DRAM
+ * faster than the tile kernel at M = 1).
  *
  * Q4_0: eight blocks (144 bytes of a row) per step, read with three 64-byte
  * loads; vpermt2w gathers the 16 code bytes of blocks 0-3 into one zmm and
