@@ -205,34 +205,36 @@ static inline void q4_0_rows(const int NJ, size_t kb, const uint8_t *const *w, c
   for (int j = 0; j < NJ; j++) c[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]));
 }
 
-void spr_q4_0_qrows_ukernel__avx512vnni(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw,
-                                        const void *xq, float *c) {
-  const uint8_t *wb = w;
+/* c[i] = x . W(r_i) for i < n, r_i = idx[i] (idx NULL: i), each row
+ * prefetched PF entries ahead while i + PF < lim (lim > n only without idx:
+ * rows in order, the ones after the n belong to the same matrix). */
+static void q4_0_row_run(size_t kb, size_t n, size_t lim, const int32_t *idx, const uint8_t *wb, size_t ldw,
+                         const void *xq, float *c) {
   const size_t bytes = 18 * kb;
+#define ROW(i) (wb + (idx != NULL ? (size_t)idx[i] : (i)) * ldw)
   /* the first PF rows: nothing runs ahead of them */
-  for (size_t i = 0; i < n && i < PF; i++) prefetch_row(wb + (size_t)idx[i] * ldw, bytes);
+  for (size_t i = 0; i < n && i < PF; i++) prefetch_row(ROW(i), bytes);
   for (size_t i = 0; i < n; i++) {
-    const uint8_t *r[1] = {wb + (size_t)idx[i] * ldw};
-    const uint8_t *p[1] = {i + PF < n ? wb + (size_t)idx[i + PF] * ldw : NULL};
+    const uint8_t *r[1] = {ROW(i)};
+    const uint8_t *p[1] = {i + PF < lim ? ROW(i + PF) : NULL};
     q4_0_rows(1, kb, r, p, xq, c + i);
   }
+#undef ROW
 }
 
-/* The dense decode GEMV of the Q4_0 GEMM entry (qgemm.h, decode path): rows
- * in order through q4_0_rows (the bits of the qrows ukernel over the same
- * rows), each row prefetched PF rows ahead, into the n_ahead rows after the
- * call's own. */
+void spr_q4_0_qrows_ukernel__avx512vnni(size_t kb, size_t n, const int32_t *idx, const void *w, size_t ldw,
+                                        const void *xq, float *c) {
+  q4_0_row_run(kb, n, n, idx, w, ldw, xq, c);
+}
+
+/* The dense decode GEMV of the Q4_0 GEMM entry (qgemm.h, decode path): the
+ * qrows ukernel's sequence over rows in order (the same bits), prefetching
+ * into the n_ahead rows after the call's own. */
 void spr_q4_0_gemv_rows__avx512vnni(size_t kb, size_t nr, const void *w, size_t ldw, size_t n_ahead, const void *xq,
                                     const float *bias, float *c) {
-  const uint8_t *wb = w;
-  const size_t bytes = 18 * kb, lim = nr + n_ahead;
-  for (size_t i = 0; i < nr && i < PF; i++) prefetch_row(wb + i * ldw, bytes);
-  for (size_t i = 0; i < nr; i++) {
-    const uint8_t *r[1] = {wb + i * ldw};
-    const uint8_t *p[1] = {i + PF < lim ? wb + (i + PF) * ldw : NULL};
-    q4_0_rows(1, kb, r, p, xq, c + i);
-    if (bias != NULL) c[i] += bias[i];
-  }
+  q4_0_row_run(kb, nr, nr + n_ahead, NULL, w, ldw, xq, c);
+  if (bias != NULL)
+    for (size_t i = 0; i < nr; i++) c[i] += bias[i];
 }
 
 const struct spr_qgemm_decode spr_q4_0_decode__avx512vnni = {
