@@ -4,7 +4,10 @@
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -I. -Iinclude -Itests tools/bench/bench_coreffn.c \
  *      tests/support/op_harness.c build/libsparrow.a -lpthread -lm -o /tmp/bench_coreffn
  *   bench_coreffn [--type q4_0|q8_0|f16|f32] [--threads N] [--beta 0.4] [--ms 300] [--tokens 64] [--cpu 1]
- * (--cpu 1: time by this thread's CPU time, for 1 thread on a loaded machine)
+ *                 [--paired N]
+ * (--cpu 1: time by this thread's CPU time, for 1 thread on a loaded machine; --paired N, q4_0:
+ * also N runs alternating the dense gate GEMV and the compact decode, both from DRAM, and the
+ * median ratio of their rates: the figure to compare two builds of the compact decode by)
  *
  * Prints the median time of: gate GEMV dense (GEMM op, M = 1; also with one copy of
  * the weights, i.e. from cache) and row-gathered
@@ -80,6 +83,51 @@ static int cmp_d(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* --paired N: N iterations of one dense GEMV (gnd over gts, weights rotating
+ * through gw) and one compact decode (cnd over cts, packs rotating through
+ * cw copies 1..), alternated on one thread pool; prints the median of the
+ * per-iteration ratio of their rates (bytes / time) and the mean rates. One
+ * host state meets both, so the ratio moves much less than two separate
+ * medians do (on this host a rate moves 10-20 % within seconds). */
+static void time_paired(struct spr_tensor *gts, struct spr_node *gnd, struct weights *gw, struct spr_tensor *cts,
+                        int rot, struct spr_node *cnd, struct weights *cw, struct spr_core_ctl *ctl, int threads,
+                        int iters) {
+  struct spr_test_op hg, hc;
+  struct spr_error err;
+  ctl->mode = SPR_CORE_MODE_DENSE;
+  const enum spr_status sg = spr_test_op_setup(&hg, gts, gnd, SPR_ISA_ALL, threads, &err);
+  ctl->mode = SPR_CORE_MODE_SPARSE;
+  if (sg != SPR_STATUS_OK || spr_test_op_setup(&hc, cts, cnd, SPR_ISA_ALL, threads, &err) != SPR_STATUS_OK) {
+    fprintf(stderr, "setup: %s\n", err.msg);
+    exit(1);
+  }
+  hg.run.n_tokens = hc.run.n_tokens = 1;
+  struct spr_pool *own = hg.exec.pool; /* one pool for both: a second one's worker would spin on a core */
+  hg.exec.pool = hc.exec.pool;
+  double *r = xalloc((size_t)iters * sizeof(double)), sum_g = 0, sum_c = 0;
+  for (int i = 0; i < iters; i++) {
+    gts[1].data = gw->copy[i % gw->n];
+    cts[rot].data = cw->copy[1 + i % (cw->n - 1)];
+    ctl->mode = SPR_CORE_MODE_DENSE;
+    const uint64_t t0 = now_ns();
+    spr_test_op_exec(&hg);
+    const uint64_t t1 = now_ns();
+    ctl->mode = SPR_CORE_MODE_SPARSE;
+    spr_test_op_exec(&hc);
+    const uint64_t t2 = now_ns();
+    const double g = (double)gw->bytes / (double)(t1 - t0), c = (double)cw->bytes / (double)(t2 - t1);
+    r[i] = c / g;
+    sum_g += g, sum_c += c;
+  }
+  qsort(r, (size_t)iters, sizeof r[0], cmp_d);
+  printf("paired x%d: compact/dense-GEMV rate median %.3f (quartiles %.3f-%.3f); mean GB/s dense %.1f compact %.1f\n",
+         iters, r[iters / 2], r[iters / 4], r[3 * iters / 4], sum_g / iters, sum_c / iters);
+  free(r);
+  hg.exec.pool = own;
+  spr_test_op_teardown(&hg);
+  spr_test_op_teardown(&hc);
+}
+
 /* median ms of op runs; rot: the weight tensor index to rotate (-1: none) */
 static double time_op(struct spr_tensor *ts, struct spr_node *nd, int threads, int ms, int rot, struct weights *w,
                       int n_tokens) {
@@ -106,7 +154,7 @@ static double time_op(struct spr_tensor *ts, struct spr_node *nd, int threads, i
 
 int main(int argc, char **argv) {
   enum spr_dtype type = SPR_DTYPE_Q4_0;
-  int threads = 1, ms = 300, tokens = 64;
+  int threads = 1, ms = 300, tokens = 64, paired = 0;
   float beta = 0.4f;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--type") == 0) {
@@ -120,6 +168,8 @@ int main(int argc, char **argv) {
       ms = atoi(argv[i + 1]);
     } else if (strcmp(argv[i], "--beta") == 0) {
       beta = strtof(argv[i + 1], NULL);
+    } else if (strcmp(argv[i], "--paired") == 0) {
+      paired = atoi(argv[i + 1]);
     } else if (strcmp(argv[i], "--min") == 0) {
       g_min = atoi(argv[i + 1]);
     } else if (strcmp(argv[i], "--cpu") == 0) {
@@ -174,6 +224,9 @@ int main(int argc, char **argv) {
   const double gate_dense_c = time_op(ts, &nd, threads, ms, -1, NULL, 1);
   ctl->mode = SPR_CORE_MODE_SPARSE;
   const double gate_sparse = time_op(ts, &nd, threads, ms, 1, &wg, 1);
+  struct spr_tensor gts[8]; /* the dense gate GEMV, kept for --paired */
+  memcpy(gts, ts, sizeof gts);
+  struct spr_node gnd = nd;
   printf("gate GEMV dense     cache %7.3f ms (%.1f GB/s)   DRAM %7.3f ms (%.1f GB/s)\n", gate_dense_c,
          wg.bytes / gate_dense_c / 1e6, gate_dense, wg.bytes / gate_dense / 1e6);
   printf("gate GEMV          dense %8.3f ms   core rows %8.3f ms   (%.2fx; %.1f MB -> %.1f MB)\n", gate_dense,
@@ -268,6 +321,7 @@ int main(int argc, char **argv) {
       const double fm = time_op(ts, &nd, threads, ms, 7, &wp, 1);
       printf("compact decode      cache %7.3f ms (%.1f GB/s)   DRAM %7.3f ms (%.1f GB/s)   (%.1f MB)\n", fc,
              wp.bytes / fc / 1e6, fm, wp.bytes / fm / 1e6, wp.bytes / 1e6);
+      if (paired > 0) time_paired(gts, &gnd, &wg, ts, 7, &nd, &wp, ctl, threads, paired);
       nd.n_src = 6;
       nd.src[6] = -1;
     }
