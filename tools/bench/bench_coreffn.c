@@ -83,15 +83,15 @@ static int cmp_d(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* --paired N: N iterations of one dense GEMV (gnd over gts, weights rotating
- * through gw) and one compact decode (cnd over cts, packs rotating through
+/* --paired N: N iterations of one dense GEMV (gnd over gts, gts[grot] rotating
+ * through gw) and one compact decode (cnd over cts, cts[rot] rotating through
  * cw copies 1..), alternated on one thread pool; prints the median of the
  * per-iteration ratio of their rates (bytes / time) and the mean rates. One
  * host state meets both, so the ratio moves much less than two separate
  * medians do (on this host a rate moves 10-20 % within seconds). */
-static void time_paired(struct spr_tensor *gts, struct spr_node *gnd, struct weights *gw, struct spr_tensor *cts,
-                        int rot, struct spr_node *cnd, struct weights *cw, struct spr_core_ctl *ctl, int threads,
-                        int iters) {
+static void time_paired(struct spr_tensor *gts, int grot, struct spr_node *gnd, struct weights *gw,
+                        struct spr_tensor *cts, int rot, struct spr_node *cnd, struct weights *cw,
+                        struct spr_core_ctl *ctl, int threads, int iters) {
   struct spr_test_op hg, hc;
   struct spr_error err;
   ctl->mode = SPR_CORE_MODE_DENSE;
@@ -106,7 +106,7 @@ static void time_paired(struct spr_tensor *gts, struct spr_node *gnd, struct wei
   hg.exec.pool = hc.exec.pool;
   double *r = xalloc((size_t)iters * sizeof(double)), sum_g = 0, sum_c = 0;
   for (int i = 0; i < iters; i++) {
-    gts[1].data = gw->copy[i % gw->n];
+    gts[grot].data = gw->copy[i % gw->n];
     cts[rot].data = cw->copy[1 + i % (cw->n - 1)];
     ctl->mode = SPR_CORE_MODE_DENSE;
     const uint64_t t0 = now_ns();
@@ -321,7 +321,7 @@ int main(int argc, char **argv) {
       const double fm = time_op(ts, &nd, threads, ms, 7, &wp, 1);
       printf("compact decode      cache %7.3f ms (%.1f GB/s)   DRAM %7.3f ms (%.1f GB/s)   (%.1f MB)\n", fc,
              wp.bytes / fc / 1e6, fm, wp.bytes / fm / 1e6, wp.bytes / 1e6);
-      if (paired > 0) time_paired(gts, &gnd, &wg, ts, 7, &nd, &wp, ctl, threads, paired);
+      if (paired > 0) time_paired(gts, 1, &gnd, &wg, ts, 7, &nd, &wp, ctl, threads, paired);
       nd.n_src = 6;
       nd.src[6] = -1;
     }
