@@ -113,6 +113,10 @@ static void *worker_main(void *arg) {
   }
 }
 
+void spr_pool_spin(int spins) {
+  spin_wait(spins);
+}
+
 size_t spr_pool_bytes(int n_threads) {
   if (n_threads <= 1) return 0;
   return sizeof(struct spr_pool) + (size_t)(n_threads - 1) * sizeof(struct spr_worker);
@@ -198,6 +202,10 @@ struct spr_pool {
 size_t spr_pool_bytes(int n_threads) {
   (void)n_threads;
   return 0;
+}
+
+void spr_pool_spin(int spins) {
+  (void)spins;
 }
 
 /* Serial build: every dispatch runs inline on the caller (tid 0). */

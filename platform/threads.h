@@ -26,8 +26,16 @@ size_t spr_pool_bytes(int n_threads);
 enum spr_status spr_pool_create(void *mem, int n_threads, struct spr_pool **out);
 void spr_pool_destroy(struct spr_pool *p);
 
-/* Splits [0, n_tasks) into contiguous chunks, one per thread, and waits. */
+/* Splits [0, n_tasks) into contiguous chunks, one per thread, and waits.
+ * The chunks are claimed in order: a task may wait for work of an earlier
+ * chunk of the same dispatch (that chunk has been claimed, so it finishes),
+ * never for a later one. */
 void spr_pool_run(struct spr_pool *p, size_t n_tasks, spr_task_fn fn, void *ctx);
 
+/* One step of a task's wait for another thread of the same dispatch (spins:
+ * the steps so far, from 1): a pause, and past a while also a yield of the
+ * core now and then, as the pool's own waits do (the awaited thread may be
+ * queued behind the waiter on a loaded machine). A no-op without threads. */
+void spr_pool_spin(int spins);
 
 #endif

@@ -336,10 +336,12 @@ const struct spr_gu_ukernel *spr_gu_select(enum spr_dtype type, uint32_t isa);
  *   y_c = sum_i h_i * down_t(r_i)     (the axpy ukernel's rule per sub-block, below;
  *                                      axpyq for Q4_0 on VNNI)
  * and the output is y = residual + y_0 + y_1 + ... (f32, chunks in order):
- * bit-identical for any thread count. */
+ * bit-identical for any thread count. The threads add their chunks to y in
+ * that order as a relay (a thread adds a chunk once every earlier one is in). */
 /* 192 rather than 128: TinyLlama's 2252 core neurons make 12 chunks, not 18 (12 splits evenly
  * over 2, 3, 4 and 6 threads), and each chunk costs a partial output written, zeroed and read
- * again by the sum across cores. Against a dense GEMV in the same loop (bench_coreffn
+ * again by the sum (then a second dispatch, reading across cores; now a relay in the task). Against a dense GEMV in the
+ * same loop (bench_coreffn
  * --paired, 2 threads, 2026-12-01) the compact decode's rate went from 0.808-0.840 to
  * 0.841-0.880 of the GEMV's (6 runs each; 0.811 -> 0.865 over 10 in a first harness);
  * 384-neuron chunks (6) gained another 2.6 % but split badly over 4 threads. */
