@@ -777,13 +777,14 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
         for (size_t e = 0; e < c->e; e++) part[e] += tmp[e];
       }
     }
-    /* the sum as a relay: a chunk whose predecessors are all in y goes in at
-     * once, from this core's cache. It was a second dispatch over the output
-     * that read half of the partials across cores: the relay took the
-     * compact FFN node 0.4-4.6 % faster in alternate decode steps of one run
-     * (TinyLlama-shape Q4_0, 2 threads, 2026-12-01). */
-    if (__atomic_load_n(c->summed, __ATOMIC_ACQUIRE) == ch) {
-      sum_step(c, ch);
+    /* the sum as a relay: once the earlier tasks' chunks are all in y, this
+     * task adds its finished ones as it goes, from this core's cache. It was a
+     * second dispatch over the output that read half of the partials across
+     * cores: the relay took the compact FFN node 0.4-4.6 % faster in alternate
+     * decode steps of one run (TinyLlama-shape Q4_0, 2 threads, 2026-12-01). */
+    const size_t done = __atomic_load_n(c->summed, __ATOMIC_ACQUIRE);
+    if (done >= begin) { /* this task's chunks [done, ch] are next: only this task adds them */
+      for (size_t k = done; k <= ch; k++) sum_step(c, k);
       __atomic_store_n(c->summed, ch + 1, __ATOMIC_RELEASE);
     }
   }
