@@ -340,11 +340,12 @@ const struct spr_gu_ukernel *spr_gu_select(enum spr_dtype type, uint32_t isa);
  * that order as a relay (a thread adds a chunk once every earlier one is in). */
 /* 192 rather than 128: TinyLlama's 2252 core neurons make 12 chunks, not 18 (12 splits evenly
  * over 2, 3, 4 and 6 threads), and each chunk costs a partial output written, zeroed and read
- * again by the sum (then a second dispatch, reading across cores; now a relay in the task). Against a dense GEMV in the
- * same loop (bench_coreffn
- * --paired, 2 threads, 2026-12-01) the compact decode's rate went from 0.808-0.840 to
- * 0.841-0.880 of the GEMV's (6 runs each; 0.811 -> 0.865 over 10 in a first harness);
- * 384-neuron chunks (6) gained another 2.6 % but split badly over 4 threads. */
+ * again by the sum (then a second dispatch reading across cores; since 1ccd38c a relay in the
+ * task). Against a dense GEMV in the same loop (bench_coreffn --paired, 2 threads, 2026-12-01)
+ * the compact decode's rate went from 0.808-0.840 to 0.841-0.880 of the GEMV's (6 runs each;
+ * 0.811 -> 0.865 over 10 in a first harness); 384-neuron chunks (6) gained another 2.6 % but
+ * split badly over 4 threads. With the relay, 96 and 128 were still slower than 192 (alternated
+ * decode steps, 2026-12-01: +1.8 % and +1.3 % on the FFN node, means of two). */
 enum { SPR_BUNDLE_CHUNK = 192 };
 /* The first neuron of chunk c (c = C: n). Spread evenly, TinyLlama's 2252 core neurons
  * give 2 threads 1120 and 1132 (with equal chunks and the short one last, 128-neuron
