@@ -724,6 +724,12 @@ static void sum_step(const struct fused_ctx *c, size_t ch) {
     for (size_t e = 0; e < c->e; e++) y[e] = 0.0f + p[e];
 }
 
+/* chunks [from, to) into y in order, then publish that y holds every chunk before `to` */
+static void sum_steps(const struct fused_ctx *c, size_t from, size_t to) {
+  for (size_t ch = from; ch < to; ch++) sum_step(c, ch);
+  __atomic_store_n(c->summed, to, __ATOMIC_RELEASE);
+}
+
 static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
   (void)tid;
   const struct fused_ctx *c = vctx;
@@ -783,17 +789,12 @@ static void fused_task(void *vctx, size_t begin, size_t end, int tid) {
      * cores: the relay took the compact FFN node 0.4-4.6 % faster in alternate
      * decode steps of one run (TinyLlama-shape Q4_0, 2 threads, 2026-12-01). */
     const size_t done = __atomic_load_n(c->summed, __ATOMIC_ACQUIRE);
-    if (done >= begin) { /* this task's chunks [done, ch] are next: only this task adds them */
-      for (size_t k = done; k <= ch; k++) sum_step(c, k);
-      __atomic_store_n(c->summed, ch + 1, __ATOMIC_RELEASE);
-    }
+    if (done >= begin) sum_steps(c, done, ch + 1); /* [done, ch] are this task's: only it adds them */
   }
   /* the rest once the earlier chunks (claimed before these: spr_pool_run) are in */
   size_t done;
   for (int spins = 1; (done = __atomic_load_n(c->summed, __ATOMIC_ACQUIRE)) < begin; spins++) spr_pool_spin(spins);
-  if (done >= end) return;
-  for (size_t ch = done; ch < end; ch++) sum_step(c, ch);
-  __atomic_store_n(c->summed, end, __ATOMIC_RELEASE);
+  if (done < end) sum_steps(c, done, end);
 }
 
 /* Compact (src6): the core bundles copied in core[] order, once per selection:
