@@ -1,4 +1,4 @@
-/* tools/sparrow/cmd_quantize.c — `sparrow quantize IN.gguf OUT.gguf TYPE [--all]`. */
+/* tools/sparrow/cmd_quantize.c — `sparrow quantize IN.gguf OUT.gguf TYPE [--all] [--sparse-layout ...]`. */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,14 +16,16 @@ int cmd_quantize(int argc, char **argv) {
        "with --sparse-layout: the layers to transpose (default: --sparse-ffn's default sparse layers)"},
       {"bundle", CLI_FLAG, &bundle, NULL,
        "with --sparse-layout and q4_0: store each neuron's gate, up and ffn_down_t rows together as\n"
-       "blk.N.ffn_bundle (one contiguous run per neuron: the fused sparse decode)"},
+       "                             blk.N.ffn_bundle (one contiguous run per neuron: the fused sparse decode)"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;
   const char *pos[3];
   int n_pos = 0;
   const int r = cli_parse(
-      argc, argv, "sparrow quantize IN.gguf OUT.gguf TYPE [--all] [--sparse-layout] [--threads N]",
+      argc, argv,
+      "sparrow quantize IN.gguf OUT.gguf TYPE [--all] [--sparse-layout [--sparse-layers F-L|all] [--bundle]]\n"
+      "       [--threads N]",
       "Converts the weight matrices of a GGUF model (any architecture) to TYPE and copies everything else.\n"
       "TYPE: q8_0, q4_0, q4_k, q6_k (ggml block formats, bit-exact with ggml's reference quantizers), f16, f32.\n"
       "\n"
