@@ -12,7 +12,7 @@
 # round only) and, with --llama-bench (one you built yourself from llama.cpp; this script neither
 # downloads nor builds it), `llama-bench -m DENSE -r 3` in the same round. Prints each round, then
 # the median and range of the decode and prefill ratios and how many rounds reach decode >= 1.5x
-# and prefill >= 0.9x of dense. Not part of CI.
+# and prefill >= 0.9x of dense (and, with --llama-bench, decode >= 1.5x llama.cpp's). Not part of CI.
 # Defaults: 5 rounds, 2 threads, prompt 64, gen 128, core:0.4,layers=all.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,11 +60,21 @@ PY
 done
 /usr/bin/python3 - "$log" <<'PY'
 import json, statistics, sys
-rows = [json.loads(line.split("\t")[2]) for line in open(sys.argv[1]).read().splitlines()]
+lines = [line.split("\t") for line in open(sys.argv[1]).read().splitlines()]
+rows = [json.loads(f[2]) for f in lines]
 d = [x["decode_speedup"] for x in rows]
 p = [x["prefill_ratio"] for x in rows]
 print("decode sparse/dense: median %.3fx, range %.3f-%.3fx, %d of %d rounds >= 1.5x"
       % (statistics.median(d), min(d), max(d), sum(v >= 1.5 for v in d), len(d)))
 print("prefill sparse/dense: median %.3fx, range %.3f-%.3fx, %d of %d rounds >= 0.9x"
       % (statistics.median(p), min(p), max(p), sum(v >= 0.9 for v in p), len(p)))
+# sparse decode / llama.cpp's dense decode, for the rounds that ran llama-bench
+lc = []
+for f, x in zip(lines, rows):
+    tg = [y["avg_ts"] for y in json.loads(f[3]) if y["n_prompt"] == 0]
+    if tg:
+        lc.append(x["decode_tok_s"] / tg[0])
+if lc:
+    print("decode sparse/llama.cpp dense: median %.3fx, range %.3f-%.3fx, %d of %d rounds >= 1.5x"
+          % (statistics.median(lc), min(lc), max(lc), sum(v >= 1.5 for v in lc), len(lc)))
 PY
