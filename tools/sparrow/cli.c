@@ -54,6 +54,10 @@ static int has_short(const char *name, char c) {
   return name[0] == c && name[1] == '|';
 }
 
+/* An option's help starts at this column; its further lines (after a '\n'
+ * in the help text) are indented to it here, so the texts carry no padding. */
+enum { HELP_COLUMN = 29 };
+
 static void print_opts(const struct cli_opt *opts) {
   for (const struct cli_opt *o = opts; o != NULL && o->name != NULL; o++) {
     char left[64];
@@ -62,7 +66,13 @@ static void print_opts(const struct cli_opt *opts) {
                o->arg ? o->arg : "");
     else
       snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-    printf("  %-26s %s\n", left, o->help);
+    printf("  %-*s ", HELP_COLUMN - 3, left);
+    for (const char *h = o->help; *h != '\0'; h++)
+      if (*h == '\n')
+        printf("\n%*s", HELP_COLUMN, "");
+      else
+        putchar(*h);
+    putchar('\n');
   }
 }
 

@@ -263,20 +263,20 @@ int cmd_bench(int argc, char **argv) {
        "with --compare-dense: the dense runs use FILE (e.g. the plain GGUF a --sparse-layout file came from)"},
       {"recache", CLI_FLAG, &re_cache, NULL,
        "LLM: first drop MODEL (and --dense-model) from the page cache and read each once from\n"
-       "                             start to end, so that the files compared are cached alike (Linux)"},
+       "start to end, so that the files compared are cached alike (Linux)"},
       {"interleave", CLI_INT, &interleave, "N",
        "with --compare-dense: in each run, prefill A B B A (each model's prefill rate from its\n"
-       "                             two), then alternate the two models' decode every N tokens;\n"
-       "                             the model that goes first swaps from run to run\n"
-       "                             (default 0: one whole run of each, one after the other)"},
+       "two), then alternate the two models' decode every N tokens;\n"
+       "the model that goes first swaps from run to run\n"
+       "(default 0: one whole run of each, one after the other)"},
       {"sentence", CLI_INT, &sentence, "N",
        "LLM: every N-th decoded token is a '.' token (sentence ends: what --sparse-ffn ...,reselect=sentence "
        "reacts to)"},
       {"roof", CLI_FLAG, &roof, NULL,
        "LLM: after every run also stream as many bytes of the file as a decoded token reads,\n"
-       "                             with the same threads, and report decode GB/s as a fraction of that read\n"
-       "                             (the bandwidth the machine gives right now; JSON \"read_roof_gb_s\",\n"
-       "                             \"decode_roof_fraction\")"},
+       "with the same threads, and report decode GB/s as a fraction of that read\n"
+       "(the bandwidth the machine gives right now; JSON \"read_roof_gb_s\",\n"
+       "\"decode_roof_fraction\")"},
       {"runs", CLI_INT, &runs, "N", "timed runs (default: about 2 s worth, 10..1000)"},
       {"warmup", CLI_INT, &warmup, "N", "untimed runs first (default 3)"},
       {"image", CLI_INT, &image, "N", "vision: input side (default: the model's)"},

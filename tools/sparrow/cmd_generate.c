@@ -340,10 +340,10 @@ int cmd_perplexity(int argc, char **argv) {
       {"json", CLI_FLAG, &json, NULL, "print JSON (fields \"ppl\", \"tokens\", \"nll\", \"top1\")"},
       {"ids", CLI_FLAG, &ids, NULL,
        "TEXTFILE holds token ids, one sequence per line: PROMPT_IDS | CONTINUATION_IDS; the prompt is one\n"
-       "                             prefill, the continuation is decoded token by token and scored"},
+       "prefill, the continuation is decoded token by token and scored"},
       {"prompt-tokens", CLI_INT, &prompt_tokens, "N",
        "with --sparse-ffn on text: each window's first N tokens are one prefill (the selection), the rest\n"
-       "                             are decoded one token per step (default 64)"},
+       "are decoded one token per step (default 64)"},
       CLI_LLM_OPTS(lo),
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };

@@ -16,7 +16,7 @@ int cmd_quantize(int argc, char **argv) {
        "with --sparse-layout: the layers to transpose (default: --sparse-ffn's default sparse layers)"},
       {"bundle", CLI_FLAG, &bundle, NULL,
        "with --sparse-layout and q4_0: store each neuron's gate, up and ffn_down_t rows together as\n"
-       "                             blk.N.ffn_bundle (one contiguous run per neuron: the fused sparse decode)"},
+       "blk.N.ffn_bundle (one contiguous run per neuron: the fused sparse decode)"},
       {NULL, CLI_FLAG, NULL, NULL, NULL},
   };
   struct cli_common c;

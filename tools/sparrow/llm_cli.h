@@ -17,16 +17,16 @@ struct cli_llm_opts {
   struct spr_config cfg;  /* cli_llm_open: the session's configuration */
 };
 
-#define CLI_SPARSE_FFN_HELP                                                                                       \
-  "core-neuron FFN sparsity (CoreInfer): core[:BETA][,alpha=A][,layers=F-L|all][,reselect=sentence]\n"            \
-  "                             [,compact].\n"                                                                    \
-  "                             BETA = fraction of FFN neurons kept (default 0.4), alpha = per-token top-k\n"     \
-  "                             fraction of the mean #positive activations (0.2); layers default to\n"            \
-  "                             CoreInfer's 6..26 of 32 scaled to L layers: (6L+16)/32 .. L-1-(5L+16)/32\n"       \
-  "                             (integer division); reselect=sentence re-selects after . ! ?; compact (files\n"   \
-  "                             with neuron bundles) copies the core bundles into the arena once per selection\n" \
-  "                             and decodes from that copy: sequential reads, n_core x 3456 B more arena per\n"   \
-  "                             sparse layer at TinyLlama's width (docs/coreinfer.md)"
+#define CLI_SPARSE_FFN_HELP                                                                            \
+  "core-neuron FFN sparsity (CoreInfer): core[:BETA][,alpha=A][,layers=F-L|all][,reselect=sentence]\n" \
+  "[,compact].\n"                                                                                      \
+  "BETA = fraction of FFN neurons kept (default 0.4), alpha = per-token top-k\n"                       \
+  "fraction of the mean #positive activations (0.2); layers default to\n"                              \
+  "CoreInfer's 6..26 of 32 scaled to L layers: (6L+16)/32 .. L-1-(5L+16)/32\n"                         \
+  "(integer division); reselect=sentence re-selects after . ! ?; compact (files\n"                     \
+  "with neuron bundles) copies the core bundles into the arena once per selection\n"                   \
+  "and decodes from that copy: sequential reads, n_core x 3456 B more arena per\n"                     \
+  "sparse layer at TinyLlama's width (docs/coreinfer.md)"
 
 /* The run-configuration options every LLM command takes. */
 #define CLI_LLM_OPTS(o)                                                                                              \
